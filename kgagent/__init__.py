@@ -1,0 +1,41 @@
+"""kgagent: knowledge-graph augmented agents with cited answers and transferable parts.
+
+Heavy modules load lazily so ``import kgagent`` and ``kgagent --help`` stay instant.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from kgagent import errors
+from kgagent.errors import KGAgentError, KGLoadError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KGAgentError",
+    "KGLoadError",
+    "KnowledgeGraph",
+    "LoadReport",
+    "Source",
+    "__version__",
+    "errors",
+]
+
+_LAZY = {
+    "KnowledgeGraph": "kgagent.kg.graph",
+    "LoadReport": "kgagent.kg.graph",
+    "Source": "kgagent.kg.graph",
+}
+
+if TYPE_CHECKING:
+    from kgagent.kg.graph import KnowledgeGraph, LoadReport, Source
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kgagent' has no attribute {name!r}")

@@ -1,0 +1,64 @@
+"""The configuration tree (pydantic v2, unknown fields rejected), stored as kgagent.yaml.
+
+Only the builder reads configuration; components take plain arguments. Errors name the
+file and the offending field, e.g. ``kgagent.yaml: kg.store: Input should be ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from kgagent._io import atomic_write_text
+from kgagent.errors import ConfigError
+
+__all__ = ["AgentConfig", "KGConfig"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KGConfig(_Strict):
+    """Where the knowledge graph lives."""
+
+    store: Literal["oxigraph", "sparql"] = "oxigraph"
+    query_endpoint: str | None = Field(None, description="SPARQL endpoint (store: sparql)")
+    update_endpoint: str | None = None
+    lang: str = Field("en", description="preferred label language")
+
+
+class AgentConfig(_Strict):
+    """The whole configuration of an agent workspace (kgagent.yaml)."""
+
+    version: int = 1
+    name: str = "agent"
+    kg: KGConfig = KGConfig()
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> AgentConfig:
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text("utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+            raise ConfigError(f"{p}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping at the top level")
+        try:
+            return cls.model_validate(data)
+        except PydanticValidationError as exc:
+            msgs = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"{p}: {msgs}") from exc
+
+    def to_yaml(self, path: str | Path) -> None:
+        atomic_write_text(path, yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))

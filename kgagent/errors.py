@@ -1,0 +1,73 @@
+"""One exception hierarchy for kgagent.
+
+Every error says *where* the problem is (file, line, column, field) so a user can fix
+their input without reading a stack trace. Catch :class:`KGAgentError` to handle them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "KGAgentError",
+    "KGLoadError",
+    "QueryError",
+    "StoreError",
+    "ValidationError",
+    "VocabularyError",
+]
+
+
+class KGAgentError(Exception):
+    """Base class of every error raised by kgagent."""
+
+
+class KGLoadError(KGAgentError):
+    """A source could not be loaded; the store is left exactly as it was.
+
+    Attributes:
+        path: the file that failed (None for in-memory data).
+        line: 1-based line of the problem, when the parser reports one.
+        column: 1-based column of the problem, when the parser reports one.
+        reason: the parser's own explanation.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.column = column
+        self.reason = reason
+        where = self.path or "<data>"
+        if line is not None:
+            where += f":{line}"
+            if column is not None:
+                where += f":{column}"
+        super().__init__(f"{where}: {reason}")
+
+
+class QueryError(KGAgentError):
+    """A SPARQL query or update was rejected (syntax, bad binding, endpoint failure)."""
+
+
+class StoreError(KGAgentError):
+    """The store could not be opened, reached or written."""
+
+
+class ValidationError(KGAgentError):
+    """Shapes for validation could not be read or applied."""
+
+
+class VocabularyError(KGAgentError):
+    """An id table is missing, corrupt, or does not match the graph."""
+
+
+class ConfigError(KGAgentError):
+    """A configuration file or field is invalid (the message names the field)."""

@@ -1,0 +1,230 @@
+"""Store backends: where the triples live.
+
+A backend is deliberately thin — parse/load, query, update, list and drop graphs — so the
+semantics (sources, provenance, bindings, ids) live once in :class:`KnowledgeGraph` and
+are identical on every backend. Capability flags (not isinstance checks) tell the graph
+what a backend can do, as rdflib's ``Store.context_aware`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+import pyoxigraph as ox
+
+from kgagent.errors import QueryError, StoreError
+
+__all__ = ["Backend", "OxigraphBackend", "QueryOutcome", "read_tsv"]
+
+
+@dataclass
+class QueryOutcome:
+    """A backend-neutral query result; terms are pyoxigraph terms."""
+
+    kind: str  # "select" | "ask" | "construct"
+    variables: list[str] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    boolean: bool | None = None
+    triples: list[ox.Triple] = field(default_factory=list)
+
+
+def read_tsv(data: bytes, columns: int):
+    """Parses SPARQL TSV results (terms in N-Triples syntax) into a DataFrame of str.
+
+    pandas' C parser does the splitting, so millions of rows never become Python loops.
+    """
+    import pandas as pd
+
+    if not data.strip():
+        return pd.DataFrame({i: pd.Series([], dtype=object) for i in range(columns)})
+    frame = pd.read_csv(
+        io.BytesIO(data),
+        sep="\t",
+        header=0,
+        names=list(range(columns)),
+        dtype=str,
+        quoting=csv.QUOTE_NONE,
+        keep_default_na=False,
+        na_filter=False,
+        engine="c",
+        encoding="utf-8",
+    )
+    return frame
+
+
+class Backend:
+    """Interface every store backend implements."""
+
+    name: ClassVar[str] = "abstract"
+    #: survives a restart of the process
+    persistent: ClassVar[bool] = False
+    #: has a default graph distinct from the named graphs that can hold user data
+    separate_default_graph: ClassVar[bool] = True
+    #: can stream a file into a fresh graph without holding it in memory
+    bulk_load: ClassVar[bool] = False
+
+    def load(
+        self,
+        source: IO[bytes] | bytes,
+        *,
+        format: ox.RdfFormat,
+        graph: str,
+        base_iri: str | None,
+        fresh: bool,
+    ) -> None:
+        """Loads a serialization into ``graph``; raises SyntaxError on bad input."""
+        raise NotImplementedError
+
+    def insert(self, quads: Iterable[ox.Quad]) -> None:
+        raise NotImplementedError
+
+    def query(
+        self, sparql: str, *, default_graphs: list[str], include_default: bool
+    ) -> QueryOutcome:
+        raise NotImplementedError
+
+    def select_tsv(self, sparql: str, *, default_graphs: list[str], include_default: bool) -> bytes:
+        """Runs a SELECT and returns SPARQL TSV (header row, N-Triples terms)."""
+        raise NotImplementedError
+
+    def update(self, sparql: str) -> None:
+        raise NotImplementedError
+
+    def named_graphs(self) -> list[str]:
+        raise NotImplementedError
+
+    def graph_size(self, graph: str | None) -> int:
+        raise NotImplementedError
+
+    def drop_graph(self, graph: str) -> None:
+        raise NotImplementedError
+
+    def dump(self, graphs: list[str], *, include_default: bool) -> bytes:
+        """N-Triples of the union of ``graphs`` (the default graph too if asked)."""
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Makes writes durable (no-op where every write already is)."""
+
+    def close(self) -> None:
+        """Releases files, locks and connections."""
+
+
+def _default_graph_list(default_graphs: list[str], include_default: bool) -> list[Any]:
+    graphs: list[Any] = [ox.NamedNode(g) for g in default_graphs]
+    if include_default:
+        graphs.append(ox.DefaultGraph())
+    return graphs
+
+
+class OxigraphBackend(Backend):
+    """Oxigraph, embedded: in memory (``path=None``) or a RocksDB directory on disk."""
+
+    name = "oxigraph"
+    bulk_load = True
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = None if path is None else Path(path)
+        try:
+            if self.path is None:
+                self.store = ox.Store()
+            elif read_only:
+                self.store = ox.Store.read_only(str(self.path))
+            else:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self.store = ox.Store(str(self.path))
+        except OSError as exc:
+            hint = ""
+            if "lock" in str(exc).lower():
+                hint = " (another process has it open; close it or open read-only)"
+            raise StoreError(f"{self.path}: cannot open the Oxigraph store{hint}: {exc}") from exc
+
+    @property
+    def persistent(self) -> bool:  # type: ignore[override]
+        return self.path is not None
+
+    def load(self, source, *, format, graph, base_iri, fresh):
+        target = ox.NamedNode(graph)
+        if fresh and not format.supports_datasets:
+            # Streams in parallel, no transaction: the caller drops the fresh graph on
+            # failure, which restores the previous state exactly.
+            self.store.bulk_load(input=source, format=format, base_iri=base_iri, to_graph=target)
+        else:
+            # All or nothing: used when quads may land in graphs that already hold data.
+            self.store.load(input=source, format=format, base_iri=base_iri, to_graph=target)
+
+    def insert(self, quads):
+        self.store.extend(quads)
+
+    def query(self, sparql, *, default_graphs, include_default):
+        try:
+            result = self.store.query(
+                sparql, default_graph=_default_graph_list(default_graphs, include_default)
+            )
+        except (SyntaxError, ValueError, RuntimeError, OSError) as exc:
+            raise QueryError(f"SPARQL query failed: {exc}") from exc
+        if isinstance(result, ox.QueryBoolean):
+            return QueryOutcome(kind="ask", boolean=bool(result))
+        if isinstance(result, ox.QuerySolutions):
+            variables = [v.value for v in result.variables]
+            rows = [tuple(sol[i] for i in range(len(variables))) for sol in result]
+            return QueryOutcome(kind="select", variables=variables, rows=rows)
+        return QueryOutcome(kind="construct", triples=list(result))
+
+    def select_tsv(self, sparql, *, default_graphs, include_default):
+        try:
+            result = self.store.query(
+                sparql, default_graph=_default_graph_list(default_graphs, include_default)
+            )
+        except (SyntaxError, ValueError, RuntimeError, OSError) as exc:
+            raise QueryError(f"SPARQL query failed: {exc}") from exc
+        return result.serialize(format=ox.QueryResultsFormat.TSV)
+
+    def update(self, sparql):
+        try:
+            self.store.update(sparql)
+        except (SyntaxError, ValueError, RuntimeError) as exc:
+            raise QueryError(f"SPARQL update failed: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"SPARQL update could not be written: {exc}") from exc
+
+    def named_graphs(self):
+        return [g.value for g in self.store.named_graphs() if isinstance(g, ox.NamedNode)]
+
+    def graph_size(self, graph):
+        pattern = (
+            "{ ?s ?p ?o }" if graph is None else f"{{ GRAPH {ox.NamedNode(graph)} {{ ?s ?p ?o }} }}"
+        )
+        result = self.store.query(f"SELECT (COUNT(*) AS ?n) WHERE {pattern}")
+        return int(next(iter(result))[0].value)
+
+    def drop_graph(self, graph):
+        node = ox.NamedNode(graph)
+        if self.store.contains_named_graph(node):
+            self.store.remove_graph(node)
+
+    def dump(self, graphs, *, include_default):
+        out = io.BytesIO()
+        sources: list[Any] = [ox.NamedNode(g) for g in graphs]
+        if include_default:
+            sources.append(ox.DefaultGraph())
+        for g in sources:
+            self.store.dump(out, format=ox.RdfFormat.N_TRIPLES, from_graph=g)
+        return out.getvalue()
+
+    def flush(self):
+        if self.path is not None:
+            self.store.flush()
+
+    def close(self):
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                self.store.flush()
+        # pyoxigraph releases the RocksDB lock when the Store is garbage-collected.
+        del self.store

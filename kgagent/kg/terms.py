@@ -1,0 +1,91 @@
+"""RDF term conversions between pyoxigraph (the engine) and rdflib (the public API).
+
+Users hand kgagent rdflib terms or plain Python values and get rdflib terms back; inside,
+pyoxigraph terms are used because their ``str()`` is exact, escaped N-Triples syntax,
+which is what keeps query bindings injection-safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import BNode, Literal, URIRef
+from rdflib.namespace import RDF, XSD
+from rdflib.term import Node
+
+from kgagent.errors import QueryError
+
+XSD_STRING = str(XSD.string)
+RDF_LANG_STRING = str(RDF.langString)
+
+OxTerm = ox.NamedNode | ox.BlankNode | ox.Literal
+
+
+def to_rdflib(term: Any) -> Node | None:
+    """Converts a pyoxigraph term to the equivalent rdflib term (None stays None)."""
+    if term is None:
+        return None
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return Literal(term.value, lang=term.language)
+        datatype = term.datatype.value
+        if datatype == XSD_STRING:
+            return Literal(term.value)
+        return Literal(term.value, datatype=URIRef(datatype))
+    if isinstance(term, ox.DefaultGraph):
+        return None
+    raise TypeError(f"unsupported pyoxigraph term: {term!r}")
+
+
+def to_ox(value: Any, *, field: str = "value") -> OxTerm:
+    """Converts an rdflib term, a pyoxigraph term or a plain Python value to pyoxigraph.
+
+    Plain ``str`` becomes a literal, never an IRI: an IRI must be passed as
+    ``rdflib.URIRef`` (or ``pyoxigraph.NamedNode``) so that user text can't turn into a
+    resource by accident. IRIs are validated here (pyoxigraph rejects spaces, ``>`` etc.).
+
+    Raises:
+        QueryError: naming ``field`` if the value is not a valid RDF term.
+    """
+    if isinstance(value, ox.NamedNode | ox.BlankNode | ox.Literal):
+        return value
+    try:
+        if isinstance(value, URIRef):
+            return ox.NamedNode(str(value))
+        if isinstance(value, BNode):
+            return ox.BlankNode(str(value))
+        if isinstance(value, Literal):
+            if value.language:
+                return ox.Literal(str(value), language=value.language)
+            if value.datatype is not None:
+                return ox.Literal(str(value), datatype=ox.NamedNode(str(value.datatype)))
+            return ox.Literal(str(value))
+        if isinstance(value, bool | int | float | str) or hasattr(value, "isoformat"):
+            return to_ox(Literal(value), field=field)
+    except (ValueError, TypeError) as exc:
+        raise QueryError(f"{field}: not a valid RDF term ({exc}): {value!r}") from exc
+    raise QueryError(f"{field}: cannot use {type(value).__name__} as an RDF term: {value!r}")
+
+
+def nt(term: Any) -> str:
+    """The N-Triples serialization of a term (escaped; safe to splice into SPARQL)."""
+    return str(to_ox(term))
+
+
+def parse_nt_term(text: str) -> OxTerm:
+    """Parses one term written in N-Triples syntax (as in SPARQL TSV results)."""
+    text = text.strip()
+    if text.startswith("<") and text.endswith(">"):
+        return ox.NamedNode(text[1:-1])
+    if text.startswith("_:"):
+        return ox.BlankNode(text[2:])
+    # Literals: let the N-Triples parser do the unescaping.
+    triple = next(
+        iter(ox.parse(f"<urn:x:s> <urn:x:p> {text} .", format=ox.RdfFormat.N_TRIPLES)),
+    )
+    return triple.object

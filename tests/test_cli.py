@@ -1,0 +1,106 @@
+"""The kgagent command: init, load, info, query, sources, remove, reason, validate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from kgagent.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result
+
+
+def test_help_is_instant_because_imports_are_lazy():
+    code = (
+        "import sys, kgagent.cli, kgagent; "
+        "heavy = [m for m in ('torch', 'pyoxigraph', 'rdflib', 'transformers', 'faiss') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_workflow(tmp_path, data_dir):
+    ws = tmp_path / "ws"
+    r = invoke("init", ws)
+    assert r.exit_code == 0, r.output
+    assert (ws / "kgagent.yaml").exists()
+
+    r = invoke("load", ws, data_dir / "tiny.ttl", data_dir / "tiny_kb.txt")
+    assert r.exit_code == 0, r.output
+    assert "tiny.ttl: 54 triples" in r.output
+    assert "tiny_kb.txt" in r.output
+
+    r = invoke("info", ws)
+    assert r.exit_code == 0, r.output
+    assert "sources (2)" in r.output
+    assert "directed by" in r.output and "film -> director" in r.output
+
+    r = invoke("info", ws, "--json")
+    data = json.loads(r.output)
+    assert data["triples"] > 54
+    assert {s["name"] for s in data["sources"]} == {"tiny.ttl", "tiny_kb.txt"}
+
+    r = invoke(
+        "query",
+        ws,
+        "SELECT ?l WHERE { ?f <http://example.org/film#directedBy> ?d . ?d rdfs:label ?l } "
+        "ORDER BY ?l",
+    )
+    assert r.exit_code == 0, r.output
+    assert "Christopher Nolan" in r.output and "(3 rows)" in r.output
+
+    r = invoke(
+        "query",
+        ws,
+        "SELECT ?s WHERE { ?s rdfs:label ?l }",
+        "--bind",
+        "l=Titanic",
+        "--format",
+        "csv",
+    )
+    assert r.output.strip().splitlines() == ["s", "http://kgagent.local/kg/entity/Titanic"]
+
+    r = invoke("reason", ws)
+    assert r.exit_code == 0 and "inferred" in r.output
+
+    r = invoke("remove", ws, "tiny_kb.txt")
+    assert r.exit_code == 0 and "removed tiny_kb.txt" in r.output
+    r = invoke("sources", ws)
+    assert "tiny_kb.txt" not in r.output and "tiny.ttl" in r.output
+
+
+def test_load_error_exits_nonzero_and_names_the_line(tmp_path, data_dir):
+    ws = tmp_path / "ws"
+    invoke("init", ws)
+    r = invoke("load", ws, data_dir / "bad" / "broken.ttl")
+    assert r.exit_code == 1
+    assert "broken.ttl:4:" in r.output
+
+
+def test_validate_exit_code(tmp_path, data_dir):
+    ws = tmp_path / "ws"
+    invoke("init", ws)
+    invoke("load", ws, data_dir / "tiny.ttl")
+    shapes = tmp_path / "s.ttl"
+    shapes.write_text(
+        "@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <http://example.org/film#> .\n"
+        "ex:S a sh:NodeShape ; sh:targetClass ex:Film ;\n"
+        "  sh:property [ sh:path ex:directedBy ; sh:minCount 1 ] .\n"
+    )
+    r = invoke("validate", ws, shapes)
+    assert r.exit_code == 0 and "conforms" in r.output
+
+
+def test_not_a_workspace(tmp_path):
+    r = invoke("info", tmp_path / "nowhere")
+    assert r.exit_code == 1
+    assert "not a kgagent workspace" in r.output
