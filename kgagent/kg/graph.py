@@ -75,7 +75,7 @@ class LoadReport:
     graph: str
     format: str
     triples: int  # triples now in the source graph
-    added: int  # change in the number of distinct triples of the whole graph
+    added: int  # triples this load put there (the source's size after a replace)
     seconds: float
     mode: str  # "new" | "replaced" | "appended"
 
@@ -437,9 +437,9 @@ class KnowledgeGraph:
     ) -> LoadReport:
         t0 = time.perf_counter()
         with self._lock:
-            before = len(self)
             previous = next((s for s in self.sources() if s.graph == graph), None)
             exists = previous is not None or graph in self.backend.named_graphs()
+            before = self.backend.graph_size(graph) if exists else 0
             # new data goes to a fresh graph: the source itself, or a staging graph that
             # replaces/extends it in one update once the whole file has parsed
             target = f"{STAGING}{uuid.uuid4().hex}" if exists else graph
@@ -477,7 +477,7 @@ class KnowledgeGraph:
             self._write_meta(graph, **meta, triples=triples, status="complete")
             self.backend.flush()
             self._changed()
-            added = len(self) - before
+        added = triples - before if mode != "replace" else triples
         mode_done = "new" if not exists else ("replaced" if mode == "replace" else "appended")
         report = LoadReport(
             name, graph, fmt_name, triples, added, time.perf_counter() - t0, mode_done
