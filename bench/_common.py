@@ -62,7 +62,7 @@ def update_doc_section(name: str, markdown: str) -> None:
     text = (
         DOC.read_text()
         if DOC.exists()
-        else "# Benchmarks\n\nMeasured by the scripts in `bench/`; numbers are never edited by hand.\n"
+        else "# Benchmarks\n\nMeasured by the scripts in `bench/`; never edited by hand.\n"
     )
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{markdown.strip()}\n{end}"

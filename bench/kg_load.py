@@ -19,7 +19,9 @@ Usage: python bench/kg_load.py [--quick] [--rdflib-timeout 120]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +29,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, machine, median_ms, peak_rss_mib, update_doc_section, write_results  # noqa: E402
+from _common import (
+    SHARED,
+    machine,
+    median_ms,
+    peak_rss_mib,
+    update_doc_section,
+    write_results,
+)
 
 REL = "http://bench.kgagent.local/relation/"
 ENT = "http://bench.kgagent.local/entity/"
@@ -75,7 +84,7 @@ def queries(dataset: str) -> dict[str, str]:
     return {
         "2hop_anchored": f"""
             SELECT DISTINCT ?c WHERE {{
-              ?a <{LABEL}> "entity 42" . ?a <{REL}1> ?b . ?b <{REL}2> ?c }}""",
+              ?a <{LABEL}> "entity 42" . ?a ?r1 ?b . ?b ?r2 ?c FILTER(!isLiteral(?c)) }}""",
         "2hop_count": f"""
             SELECT (COUNT(*) AS ?n) WHERE {{ ?a <{REL}1> ?b . ?b <{REL}2> ?c }}""",
     }
@@ -84,7 +93,23 @@ def queries(dataset: str) -> dict[str, str]:
 # -- workers (one engine per process) -------------------------------------------------
 
 
-def worker(engine: str, dataset: str, path: str, workdir: str) -> dict:
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Interrupts a pure-Python query (rdflib) after ``seconds``."""
+
+    def expire(*_):
+        raise TimeoutError
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def worker(engine: str, dataset: str, path: str, workdir: str, query_timeout: float) -> dict:
     out: dict = {"engine": engine, "dataset": dataset}
     t0 = time.perf_counter()
     if engine == "rdflib":
@@ -121,15 +146,21 @@ def worker(engine: str, dataset: str, path: str, workdir: str) -> dict:
     out["rss_after_load_mib"] = peak_rss_mib()
     out["queries"] = {}
     for name, q in queries(dataset).items():
-        rows = run(q)  # warm-up (and the answer size)
-        repeats = 1 if engine == "rdflib" else 5
-        out["queries"][name] = {"rows": rows, "median_ms": median_ms(lambda q=q: run(q), repeats)}
+        try:
+            with _time_limit(query_timeout):
+                rows = run(q)  # warm-up (and the answer size)
+                repeats = 1 if engine == "rdflib" else 5
+                ms = median_ms(lambda q=q: run(q), repeats)
+            out["queries"][name] = {"rows": rows, "median_ms": ms}
+        except TimeoutError:
+            out["queries"][name] = {"timeout_s": query_timeout}
     out["peak_rss_mib"] = peak_rss_mib()
     return out
 
 
 def run_worker(engine: str, dataset: str, path: Path, workdir: Path, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--worker", engine, dataset, str(path), str(workdir)]
+    qt = str(min(timeout / 4, 120.0))
+    cmd = [sys.executable, __file__, "--worker", engine, dataset, str(path), str(workdir), qt]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -146,13 +177,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--worker", nargs=4, metavar=("ENGINE", "DATASET", "PATH", "WORKDIR"))
+    ap.add_argument("--worker", nargs=5, metavar=("ENGINE", "DATASET", "PATH", "WORKDIR", "QT"))
     ap.add_argument("--quick", action="store_true", help="100k generated triples instead of 1M")
     ap.add_argument("--rdflib-timeout", type=float, default=600.0, help="seconds per rdflib run")
     ap.add_argument("--data", type=Path, default=SHARED, help="the shared data folder")
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker)))
+        engine, dataset, path, workdir, qt = args.worker
+        print(json.dumps(worker(engine, dataset, path, workdir, float(qt))))
         return
 
     from kgagent.kg.loaders import read_delimited
@@ -190,6 +222,12 @@ def main() -> None:
     print(render(results))
 
 
+def _ms(q: dict) -> str:
+    if "timeout_s" in q:
+        return f"> {q['timeout_s'] * 1000:,.0f} (stopped)"
+    return f"{q['median_ms']:.1f} ({q['rows']:,} rows)"
+
+
 def render(results: dict) -> str:
     m = results["machine"]
     lines = [
@@ -215,11 +253,11 @@ def render(results: dict) -> str:
                 )
                 continue
             ratio = f"{r['triples_per_s'] / base['triples_per_s']:.1f}x" if base else "n/a"
-            q = r["queries"]
+            q = [_ms(r["queries"][k]) for k in ("2hop_anchored", "2hop_count")]
             lines.append(
                 f"| {ds} | {r['engine']} | {r['triples']:,} | {r['load_s']:.2f} | "
                 f"{r['triples_per_s']:,.0f} | {ratio} | {r['peak_rss_mib']:,.0f} | "
-                f"{q['2hop_anchored']['median_ms']:.1f} | {q['2hop_count']['median_ms']:.1f} |"
+                f"{q[0]} | {q[1]} |"
             )
     lines += [
         "",

@@ -109,7 +109,9 @@ def load(
                 if sep is not None or (format is None and _is_delimited(f)):
                     report = kg.load_triples(f, sep=sep, base_iri=base_iri, graph=graph)
                 else:
-                    report = kg.load(f, format=format, graph=graph, base_iri=base_iri)
+                    report = kg.load(
+                        f, format=format, graph=graph, base_iri=base_iri, progress=True
+                    )
                 tqdm.write(str(report))
             except KGAgentError as exc:
                 failed += 1

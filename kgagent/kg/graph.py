@@ -370,6 +370,7 @@ class KnowledgeGraph:
         graph: str | None = None,
         *,
         base_iri: str | None = None,
+        progress: bool = False,
     ) -> LoadReport:
         """Loads an RDF file (Turtle, N-Triples, N-Quads, TriG, RDF/XML, JSON-LD, N3; .gz too).
 
@@ -377,6 +378,9 @@ class KnowledgeGraph:
         source goes into its own named graph: ``graph`` if given (an IRI, or a bare
         name), else the file's ``file://`` IRI. Re-loading the same file replaces its
         source; loading into an existing explicit ``graph`` adds to it.
+
+        Args:
+            progress: show a progress bar (bytes read) on stderr.
 
         Raises:
             KGLoadError: naming the file, line and column; the store is unchanged.
@@ -388,8 +392,13 @@ class KnowledgeGraph:
         else:
             g, name, mode = _graph_iri(graph), graph, "append"
         base = base_iri or p.as_uri()
+        opener = resolved.open
+        if progress:
+            from kgagent._progress import progress_opener
+
+            opener = progress_opener(resolved.open, total=p.stat().st_size, desc=p.name)
         return self._ingest(
-            opener=resolved.open,
+            opener=opener,
             fmt=resolved.format,
             fmt_name=resolved.format_name,
             graph=g,
