@@ -47,6 +47,7 @@ BACKENDS = [
     "memory",
     "oxigraph-dir",
     pytest.param("virtuoso", marks=pytest.mark.server),
+    pytest.param("virtuoso-gsp", marks=pytest.mark.server),
 ]
 
 
@@ -76,6 +77,9 @@ def make_kg(backend_name, tmp_path, request) -> Iterator[Callable[..., Knowledge
                 server.update_endpoint,
                 auth=server.auth,
                 vocab_dir=tmp_path / "vocab",
+                graph_store_endpoint=(
+                    server.graph_store_endpoint if backend_name == "virtuoso-gsp" else None
+                ),
             )
             if not reopen:
                 _wipe(kg)
@@ -85,7 +89,7 @@ def make_kg(backend_name, tmp_path, request) -> Iterator[Callable[..., Knowledge
 
     yield factory
     for kg in made:
-        if backend_name == "virtuoso" and kg.backend is not None:
+        if backend_name.startswith("virtuoso") and kg.backend is not None:
             _wipe(kg)
         kg.close()
 

@@ -1,9 +1,13 @@
 """A remote SPARQL 1.1 endpoint as a store backend (Virtuoso, Fuseki, GraphDB, ...).
 
 Files are parsed *locally* first — a syntax error never reaches the server — then sent in
-``INSERT DATA`` batches; if a batch fails, the graph being loaded is dropped again. The
-dataset of every query is set with the protocol's ``default-graph-uri`` parameters, so
-the server's own system graphs never leak into answers.
+batches: ``INSERT DATA`` (portable; 1,000 triples a request, under Virtuoso's limit of
+~1,400) or, when the server has a SPARQL 1.1 Graph Store endpoint, N-Triples POSTs of
+50,000 triples (about 25x faster on Virtuoso). If a batch fails, the graph being loaded
+is dropped again. Blank nodes are skolemized (``/.well-known/genid/`` IRIs): many servers
+refuse them in ``INSERT DATA``, and a blank node split across two requests would become
+two nodes. The dataset of every query is set with the protocol's ``default-graph-uri``
+parameters, so the server's own system graphs never leak into answers.
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ from kgagent.kg.sparql import query_form
 __all__ = ["SparqlEndpointBackend"]
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+GENID = "http://kgagent.local/.well-known/genid/"
+
+
+def _skolem(term):
+    return ox.NamedNode(GENID + term.value) if isinstance(term, ox.BlankNode) else term
 
 
 def _term_from_json(b: dict[str, Any]):
@@ -61,10 +70,14 @@ class SparqlEndpointBackend(Backend):
         update_endpoint: str | None = None,
         auth: tuple[str, str] | None = None,
         timeout: float = 60.0,
-        batch_size: int = 2000,
+        graph_store_endpoint: str | None = None,
+        batch_size: int = 1000,
+        graph_store_batch_size: int = 50_000,
     ) -> None:
         self.query_endpoint = query_endpoint
         self.update_endpoint = update_endpoint or query_endpoint
+        self.graph_store_endpoint = graph_store_endpoint
+        self.graph_store_batch_size = graph_store_batch_size
         self.timeout = timeout
         self.batch_size = batch_size
         handlers: list[Any] = []
@@ -84,16 +97,28 @@ class SparqlEndpointBackend(Backend):
 
     # -- HTTP ---------------------------------------------------------------------------
 
-    def _post(self, url: str, form: dict[str, Any], accept: str) -> tuple[bytes, str]:
+    def _post(
+        self,
+        url: str,
+        form: dict[str, Any],
+        accept: str,
+        *,
+        body: bytes | None = None,
+        content_type: str = "application/x-www-form-urlencoded; charset=utf-8",
+    ) -> tuple[bytes, str]:
         pairs: list[tuple[str, str]] = []
         for k, v in form.items():
             if isinstance(v, list):
                 pairs.extend((k, x) for x in v)
             else:
                 pairs.append((k, v))
-        body = urllib.parse.urlencode(pairs).encode("utf-8")
+        encoded = urllib.parse.urlencode(pairs)
+        if body is None:
+            body = encoded.encode("utf-8")
+        else:
+            url = f"{url}?{encoded}"
         req = urllib.request.Request(url, data=body, method="POST")
-        req.add_header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+        req.add_header("Content-Type", content_type)
         req.add_header("Accept", accept)
         try:
             with self._opener.open(req, timeout=self.timeout) as resp:
@@ -118,25 +143,45 @@ class SparqlEndpointBackend(Backend):
         quads = list(ox.parse(data, format=format, base_iri=base_iri))  # SyntaxError first
         target = ox.NamedNode(graph)
         self.insert(
-            ox.Quad(q.subject, q.predicate, q.object, target)
-            if isinstance(q.graph_name, ox.DefaultGraph)
-            else q
+            ox.Quad(
+                _skolem(q.subject),
+                q.predicate,
+                _skolem(q.object),
+                target if isinstance(q.graph_name, ox.DefaultGraph) else q.graph_name,
+            )
             for q in quads
         )
 
     def insert(self, quads):
+        size = self.graph_store_batch_size if self.graph_store_endpoint else self.batch_size
         batch: dict[str, list[str]] = {}
         count = 0
         for q in quads:
             batch.setdefault(str(q.graph_name), []).append(
-                f"{q.subject} {q.predicate} {q.object} ."
+                f"{_skolem(q.subject)} {q.predicate} {_skolem(q.object)} ."
             )
             count += 1
-            if count >= self.batch_size:
-                self._insert_batch(batch)
+            if count >= size:
+                self._send(batch)
                 batch, count = {}, 0
         if batch:
+            self._send(batch)
+
+    def _send(self, batch: dict[str, list[str]]) -> None:
+        if not self.graph_store_endpoint:
             self._insert_batch(batch)
+            return
+        for g, lines in batch.items():
+            if g == "DEFAULT":
+                self._insert_batch({g: lines})
+                continue
+            self._post(
+                self.graph_store_endpoint,
+                {"graph": g[1:-1]},
+                "*/*",
+                body=("\n".join(lines) + "\n").encode("utf-8"),
+                content_type="application/n-triples",
+            )
 
     def _insert_batch(self, batch: dict[str, list[str]]) -> None:
         parts = []

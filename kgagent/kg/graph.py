@@ -65,6 +65,12 @@ class Source:
     format: str
     triples: int
     loaded_at: str
+    #: named graphs a dataset file (N-Quads, TriG, JSON-LD) created besides ``graph``
+    extra_graphs: tuple[str, ...] = ()
+
+    @property
+    def graphs(self) -> tuple[str, ...]:
+        return (self.graph, *self.extra_graphs)
 
 
 @dataclass(frozen=True)
@@ -157,15 +163,27 @@ class KnowledgeGraph:
         update_endpoint: str | None = None,
         auth: tuple[str, str] | None = None,
         *,
+        graph_store_endpoint: str | None = None,
         vocab_dir: str | Path | None = None,
         timeout: float = 60.0,
         lang: str = "en",
     ) -> KnowledgeGraph:
-        """Connects to any SPARQL 1.1 endpoint (Virtuoso, Fuseki, GraphDB, QLever...)."""
+        """Connects to any SPARQL 1.1 endpoint (Virtuoso, Fuseki, GraphDB, QLever...).
+
+        Args:
+            graph_store_endpoint: the server's SPARQL 1.1 Graph Store HTTP Protocol URL
+                (Virtuoso: ``http://host:8890/sparql-graph-crud``), for fast bulk loads;
+                without it, loads use batched ``INSERT DATA``.
+            vocab_dir: where the entity/relation id tables persist (else in memory).
+        """
         from kgagent.kg.endpoint import SparqlEndpointBackend
 
         backend = SparqlEndpointBackend(
-            query_endpoint, update_endpoint=update_endpoint, auth=auth, timeout=timeout
+            query_endpoint,
+            update_endpoint=update_endpoint,
+            auth=auth,
+            timeout=timeout,
+            graph_store_endpoint=graph_store_endpoint,
         )
         return cls(store=backend, vocab_dir=vocab_dir, lang=lang)
 
@@ -208,7 +226,7 @@ class KnowledgeGraph:
         stale = [s for s in self._source_rows() if s["status"] != "complete"]
         for s in stale:
             log.warning("rolling back the interrupted load of %s", s["name"])
-            self._drop_source_graphs(s["graph"])
+            self._drop_source_graphs(s["graph"], s["extra"])
             self._delete_meta(s["graph"])
         for g in self.backend.named_graphs():
             if g.startswith(STAGING):
@@ -227,6 +245,13 @@ class KnowledgeGraph:
               }}
             }} ORDER BY ?at ?g"""
         out = self.backend.query(q, default_graphs=[], include_default=True)
+        extra: dict[str, list[str]] = {}
+        for g, x in self.backend.query(
+            f"SELECT ?g ?x WHERE {{ GRAPH <{META_GRAPH}> {{ ?g <{_M}extraGraph> ?x }} }}",
+            default_graphs=[],
+            include_default=True,
+        ).rows:
+            extra.setdefault(g.value, []).append(x.value)
         rows = []
         for r in out.rows:
             g, name, kind, path, fmt, triples, at, status = (
@@ -242,6 +267,7 @@ class KnowledgeGraph:
                     "triples": int(triples) if triples is not None else 0,
                     "loaded_at": at,
                     "status": status,
+                    "extra": tuple(sorted(extra.get(g, ()))),
                 }
             )
         return rows
@@ -252,6 +278,11 @@ class KnowledgeGraph:
         parts = [f"{g} a <{_M}Source>"]
         for key, value in fields.items():
             if value is None:
+                continue
+            if isinstance(value, list | tuple):
+                if value:
+                    objs = ", ".join(nt(ox.NamedNode(v)) for v in value)
+                    parts.append(f"<{_M}{key}> {objs}")
                 continue
             if isinstance(value, int):
                 lit = f'"{value}"^^<{_XSD}integer>'
@@ -267,14 +298,18 @@ class KnowledgeGraph:
             f"WHERE {{ GRAPH <{META_GRAPH}> {{ {g} ?p ?o }} }}"
         )
 
-    def _drop_source_graphs(self, graph: str) -> None:
-        self.backend.drop_graph(graph)
+    def _drop_source_graphs(self, graph: str, extra: tuple[str, ...] = ()) -> None:
+        for g in (graph, *extra):
+            self.backend.drop_graph(g)
 
     def _union(self) -> list[str]:
         """Named graphs that make up the queryable union (internal graphs excluded)."""
 
         def compute() -> list[str]:
-            graphs = {s["graph"] for s in self._source_rows() if s["status"] == "complete"}
+            graphs: set[str] = set()
+            for s in self._source_rows():
+                if s["status"] == "complete":
+                    graphs.update((s["graph"], *s["extra"]))
             if self.backend.separate_default_graph:
                 graphs.update(g for g in self.backend.named_graphs() if not g.startswith(INTERNAL))
                 graphs.update(g for g in self.backend.named_graphs() if g.startswith(INFERRED))
@@ -312,6 +347,7 @@ class KnowledgeGraph:
                     format=s["format"],
                     triples=s["triples"],
                     loaded_at=s["loaded_at"],
+                    extra_graphs=s["extra"],
                 )
                 for s in self._source_rows()
                 if s["status"] == "complete"
@@ -349,7 +385,7 @@ class KnowledgeGraph:
                 loadedAt=src.loaded_at,
                 status="removing",
             )
-            self._drop_source_graphs(src.graph)
+            self._drop_source_graphs(src.graph, src.extra_graphs)
             self._delete_meta(src.graph)
             if src.kind != "inferred":
                 for other in self.sources():
@@ -460,6 +496,7 @@ class KnowledgeGraph:
                 "format": fmt_name,
                 "loadedAt": stamp,
             }
+            graphs_before = set(self.backend.named_graphs()) if fmt.supports_datasets else set()
             if not exists:
                 self._write_meta(graph, **meta, status="loading")
             try:
@@ -482,8 +519,17 @@ class KnowledgeGraph:
                     f"{op} <{target}> TO <{graph}>"
                     + ("" if op == "MOVE" else f" ; DROP SILENT GRAPH <{target}>")
                 )
-            triples = self.backend.graph_size(graph)
-            self._write_meta(graph, **meta, triples=triples, status="complete")
+            extra = sorted(
+                set(previous.extra_graphs if previous else ())
+                | (
+                    set(self.backend.named_graphs()) - graphs_before
+                    if fmt.supports_datasets
+                    else set()
+                )
+                - {graph, target, META_GRAPH}
+            )
+            triples = sum(self.backend.graph_size(g) for g in (graph, *extra))
+            self._write_meta(graph, **meta, triples=triples, extraGraph=extra, status="complete")
             self.backend.flush()
             self._changed()
         added = triples - before if mode != "replace" else triples

@@ -49,6 +49,34 @@ def test_every_format_gives_the_same_graph(kg, data_dir, name):
     assert {str(r.l) for r in res} == {"Christopher Nolan", "James Cameron"}
 
 
+def test_blank_nodes_keep_their_identity(kg, tmp_path):
+    f = tmp_path / "bnodes.ttl"
+    f.write_text(
+        "@prefix ex: <http://example.org/> .\n"
+        'ex:film ex:award [ ex:name "Oscar" ; ex:year 2011 ] , [ ex:name "BAFTA" ] .\n'
+    )
+    assert kg.load(f).triples == 5
+    res = kg.query(
+        "SELECT ?n ?y WHERE { <http://example.org/film> <http://example.org/award> ?a . "
+        "?a <http://example.org/name> ?n OPTIONAL { ?a <http://example.org/year> ?y } }"
+    )
+    got = {(str(r.n), None if r.y is None else int(r.y)) for r in res}
+    assert got == {("Oscar", 2011), ("BAFTA", None)}
+
+
+def test_large_load_is_batched(kg, tmp_path):
+    f = tmp_path / "big.nt"
+    lines = [
+        f'<http://example.org/e{i}> <http://example.org/p{i % 7}> "value {i} \\"q\\" é" .\n'
+        for i in range(5000)
+    ]
+    f.write_text("".join(lines), encoding="utf-8")
+    assert kg.load(f).triples == 5000
+    assert len(kg) == 5000
+    row = next(iter(kg.query("SELECT ?o WHERE { <http://example.org/e42> ?p ?o }")))
+    assert str(row.o) == 'value 42 "q" é'
+
+
 def test_format_by_content_without_extension(kg, data_dir):
     report = kg.load(data_dir / "formats" / "tiny-noext")
     assert report.format == "ntriples"
