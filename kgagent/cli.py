@@ -36,6 +36,9 @@ def init(
     update_endpoint: Annotated[
         str | None, typer.Option(help="SPARQL Update endpoint, if separate")
     ] = None,
+    graph_store: Annotated[
+        str | None, typer.Option(help="SPARQL Graph Store endpoint, for fast loads")
+    ] = None,
     lang: Annotated[str, typer.Option(help="preferred label language")] = "en",
 ) -> None:
     """Create a workspace (config + embedded Oxigraph store)."""
@@ -47,6 +50,7 @@ def init(
             store="sparql" if endpoint else "oxigraph",
             query_endpoint=endpoint,
             update_endpoint=update_endpoint,
+            graph_store_endpoint=graph_store,
             lang=lang,
         )
         root = init_workspace(

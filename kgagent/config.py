@@ -29,6 +29,9 @@ class KGConfig(_Strict):
     store: Literal["oxigraph", "sparql"] = "oxigraph"
     query_endpoint: str | None = Field(None, description="SPARQL endpoint (store: sparql)")
     update_endpoint: str | None = None
+    graph_store_endpoint: str | None = Field(
+        None, description="SPARQL 1.1 Graph Store endpoint for fast loads (store: sparql)"
+    )
     lang: str = Field("en", description="preferred label language")
 
 

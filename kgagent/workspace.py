@@ -58,6 +58,7 @@ def open_kg(path: str | Path, *, read_only: bool = False):
         return KnowledgeGraph.connect(
             cfg.kg.query_endpoint,
             cfg.kg.update_endpoint,
+            graph_store_endpoint=cfg.kg.graph_store_endpoint,
             vocab_dir=root / "vocab",
             lang=cfg.kg.lang,
         )
