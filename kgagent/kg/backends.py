@@ -183,6 +183,7 @@ class OxigraphBackend(Backend):
 
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = None if path is None else Path(path)
+        self.read_only = read_only
         try:
             if self.path is None:
                 self.store = ox.Store()
@@ -201,7 +202,12 @@ class OxigraphBackend(Backend):
     def persistent(self) -> bool:  # type: ignore[override]
         return self.path is not None
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.path}: the store was opened read-only")
+
     def load(self, source, *, format, graph, base_iri, fresh):
+        self._check_writable()
         target = ox.NamedNode(graph)
         if fresh and format == ox.RdfFormat.N_TRIPLES and self.path is not None:
             # on disk, the bulk loader is CPU-bound on one core: split the work
@@ -219,6 +225,7 @@ class OxigraphBackend(Backend):
             self.store.load(input=source, format=format, base_iri=base_iri, to_graph=target)
 
     def insert(self, quads):
+        self._check_writable()
         self.store.extend(quads)
 
     def query(self, sparql, *, default_graphs, include_default):
@@ -246,6 +253,7 @@ class OxigraphBackend(Backend):
         return result.serialize(format=ox.QueryResultsFormat.TSV)
 
     def update(self, sparql):
+        self._check_writable()
         try:
             self.store.update(sparql)
         except (SyntaxError, ValueError, RuntimeError) as exc:
@@ -264,6 +272,7 @@ class OxigraphBackend(Backend):
         return int(next(iter(result))[0].value)
 
     def drop_graph(self, graph):
+        self._check_writable()
         node = ox.NamedNode(graph)
         if self.store.contains_named_graph(node):
             self.store.remove_graph(node)
@@ -278,11 +287,11 @@ class OxigraphBackend(Backend):
         return out.getvalue()
 
     def flush(self):
-        if self.path is not None:
+        if self.path is not None and not self.read_only:
             self.store.flush()
 
     def close(self):
-        if self.path is not None:
+        if self.path is not None and not self.read_only:
             with contextlib.suppress(OSError):
                 self.store.flush()
         # pyoxigraph releases the RocksDB lock when the Store is garbage-collected.

@@ -223,6 +223,8 @@ class KnowledgeGraph:
 
     def _recover(self) -> None:
         """Rolls back loads a crash interrupted (status still 'loading')."""
+        if getattr(self.backend, "read_only", False):
+            return
         stale = [s for s in self._source_rows() if s["status"] != "complete"]
         for s in stale:
             log.warning("rolling back the interrupted load of %s", s["name"])

@@ -65,6 +65,17 @@ def test_crashed_load_is_rolled_back_on_open(tmp_path, data_dir):
         assert not bool(kg.query("ASK { ?s ?p 'Christopher Nolan' }").askAnswer)
 
 
+def test_read_only_open(tmp_path, data_dir):
+    with KnowledgeGraph.open(tmp_path / "ws") as kg:
+        kg.load(data_dir / "tiny.ttl")
+    with KnowledgeGraph.open(tmp_path / "ws", read_only=True) as kg:
+        assert len(kg) == 54
+        assert kg.ontology.label("http://example.org/data/nolan") == "Christopher Nolan"
+        with pytest.raises(StoreError, match="read-only"):
+            kg.load(data_dir / "tiny.ttl", graph="again")
+        assert len(kg) == 54
+
+
 def test_second_writer_gets_a_clear_error(tmp_path):
     kg = KnowledgeGraph.open(tmp_path / "ws")
     try:
