@@ -24,6 +24,7 @@ RDF = STANDARD_PREFIXES["rdf"]
 RDFS = STANDARD_PREFIXES["rdfs"]
 OWL = STANDARD_PREFIXES["owl"]
 SKOS = STANDARD_PREFIXES["skos"]
+_KGA = "https://kgagent.dev/vocab#"
 
 _META_CLASSES = {
     f"{OWL}Class",
@@ -106,6 +107,8 @@ class Ontology:
         self.classes: dict[str, ClassInfo] = {}
         self.properties: dict[str, PropertyInfo] = {}
         self._types: dict[str, set[str]] = defaultdict(set)  # individual -> classes
+        #: kgagent annotations (e.g. verbalization templates): annotation -> {iri: value}
+        self.annotations: dict[str, dict[str, str]] = defaultdict(dict)
         self._load(kg)
 
     # -- building -----------------------------------------------------------------------
@@ -123,6 +126,11 @@ class Ontology:
             self._labels[x.value].setdefault(getattr(lab, "language", None) or "", lab.value)
         for x, lab in self._rows(kg, f"SELECT ?x ?l WHERE {{ ?x <{SKOS}altLabel> ?l }}"):
             self._alt[x.value].append(lab.value)
+        for x, a, v in self._rows(
+            kg,
+            f"SELECT ?x ?a ?v WHERE {{ ?x ?a ?v FILTER(STRSTARTS(STR(?a), {_KGA!r})) }}",
+        ):
+            self.annotations[a.value][x.value] = v.value
         for x, c in self._rows(
             kg, f"SELECT ?x ?c WHERE {{ ?x <{RDFS}comment> ?c FILTER(isLiteral(?c)) }}"
         ):
