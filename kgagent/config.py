@@ -7,7 +7,7 @@ file and the offending field, e.g. ``kgagent.yaml: kg.store: Input should be ...
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from kgagent._io import atomic_write_text
 from kgagent.errors import ConfigError
 
-__all__ = ["AgentConfig", "KGConfig"]
+__all__ = ["AgentConfig", "KGConfig", "RetrievalConfig"]
 
 
 class _Strict(BaseModel):
@@ -35,12 +35,26 @@ class KGConfig(_Strict):
     lang: str = Field("en", description="preferred label language")
 
 
+class RetrievalConfig(_Strict):
+    """How facts are indexed and retrieved."""
+
+    encoder: str = Field("minilm", description="registered encoder name (minilm, hashing, ...)")
+    encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
+    exact_max: int = Field(1_000_000, gt=0, description="exact faiss search up to this size")
+    k: int = Field(10, gt=0, description="facts returned per question")
+    dense_k: int = Field(50, gt=0)
+    relation_weight: float = 0.6
+    link_weight: float = 0.5
+    max_hops: int = Field(3, ge=1, le=4)
+
+
 class AgentConfig(_Strict):
     """The whole configuration of an agent workspace (kgagent.yaml)."""
 
     version: int = 1
     name: str = "agent"
     kg: KGConfig = KGConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AgentConfig:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 __all__ = [
     "ConfigError",
+    "IndexMismatchError",
     "KGAgentError",
     "KGLoadError",
     "QueryError",
@@ -67,6 +68,10 @@ class ValidationError(KGAgentError):
 
 class VocabularyError(KGAgentError):
     """An id table is missing, corrupt, or does not match the graph."""
+
+
+class IndexMismatchError(KGAgentError):
+    """An index on disk does not match the graph or encoder it is used with."""
 
 
 class ConfigError(KGAgentError):

@@ -187,8 +187,14 @@ def _from_label(label: str) -> _Templates:
         return _Templates(
             f"{{subject}} is {rel} {{object}}", f"{{object}} is the {noun} of {{subject}}"
         )
+    plural = low[-1].endswith("s") and not low[-1].endswith("ss")
     if len(words) == 1 and not (low[0].endswith(("ed", "ing")) or low[0] in _VERBS):
-        # a bare noun: "director", "genre", "spouse"
+        # a bare noun: "director", "genre", "spouse", "parents"
+        if plural:
+            return _Templates(
+                f"The {rel} of {{subject}} include {{object}}",
+                f"{{object}} is one of the {rel} of {{subject}}",
+            )
         return _Templates(
             f"The {rel} of {{subject}} is {{object}}", f"{{object}} is the {rel} of {{subject}}"
         )
@@ -196,6 +202,11 @@ def _from_label(label: str) -> _Templates:
         # a bare verb form: "starring", "directed", "knows"
         return _Templates(f"{{subject}} {rel} {{object}}", f"{{object}} ({rel}) {{subject}}")
     # a noun phrase: "release year", "starred actors", "imdb rating"
+    if plural:
+        return _Templates(
+            f"The {rel} of {{subject}} include {{object}}",
+            f"{{object}} is one of the {rel} of {{subject}}",
+        )
     return _Templates(
         f"The {rel} of {{subject}} is {{object}}", f"{{object}} is the {rel} of {{subject}}"
     )

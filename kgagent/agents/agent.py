@@ -1,0 +1,284 @@
+"""The Agent: a knowledge graph plus everything built from it to answer questions.
+
+This stage covers indexing and retrieval: ``agent.index()`` verbalizes the graph's facts,
+embeds the new ones, and updates the faiss index, the entity linker and the relation
+phrases in ``WORKSPACE/index/`` as one atomic directory swap; ``agent.retrieve(q)``
+returns ranked, citable :class:`~kgagent.types.Evidence`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgagent._io import atomic_dir
+from kgagent.config import AgentConfig
+from kgagent.errors import IndexMismatchError, KGAgentError
+from kgagent.kg.graph import KnowledgeGraph
+from kgagent.types import Evidence
+
+__all__ = ["Agent", "IndexReport"]
+
+INDEX_FORMAT = "kgagent-index/1"
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What ``index()`` did."""
+
+    facts: int
+    encoded: int  # facts embedded in this run (new or changed)
+    removed: int
+    seconds: float
+    kind: str  # faiss index kind: flat | hnsw
+
+    def __str__(self) -> str:
+        return (
+            f"{self.facts:,} facts indexed ({self.kind}): {self.encoded:,} encoded, "
+            f"{self.removed:,} removed, {self.seconds:.1f}s"
+        )
+
+
+class _Built:
+    """The in-memory retrieval artifacts."""
+
+    def __init__(self, *, facts, vectors, linker, relations, manifest) -> None:
+        self.facts = facts
+        self.vectors = vectors
+        self.linker = linker
+        self.relations = relations  # list of (term, forward phrase, inverse phrase)
+        self.manifest = manifest
+
+
+class Agent:
+    """An agent over one knowledge graph.
+
+    Args:
+        kg: the graph.
+        config: the configuration (default: ``AgentConfig()``).
+        workspace: the directory artifacts are saved in (None: memory only).
+        encoder: an encoder instance overriding ``config.retrieval.encoder``.
+    """
+
+    def __init__(
+        self,
+        kg: KnowledgeGraph,
+        *,
+        config: AgentConfig | None = None,
+        workspace: str | Path | None = None,
+        encoder: Any = None,
+    ) -> None:
+        self.kg = kg
+        self.config = config or AgentConfig()
+        self.workspace = None if workspace is None else Path(workspace)
+        self._encoder = encoder
+        self._built: _Built | None = None
+        self._retriever = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, workspace: str | Path, *, encoder: Any = None) -> Agent:
+        """The agent of a workspace directory (see ``kgagent init``)."""
+        from kgagent.workspace import open_kg, read_config
+
+        return cls(
+            open_kg(workspace), config=read_config(workspace), workspace=workspace, encoder=encoder
+        )
+
+    def close(self) -> None:
+        self.kg.close()
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- components ---------------------------------------------------------------------
+
+    @property
+    def encoder(self):
+        with self._lock:
+            if self._encoder is None:
+                from kgagent.retrieval.encoder import get_encoder
+
+                rc = self.config.retrieval
+                self._encoder = get_encoder(rc.encoder, **rc.encoder_kwargs)
+            return self._encoder
+
+    @property
+    def index_dir(self) -> Path | None:
+        return None if self.workspace is None else self.workspace / "index"
+
+    def _expected_manifest(self) -> dict[str, Any]:
+        enc = self.encoder
+        return {"format": INDEX_FORMAT, "encoder": enc.name, "dim": int(enc.dim)}
+
+    # -- indexing -----------------------------------------------------------------------
+
+    def index(self, *, progress: bool = False) -> IndexReport:
+        """Builds the fact index, or updates it: only new facts are encoded."""
+        from kgagent.retrieval.facts import FactTable
+        from kgagent.retrieval.index import FactIndex
+        from kgagent.retrieval.linker import EntityLinker
+        from kgagent.retrieval.verbalize import Verbalizer
+
+        t0 = time.perf_counter()
+        with self._lock:
+            enc = self.encoder
+            verbalizer = Verbalizer(self.kg.ontology)
+            facts = FactTable.from_kg(self.kg, verbalizer=verbalizer)
+            previous = self._previous_vectors()
+            vectors = previous or FactIndex(int(enc.dim), exact_max=self.config.retrieval.exact_max)
+            ids = facts.ids
+            have = vectors.ids() if len(vectors) else np.empty(0, dtype=np.int64)
+            new_mask = ~np.isin(ids, have)
+            stale = have[~np.isin(have, ids)]
+            removed = vectors.remove(stale) if len(stale) else 0
+            new_rows = np.flatnonzero(new_mask)
+            if len(new_rows):
+                texts = [facts.texts[i] for i in new_rows.tolist()]
+                emb = enc.encode(texts, show_progress=progress)  # (n, d)
+                vectors.add(ids[new_rows], np.asarray(emb, dtype=np.float32))
+            linker = EntityLinker.from_kg(self.kg, encoder=enc)
+            relations = [
+                (term, *_relation_phrases(verbalizer, term[1:-1]))
+                for term in self.kg.vocab.relations.terms  # predicates are always IRIs
+            ]
+            manifest = {
+                **self._expected_manifest(),
+                "normalized": True,
+                "kg_fingerprint": self.kg.fingerprint(),
+                "facts": len(facts),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            self._built = _Built(
+                facts=facts, vectors=vectors, linker=linker, relations=relations, manifest=manifest
+            )
+            self._retriever = None
+            if self.index_dir is not None:
+                self._save(self._built)
+        return IndexReport(
+            facts=len(facts),
+            encoded=len(new_rows),
+            removed=int(removed),
+            seconds=time.perf_counter() - t0,
+            kind=vectors.kind,
+        )
+
+    def _previous_vectors(self):
+        """The vectors of the last build, reusable if made by the same encoder."""
+        from kgagent.retrieval.index import FactIndex
+
+        if self._built is not None:
+            m = self._built.manifest
+            if m["encoder"] == self.encoder.name and m["dim"] == self.encoder.dim:
+                return self._built.vectors
+            return None
+        d = self.index_dir
+        if d is None or not (d / "manifest.json").exists():
+            return None
+        try:
+            return FactIndex.load(d / "vectors", expect={"dim": int(self.encoder.dim)})
+        except KGAgentError:
+            return None  # unusable (other encoder, corrupt): rebuild from scratch
+
+    def _save(self, built: _Built) -> None:
+        assert self.index_dir is not None
+        with atomic_dir(self.index_dir) as tmp:
+            built.facts.save(tmp / "facts.tsv")
+            built.vectors.save(tmp / "vectors", {"encoder": built.manifest["encoder"]})
+            built.linker.save(tmp / "linker")
+            (tmp / "relations.json").write_text(
+                json.dumps([list(r) for r in built.relations], ensure_ascii=False, indent=1)
+            )
+            (tmp / "manifest.json").write_text(json.dumps(built.manifest, indent=2) + "\n")
+
+    def _load(self) -> _Built:
+        from kgagent.retrieval.facts import FactTable
+        from kgagent.retrieval.index import FactIndex
+        from kgagent.retrieval.linker import EntityLinker
+
+        d = self.index_dir
+        if d is None or not (d / "manifest.json").exists():
+            raise KGAgentError("no fact index yet: run agent.index() (CLI: `kgagent index WS`)")
+        try:
+            manifest = json.loads((d / "manifest.json").read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexMismatchError(f"{d}/manifest.json: unreadable ({exc})") from exc
+        for key, want in self._expected_manifest().items():
+            if manifest.get(key) != want:
+                raise IndexMismatchError(
+                    f"{d}: index {key} is {manifest.get(key)!r} but this agent uses {want!r}; "
+                    "rebuild it with `kgagent index`"
+                )
+        fp = self.kg.fingerprint()
+        if manifest.get("kg_fingerprint") != fp:
+            raise IndexMismatchError(
+                f"{d}: index was built for another state of the graph (fingerprint "
+                f"{manifest.get('kg_fingerprint')}, graph now {fp}); update it with "
+                "agent.index() / `kgagent index`"
+            )
+        facts = FactTable.load(d / "facts.tsv")
+        vectors = FactIndex.load(d / "vectors", expect={"dim": int(self.encoder.dim)})
+        linker = EntityLinker.load(d / "linker", encoder=self.encoder)
+        relations = [tuple(r) for r in json.loads((d / "relations.json").read_text("utf-8"))]
+        return _Built(
+            facts=facts, vectors=vectors, linker=linker, relations=relations, manifest=manifest
+        )
+
+    # -- retrieval ----------------------------------------------------------------------
+
+    @property
+    def retriever(self):
+        with self._lock:
+            if self._retriever is None:
+                from kgagent.retrieval.retriever import RetrievalWeights, Retriever
+
+                built = self._built or self._load()
+                self._built = built
+                rc = self.config.retrieval
+                weights = RetrievalWeights(
+                    relation=rc.relation_weight,
+                    linked=rc.link_weight,
+                    dense_k=rc.dense_k,
+                    max_hops=rc.max_hops,
+                )
+                onto = self.kg.ontology
+                vocab = self.kg.vocab
+                rel_terms = [r[0] for r in built.relations]
+                if rel_terms != vocab.relations.terms:
+                    raise IndexMismatchError(
+                        "the index's relations differ from the graph's; run agent.index()"
+                    )
+                self._retriever = Retriever(
+                    facts=built.facts,
+                    index=built.vectors,
+                    encoder=self.encoder,
+                    linker=built.linker,
+                    adjacency=self.kg.adjacency(),
+                    entity_terms=vocab.entities.terms,
+                    relation_terms=rel_terms,
+                    label=onto.label,
+                    relation_phrases=[(r[1], r[2]) for r in built.relations],
+                    weights=weights,
+                )
+            return self._retriever
+
+    def retrieve(self, question: str, k: int | None = None) -> Evidence:
+        """Evidence for a question: ranked facts, relation paths, linked entities."""
+        return self.retriever.retrieve(question, k=k or self.config.retrieval.k)
+
+
+def _relation_phrases(verbalizer, predicate: str) -> tuple[str, str]:
+    """Short phrasings of a relation in both directions, for relation relevance."""
+    t = verbalizer.templates(predicate)
+    label = verbalizer.label(predicate)
+    inverse = t.inverse.replace("{subject}", "").replace("{object}", "").strip(" ,.()")
+    return label, " ".join(inverse.split()) or label

@@ -1,0 +1,194 @@
+"""The fact table: every fact-bearing triple of the graph, verbalized, with a stable id.
+
+Built with one SPARQL pass (TSV, parsed by pandas) and held as columns, not as Python
+objects per fact, so a 1M-fact graph stays a few arrays. Labels are triples that *name*
+things (rdfs:label, skos labels); they feed linking and verbalization rather than
+becoming facts themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kgagent.retrieval.verbalize import NAME_PREDICATES, Verbalizer, format_literal
+from kgagent.types import Fact, fact_id
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kgagent.kg.graph import KnowledgeGraph
+
+__all__ = ["FactTable", "parse_literal"]
+
+_LITERAL = re.compile(r'^"(?P<lex>(?:[^"\\]|\\.)*)"(?:@(?P<lang>[\w-]+)|\^\^<(?P<dt>[^>]*)>)?$')
+_UNESCAPE = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+_ESCAPE_RE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+_COLUMNS = ["id", "s", "p", "o", "text"]
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+
+    def one(m: re.Match[str]) -> str:
+        c = m.group(1)
+        if c[0] in "uU" and len(c) > 1:
+            return chr(int(c[1:], 16))
+        return _UNESCAPE.get(c, c)
+
+    return _ESCAPE_RE.sub(one, text)
+
+
+def parse_literal(term: str) -> tuple[str, str | None, str | None]:
+    """(lexical form, datatype IRI, language) of a literal in N-Triples syntax."""
+    m = _LITERAL.match(term)
+    if m is None:
+        return term, None, None
+    return _unescape(m.group("lex")), m.group("dt"), m.group("lang")
+
+
+def _iri(term: str) -> str:
+    return term[1:-1] if term.startswith("<") else term
+
+
+@dataclass
+class FactTable:
+    """Columns of facts: id, subject/predicate/object terms (N-Triples syntax), text."""
+
+    frame: pd.DataFrame  # columns id (int64), s, p, o (str), text (str)
+
+    def __post_init__(self) -> None:
+        self._row: dict[int, int] | None = None
+        self._by_node: dict[str, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.frame["id"].to_numpy(dtype=np.int64)
+
+    @property
+    def texts(self) -> list[str]:
+        return self.frame["text"].tolist()
+
+    # -- building -----------------------------------------------------------------------
+
+    @classmethod
+    def from_kg(cls, kg: KnowledgeGraph, *, verbalizer: Verbalizer | None = None) -> FactTable:
+        from kgagent.kg.backends import read_tsv
+
+        onto = kg.ontology
+        verbalizer = verbalizer or Verbalizer(onto)
+        rows = read_tsv(kg.select_tsv("SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o }"), 3)
+        names = {f"<{p}>" for p in NAME_PREDICATES}
+        rows = rows[~rows[1].isin(names)].reset_index(drop=True)
+        s_col, p_col, o_col = rows[0].tolist(), rows[1].tolist(), rows[2].tolist()
+        label_cache: dict[str, str] = {}
+
+        def label(term: str) -> str:
+            hit = label_cache.get(term)
+            if hit is None:
+                if term.startswith('"'):
+                    lex, dt, _ = parse_literal(term)
+                    hit = format_literal(lex, dt)
+                else:
+                    hit = onto.label(_iri(term))
+                label_cache[term] = hit
+            return hit
+
+        texts = [
+            verbalizer.sentence(label(s), _iri(p), label(o))
+            for s, p, o in zip(s_col, p_col, o_col, strict=True)
+        ]
+        ids = np.fromiter(
+            (fact_id(s, p, o) for s, p, o in zip(s_col, p_col, o_col, strict=True)),
+            dtype=np.int64,
+            count=len(s_col),
+        )
+        import pandas as pd
+
+        frame = pd.DataFrame({"id": ids, "s": s_col, "p": p_col, "o": o_col, "text": texts})
+        frame = frame.drop_duplicates("id").reset_index(drop=True)
+        return cls(frame)
+
+    # -- lookup -------------------------------------------------------------------------
+
+    def rows_for_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Row numbers of fact ids (-1 for unknown ids)."""
+        if self._row is None:
+            self._row = {int(i): r for r, i in enumerate(self.frame["id"].tolist())}
+        row = self._row
+        return np.fromiter((row.get(int(i), -1) for i in ids), dtype=np.int64, count=len(ids))
+
+    def rows_touching(self, node_term: str) -> np.ndarray:
+        """Rows whose subject or object is ``node_term`` (N-Triples syntax)."""
+        if self._by_node is None:
+            import pandas as pd
+
+            both = pd.concat(
+                [
+                    pd.Series(np.arange(len(self.frame)), index=self.frame["s"].to_numpy()),
+                    pd.Series(np.arange(len(self.frame)), index=self.frame["o"].to_numpy()),
+                ]
+            )
+            groups = both.groupby(level=0).indices
+            values = both.to_numpy()
+            self._by_node = {k: values[v] for k, v in groups.items()}
+        return self._by_node.get(node_term, np.empty(0, dtype=np.int64))
+
+    def fact(self, row: int, *, labels=None, score: float = 0.0) -> Fact:
+        """A :class:`Fact` for one row (``labels``: a callable IRI -> label)."""
+        r = self.frame.iloc[row]
+        s, p, o = r["s"], r["p"], r["o"]
+        literal = o.startswith('"')
+        if literal:
+            lex, dt, _ = parse_literal(o)
+            obj, obj_label = lex, format_literal(lex, dt)
+        else:
+            obj = _iri(o)
+            obj_label = labels(obj) if labels else obj
+        return Fact(
+            id=int(r["id"]),
+            subject=_iri(s),
+            predicate=_iri(p),
+            object=obj,
+            subject_label=labels(_iri(s)) if labels else _iri(s),
+            predicate_label=labels(_iri(p)) if labels else _iri(p),
+            object_label=obj_label,
+            text=r["text"],
+            object_is_literal=literal,
+            score=score,
+        )
+
+    # -- persistence --------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Writes the table as TSV (terms are N-Triples, so tabs/newlines are escaped)."""
+        frame = self.frame.copy()
+        frame["text"] = frame["text"].str.replace("\t", " ").str.replace("\n", " ")
+        frame.to_csv(path, sep="\t", index=False, quoting=3, escapechar=None, lineterminator="\n")
+
+    @classmethod
+    def load(cls, path: Path) -> FactTable:
+        import csv
+
+        import pandas as pd
+
+        frame = pd.read_csv(
+            path,
+            sep="\t",
+            dtype={"id": np.int64, "s": str, "p": str, "o": str, "text": str},
+            quoting=csv.QUOTE_NONE,
+            keep_default_na=False,
+            na_filter=False,
+            engine="c",
+        )
+        if list(frame.columns) != _COLUMNS:
+            raise ValueError(f"{path}: unexpected columns {list(frame.columns)}")
+        return cls(frame)

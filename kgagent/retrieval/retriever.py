@@ -1,0 +1,233 @@
+"""Question -> Evidence: linked entities, ranked facts, and relation paths.
+
+Three signals are mixed, each cheap at question time:
+
+* dense similarity between the question and each fact's sentence (MiniLM + faiss);
+* graph distance: facts touching a linked topic entity get its linking score as a bonus
+  (the most common cause of empty answers in peers is a linking miss, so a weak link
+  only adds, it never filters);
+* relation relevance: the question's similarity to each relation's phrasing, which also
+  plans multi-hop relation paths that the graph then executes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kgagent.kg.adjacency import Adjacency
+from kgagent.retrieval.facts import FactTable
+from kgagent.retrieval.subgraph import Hop, paths_between, relation_paths
+from kgagent.types import Evidence, Fact, Path, fact_id
+
+__all__ = ["RetrievalWeights", "Retriever"]
+
+
+@dataclass(frozen=True)
+class RetrievalWeights:
+    """How the signals are mixed (tuned on MetaQA dev; see bench/retrieval.py)."""
+
+    dense: float = 1.0
+    relation: float = 0.6
+    linked: float = 0.5
+    dense_k: int = 50  # global dense candidates
+    neighbourhood_cap: int = 2000  # facts touching one linked entity
+    link_min: float = 0.5  # linking score below which an entity is not expanded
+    max_hops: int = 3
+    relation_beam: int = 4  # relation paths executed per topic entity
+    max_paths: int = 30
+
+
+class Retriever:
+    """Retrieves evidence for questions from a prepared index (see ``Agent.index``)."""
+
+    def __init__(
+        self,
+        *,
+        facts: FactTable,
+        index,
+        encoder,
+        linker,
+        adjacency: Adjacency,
+        entity_terms: Sequence[str],
+        relation_terms: Sequence[str],
+        label: Callable[[str], str],
+        relation_phrases: Sequence[tuple[str, str]],
+        weights: RetrievalWeights | None = None,
+    ) -> None:
+        self.facts = facts
+        self.index = index
+        self.encoder = encoder
+        self.linker = linker
+        self.adj = (
+            adjacency
+            if adjacency.num_relations != adjacency.num_base_relations
+            else adjacency.with_inverse()
+        )
+        self.entity_terms = list(entity_terms)
+        self.entity_id = {t: i for i, t in enumerate(self.entity_terms)}
+        self.relation_terms = list(relation_terms)
+        self.label = label
+        self.w = weights or RetrievalWeights()
+        self._lock = threading.Lock()
+        # relation id (forward r, inverse r + R) -> unit vector of its phrasing
+        phrases = [fwd for fwd, _ in relation_phrases] + [inv for _, inv in relation_phrases]
+        self.relation_vectors = np.asarray(encoder.encode(phrases), dtype=np.float32)  # (2R, d)
+        self.relation_index = {t: i for i, t in enumerate(self.relation_terms)}
+
+    # -- public -------------------------------------------------------------------------
+
+    def retrieve(self, question: str, *, k: int = 10) -> Evidence:
+        """Ranked facts (top ``k``), paths and linked entities for one question."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        question = (question or "").strip()
+        if not question:
+            return Evidence(question="", facts=(), timings={"total_ms": 0.0})
+        entities = list(self.linker.link(question, top_k=5))
+        t1 = time.perf_counter()
+        timings["link_ms"] = (t1 - t0) * 1000
+        qvec = np.asarray(self.encoder.encode([_strip_hints(question)]), dtype=np.float32)[
+            0
+        ]  # (d,)
+        t2 = time.perf_counter()
+        timings["encode_ms"] = (t2 - t1) * 1000
+        facts = self._rank_facts(qvec, entities, k)
+        t3 = time.perf_counter()
+        timings["facts_ms"] = (t3 - t2) * 1000
+        paths = self._paths(qvec, entities)
+        timings["paths_ms"] = (time.perf_counter() - t3) * 1000
+        timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        return Evidence(question, tuple(facts), tuple(paths), tuple(entities), timings)
+
+    # -- facts --------------------------------------------------------------------------
+
+    def _rank_facts(self, qvec: np.ndarray, entities, k: int) -> list[Fact]:
+        w = self.w
+        rows: list[np.ndarray] = []
+        bonus: dict[int, float] = {}
+        for e in entities:
+            if e.score < w.link_min:
+                continue
+            touching = self.facts.rows_touching(f"<{e.iri}>")[: w.neighbourhood_cap]
+            rows.append(touching)
+            for r in touching.tolist():
+                bonus[r] = max(bonus.get(r, 0.0), e.score)
+        _, ids = self.index.search(qvec[None, :], w.dense_k)
+        dense_rows = self.facts.rows_for_ids(ids[0][ids[0] >= 0])
+        rows.append(dense_rows[dense_rows >= 0])
+        cand = np.unique(np.concatenate(rows)) if rows else np.empty(0, dtype=np.int64)
+        if len(cand) == 0:
+            return []
+        vecs = self.index.vectors(self.facts.ids[cand])  # (c, d)
+        sim = vecs @ qvec  # (c,)
+        rel_ids = np.array(
+            [self.relation_index.get(p, -1) for p in self.facts.frame["p"].to_numpy()[cand]]
+        )
+        rel_sim = np.where(rel_ids >= 0, self.relation_vectors[np.maximum(rel_ids, 0)] @ qvec, 0.0)
+        link = np.array([bonus.get(int(r), 0.0) for r in cand], dtype=np.float32)
+        total = w.dense * sim + w.relation * rel_sim + w.linked * link  # (c,)
+        order = np.argsort(-total, kind="stable")[:k]
+        return [
+            self.facts.fact(int(cand[i]), labels=self.label, score=float(total[i])) for i in order
+        ]
+
+    # -- paths --------------------------------------------------------------------------
+
+    def _paths(self, qvec: np.ndarray, entities) -> list[Path]:
+        w = self.w
+        anchors = [
+            self.entity_id.get(f"<{e.iri}>")
+            for e in entities
+            if e.score >= w.link_min and f"<{e.iri}>" in self.entity_id
+        ]
+        anchors = list(dict.fromkeys(a for a in anchors if a is not None))
+        if not anchors:
+            return []
+        walks: list[tuple[float, list[Hop]]] = []
+        if len(anchors) >= 2:
+            for hops in paths_between(self.adj, anchors[0], anchors[1:], max_len=w.max_hops):
+                walks.append((self._walk_score(qvec, hops), hops))
+        for src in anchors[:2]:
+            for plan_score, plan in self._plan(qvec, src):
+                for hops in relation_paths(self.adj, src, plan, max_results=w.max_paths):
+                    walks.append((plan_score, hops))
+        walks.sort(key=lambda x: -x[0])
+        seen: set[tuple[int, ...]] = set()
+        out: list[Path] = []
+        for score, hops in walks:
+            key = tuple(h.tail for h in hops) + tuple(h.relation for h in hops)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(self._to_path(hops, score))
+            if len(out) >= w.max_paths:
+                break
+        return out
+
+    def _walk_score(self, qvec: np.ndarray, hops: list[Hop]) -> float:
+        return float(np.mean([self.relation_vectors[h.relation] @ qvec for h in hops]))
+
+    def _plan(self, qvec: np.ndarray, source: int) -> list[tuple[float, tuple[int, ...]]]:
+        """Relation sequences present around ``source``, best first (relation beam)."""
+        w = self.w
+        rel_score = self.relation_vectors @ qvec  # (2R,)
+        plans: list[tuple[float, tuple[int, ...]]] = []
+        frontier: dict[tuple[int, ...], set[int]] = {(): {source}}
+        for _depth in range(w.max_hops):
+            nxt: dict[tuple[int, ...], set[int]] = {}
+            for seq, nodes in frontier.items():
+                for node in list(nodes)[:200]:
+                    rels, tails = self.adj.neighbors(node)
+                    for r, t in zip(rels.tolist(), tails.tolist(), strict=True):
+                        if seq and r == _inverse(seq[-1], self.adj.num_base_relations):
+                            continue  # don't walk straight back
+                        nxt.setdefault((*seq, r), set()).add(t)
+            scored = sorted(
+                ((float(np.mean(rel_score[list(seq)])), seq) for seq in nxt), reverse=True
+            )[: w.relation_beam * 4]
+            plans.extend(scored)
+            frontier = {seq: nxt[seq] for _, seq in scored}
+        plans.sort(reverse=True)
+        return plans[: w.relation_beam]
+
+    def _to_path(self, hops: list[Hop], score: float) -> Path:
+        R = self.adj.num_base_relations
+        facts, inverse, ents = [], [], [self.entity_terms[hops[0].head]]
+        parts = [self.label(_iri(ents[0]))]
+        for h in hops:
+            inv = h.relation >= R
+            r = h.relation - R if inv else h.relation
+            s, o = (h.tail, h.head) if inv else (h.head, h.tail)
+            s_t, p_t, o_t = self.entity_terms[s], self.relation_terms[r], self.entity_terms[o]
+            row = self.facts.rows_for_ids(np.array([fact_id(s_t, p_t, o_t)]))[0]
+            if row >= 0:
+                facts.append(self.facts.fact(int(row), labels=self.label))
+            inverse.append(inv)
+            ents.append(self.entity_terms[h.tail])
+            rel_label = self.label(_iri(p_t))
+            arrow = f" <-{rel_label}- " if inv else f" -{rel_label}-> "
+            parts.append(arrow + self.label(_iri(ents[-1])))
+        return Path(
+            entities=tuple(_iri(e) for e in ents),
+            facts=tuple(facts),
+            inverse=tuple(inverse),
+            text="".join(parts),
+            score=score,
+        )
+
+
+def _inverse(rel: int, num_base: int) -> int:
+    return rel + num_base if rel < num_base else rel - num_base
+
+
+def _iri(term: str) -> str:
+    return term[1:-1] if term.startswith("<") else term
+
+
+def _strip_hints(question: str) -> str:
+    return question.replace("[", "").replace("]", "")
