@@ -14,23 +14,33 @@ from kgagent.errors import KGAgentError, KGLoadError
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
+    "Evidence",
+    "Fact",
     "KGAgentError",
     "KGLoadError",
     "KnowledgeGraph",
     "LoadReport",
+    "Path",
     "Source",
     "__version__",
     "errors",
 ]
 
 _LAZY = {
+    "Agent": "kgagent.agents.agent",
+    "Evidence": "kgagent.types",
+    "Fact": "kgagent.types",
+    "Path": "kgagent.types",
     "KnowledgeGraph": "kgagent.kg.graph",
     "LoadReport": "kgagent.kg.graph",
     "Source": "kgagent.kg.graph",
 }
 
 if TYPE_CHECKING:
+    from kgagent.agents.agent import Agent
     from kgagent.kg.graph import KnowledgeGraph, LoadReport, Source
+    from kgagent.types import Evidence, Fact, Path
 
 
 def __getattr__(name: str) -> Any:

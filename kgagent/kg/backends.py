@@ -228,13 +228,16 @@ class OxigraphBackend(Backend):
         self._check_writable()
         self.store.extend(quads)
 
-    def query(self, sparql, *, default_graphs, include_default):
+    def _raw_query(self, sparql: str, default_graphs: list[str], include_default: bool):
         try:
-            result = self.store.query(
+            return self.store.query(
                 sparql, default_graph=_default_graph_list(default_graphs, include_default)
             )
         except (SyntaxError, ValueError, RuntimeError, OSError) as exc:
             raise QueryError(f"SPARQL query failed: {exc}") from exc
+
+    def query(self, sparql, *, default_graphs, include_default):
+        result = self._raw_query(sparql, default_graphs, include_default)
         if isinstance(result, ox.QueryBoolean):
             return QueryOutcome(kind="ask", boolean=bool(result))
         if isinstance(result, ox.QuerySolutions):
@@ -244,12 +247,7 @@ class OxigraphBackend(Backend):
         return QueryOutcome(kind="construct", triples=list(result))
 
     def select_tsv(self, sparql, *, default_graphs, include_default):
-        try:
-            result = self.store.query(
-                sparql, default_graph=_default_graph_list(default_graphs, include_default)
-            )
-        except (SyntaxError, ValueError, RuntimeError, OSError) as exc:
-            raise QueryError(f"SPARQL query failed: {exc}") from exc
+        result = self._raw_query(sparql, default_graphs, include_default)
         return result.serialize(format=ox.QueryResultsFormat.TSV)
 
     def update(self, sparql):

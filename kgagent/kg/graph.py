@@ -101,6 +101,14 @@ def _graph_iri(graph: str) -> str:
     return f"urn:kgagent:graph:{quote(graph, safe='')}"
 
 
+def _target(path: Path, graph: str | None) -> tuple[str, str, str]:
+    """(graph IRI, source name, mode) of a load: a file replaces its own source; an
+    explicit graph is appended to."""
+    if graph is None:
+        return path.as_uri(), path.name, "replace"
+    return _graph_iri(graph), graph, "append"
+
+
 class KnowledgeGraph:
     """A knowledge graph over an embedded or remote RDF store.
 
@@ -425,10 +433,7 @@ class KnowledgeGraph:
         """
         resolved = resolve_file(path, format)
         p = resolved.path.resolve()
-        if graph is None:
-            g, name, mode = p.as_uri(), p.name, "replace"
-        else:
-            g, name, mode = _graph_iri(graph), graph, "append"
+        g, name, mode = _target(p, graph)
         base = base_iri or p.as_uri()
         opener = resolved.open
         if progress:
@@ -462,11 +467,7 @@ class KnowledgeGraph:
         """
         p = Path(path).resolve()
         data = read_delimited(p, sep=sep, base_iri=base_iri)
-        g, name, mode = (
-            (p.as_uri(), p.name, "replace")
-            if graph is None
-            else (_graph_iri(graph), graph, "append")
-        )
+        g, name, mode = _target(p, graph)
         return self._ingest(
             opener=lambda: _BytesOpener(data.ntriples),
             fmt=ox.RdfFormat.N_TRIPLES,

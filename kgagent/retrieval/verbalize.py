@@ -190,18 +190,15 @@ def _from_label(label: str) -> _Templates:
     plural = low[-1].endswith("s") and not low[-1].endswith("ss")
     if len(words) == 1 and not (low[0].endswith(("ed", "ing")) or low[0] in _VERBS):
         # a bare noun: "director", "genre", "spouse", "parents"
-        if plural:
-            return _Templates(
-                f"The {rel} of {{subject}} include {{object}}",
-                f"{{object}} is one of the {rel} of {{subject}}",
-            )
-        return _Templates(
-            f"The {rel} of {{subject}} is {{object}}", f"{{object}} is the {rel} of {{subject}}"
-        )
+        return _noun(rel, plural=plural)
     if len(words) == 1:
         # a bare verb form: "starring", "directed", "knows"
         return _Templates(f"{{subject}} {rel} {{object}}", f"{{object}} ({rel}) {{subject}}")
     # a noun phrase: "release year", "starred actors", "imdb rating"
+    return _noun(rel, plural=plural)
+
+
+def _noun(rel: str, *, plural: bool) -> _Templates:
     if plural:
         return _Templates(
             f"The {rel} of {{subject}} include {{object}}",

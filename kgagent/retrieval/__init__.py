@@ -1,0 +1,37 @@
+"""Fact retrieval: verbalized facts in a faiss index, entity linking, graph expansion.
+
+Submodules import torch/faiss lazily; importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = [
+    "ENCODERS",
+    "EntityCandidate",
+    "EntityLinker",
+    "FactIndex",
+    "FactTable",
+    "Retriever",
+    "Verbalizer",
+    "get_encoder",
+]
+
+_LAZY = {
+    "ENCODERS": "kgagent.retrieval.encoder",
+    "get_encoder": "kgagent.retrieval.encoder",
+    "EntityCandidate": "kgagent.retrieval.linker",
+    "EntityLinker": "kgagent.retrieval.linker",
+    "FactIndex": "kgagent.retrieval.index",
+    "FactTable": "kgagent.retrieval.facts",
+    "Retriever": "kgagent.retrieval.retriever",
+    "Verbalizer": "kgagent.retrieval.verbalize",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kgagent.retrieval' has no attribute {name!r}")
