@@ -184,9 +184,8 @@ class Retriever:
                 for node in list(nodes)[:200]:
                     rels, tails = self.adj.neighbors(node)
                     for r, t in zip(rels.tolist(), tails.tolist(), strict=True):
-                        if seq and r == _inverse(seq[-1], self.adj.num_base_relations):
-                            continue  # don't walk straight back
-                        nxt.setdefault((*seq, r), set()).add(t)
+                        if t != source:  # going back and forth is fine, returning is not
+                            nxt.setdefault((*seq, r), set()).add(t)
             scored = sorted(
                 ((float(np.mean(rel_score[list(seq)])), seq) for seq in nxt), reverse=True
             )[: w.relation_beam * 4]
@@ -219,10 +218,6 @@ class Retriever:
             text="".join(parts),
             score=score,
         )
-
-
-def _inverse(rel: int, num_base: int) -> int:
-    return rel + num_base if rel < num_base else rel - num_base
 
 
 def _iri(term: str) -> str:

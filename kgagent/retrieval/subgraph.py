@@ -132,7 +132,10 @@ def relation_paths(
         nxt_walks, nxt_nodes = [], []
         for walk, node in zip(walks, node_of, strict=True):
             rels, tails = _neighbors(adj, node, fanout)
+            visited = {source, *(h.tail for h in walk)}
             for t in tails[rels == rel].tolist():
+                if t in visited:
+                    continue  # a walk never revisits an entity
                 nxt_walks.append([*walk, Hop(node, int(rel), t)])
                 nxt_nodes.append(t)
                 if len(nxt_walks) >= max_results:
