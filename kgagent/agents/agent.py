@@ -147,6 +147,7 @@ class Agent:
                 emb = enc.encode(texts, show_progress=progress)  # (n, d)
                 vectors.add(ids[new_rows], np.asarray(emb, dtype=np.float32))
             linker = EntityLinker.from_kg(self.kg, encoder=enc)
+            linker.embed_labels(self._previous_linker(), show_progress=progress)
             relations = [
                 (term, *_relation_phrases(verbalizer, term[1:-1]))
                 for term in self.kg.vocab.relations.terms  # predicates are always IRIs
@@ -188,6 +189,20 @@ class Agent:
             return FactIndex.load(d / "vectors", expect={"dim": int(self.encoder.dim)})
         except KGAgentError:
             return None  # unusable (other encoder, corrupt): rebuild from scratch
+
+    def _previous_linker(self):
+        """The last build's linker (for its label embeddings), if any."""
+        from kgagent.retrieval.linker import EntityLinker
+
+        if self._built is not None:
+            return self._built.linker
+        d = self.index_dir
+        if d is None or not (d / "linker").exists():
+            return None
+        try:
+            return EntityLinker.load(d / "linker", encoder=self.encoder)
+        except KGAgentError:
+            return None
 
     def _save(self, built: _Built) -> None:
         assert self.index_dir is not None
