@@ -65,6 +65,13 @@ class FactTable:
     def __post_init__(self) -> None:
         self._row: dict[int, int] | None = None
         self._by_node: dict[str, np.ndarray] | None = None
+        self._cols: dict[str, np.ndarray] | None = None
+
+    def column(self, name: str) -> np.ndarray:
+        """A column as a NumPy array (cached: row access through pandas is slow)."""
+        if self._cols is None:
+            self._cols = {c: self.frame[c].to_numpy() for c in self.frame.columns}
+        return self._cols[name]
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -144,8 +151,7 @@ class FactTable:
 
     def fact(self, row: int, *, labels=None, score: float = 0.0) -> Fact:
         """A :class:`Fact` for one row (``labels``: a callable IRI -> label)."""
-        r = self.frame.iloc[row]
-        s, p, o = r["s"], r["p"], r["o"]
+        s, p, o = self.column("s")[row], self.column("p")[row], self.column("o")[row]
         literal = o.startswith('"')
         if literal:
             lex, dt, _ = parse_literal(o)
@@ -154,14 +160,14 @@ class FactTable:
             obj = _iri(o)
             obj_label = labels(obj) if labels else obj
         return Fact(
-            id=int(r["id"]),
+            id=int(self.column("id")[row]),
             subject=_iri(s),
             predicate=_iri(p),
             object=obj,
             subject_label=labels(_iri(s)) if labels else _iri(s),
             predicate_label=labels(_iri(p)) if labels else _iri(p),
             object_label=obj_label,
-            text=r["text"],
+            text=self.column("text")[row],
             object_is_literal=literal,
             score=score,
         )

@@ -12,6 +12,7 @@ Three signals are mixed, each cheap at question time:
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,11 @@ class RetrievalWeights:
     dense_k: int = 50  # global dense candidates
     neighbourhood_cap: int = 2000  # facts touching one linked entity
     link_min: float = 0.5  # linking score below which an entity is not expanded
+    confident_link: float = 0.8  # with a link this good, the neighbourhood is searched alone
+    dense_always: bool = False  # also search all facts densely for every question
+    plan_nodes: int = 100  # entities per relation sequence considered while planning
+    lexical: float = 0.5  # weight of stemmed word overlap in relation relevance
+    per_relation: float = 0.5  # share of the k facts one relation may fill before others
     max_hops: int = 3
     relation_beam: int = 4  # relation paths executed per topic entity
     max_paths: int = 30
@@ -78,6 +84,9 @@ class Retriever:
         phrases = [fwd for fwd, _ in relation_phrases] + [inv for _, inv in relation_phrases]
         self.relation_vectors = np.asarray(encoder.encode(phrases), dtype=np.float32)  # (2R, d)
         self.relation_index = {t: i for i, t in enumerate(self.relation_terms)}
+        self.relation_stems = [
+            {_stem(t) for t in _WORD.findall(ph.lower())} - _STOP_STEMS for ph in phrases
+        ]
 
     # -- public -------------------------------------------------------------------------
 
@@ -96,17 +105,31 @@ class Retriever:
         ]  # (d,)
         t2 = time.perf_counter()
         timings["encode_ms"] = (t2 - t1) * 1000
-        facts = self._rank_facts(qvec, entities, k)
+        rel_score = self.relation_scores(question, qvec)  # (2R,)
+        facts = self._rank_facts(qvec, entities, k, rel_score)
         t3 = time.perf_counter()
         timings["facts_ms"] = (t3 - t2) * 1000
-        paths = self._paths(qvec, entities)
+        paths = self._paths(qvec, entities, rel_score)
         timings["paths_ms"] = (time.perf_counter() - t3) * 1000
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         return Evidence(question, tuple(facts), tuple(paths), tuple(entities), timings)
 
     # -- facts --------------------------------------------------------------------------
 
-    def _rank_facts(self, qvec: np.ndarray, entities, k: int) -> list[Fact]:
+    def relation_scores(self, question: str, qvec: np.ndarray) -> np.ndarray:
+        """(2R,) relevance of each relation (and its inverse) to the question.
+
+        Dense similarity of the relation's phrasing, plus word overlap after stemming:
+        small encoders miss that "director" asks for "directed by".
+        """
+        stems = {_stem(t) for t in _WORD.findall(question.lower())} - _STOP_STEMS
+        lexical = np.array(
+            [len(stems & rs) / len(rs) if rs else 0.0 for rs in self.relation_stems],
+            dtype=np.float32,
+        )
+        return self.relation_vectors @ qvec + self.w.lexical * lexical  # (2R,)
+
+    def _rank_facts(self, qvec: np.ndarray, entities, k: int, rel_score: np.ndarray) -> list[Fact]:
         w = self.w
         rows: list[np.ndarray] = []
         bonus: dict[int, float] = {}
@@ -117,43 +140,45 @@ class Retriever:
             rows.append(touching)
             for r in touching.tolist():
                 bonus[r] = max(bonus.get(r, 0.0), e.score)
-        _, ids = self.index.search(qvec[None, :], w.dense_k)
-        dense_rows = self.facts.rows_for_ids(ids[0][ids[0] >= 0])
-        rows.append(dense_rows[dense_rows >= 0])
+        confident = any(e.score >= w.confident_link for e in entities)
+        if w.dense_always or not confident:
+            # global dense search: the safety net when linking is weak or finds little
+            _, ids = self.index.search(qvec[None, :], w.dense_k)
+            dense_rows = self.facts.rows_for_ids(ids[0][ids[0] >= 0])
+            rows.append(dense_rows[dense_rows >= 0])
         cand = np.unique(np.concatenate(rows)) if rows else np.empty(0, dtype=np.int64)
         if len(cand) == 0:
             return []
         vecs = self.index.vectors(self.facts.ids[cand])  # (c, d)
         sim = vecs @ qvec  # (c,)
-        rel_ids = np.array(
-            [self.relation_index.get(p, -1) for p in self.facts.frame["p"].to_numpy()[cand]]
-        )
-        rel_sim = np.where(rel_ids >= 0, self.relation_vectors[np.maximum(rel_ids, 0)] @ qvec, 0.0)
+        rel_ids = np.array([self.relation_index.get(p, -1) for p in self.facts.column("p")[cand]])
+        rel_sim = np.where(rel_ids >= 0, rel_score[np.maximum(rel_ids, 0)], 0.0)
         link = np.array([bonus.get(int(r), 0.0) for r in cand], dtype=np.float32)
         total = w.dense * sim + w.relation * rel_sim + w.linked * link  # (c,)
-        order = np.argsort(-total, kind="stable")[:k]
+        order = _diverse(np.argsort(-total, kind="stable"), rel_ids, k, w.per_relation)
         return [
             self.facts.fact(int(cand[i]), labels=self.label, score=float(total[i])) for i in order
         ]
 
     # -- paths --------------------------------------------------------------------------
 
-    def _paths(self, qvec: np.ndarray, entities) -> list[Path]:
+    def _paths(self, qvec: np.ndarray, entities, rel_score: np.ndarray) -> list[Path]:
         w = self.w
-        anchors = [
-            self.entity_id.get(f"<{e.iri}>")
-            for e in entities
-            if e.score >= w.link_min and f"<{e.iri}>" in self.entity_id
-        ]
-        anchors = list(dict.fromkeys(a for a in anchors if a is not None))
+        # one anchor per mention: alternatives for the same words are not separate topics
+        by_span: dict[tuple[int, int], int] = {}
+        for e in entities:
+            node = self.entity_id.get(f"<{e.iri}>")
+            if e.score >= w.link_min and node is not None:
+                by_span.setdefault((e.start, e.end) if e.start >= 0 else (-1, id(e)), node)
+        anchors = list(dict.fromkeys(by_span.values()))
         if not anchors:
             return []
         walks: list[tuple[float, list[Hop]]] = []
         if len(anchors) >= 2:
             for hops in paths_between(self.adj, anchors[0], anchors[1:], max_len=w.max_hops):
-                walks.append((self._walk_score(qvec, hops), hops))
+                walks.append((float(np.mean([rel_score[h.relation] for h in hops])), hops))
         for src in anchors[:2]:
-            for plan_score, plan in self._plan(qvec, src):
+            for plan_score, plan in self._plan(rel_score, src):
                 for hops in relation_paths(self.adj, src, plan, max_results=w.max_paths):
                     walks.append((plan_score, hops))
         walks.sort(key=lambda x: -x[0])
@@ -169,23 +194,29 @@ class Retriever:
                 break
         return out
 
-    def _walk_score(self, qvec: np.ndarray, hops: list[Hop]) -> float:
-        return float(np.mean([self.relation_vectors[h.relation] @ qvec for h in hops]))
-
-    def _plan(self, qvec: np.ndarray, source: int) -> list[tuple[float, tuple[int, ...]]]:
+    def _plan(self, rel_score: np.ndarray, source: int) -> list[tuple[float, tuple[int, ...]]]:
         """Relation sequences present around ``source``, best first (relation beam)."""
         w = self.w
-        rel_score = self.relation_vectors @ qvec  # (2R,)
         plans: list[tuple[float, tuple[int, ...]]] = []
-        frontier: dict[tuple[int, ...], set[int]] = {(): {source}}
+        frontier: dict[tuple[int, ...], np.ndarray] = {(): np.array([source], dtype=np.int64)}
+        indptr, relations, targets = self.adj.indptr, self.adj.relations, self.adj.targets
         for _depth in range(w.max_hops):
-            nxt: dict[tuple[int, ...], set[int]] = {}
+            nxt: dict[tuple[int, ...], np.ndarray] = {}
             for seq, nodes in frontier.items():
-                for node in list(nodes)[:200]:
-                    rels, tails = self.adj.neighbors(node)
-                    for r, t in zip(rels.tolist(), tails.tolist(), strict=True):
-                        if t != source:  # going back and forth is fine, returning is not
-                            nxt.setdefault((*seq, r), set()).add(t)
+                if len(nodes) > w.plan_nodes:
+                    nodes = nodes[np.linspace(0, len(nodes) - 1, w.plan_nodes).astype(np.int64)]
+                starts, lengths = indptr[nodes], indptr[nodes + 1] - indptr[nodes]
+                total = int(lengths.sum())
+                if total == 0:
+                    continue
+                # (total,) edge positions of all out-edges of ``nodes``, without a Python loop
+                offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+                edges = np.arange(total, dtype=np.int64) + offsets
+                rels, tails = relations[edges], targets[edges]
+                keep = tails != source  # going back and forth is fine, returning is not
+                rels, tails = rels[keep], tails[keep]
+                for r in np.unique(rels).tolist():
+                    nxt[(*seq, r)] = np.unique(tails[rels == r])
             scored = sorted(
                 ((float(np.mean(rel_score[list(seq)])), seq) for seq in nxt), reverse=True
             )[: w.relation_beam * 4]
@@ -218,6 +249,45 @@ class Retriever:
             text="".join(parts),
             score=score,
         )
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_IRREGULAR_STEMS = {"written": "writ", "wrote": "writ", "starring": "star", "starred": "star"}
+_STOP_STEMS = {
+    "the", "a", "an", "of", "by", "in", "is", "was", "has", "have", "to", "for", "on", "who",
+    "what", "which", "did", "do", "does", "that", "and", "with", "are", "were", "be", "it",
+}  # fmt: skip
+
+
+def _stem(word: str) -> str:
+    """A deliberately tiny stemmer: director/directed/directing -> direct."""
+    if word in _IRREGULAR_STEMS:
+        return _IRREGULAR_STEMS[word]
+    for suffix in ("ings", "ing", "ers", "ors", "ion", "er", "or", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _diverse(order: np.ndarray, groups: np.ndarray, k: int, share: float) -> list[int]:
+    """The first ``k`` of ``order``, letting one group take at most ``share`` of the slots
+    while others remain (a relation with many facts must not hide the one asked about)."""
+    cap = max(1, int(np.ceil(k * share)))
+    taken: list[int] = []
+    rest: list[int] = []
+    count: dict[int, int] = {}
+    for i in order.tolist():
+        g = int(groups[i])
+        if count.get(g, 0) < cap:
+            count[g] = count.get(g, 0) + 1
+            taken.append(i)
+            if len(taken) == k:
+                return taken
+        else:
+            rest.append(i)
+    rank = {i: r for r, i in enumerate(taken + rest)}
+    pos = {i: n for n, i in enumerate(order.tolist()[: len(rank) + len(order)])}
+    return sorted(taken + rest[: k - len(taken)], key=lambda i: pos.get(i, rank[i]))
 
 
 def _iri(term: str) -> str:
