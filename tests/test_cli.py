@@ -104,3 +104,36 @@ def test_not_a_workspace(tmp_path):
     r = invoke("info", tmp_path / "nowhere")
     assert r.exit_code == 1
     assert "not a kgagent workspace" in r.output
+
+
+def test_index_and_retrieve(tmp_path, data_dir):
+    from kgagent.config import AgentConfig, RetrievalConfig
+    from kgagent.workspace import init_workspace
+
+    ws = init_workspace(
+        tmp_path / "ws", config=AgentConfig(retrieval=RetrievalConfig(encoder="hashing"))
+    )
+    invoke("load", ws, data_dir / "tiny_kb.txt")
+    r = invoke("index", ws)
+    assert r.exit_code == 0, r.output
+    assert "11 facts indexed" in r.output
+    r = invoke("retrieve", ws, "who directed [Titanic]", "-k", "3")
+    assert r.exit_code == 0, r.output
+    assert "[1] Titanic was directed by James Cameron" in r.output
+
+    questions = tmp_path / "q.txt"
+    questions.write_text(
+        "who directed [Titanic]\tJames Cameron\nwhen was Inception released\t2010\n"
+    )
+    out = tmp_path / "out.jsonl"
+    r = invoke("retrieve", ws, "--questions", questions, "-k", "2", "--out", out)
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["question"] for row in rows] == [
+        "who directed [Titanic]",
+        "when was Inception released",
+    ]
+    first = rows[0]["facts"][0]
+    assert set(first) == {"id", "subject_label", "predicate_label", "object_label", "text", "score"}
+    assert first["object_label"] == "James Cameron"
+    assert rows[1]["facts"][0]["text"] == "The release year of Inception is 2010"
