@@ -10,6 +10,8 @@ from pathlib import Path
 
 __all__ = [
     "ConfigError",
+    "EncoderError",
+    "IndexLoadError",
     "IndexMismatchError",
     "KGAgentError",
     "KGLoadError",
@@ -72,6 +74,14 @@ class VocabularyError(KGAgentError):
 
 class IndexMismatchError(KGAgentError):
     """An index on disk does not match the graph or encoder it is used with."""
+
+
+class IndexLoadError(KGAgentError):
+    """An index directory is missing, incomplete or unreadable (the message names it)."""
+
+
+class EncoderError(KGAgentError):
+    """A text encoder could not be found, loaded or configured (never fetched from a hub)."""
 
 
 class ConfigError(KGAgentError):
