@@ -139,6 +139,9 @@ class Agent:
             ids = facts.ids
             have = vectors.ids() if len(vectors) else np.empty(0, dtype=np.int64)
             new_mask = ~np.isin(ids, have)
+            if previous is not None:
+                # same triple, new wording (a label changed): its vector is stale too
+                new_mask |= self._text_changed(facts)
             stale = have[~np.isin(have, ids)]
             removed = vectors.remove(stale) if len(stale) else 0
             new_rows = np.flatnonzero(new_mask)
@@ -189,6 +192,27 @@ class Agent:
             return FactIndex.load(d / "vectors", expect={"dim": int(self.encoder.dim)})
         except KGAgentError:
             return None  # unusable (other encoder, corrupt): rebuild from scratch
+
+    def _text_changed(self, facts) -> np.ndarray:
+        """(n,) bool: facts whose sentence differs from the last build's."""
+        from kgagent.retrieval.facts import FactTable
+
+        old = None
+        if self._built is not None:
+            old = self._built.facts
+        elif self.index_dir is not None and (self.index_dir / "facts.tsv").exists():
+            try:
+                old = FactTable.load(self.index_dir / "facts.tsv")
+            except (OSError, ValueError):
+                return np.ones(len(facts), dtype=bool)
+        if old is None:
+            return np.zeros(len(facts), dtype=bool)
+        before = dict(zip(old.ids.tolist(), old.texts, strict=True))
+        return np.fromiter(
+            (before.get(i, t) != t for i, t in zip(facts.ids.tolist(), facts.texts, strict=True)),
+            dtype=bool,
+            count=len(facts),
+        )
 
     def _previous_linker(self):
         """The last build's linker (for its label embeddings), if any."""

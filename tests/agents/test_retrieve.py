@@ -83,3 +83,17 @@ def test_no_index_and_bad_questions(ws):
         assert agent.retrieve("   ").facts == ()
         ev = agent.retrieve("Кто снял Титаник?")  # another script: no crash
         assert isinstance(ev.facts, tuple)
+
+
+def test_relabelled_entity_is_re_encoded(ws, tmp_path):
+    with Agent.open(ws) as agent:
+        agent.index()
+        agent.kg.update(
+            "DELETE { GRAPH ?g { ?e rdfs:label ?l } } INSERT { GRAPH ?g { ?e rdfs:label ?new } } "
+            "WHERE { GRAPH ?g { ?e rdfs:label ?l } }",
+            bindings={"l": "James Cameron", "new": "Jim Cameron"},
+        )
+        report = agent.index()
+        assert report.encoded == 1  # "Titanic was directed by Jim Cameron"
+        ev = agent.retrieve("who directed Titanic", k=1)
+        assert ev.facts[0].text == "Titanic was directed by Jim Cameron"
