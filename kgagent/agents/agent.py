@@ -146,7 +146,8 @@ class Agent:
             removed = vectors.remove(stale) if len(stale) else 0
             new_rows = np.flatnonzero(new_mask)
             if len(new_rows):
-                texts = [facts.texts[i] for i in new_rows.tolist()]
+                all_texts = facts.texts  # a list built once: the property copies the column
+                texts = [all_texts[i] for i in new_rows.tolist()]
                 emb = enc.encode(texts, show_progress=progress)  # (n, d)
                 vectors.add(ids[new_rows], np.asarray(emb, dtype=np.float32))
             linker = EntityLinker.from_kg(self.kg, encoder=enc)

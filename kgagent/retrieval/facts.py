@@ -82,6 +82,7 @@ class FactTable:
 
     @property
     def texts(self) -> list[str]:
+        """All sentences, in row order (a new list on every access: keep it)."""
         return self.frame["text"].tolist()
 
     # -- building -----------------------------------------------------------------------
