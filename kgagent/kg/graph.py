@@ -317,12 +317,17 @@ class KnowledgeGraph:
 
         def compute() -> list[str]:
             graphs: set[str] = set()
+            pending: set[str] = set()  # loads in progress (or interrupted): not visible yet
             for s in self._source_rows():
-                if s["status"] == "complete":
-                    graphs.update((s["graph"], *s["extra"]))
+                target = graphs if s["status"] == "complete" else pending
+                target.update((s["graph"], *s["extra"]))
             if self.backend.separate_default_graph:
-                graphs.update(g for g in self.backend.named_graphs() if not g.startswith(INTERNAL))
-                graphs.update(g for g in self.backend.named_graphs() if g.startswith(INFERRED))
+                # graphs made by SPARQL updates are part of the union too
+                graphs.update(
+                    g
+                    for g in self.backend.named_graphs()
+                    if not g.startswith(INTERNAL) and g not in pending
+                )
             return sorted(graphs)
 
         return self._cached("union", compute)
