@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote
 
 import pyoxigraph as ox
@@ -783,6 +783,3 @@ def _to_result(outcome) -> Result:
         g.add((to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)))
     res.graph = g
     return res
-
-
-_IO = IO  # re-exported for type checkers of backends

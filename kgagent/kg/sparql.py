@@ -13,7 +13,7 @@ comments: :func:`_scan` is a small tokenizer that does only that.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kgagent.errors import QueryError
@@ -201,9 +201,3 @@ def apply_bindings(sparql: str, bindings: Mapping[str, Any] | None, *, update: b
         last = off + 1
     out.append(sparql[last:])
     return "".join(out)
-
-
-def _check_names(names: Sequence[str]) -> None:  # pragma: no cover - tiny helper
-    for n in names:
-        if not _VAR_NAME.match(n):
-            raise QueryError(f"{n!r} is not a SPARQL variable name")
