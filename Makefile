@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.kgagent-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-server test-all lint format bench clean
+.PHONY: install demo test test-slow test-server test-all lint format bench clean
 
 install: $(STAMP)
 
@@ -33,7 +33,11 @@ test-server: $(STAMP)
 	bash scripts/install-virtuoso.sh
 	$(PY) -m pytest -q -m server $(PYTEST_ARGS)
 
-test-all: test test-server
+# Integration tests with the real models (minutes, not hours; CI runs them).
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+test-all: test test-slow test-server
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
