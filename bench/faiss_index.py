@@ -74,8 +74,9 @@ def render(r: dict) -> str:
     lines = [
         "## Fact index: exact vs HNSW (`bench/faiss_index.py`)",
         "",
-        f"{r['facts']:,} MetaQA fact embeddings (kb.txt + 1,000 added facts) ({r['dim']}-d), {r['machine']['cores']} cores, "
-        f"{r['machine']['date']}. Single-query latency, k=10; recall@10 against the exact index.",
+        f"{r['facts']:,} MetaQA fact embeddings (kb.txt + 1,000 added facts), {r['dim']}-d, "
+        f"{r['machine']['cores']} cores, {r['machine']['date']}. Single-query latency, k=10; "
+        "recall@10 against the exact index.",
         "",
         "| index | build s | p50 ms | recall@10 |",
         "|---|---:|---:|---:|",
