@@ -273,10 +273,11 @@ def _diverse(order: np.ndarray, groups: np.ndarray, k: int, share: float) -> lis
     """The first ``k`` of ``order``, letting one group take at most ``share`` of the slots
     while others remain (a relation with many facts must not hide the one asked about)."""
     cap = max(1, int(np.ceil(k * share)))
+    ranked = order.tolist()
     taken: list[int] = []
     rest: list[int] = []
     count: dict[int, int] = {}
-    for i in order.tolist():
+    for i in ranked:
         g = int(groups[i])
         if count.get(g, 0) < cap:
             count[g] = count.get(g, 0) + 1
@@ -285,9 +286,8 @@ def _diverse(order: np.ndarray, groups: np.ndarray, k: int, share: float) -> lis
                 return taken
         else:
             rest.append(i)
-    rank = {i: r for r, i in enumerate(taken + rest)}
-    pos = {i: n for n, i in enumerate(order.tolist()[: len(rank) + len(order)])}
-    return sorted(taken + rest[: k - len(taken)], key=lambda i: pos.get(i, rank[i]))
+    chosen = set(taken + rest[: k - len(taken)])
+    return [i for i in ranked if i in chosen]  # best first, as ranked
 
 
 def _iri(term: str) -> str:
