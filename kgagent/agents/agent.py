@@ -116,6 +116,9 @@ class Agent:
     def index_dir(self) -> Path | None:
         return None if self.workspace is None else self.workspace / "index"
 
+    def _vector_expectations(self) -> dict[str, Any]:
+        return {"dim": int(self.encoder.dim), "encoder": self.encoder.name}
+
     def _expected_manifest(self) -> dict[str, Any]:
         enc = self.encoder
         return {"format": INDEX_FORMAT, "encoder": enc.name, "dim": int(enc.dim)}
@@ -190,7 +193,8 @@ class Agent:
         if d is None or not (d / "manifest.json").exists():
             return None
         try:
-            return FactIndex.load(d / "vectors", expect={"dim": int(self.encoder.dim)})
+            # same dimension is not enough: vectors of another encoder are meaningless here
+            return FactIndex.load(d / "vectors", expect=self._vector_expectations())
         except KGAgentError:
             return None  # unusable (other encoder, corrupt): rebuild from scratch
 
@@ -266,7 +270,7 @@ class Agent:
                 "agent.index() / `kgagent index`"
             )
         facts = FactTable.load(d / "facts.tsv")
-        vectors = FactIndex.load(d / "vectors", expect={"dim": int(self.encoder.dim)})
+        vectors = FactIndex.load(d / "vectors", expect=self._vector_expectations())
         linker = EntityLinker.load(d / "linker", encoder=self.encoder)
         relations = [tuple(r) for r in json.loads((d / "relations.json").read_text("utf-8"))]
         return _Built(
