@@ -135,6 +135,7 @@ class Agent:
         t0 = time.perf_counter()
         with self._lock:
             enc = self.encoder
+            scan = self.kg.triples_frame()  # held: one store scan serves every view below
             verbalizer = Verbalizer(self.kg.ontology)
             facts = FactTable.from_kg(self.kg, verbalizer=verbalizer)
             previous = self._previous_vectors()
@@ -153,8 +154,9 @@ class Agent:
                 texts = [all_texts[i] for i in new_rows.tolist()]
                 emb = enc.encode(texts, show_progress=progress)  # (n, d)
                 vectors.add(ids[new_rows], np.asarray(emb, dtype=np.float32))
-            linker = EntityLinker.from_kg(self.kg, encoder=enc)
-            linker.embed_labels(self._previous_linker(), show_progress=progress)
+            old_linker = self._previous_linker()
+            linker = EntityLinker.from_kg(self.kg, encoder=enc, previous=old_linker)
+            linker.embed_labels(old_linker, show_progress=progress)
             relations = [
                 (term, *_relation_phrases(verbalizer, term[1:-1]))
                 for term in self.kg.vocab.relations.terms  # predicates are always IRIs
@@ -172,6 +174,7 @@ class Agent:
             self._retriever = None
             if self.index_dir is not None:
                 self._save(self._built)
+            del scan
         return IndexReport(
             facts=len(facts),
             encoded=len(new_rows),
@@ -237,8 +240,12 @@ class Agent:
         assert self.index_dir is not None
         with atomic_dir(self.index_dir) as tmp:
             built.facts.save(tmp / "facts.tsv")
-            built.vectors.save(tmp / "vectors", {"encoder": built.manifest["encoder"]})
-            built.linker.save(tmp / "linker")
+            # unchanged leading rows of the vector files are hard-linked, not rewritten
+            old = self.index_dir
+            built.vectors.save(
+                tmp / "vectors", {"encoder": built.manifest["encoder"]}, reuse=old / "vectors"
+            )
+            built.linker.save(tmp / "linker", reuse=old / "linker")
             (tmp / "relations.json").write_text(
                 json.dumps([list(r) for r in built.relations], ensure_ascii=False, indent=1)
             )

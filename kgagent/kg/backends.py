@@ -61,6 +61,36 @@ def read_tsv(data: bytes, columns: int):
     return frame
 
 
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+
+
+def _bare_literal(token: str) -> str:
+    """The N-Triples form of a SPARQL TSV short literal (``2010``, ``1.5``, ``true``)."""
+    if token in ("true", "false"):
+        kind = "boolean"
+    elif token.lstrip("+-").isdigit():
+        kind = "integer"
+    elif "e" in token.lower():
+        kind = "double"
+    else:
+        kind = "decimal"
+    return f'"{token}"^^<{_XSD}{kind}>'
+
+
+def canonical_terms(terms):
+    """A Series of SPARQL TSV terms with short literals spelled out in N-Triples syntax.
+
+    SPARQL TSV may write numbers and booleans bare (Oxigraph does); everything downstream
+    (fact ids, literal tests) expects the one N-Triples spelling.
+    """
+    bare = ~terms.str.startswith(("<", '"', "_:")) & (terms != "")
+    if not bare.any():
+        return terms
+    terms = terms.copy()
+    terms[bare] = terms[bare].map(_bare_literal)
+    return terms
+
+
 class Backend:
     """Interface every store backend implements."""
 

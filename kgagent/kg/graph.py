@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ import pyoxigraph as ox
 from rdflib.query import Result
 
 from kgagent.errors import KGLoadError, QueryError, StoreError
-from kgagent.kg.backends import Backend, OxigraphBackend, read_tsv
+from kgagent.kg.backends import Backend, OxigraphBackend, canonical_terms, read_tsv
 from kgagent.kg.formats import resolve_file
 from kgagent.kg.loaders import read_delimited, syntax_error
 from kgagent.kg.sparql import apply_bindings, query_form
@@ -143,6 +144,7 @@ class KnowledgeGraph:
         self._lock = threading.RLock()
         self._generation = 0
         self._cache: dict[str, tuple[int, Any]] = {}
+        self._triples: tuple[int, weakref.ref] | None = None  # (generation, frame)
         self._vocab = Vocabulary(vocab_dir)
         self._vocab_generation = -1
         self._recover()
@@ -631,20 +633,35 @@ class KnowledgeGraph:
 
         return self._cached("ontology", lambda: Ontology(self, lang=self.lang))
 
+    def triples_frame(self):
+        """Every distinct triple of the union: a DataFrame of N-Triples terms, columns 0 1 2.
+
+        One scan of the store serves the vocabulary, the adjacency and the fact table. The
+        frame is cached only while someone holds it (a weak reference), so a caller that
+        derives several views keeps it alive for their duration and nothing lingers after.
+        """
+        with self._lock:
+            if self._triples is not None and self._triples[0] == self._generation:
+                frame = self._triples[1]()
+                if frame is not None:
+                    return frame
+            frame = read_tsv(self.select_tsv("SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o }"), 3)
+            frame[2] = canonical_terms(frame[2])
+            self._triples = (self._generation, weakref.ref(frame))
+            return frame
+
     @property
     def vocab(self) -> Vocabulary:
         """Stable entity/relation ids, synced with the store on access."""
         with self._lock:
             if self._vocab_generation != self._generation:
-                ents = read_tsv(
-                    self.select_tsv(
-                        "SELECT DISTINCT ?n WHERE { { ?n ?p ?o } UNION "
-                        "{ ?s ?p ?n FILTER(!isLiteral(?n)) } }"
-                    ),
-                    1,
-                )[0]
-                rels = read_tsv(self.select_tsv("SELECT DISTINCT ?p WHERE { ?s ?p ?o }"), 1)[0]
-                self._vocab.extend(ents[ents != ""].tolist(), rels.tolist())
+                import pandas as pd
+
+                frame = self.triples_frame()
+                objects = frame[2][~_literal(frame[2])]
+                ents = pd.unique(pd.concat([frame[0], objects], ignore_index=True).to_numpy())
+                rels = pd.unique(frame[1].to_numpy())
+                self._vocab.extend([e for e in ents.tolist() if e], rels.tolist())
                 self._vocab_generation = self._generation
             return self._vocab
 
@@ -654,9 +671,8 @@ class KnowledgeGraph:
 
         def compute() -> Adjacency:
             vocab = self.vocab
-            rows = read_tsv(
-                self.select_tsv("SELECT ?s ?p ?o WHERE { ?s ?p ?o FILTER(!isLiteral(?o)) }"), 3
-            )
+            frame = self.triples_frame()
+            rows = frame[~_literal(frame[2])]
             import numpy as np
 
             triples = np.stack(
@@ -783,3 +799,8 @@ def _to_result(outcome) -> Result:
         g.add((to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)))
     res.graph = g
     return res
+
+
+def _literal(terms):
+    """Boolean mask of the literals in a Series of N-Triples terms."""
+    return terms.str.startswith('"')

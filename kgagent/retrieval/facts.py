@@ -89,11 +89,9 @@ class FactTable:
 
     @classmethod
     def from_kg(cls, kg: KnowledgeGraph, *, verbalizer: Verbalizer | None = None) -> FactTable:
-        from kgagent.kg.backends import read_tsv
-
         onto = kg.ontology
         verbalizer = verbalizer or Verbalizer(onto)
-        rows = read_tsv(kg.select_tsv("SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o }"), 3)
+        rows = kg.triples_frame()
         names = {f"<{p}>" for p in NAME_PREDICATES}
         rows = rows[~rows[1].isin(names)].reset_index(drop=True)
         s_col, p_col, o_col = rows[0].tolist(), rows[1].tolist(), rows[2].tolist()

@@ -21,6 +21,7 @@ the switch down to 2 queries (32 queries: 35 ms).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from kgagent._io import atomic_dir
+from kgagent._io import atomic_dir, fsync_file, load_rows, save_rows
 from kgagent.errors import IndexLoadError, IndexMismatchError
 
 __all__ = ["FORMAT", "FactIndex"]
@@ -40,7 +41,6 @@ __all__ = ["FORMAT", "FactIndex"]
 FORMAT = "kgagent-faiss/1"
 #: rebuild an HNSW index once this share of its rows are tombstones
 REBUILD_TOMBSTONES = 0.2
-_FILES = ("index.faiss", "ids.npy")
 _FAISS_DEFAULT_BLAS_THRESHOLD = 128_000  # faiss >= 1.10: in units of queries x dim
 
 
@@ -169,6 +169,15 @@ class _Flat:
     def live_items(self) -> tuple[np.ndarray, np.ndarray]:
         n = self.index.ntotal
         return self.row_ids(), self.index.index.reconstruct_n(0, n)  # (n,), (n, d)
+
+    def raw_vectors(self) -> np.ndarray:
+        """(n, d) view of the stored vectors in row order (no copy; valid until a write)."""
+        faiss = _faiss()
+        n, d = self.index.ntotal, self.index.d
+        if n == 0:
+            return np.zeros((0, d), dtype=np.float32)
+        flat = faiss.downcast_index(self.index.index)
+        return faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
 
 
 class _HNSW:
@@ -460,18 +469,35 @@ class FactIndex:
 
     # -- persistence --------------------------------------------------------------------
 
-    def save(self, directory: str | Path, manifest: dict[str, Any] | None = None) -> None:
-        """Writes index.faiss, ids.npy and manifest.json as one atomic directory swap.
+    def save(
+        self,
+        directory: str | Path,
+        manifest: dict[str, Any] | None = None,
+        *,
+        reuse: str | Path | None = None,
+    ) -> None:
+        """Writes the index, ids.npy and manifest.json as one atomic directory swap.
 
         ``manifest`` (what the vectors mean: encoder, KG fingerprint ...) is stored with the
         index's own facts, which win on a clash. A crash leaves the previous save intact.
+        An exact index is saved as its raw vectors (``vectors.npy``); given ``reuse``, a
+        previous save whose vectors are this index's leading rows (the usual state after
+        adding facts), that file is hard-linked and only the new rows are written. HNSW
+        is saved as faiss's ``index.faiss``.
         """
         faiss = _faiss()
         directory = Path(directory)
         with self._lock.read(), atomic_dir(directory) as tmp:
             store = self._store
-            faiss.write_index(store.index, str(tmp / "index.faiss"))
-            np.save(tmp / "ids.npy", store.row_ids())
+            if isinstance(store, _Flat):
+                files = save_rows(tmp, "vectors", store.raw_vectors(), _reusable(reuse))
+            else:
+                faiss.write_index(store.index, str(tmp / "index.faiss"))
+                fsync_file(tmp / "index.faiss")
+                files = ["index.faiss"]
+            row_ids = np.ascontiguousarray(store.row_ids())
+            np.save(tmp / "ids.npy", row_ids)
+            fsync_file(tmp / "ids.npy")
             facts = {
                 "format": FORMAT,
                 "kind": store.kind,
@@ -484,13 +510,12 @@ class FactIndex:
                 "hnsw_m": self.hnsw_m,
                 "ef_construction": self.ef_construction,
                 "ef_search": self._ef_search,
-                "files": {name: (tmp / name).stat().st_size for name in _FILES},
+                "files": {name: (tmp / name).stat().st_size for name in [*files, "ids.npy"]},
+                "ids_digest": _digest(row_ids),
             }
-            for name in _FILES:
-                _fsync(tmp / name)
             text = json.dumps({**(manifest or {}), **facts}, indent=2, sort_keys=True)
             (tmp / "manifest.json").write_text(text + "\n", encoding="utf-8")
-            _fsync(tmp / "manifest.json")
+            fsync_file(tmp / "manifest.json")
 
     @staticmethod
     def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -532,7 +557,7 @@ class FactIndex:
             )
         try:
             kind, dim, count, rows = m["kind"], int(m["dim"]), int(m["count"]), int(m["rows"])
-            sizes = {name: int(m["files"][name]) for name in _FILES}
+            sizes = {str(name): int(size) for name, size in m["files"].items()}
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexLoadError(f"{directory}/manifest.json: missing or bad field {exc}") from exc
         for name, size in sizes.items():
@@ -544,17 +569,39 @@ class FactIndex:
                     f"{path}: {path.stat().st_size} bytes, the manifest says {size} (truncated "
                     "or replaced); rebuild the index"
                 )
+        if "ids.npy" not in sizes or not ({"index.faiss", "vectors.npy"} & set(sizes)):
+            raise IndexLoadError(f"{directory}/manifest.json: lists no index or ids file")
         faiss = _faiss()
-        try:
-            index = faiss.read_index(str(directory / "index.faiss"))
-        except Exception as exc:  # faiss raises RuntimeError with a C++ trace
-            raise IndexLoadError(
-                f"{directory}/index.faiss: corrupt faiss index ({_faiss_reason(exc)})"
-            ) from exc
         try:
             row_ids = np.load(directory / "ids.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise IndexLoadError(f"{directory}/ids.npy: unreadable ({exc})") from exc
+        if m.get("ids_digest", _digest(row_ids)) != _digest(row_ids):
+            raise IndexLoadError(f"{directory}: ids.npy does not match the index's ids")
+        if "vectors.npy" in sizes:  # exact index saved as raw vectors
+            try:
+                vectors = load_rows(directory, "vectors")
+            except (OSError, ValueError) as exc:
+                raise IndexLoadError(f"{directory}/vectors.npy: unreadable ({exc})") from exc
+            if vectors.ndim != 2 or vectors.dtype != np.float32 or vectors.shape[1] != dim:
+                raise IndexLoadError(
+                    f"{directory}/vectors.npy: {vectors.dtype} {vectors.shape}, expected "
+                    f"float32 (n, {dim})"
+                )
+            if row_ids.shape != (len(vectors),) or row_ids.dtype != np.int64:
+                raise IndexLoadError(
+                    f"{directory}: {len(vectors)} vectors but ids of shape {row_ids.shape}"
+                )
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+            if len(vectors):
+                index.add_with_ids(np.ascontiguousarray(vectors), row_ids)
+        else:
+            try:
+                index = faiss.read_index(str(directory / "index.faiss"))
+            except Exception as exc:  # faiss raises RuntimeError with a C++ trace
+                raise IndexLoadError(
+                    f"{directory}/index.faiss: corrupt faiss index ({_faiss_reason(exc)})"
+                ) from exc
         want_type = faiss.IndexIDMap2 if kind == "flat" else faiss.IndexHNSWFlat
         problem = None
         if kind not in ("flat", "hnsw"):
@@ -601,10 +648,15 @@ def _faiss_reason(exc: BaseException) -> str:
     return re.sub(r"^Error in .*? at \S+:\d+: ", "", text)
 
 
-def _fsync(path: Path) -> None:
-    """Flushes a file to disk before the directory swap publishes it."""
-    fd = os.open(path, os.O_RDONLY)
+def _digest(row_ids: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(row_ids).tobytes(), digest_size=16).hexdigest()
+
+
+def _reusable(reuse: str | Path | None) -> Path | None:
+    """A previous save's directory, if it holds a readable manifest of this format."""
+    if reuse is None:
+        return None
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return Path(reuse) if FactIndex.read_manifest(reuse).get("format") == FORMAT else None
+    except IndexLoadError:
+        return None

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kgagent._io import atomic_dir
+from kgagent._io import atomic_dir, load_rows, save_rows
 from kgagent.errors import IndexMismatchError
 
 if TYPE_CHECKING:
@@ -250,6 +250,7 @@ class EntityLinker:
         fuzzy_threshold: float = 88.0,
         max_ngram: int = 12,
         stopwords: Iterable[str] = (),
+        _memo: dict[str, str] | None = None,
     ) -> None:
         preferred = preferred or {}
         popularity = popularity or {}
@@ -279,6 +280,8 @@ class EntityLinker:
         self._blocks: dict[str, np.ndarray] | None = None  # word-end block -> key ids
         #: the KG state this linker was built from (``kg.fingerprint()``), if known
         self.fingerprint: str | None = None
+        #: name -> normalize(name); handed to the next build of the same graph
+        self._memo: dict[str, str] = _memo if _memo is not None else {}
         self._build()
 
     # -- building -----------------------------------------------------------------------
@@ -287,11 +290,19 @@ class EntityLinker:
         """Indexes every name under its normalized key (and its article-free variant)."""
         index: dict[str, list[tuple[int, int]]] = {}
         symbols: dict[str, list[int]] = {}  # names with no word at all ("$", "!!!")
+        memo = self._memo
+
+        def norm(name: str) -> str:
+            key = memo.get(name)
+            if key is None:
+                key = memo[name] = normalize(name)
+            return key
+
         for e, (label, names) in enumerate(zip(self._labels, self._names, strict=True)):
-            label_key = normalize(label)
+            label_key = norm(label)
             kinds: dict[str, int] = {}
             for name in names:
-                key = normalize(name)
+                key = norm(name)
                 if not key:
                     symbols.setdefault(name.casefold(), []).append(e)
                     continue
@@ -314,7 +325,12 @@ class EntityLinker:
 
     @classmethod
     def from_kg(
-        cls, kg: KnowledgeGraph, *, encoder: Encoder | None = None, **kwargs: Any
+        cls,
+        kg: KnowledgeGraph,
+        *,
+        encoder: Encoder | None = None,
+        previous: EntityLinker | None = None,
+        **kwargs: Any,
     ) -> EntityLinker:
         """A linker over the entities of ``kg``: its labelled nodes, or local names if unlabelled.
 
@@ -324,6 +340,9 @@ class EntityLinker:
         distinct relations (each direction) the entity takes part in, plus its log-degree
         scaled below 1: a film with a director, a cast and a genre outranks a tag or a
         year of the same name ("Love", "love"), however many films carry the tag.
+
+        ``previous``, an earlier linker of this graph, lends its normalized names, so an
+        update re-normalizes only new names.
         """
         onto = kg.ontology
         table = kg.vocab.entities
@@ -342,6 +361,8 @@ class EntityLinker:
             popularity[iri] = float(prior[idx]) if idx < len(prior) else 0.0
         stop = {w for iri in schema for w in onto.label(iri).split()}
         kwargs["stopwords"] = [*kwargs.get("stopwords", ()), *stop]
+        if previous is not None:
+            kwargs["_memo"] = dict(previous._memo)
         linker = cls(names, preferred=preferred, popularity=popularity, encoder=encoder, **kwargs)
         linker.fingerprint = kg.fingerprint()
         return linker
@@ -788,8 +809,12 @@ class EntityLinker:
 
     # -- persistence --------------------------------------------------------------------
 
-    def save(self, directory: str | Path) -> None:
-        """Writes names, priors and (if computed) label embeddings; JSON and .npy, no pickle."""
+    def save(self, directory: str | Path, *, reuse: str | Path | None = None) -> None:
+        """Writes names, priors and (if computed) label embeddings; JSON and .npy, no pickle.
+
+        ``reuse``: a previous save; its label embeddings are hard-linked where they are
+        this linker's leading rows (see :func:`kgagent._io.save_rows`).
+        """
         with atomic_dir(directory) as tmp:
             entities = {"iris": self._iris, "labels": self._labels, "names": self._names}
             (tmp / "entities.json").write_text(
@@ -798,7 +823,8 @@ class EntityLinker:
             np.save(tmp / "popularity.npy", self._pop, allow_pickle=False)
             encoder = None
             if self._embeddings is not None and self.encoder is not None:
-                np.save(tmp / "embeddings.npy", self._embeddings, allow_pickle=False)
+                old = Path(reuse) if reuse is not None else None
+                save_rows(tmp, "embeddings", self._embeddings, old)
                 encoder = {"name": str(self.encoder.name), "dim": int(self._embeddings.shape[1])}
             manifest = {
                 "format": FORMAT,
@@ -864,7 +890,10 @@ class EntityLinker:
         vectors_file = directory / "embeddings.npy"
         if encoder is not None and saved and vectors_file.exists():
             if saved.get("name") == str(encoder.name) and saved.get("dim") == int(encoder.dim):
-                vectors = np.load(vectors_file, allow_pickle=False)
+                try:
+                    vectors = load_rows(directory, "embeddings")
+                except (OSError, ValueError) as exc:
+                    raise IndexMismatchError(f"{vectors_file}: unreadable ({exc})") from exc
                 if vectors.shape != (len(iris), saved["dim"]):
                     raise IndexMismatchError(
                         f"{vectors_file}: shape {vectors.shape}, expected "

@@ -41,11 +41,16 @@ def test_index_then_retrieve(ws):
 def test_index_is_incremental_and_persisted(ws, tmp_path):
     with Agent.open(ws) as agent:
         agent.index()
+        vectors = ws / "index" / "vectors" / "vectors.npy"
+        inode = vectors.stat().st_ino
         extra = tmp_path / "more.txt"
         extra.write_text("Dunkirk|directed_by|Christopher Nolan\n")
         agent.kg.load_triples(extra)
         report = agent.index()
         assert report.encoded == 1
+        # the saved vectors were extended, not rewritten
+        assert vectors.stat().st_ino == inode
+        assert (ws / "index" / "vectors" / "vectors.tail.npy").exists()
         agent.kg.remove_source("more.txt")
         report = agent.index()
         assert (report.encoded, report.removed) == (0, 1)

@@ -247,21 +247,25 @@ def _saved(tmp_path, rng, exact_max=1000):
 @pytest.mark.parametrize("exact_max", [1000, 10])
 def test_corrupt_index_file_is_a_clear_error(tmp_path, rng, exact_max):
     d = _saved(tmp_path, rng, exact_max)
-    path = d / "index.faiss"
+    # exact indexes are saved as raw vectors, HNSW as a faiss file
+    name, error = (
+        ("vectors.npy", "unreadable") if exact_max == 1000 else ("index.faiss", "corrupt faiss")
+    )
+    path = d / name
     size = path.stat().st_size
     path.write_bytes(b"\x00garbage" * (size // 8) + b"\x00" * (size % 8))  # same size
-    with pytest.raises(IndexLoadError, match=r"index\.faiss: corrupt faiss index") as info:
+    with pytest.raises(IndexLoadError, match=rf"{name}: {error}") as info:
         FactIndex.load(d)
     assert "Error in" not in str(info.value)  # no C++ trace in the message
 
 
 def test_truncated_or_missing_files(tmp_path, rng):
     d = _saved(tmp_path, rng)
-    data = (d / "index.faiss").read_bytes()
-    (d / "index.faiss").write_bytes(data[: len(data) // 2])
+    data = (d / "vectors.npy").read_bytes()
+    (d / "vectors.npy").write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexLoadError, match="truncated"):
         FactIndex.load(d)
-    (d / "index.faiss").write_bytes(data)
+    (d / "vectors.npy").write_bytes(data)
     (d / "ids.npy").unlink()
     with pytest.raises(IndexLoadError, match=r"ids\.npy: missing"):
         FactIndex.load(d)
@@ -293,8 +297,6 @@ def test_ids_file_that_disagrees_is_refused(tmp_path, rng):
 
 
 def test_a_crash_during_save_keeps_the_previous_index(tmp_path, rng, monkeypatch):
-    import faiss
-
     x = unit(rng, 40)
     index = FactIndex(D)
     index.add(np.arange(20), x[:20])
@@ -305,15 +307,36 @@ def test_a_crash_during_save_keeps_the_previous_index(tmp_path, rng, monkeypatch
     def crash(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(faiss, "write_index", crash)
+    monkeypatch.setattr(np, "save", crash)
     with pytest.raises(RuntimeError, match="disk full"):
-        index.save(tmp_path / "ix", {"v": 2})
+        index.save(tmp_path / "ix", {"v": 2}, reuse=tmp_path / "ix")
     monkeypatch.undo()
     loaded = FactIndex.load(tmp_path / "ix", expect={"v": 1})
     assert len(loaded) == 20
     for a, b in zip(loaded.search(x, 5), before, strict=True):
         np.testing.assert_array_equal(a, b)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]  # no temp dir left
+
+
+def test_save_reuses_the_unchanged_rows_of_a_previous_save(tmp_path, rng):
+    x = unit(rng, 60)
+    index = FactIndex(D)
+    index.add(np.arange(50), x[:50])
+    index.save(tmp_path / "a")
+    index.add(np.arange(50, 60), x[50:])
+    index.save(tmp_path / "b", reuse=tmp_path / "a")
+    # the first 50 rows are the same file, hard-linked; only the 10 new rows were written
+    assert (tmp_path / "b" / "vectors.npy").samefile(tmp_path / "a" / "vectors.npy")
+    assert np.load(tmp_path / "b" / "vectors.tail.npy").shape == (10, D)
+    loaded = FactIndex.load(tmp_path / "b")
+    assert len(loaded) == 60
+    np.testing.assert_array_equal(loaded.vectors(np.arange(60)), x)
+    # a changed row (an id re-added with a new vector) is detected: everything is rewritten
+    index.remove(np.array([3]))
+    index.save(tmp_path / "c", reuse=tmp_path / "b")
+    assert not (tmp_path / "c" / "vectors.npy").samefile(tmp_path / "a" / "vectors.npy")
+    assert not (tmp_path / "c" / "vectors.tail.npy").exists()
+    assert len(FactIndex.load(tmp_path / "c")) == 59
 
 
 # -- concurrency --------------------------------------------------------------------------
