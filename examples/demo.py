@@ -1,8 +1,10 @@
-"""The kgagent demo: a movie ontology loaded, reasoned over, validated and queried.
+"""The kgagent demo: a movie ontology loaded, reasoned over, validated, queried — and an
+agent that answers questions from it, citing the facts it used.
 
 Run with ``make demo`` (or ``python examples/demo.py [WORKSPACE]``). The workspace is
-re-used across runs: loading the same file again replaces its source, and reasoning
-replaces the previous inferences, so the demo is idempotent.
+re-used across runs: loading the same file again replaces its source, reasoning replaces
+the previous inferences, the index only encodes new facts, and the reader's LoRA adapter
+is trained (briefly, on questions generated from the ontology) only if none is cached.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 
 from rdflib import Literal
 
+from kgagent.agents import Agent
 from kgagent.kg.info import describe, render, render_result
+from kgagent.llm.synth import synthesize
 from kgagent.workspace import init_workspace, open_kg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +54,42 @@ def main(workspace: Path) -> None:
         print(
             f"\n{len(people)} people in the graph after RDFS reasoning (some typed only by range)"
         )
+    ask(workspace)
     print(f"\ndemo finished in {time.perf_counter() - t0:.1f}s; workspace: {workspace}")
+
+
+QUESTIONS = [
+    "Who directed Inception?",  # its rdfs:comment tries a prompt injection: data, not orders
+    "Which films did Christopher Nolan direct?",
+    "Who composed the music of The Dark Knight Rises?",
+    "Which genres do the films directed by Denis Villeneuve have?",
+    "What is the capital of Mongolia?",  # not in the graph: an honest abstention
+]
+
+
+def ask(workspace: Path) -> None:
+    with Agent.open(workspace) as agent:
+        print(f"\n== index\n{agent.index(progress=True)}")
+        if agent.adapter_dir is None:
+            print("\n== fine-tune the reader (LoRA; once, cached in the workspace)")
+            questions = synthesize(agent, n=400, seed=0)
+            from kgagent.llm.finetune import LoRAConfig
+
+            report = agent.finetune(questions, lora=LoRAConfig(max_steps=60), progress=True)
+            print(
+                f"{report['train_examples']} generated questions, {report['steps']} steps, "
+                f"{report['train_seconds']:.0f}s; option accuracy on held-out generated "
+                f"questions {report['option_accuracy_before']:.2f} -> "
+                f"{report['option_accuracy_after']:.2f}"
+            )
+        for a, q in zip(agent.ask_batch(QUESTIONS), QUESTIONS, strict=True):
+            print(f"\n== ask: {q}\n{a.text}")
+            if not a.abstained:
+                print(f"   confidence {a.confidence:.2f}")
+            for i, f in enumerate(a.facts[:6], 1):
+                print(f"   [{i}] {f.text}")
+            if len(a.facts) > 6:
+                print(f"   ... {len(a.facts) - 6} more cited facts")
 
 
 if __name__ == "__main__":

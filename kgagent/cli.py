@@ -252,15 +252,10 @@ def index(workspace: Workspace) -> None:
 
 
 def read_questions(path: Path) -> list[str]:
-    """Questions from a file: one per line, or ``question<TAB>answers`` (MetaQA,
-    PathQuestion); MetaQA's ``[brackets]`` are kept as mention hints."""
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.rstrip("\n")
-            if line.strip():
-                out.append(line.split("\t", 1)[0].strip())
-    return out
+    """Questions from a QA file (plain, MetaQA, PathQuestion or JSON lines)."""
+    from kgagent.qa import read_qa
+
+    return [item.question for item in read_qa(path)]
 
 
 @app.command()
@@ -331,6 +326,144 @@ def _print_evidence(ev) -> None:
     for p in ev.paths[:5]:
         typer.echo(f"path: {p.text}   (score {p.score:.3f})")
     typer.echo(f"({ev.timings.get('total_ms', 0):.1f} ms)")
+
+
+@app.command()
+def ask(
+    workspace: Workspace,
+    question: Annotated[str | None, typer.Argument(help="the question")] = None,
+    questions: Annotated[
+        Path | None, typer.Option(help="file of questions (plain, MetaQA, PathQuestion, JSONL)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="write one JSON object per question")] = None,
+    batch_size: Annotated[int, typer.Option(help="questions per LLM batch")] = 32,
+) -> None:
+    """Answer a question (or a file of them) from the graph, citing the facts used."""
+    from tqdm import tqdm
+
+    from kgagent.agents import Agent
+
+    if (question is None) == (questions is None):
+        _fail(KGAgentError("give either a QUESTION or --questions FILE"))
+    try:
+        with Agent.open(workspace) as agent:
+            if question is not None:
+                a = agent.ask(question)
+                if out is not None:
+                    out.write_text(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+                    return
+                _print_answer(a)
+                return
+            qs = read_questions(questions)
+            sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+            try:
+                with tqdm(total=len(qs), unit="q", file=sys.stderr, disable=out is None) as bar:
+                    for i in range(0, len(qs), batch_size):
+                        for a in agent.ask_batch(qs[i : i + batch_size]):
+                            sink.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+                        bar.update(min(batch_size, len(qs) - i))
+            finally:
+                if out:
+                    sink.close()
+    except KGAgentError as exc:
+        _fail(exc)
+
+
+def _print_answer(a) -> None:
+    typer.echo(a.text if a.abstained else f"{a.text}  (confidence {a.confidence:.2f})")
+    for i, f in enumerate(a.facts[:20], 1):
+        typer.echo(f"  [{i}] {f.text}")
+    if len(a.facts) > 20:
+        typer.echo(f"  ... {len(a.facts) - 20} more facts")
+    for p in a.paths[:5]:
+        typer.echo(f"  path: {p.text}")
+    typer.echo(f"({a.timings.get('total_ms', 0):.0f} ms)")
+
+
+@app.command()
+def synth(
+    workspace: Workspace,
+    out: Annotated[Path, typer.Option(help="JSONL file of questions and answers")],
+    n: Annotated[int, typer.Option("-n", help="how many questions")] = 400,
+    seed: int = 0,
+) -> None:
+    """Generate training questions from the graph by ontology-driven templates."""
+    from kgagent.agents import Agent
+    from kgagent.llm.synth import synthesize
+
+    try:
+        with Agent.open(workspace) as agent:
+            items = synthesize(agent, n=n, seed=seed)
+    except KGAgentError as exc:
+        _fail(exc)
+    with open(out, "w", encoding="utf-8") as fh:
+        for it in items:
+            row = {"question": it.question, "answers": list(it.answers)}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    typer.echo(f"{len(items)} questions -> {out}")
+
+
+@app.command()
+def finetune(
+    workspace: Workspace,
+    train: Annotated[Path, typer.Option(help="QA file (MetaQA, PathQuestion, JSONL)")],
+    name: Annotated[str | None, typer.Option(help="adapter name")] = None,
+    steps: Annotated[int | None, typer.Option(help="training steps (default: 1 epoch)")] = None,
+    lr: float = 1e-3,
+    batch_size: int = 8,
+    seed: int = 0,
+) -> None:
+    """Fine-tune the reader (a LoRA adapter) on questions with answers."""
+    from kgagent.agents import Agent
+    from kgagent.llm.finetune import LoRAConfig
+
+    try:
+        with Agent.open(workspace) as agent:
+            cfg = LoRAConfig(max_steps=steps, lr=lr, batch_size=batch_size, seed=seed)
+            report = agent.finetune(train, name=name, lora=cfg, progress=True)
+    except KGAgentError as exc:
+        _fail(exc)
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "config"}, indent=2))
+
+
+@app.command("eval")
+def eval_(
+    workspace: Workspace,
+    questions: Annotated[Path, typer.Option(help="QA file with answers")],
+    out: Annotated[Path | None, typer.Option(help="write predictions (JSON lines)")] = None,
+    limit: Annotated[int | None, typer.Option(help="first N questions only")] = None,
+    batch_size: int = 32,
+) -> None:
+    """Hits@1, EM, F1, abstention rate and latency on a QA file."""
+    import time
+
+    from kgagent.agents import Agent
+    from kgagent.qa import evaluate, read_qa
+
+    try:
+        items = [it for it in read_qa(questions) if it.answers][:limit]
+        with Agent.open(workspace) as agent:
+            answers, latency = [], []
+            for i in range(0, len(items), batch_size):
+                chunk = items[i : i + batch_size]
+                t0 = time.perf_counter()
+                got = agent.ask_batch([it.question for it in chunk])
+                per = (time.perf_counter() - t0) * 1000 / len(chunk)
+                answers += got
+                latency += [per] * len(chunk)
+    except KGAgentError as exc:
+        _fail(exc)
+    report = evaluate(
+        [a.labels for a in answers],
+        [it.answers for it in items],
+        abstained=[a.abstained for a in answers],
+        latencies_ms=latency,
+    )
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            for a in answers:
+                fh.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+    typer.echo(json.dumps(report, indent=2))
 
 
 def main() -> None:

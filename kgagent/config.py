@@ -48,6 +48,31 @@ class RetrievalConfig(_Strict):
     max_hops: int = Field(3, ge=1, le=4)
 
 
+class LLMConfig(_Strict):
+    """The reader's LLM."""
+
+    backend: Literal["transformers", "openai", "none"] = Field(
+        "transformers", description="none: read without an LLM (retrieval's best candidate)"
+    )
+    model: str = Field(
+        "smollm2",
+        description="shipped alias, local model directory, or the "
+        "model name an OpenAI-compatible server expects",
+    )
+    adapter: str | None = Field(
+        "default", description="LoRA adapter in WORKSPACE/adapters/ (used if present)"
+    )
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    batch_size: int = Field(16, gt=0)
+    base_url: str | None = Field(None, description="OpenAI-compatible server (backend: openai)")
+    api_key_env: str | None = Field(None, description="environment variable holding the key")
+    timeout: float = Field(60.0, gt=0)
+    min_confidence: float = Field(0.0, ge=0, le=1, description="abstain below this")
+    prior_weight: float = Field(
+        1.0, ge=0, description="weight of retrieval's option ranking beside the LLM's"
+    )
+
+
 class AgentConfig(_Strict):
     """The whole configuration of an agent workspace (kgagent.yaml)."""
 
@@ -55,6 +80,7 @@ class AgentConfig(_Strict):
     name: str = "agent"
     kg: KGConfig = KGConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
+    llm: LLMConfig = LLMConfig()
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AgentConfig:

@@ -15,6 +15,7 @@ __all__ = [
     "IndexMismatchError",
     "KGAgentError",
     "KGLoadError",
+    "LLMError",
     "QueryError",
     "StoreError",
     "ValidationError",
@@ -86,3 +87,17 @@ class EncoderError(KGAgentError):
 
 class ConfigError(KGAgentError):
     """A configuration file or field is invalid (the message names the field)."""
+
+
+class LLMError(KGAgentError):
+    """An LLM server could not be reached or gave an unusable reply (the message names the URL).
+
+    Attributes:
+        url: the endpoint that failed.
+        status: the HTTP status, when the server answered with one.
+    """
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        super().__init__(message)

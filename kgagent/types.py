@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Evidence", "Fact", "Path", "fact_id"]
+__all__ = ["Answer", "AnswerEntity", "Candidate", "Evidence", "Fact", "Path", "fact_id"]
 
 
 def fact_id(subject: str, predicate: str, obj: str) -> int:
@@ -80,14 +80,59 @@ class Path:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A possible answer: the entities one relation chain reaches from a topic entity.
+
+    MetaQA-style questions ask for *all* the entities a chain reaches ("which films did X
+    direct"), so a candidate is the whole set, executed on the graph, not one triple.
+
+    Attributes:
+        topic, topic_label: the linked entity the chain starts from.
+        relations, inverse: predicate IRIs per hop, and whether each is walked backwards.
+        relation_labels: how each hop reads in the walking direction ("directed by").
+        answers: (IRI or literal lexical form, label), up to the cap.
+        total: how many answers the chain reaches before the cap.
+        support: per answer, the facts that reach it (one path).
+        score: retrieval's relevance of the chain to the question.
+    """
+
+    topic: str
+    topic_label: str
+    relations: tuple[str, ...]
+    inverse: tuple[bool, ...]
+    relation_labels: tuple[str, ...]
+    answers: tuple[tuple[str, str], ...]
+    total: int
+    support: tuple[tuple[Fact, ...], ...]
+    score: float = 0.0
+
+    @property
+    def hops(self) -> int:
+        return len(self.relations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "relations": list(self.relations),
+            "inverse": list(self.inverse),
+            "relation_labels": list(self.relation_labels),
+            "answers": [a for a, _ in self.answers],
+            "total": self.total,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True)
 class Evidence:
-    """What retrieval found for a question: ranked facts, paths, and the linked entities."""
+    """What retrieval found for a question: ranked facts, paths, linked entities and the
+    answer candidates the graph offers."""
 
     question: str
     facts: tuple[Fact, ...]
     paths: tuple[Path, ...] = ()
     entities: tuple[Any, ...] = ()  # EntityCandidate, best first
     timings: dict[str, float] = field(default_factory=dict)
+    candidates: tuple[Candidate, ...] = ()
 
     def __len__(self) -> int:
         return len(self.facts)
@@ -99,4 +144,60 @@ class Evidence:
             "paths": [p.to_dict() for p in self.paths],
             "entities": [e.to_dict() if hasattr(e, "to_dict") else e for e in self.entities],
             "timings": dict(self.timings),
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True)
+class AnswerEntity:
+    """One answer: an entity (or literal) with the facts that support it."""
+
+    iri: str
+    label: str
+    score: float
+    facts: tuple[int, ...]  # ids of the supporting facts (all cited in ``Answer.facts``)
+    is_literal: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``Agent.ask`` returns.
+
+    Attributes:
+        text: the answer as a sentence, with ``[n]`` citing ``facts[n-1]``; an explicit
+            abstention when nothing in the graph supports an answer.
+        entities: ranked answers with their supporting fact ids.
+        facts: every cited fact.
+        paths: the multi-hop paths behind the answers.
+        confidence: the reader's probability that the chosen answer is right (0..1).
+        abstained: True when no answer is given.
+        timings: per-stage milliseconds (link, retrieve, read, total).
+    """
+
+    question: str
+    text: str
+    entities: tuple[AnswerEntity, ...]
+    facts: tuple[Fact, ...]
+    paths: tuple[Path, ...]
+    confidence: float
+    abstained: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return [e.label for e in self.entities]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record of ``kgagent ask --out``."""
+        return {
+            "question": self.question,
+            "answers": self.labels,
+            "answer_iris": [e.iri for e in self.entities],
+            "text": self.text,
+            "facts": [{"id": f.id, "text": f.text} for f in self.facts],
+            "paths": [p.text for p in self.paths],
+            "confidence": round(self.confidence, 6),
+            "abstained": self.abstained,
+            "latency_ms": round(self.timings.get("total_ms", 0.0), 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }

@@ -8,9 +8,13 @@ returns ranked, citable :class:`~kgagent.types.Evidence`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
+import random
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +25,11 @@ from kgagent._io import atomic_dir
 from kgagent.config import AgentConfig
 from kgagent.errors import IndexMismatchError, KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
-from kgagent.types import Evidence
+from kgagent.types import Answer, Evidence
 
 __all__ = ["Agent", "IndexReport"]
+
+log = logging.getLogger(__name__)
 
 INDEX_FORMAT = "kgagent-index/1"
 
@@ -80,6 +86,7 @@ class Agent:
         self._encoder = encoder
         self._built: _Built | None = None
         self._retriever = None
+        self._llm: Any = None
         self._lock = threading.RLock()
 
     @classmethod
@@ -90,6 +97,70 @@ class Agent:
         return cls(
             open_kg(workspace), config=read_config(workspace), workspace=workspace, encoder=encoder
         )
+
+    @classmethod
+    def build(
+        cls,
+        kg: KnowledgeGraph,
+        *,
+        config: AgentConfig | None = None,
+        workspace: str | Path | None = None,
+        encoder: Any = None,
+        progress: bool = False,
+    ) -> Agent:
+        """An agent over ``kg`` with its fact index built (or brought up to date)."""
+        agent = cls(kg, config=config, workspace=workspace, encoder=encoder)
+        agent.index(progress=progress)
+        return agent
+
+    @classmethod
+    def load(cls, directory: str | Path, *, encoder: Any = None) -> Agent:
+        """The agent :meth:`save` wrote (same as :meth:`open`)."""
+        return cls.open(directory, encoder=encoder)
+
+    def save(self, directory: str | Path) -> Path:
+        """Writes this agent as a workspace: config, graph, index and adapters.
+
+        Saving into the agent's own workspace writes its config and brings the index up
+        to date. Saving elsewhere copies every source (same named graphs), the index and
+        the adapters into a new directory; the copy's index reuses every vector.
+        """
+        import shutil
+        import tempfile
+
+        from kgagent.workspace import CONFIG_FILE, init_workspace, open_kg
+
+        directory = Path(directory)
+        with self._lock:
+            if self.workspace is not None and directory.resolve() == self.workspace.resolve():
+                self.config.to_yaml(directory / CONFIG_FILE)
+                self.index()
+                return directory
+            if directory.exists() and any(directory.iterdir()):
+                raise KGAgentError(f"{directory}: exists and is not empty")
+            with atomic_dir(directory) as tmp:
+                init_workspace(tmp, config=self.config)
+                target = open_kg(tmp)
+                try:
+                    with tempfile.TemporaryDirectory() as scratch:
+                        for src in self.kg.sources():
+                            data = self.kg.backend.dump([src.graph], include_default=False)
+                            f = Path(scratch) / f"{src.name or 'source'}.nt"
+                            f.write_bytes(data)
+                            target.load(f, graph=src.graph)
+                finally:
+                    target.close()
+                if self._built is not None or (
+                    self.index_dir is not None and self.index_dir.exists()
+                ):
+                    built = self._built or self._load()
+                    self._save(built, tmp / "index")
+                if self.workspace is not None and (self.workspace / "adapters").is_dir():
+                    shutil.copytree(self.workspace / "adapters", tmp / "adapters")
+        with Agent.open(directory, encoder=self._encoder) as copy:
+            if (directory / "index").exists():
+                copy.index()  # re-stamps the copied index for the copy's graph
+        return directory
 
     def close(self) -> None:
         self.kg.close()
@@ -236,12 +307,14 @@ class Agent:
         except KGAgentError:
             return None
 
-    def _save(self, built: _Built) -> None:
-        assert self.index_dir is not None
-        with atomic_dir(self.index_dir) as tmp:
+    def _save(self, built: _Built, index_dir: Path | None = None) -> None:
+        """Writes the index artifacts (to ``index_dir``, default the workspace's) atomically."""
+        index_dir = index_dir or self.index_dir
+        assert index_dir is not None
+        with atomic_dir(index_dir) as tmp:
             built.facts.save(tmp / "facts.tsv")
             # unchanged leading rows of the vector files are hard-linked, not rewritten
-            old = self.index_dir
+            old = index_dir
             built.vectors.save(
                 tmp / "vectors", {"encoder": built.manifest["encoder"]}, reuse=old / "vectors"
             )
@@ -325,6 +398,157 @@ class Agent:
     def retrieve(self, question: str, k: int | None = None) -> Evidence:
         """Evidence for a question: ranked facts, relation paths, linked entities."""
         return self.retriever.retrieve(question, k=k or self.config.retrieval.k)
+
+    # -- fine-tuning --------------------------------------------------------------------
+
+    def finetune(
+        self,
+        examples,
+        *,
+        name: str | None = None,
+        lora=None,
+        progress: bool = False,
+    ) -> dict[str, Any]:
+        """Trains the reader's LoRA adapter on QA pairs and saves it in the workspace.
+
+        Args:
+            examples: a QA file (MetaQA, PathQuestion, JSONL ``{"question", "answers"}``)
+                or (question, answers) pairs, e.g. from ``kgagent synth``.
+            name: adapter name under ``WORKSPACE/adapters/`` (default: ``config.llm.adapter``).
+            lora: a :class:`~kgagent.llm.finetune.LoRAConfig`.
+
+        Returns the report (also in ``adapters/NAME/metrics.json``): option accuracy on
+        held-out examples before and after, steps, seconds.
+        """
+        from kgagent.llm.finetune import example_from, train_lora
+        from kgagent.llm.models import resolve_model
+
+        cfg = self.config.llm
+        if cfg.backend != "transformers":
+            raise KGAgentError("fine-tuning needs the transformers backend (llm.backend)")
+        if self.workspace is None:
+            raise KGAgentError("fine-tuning saves an adapter: give the agent a workspace")
+        name = name or cfg.adapter or "default"
+        pairs = _qa_items(examples)
+        if not any(answers for _, answers in pairs):
+            raise KGAgentError("fine-tuning needs questions with answers")
+        retriever = self.retriever
+        t0 = time.perf_counter()
+        data = []
+        rng = random.Random(lora.seed if lora is not None else 0)
+        for q, answers in pairs:
+            if answers:
+                ev = retriever.retrieve(q, k=self.config.retrieval.k)
+                ex = example_from(ev, answers, shuffle=rng)
+                if ex is not None:
+                    data.append(ex)
+        retrieve_s = time.perf_counter() - t0
+        report = train_lora(
+            resolve_model(cfg.model),
+            data,
+            self.workspace / "adapters" / name,
+            config=lora,
+            precision=cfg.precision,
+            progress=progress,
+        )
+        report["retrieve_seconds"] = round(retrieve_s, 2)
+        with self._lock:
+            if name == cfg.adapter:
+                self._llm = None  # the next question loads the new adapter
+        return report
+
+    # -- question answering -------------------------------------------------------------
+
+    @property
+    def adapter_dir(self) -> Path | None:
+        """The LoRA adapter the config names, if it exists in the workspace."""
+        name = self.config.llm.adapter
+        if self.workspace is None or not name:
+            return None
+        d = self.workspace / "adapters" / name
+        return d if (d / "adapter_config.json").is_file() else None
+
+    @property
+    def llm(self):
+        """The reader's LLM (built on first use from ``config.llm``); None for backend none."""
+        with self._lock:
+            if self._llm is None:
+                self._llm = _build_llm(self.config.llm, self.adapter_dir)
+            return self._llm or None
+
+    @llm.setter
+    def llm(self, value) -> None:
+        with self._lock:
+            self._llm = value if value is not None else False
+
+    def ask(self, question: str) -> Answer:
+        """Answers one question from the graph, citing the facts used (or abstains)."""
+        return self.ask_batch([question])[0]
+
+    def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
+        """Answers many questions; the LLM reads them in batches (one pass per batch)."""
+        from kgagent.llm.reader import Reader
+
+        t0 = time.perf_counter()
+        retriever = self.retriever
+        evidences = [retriever.retrieve(q, k=self.config.retrieval.k) for q in questions]
+        t1 = time.perf_counter()
+        cfg = self.config.llm
+        reader = Reader(self.llm, min_confidence=cfg.min_confidence, prior_weight=cfg.prior_weight)
+        answers = reader.read(evidences)
+        t2 = time.perf_counter()
+        n = max(1, len(questions))
+        out = []
+        for ev, a in zip(evidences, answers, strict=True):
+            timings = {
+                "link_ms": ev.timings.get("link_ms", 0.0),
+                "retrieve_ms": ev.timings.get("total_ms", 0.0),
+                "read_ms": (t2 - t1) * 1000 / n,  # the batch's LLM time, shared
+                "total_ms": ev.timings.get("total_ms", 0.0) + (t2 - t1) * 1000 / n,
+            }
+            out.append(dataclasses.replace(a, timings=timings))
+        log.debug("ask_batch: %d questions in %.1f ms", len(questions), (t2 - t0) * 1000)
+        return out
+
+
+def _qa_items(examples) -> list[tuple[str, tuple[str, ...]]]:
+    """(question, answers) pairs from a QA file path or an iterable of pairs / QAItems."""
+    from kgagent.qa import QAItem, read_qa
+
+    if isinstance(examples, (str, Path)):
+        examples = read_qa(examples)
+    out = []
+    for ex in examples:
+        if isinstance(ex, QAItem):
+            out.append((ex.question, ex.answers))
+        else:
+            q, answers = ex
+            out.append((str(q), (answers,) if isinstance(answers, str) else tuple(answers)))
+    return out
+
+
+def _build_llm(cfg, adapter: Path | None):
+    """The LLM of an ``LLMConfig`` (False for backend none: read without an LLM)."""
+    import os
+
+    from kgagent.llm import get_llm
+
+    if cfg.backend == "none":
+        return False
+    if cfg.backend == "openai":
+        if not cfg.base_url:
+            raise KGAgentError("llm.base_url is required for the openai backend")
+        key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+        return get_llm(
+            "openai", base_url=cfg.base_url, model=cfg.model, api_key=key, timeout=cfg.timeout
+        )
+    return get_llm(
+        "transformers",
+        model=cfg.model,
+        adapter=adapter,
+        precision=cfg.precision,
+        batch_size=cfg.batch_size,
+    )
 
 
 def _relation_phrases(verbalizer, predicate: str) -> tuple[str, str]:

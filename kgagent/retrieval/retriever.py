@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kgagent.kg.adjacency import Adjacency
+from kgagent.retrieval.candidates import build_candidates
 from kgagent.retrieval.facts import FactTable
 from kgagent.retrieval.subgraph import Hop, paths_between, relation_paths
 from kgagent.types import Evidence, Fact, Path, fact_id
@@ -82,6 +83,8 @@ class Retriever:
         self._lock = threading.Lock()
         # relation id (forward r, inverse r + R) -> unit vector of its phrasing
         phrases = [fwd for fwd, _ in relation_phrases] + [inv for _, inv in relation_phrases]
+        #: relation id (forward r, inverse r + R) -> how it reads in that direction
+        self.relation_texts = phrases
         self.relation_vectors = np.asarray(encoder.encode(phrases), dtype=np.float32)  # (2R, d)
         self.relation_index = {t: i for i, t in enumerate(self.relation_terms)}
         self.relation_stems = [
@@ -90,8 +93,8 @@ class Retriever:
 
     # -- public -------------------------------------------------------------------------
 
-    def retrieve(self, question: str, *, k: int = 10) -> Evidence:
-        """Ranked facts (top ``k``), paths and linked entities for one question."""
+    def retrieve(self, question: str, *, k: int = 10, candidates: bool = True) -> Evidence:
+        """Ranked facts (top ``k``), paths, linked entities and answer candidates."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         question = (question or "").strip()
@@ -110,9 +113,14 @@ class Retriever:
         t3 = time.perf_counter()
         timings["facts_ms"] = (t3 - t2) * 1000
         paths = self._paths(qvec, entities, rel_score)
-        timings["paths_ms"] = (time.perf_counter() - t3) * 1000
+        t4 = time.perf_counter()
+        timings["paths_ms"] = (t4 - t3) * 1000
+        candidates = build_candidates(self, entities, rel_score) if candidates else []
+        timings["candidates_ms"] = (time.perf_counter() - t4) * 1000
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        return Evidence(question, tuple(facts), tuple(paths), tuple(entities), timings)
+        return Evidence(
+            question, tuple(facts), tuple(paths), tuple(entities), timings, tuple(candidates)
+        )
 
     # -- facts --------------------------------------------------------------------------
 

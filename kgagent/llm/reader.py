@@ -1,0 +1,175 @@
+"""Reader: evidence -> cited answer, constrained to what the graph offers.
+
+The LLM sees the question and up to nine answer candidates (relation chains from the
+linked topic entity, see :mod:`kgagent.retrieval.candidates`) and scores which one
+answers it, in a single forward pass. The answer is the chosen candidate's entity set —
+never free text — so every answer is an entity of the evidence and carries the facts
+that reach it; "0" (none of these), or no candidate at all, is an explicit abstention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kgagent.llm.base import LLM
+from kgagent.llm.prompt import MAX_OPTIONS, OPTIONS, conversation
+from kgagent.types import Answer, AnswerEntity, Candidate, Evidence, Fact, Path
+
+__all__ = ["ABSTAIN_TEXT", "Reader"]
+
+ABSTAIN_TEXT = "I don't know: nothing in the knowledge graph supports an answer."
+_MAX_CITED = 20  # facts cited in the text of a long list answer
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The reader's decision for one question: option index (-1: abstain) and its odds."""
+
+    index: int
+    confidence: float
+    probabilities: tuple[float, ...]
+
+
+class Reader:
+    """Turns evidence into answers with one LLM call per question (batched).
+
+    Args:
+        llm: any :class:`~kgagent.llm.base.LLM`, or None to read without one: the
+            retrieval's best candidate wins (the "retrieval only" ablation).
+        min_confidence: below this the reader abstains rather than guess.
+        prior_weight: weight of retrieval's ranking of the options, added to the LLM's
+            log-probabilities (a product of experts); 0 leaves the choice to the LLM.
+    """
+
+    def __init__(
+        self, llm: LLM | None, *, min_confidence: float = 0.0, prior_weight: float = 1.0
+    ) -> None:
+        self.llm = llm
+        self.min_confidence = float(min_confidence)
+        self.prior_weight = float(prior_weight)
+
+    def choose(self, evidences: Sequence[Evidence]) -> list[Choice]:
+        """Which candidate answers each question (batched through the LLM)."""
+        out: list[Choice | None] = [None] * len(evidences)
+        asks = [i for i, ev in enumerate(evidences) if ev.candidates]
+        for i, ev in enumerate(evidences):
+            if not ev.candidates:
+                out[i] = Choice(-1, 0.0, ())
+        if asks and self.llm is None:
+            for i in asks:
+                out[i] = _by_retrieval(evidences[i].candidates)
+        elif asks:
+            convs = [conversation(evidences[i].question, evidences[i].candidates) for i in asks]
+            n_opts = [min(MAX_OPTIONS, len(evidences[i].candidates)) + 1 for i in asks]
+            logp = self.llm.choose(convs, OPTIONS[: max(n_opts)])  # (q, options)
+            for row, i, n in zip(logp, asks, n_opts, strict=True):
+                row = np.where(np.isfinite(row[:n]), row[:n], -1e9)  # no NaN from all -inf
+                if self.prior_weight:
+                    row = row + self.prior_weight * _prior(evidences[i].candidates, n)
+                p = np.exp(row - np.max(row))
+                p /= p.sum()  # renormalized over the options this question has
+                best = int(np.argmax(p))
+                conf = float(p[best])
+                index = best - 1 if best > 0 and conf >= self.min_confidence else -1
+                out[i] = Choice(index, conf, tuple(float(x) for x in p))
+        return [c for c in out if c is not None]
+
+    def read(self, evidences: Sequence[Evidence]) -> list[Answer]:
+        return [answer(ev, ch) for ev, ch in zip(evidences, self.choose(evidences), strict=True)]
+
+
+_SHARPNESS = 4.0  # retrieval scores -> probabilities (scores span ~0..2)
+
+
+def _by_retrieval(candidates: Sequence[Candidate]) -> Choice:
+    scores = np.array([c.score for c in candidates[:MAX_OPTIONS]], dtype=np.float64)
+    p = np.exp(_SHARPNESS * (scores - scores.max()))  # a sharp softmax over retrieval scores
+    p /= p.sum()
+    best = int(np.argmax(p))
+    return Choice(best, float(p[best]), (0.0, *(float(x) for x in p)))
+
+
+def _prior(candidates: Sequence[Candidate], n: int) -> np.ndarray:
+    """(n,) log-prior of the options from retrieval; "none" gets the average option's."""
+    scores = np.array([c.score for c in candidates[: n - 1]], dtype=np.float64)
+    logp = _SHARPNESS * (scores - scores.max())
+    logp -= np.log(np.exp(logp).sum())
+    return np.concatenate([[np.log(1.0 / len(scores))], logp])
+
+
+def answer(ev: Evidence, choice: Choice) -> Answer:
+    """The Answer for a chosen candidate (or the abstention)."""
+    if choice.index < 0:
+        return Answer(
+            question=ev.question,
+            text=ABSTAIN_TEXT,
+            entities=(),
+            facts=(),
+            paths=(),
+            confidence=choice.confidence,
+            abstained=True,
+        )
+    c = ev.candidates[choice.index]
+    cited: dict[int, Fact] = {}
+    entities = []
+    for (value, label), support in zip(c.answers, c.support, strict=True):
+        for f in support:
+            cited.setdefault(f.id, f)
+        entities.append(
+            AnswerEntity(
+                iri=value,
+                label=label,
+                score=choice.confidence,
+                facts=tuple(f.id for f in support),
+                is_literal=bool(support) and support[-1].object_is_literal,
+            )
+        )
+    facts = tuple(cited.values())
+    number = {f.id: n for n, f in enumerate(facts, 1)}
+    parts = []
+    for e in entities[:_MAX_CITED]:
+        refs = "".join(f"[{number[i]}]" for i in e.facts)
+        parts.append(f"{e.label} {refs}".strip())
+    more = len(entities) - len(parts) + (c.total - len(c.answers))
+    text = "; ".join(parts) + (f"; and {more} more" if more > 0 else "") + "."
+    paths = tuple(
+        Path(
+            entities=(c.topic, *(a for a in _walk_nodes(c.topic, s))),
+            facts=s,
+            inverse=c.inverse,
+            text=_path_text(c, s),
+            score=c.score,
+        )
+        for s in c.support
+        if c.hops > 1 and len(s) == c.hops
+    )
+    return Answer(
+        question=ev.question,
+        text=text,
+        entities=tuple(entities),
+        facts=facts,
+        paths=paths,
+        confidence=choice.confidence,
+        abstained=False,
+    )
+
+
+def _walk_nodes(topic: str, facts: Sequence[Fact]) -> list[str]:
+    nodes, here = [], topic
+    for f in facts:
+        here = f.object if f.subject == here else f.subject
+        nodes.append(here)
+    return nodes
+
+
+def _path_text(c: Candidate, facts: Sequence[Fact]) -> str:
+    parts = [c.topic_label]
+    here = c.topic
+    for f, rel in zip(facts, c.relation_labels, strict=True):
+        forward = f.subject == here
+        here = f.object if forward else f.subject
+        parts.append(f" -{rel}-> {f.object_label if forward else f.subject_label}")
+    return "".join(parts)
