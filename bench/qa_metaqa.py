@@ -90,22 +90,38 @@ def build(args) -> None:
 
 
 def _answerable(agent, items, hops: int) -> list[bool]:
-    """Whether a gold answer lies within ``hops`` edges of the bracketed topic entity."""
-    from kgagent.retrieval.subgraph import k_hop
+    """Whether a gold answer lies within ``hops`` edges of the bracketed topic entity.
+
+    The upper bound of Hits@1 on this KB copy (about 4% of MetaQA's facts are missing).
+    Breadth-first over the CSR arrays, one frontier array per hop.
+    """
+    import numpy as np
 
     r = agent.retriever
+    adj = r.adj
+    by_label: dict[str, list[int]] = {}
+    for node, term in enumerate(r.entity_terms):
+        if term.startswith("<"):
+            by_label.setdefault(r.label(term[1:-1]).casefold(), []).append(node)
     out = []
     for it in items:
         start, end = it.question.find("["), it.question.find("]")
-        mention = it.question[start + 1 : end]
-        cands = r.linker.candidates(mention, k=1)
-        node = r.entity_id.get(f"<{cands[0].iri}>") if cands else None
-        if node is None:
+        cands = r.linker.candidates(it.question[start + 1 : end], k=1)
+        src = r.entity_id.get(f"<{cands[0].iri}>") if cands else None
+        if src is None:
             out.append(False)
             continue
-        near = k_hop(r.adj, [node], hops=hops, fanout=None, max_nodes=10**7)
-        labels = {r.label(r.entity_terms[n][1:-1]).casefold() for n in near if n != node}
-        out.append(any(a.casefold() in labels for a in it.answers))
+        seen = np.zeros(len(adj.indptr) - 1, dtype=bool)
+        seen[src] = True
+        frontier = np.array([src])
+        for _ in range(hops):
+            lo, hi = adj.indptr[frontier], adj.indptr[frontier + 1]
+            idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)] or [[]])
+            nxt = np.unique(adj.targets[idx.astype(np.int64)])
+            frontier = nxt[~seen[nxt]]
+            seen[frontier] = True
+        gold = [n for a in it.answers for n in by_label.get(a.casefold(), []) if n != src]
+        out.append(bool(gold) and bool(seen[gold].any()))
     return out
 
 

@@ -15,6 +15,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "AgentConfig",
+    "Answer",
+    "AnswerEntity",
     "Evidence",
     "Fact",
     "KGAgentError",
@@ -29,6 +32,9 @@ __all__ = [
 
 _LAZY = {
     "Agent": "kgagent.agents.agent",
+    "AgentConfig": "kgagent.config",
+    "Answer": "kgagent.types",
+    "AnswerEntity": "kgagent.types",
     "Evidence": "kgagent.types",
     "Fact": "kgagent.types",
     "Path": "kgagent.types",
@@ -39,8 +45,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from kgagent.agents.agent import Agent
+    from kgagent.config import AgentConfig
     from kgagent.kg.graph import KnowledgeGraph, LoadReport, Source
-    from kgagent.types import Evidence, Fact, Path
+    from kgagent.types import Answer, AnswerEntity, Evidence, Fact, Path
 
 
 def __getattr__(name: str) -> Any:

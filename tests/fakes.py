@@ -24,9 +24,9 @@ def _words(text: str) -> set[str]:
 
 
 class OverlapLM:
-    """Picks the option whose relation words overlap the question most ("0" if none do).
+    """Says "yes" to a path in proportion to how many of its relation words the question uses.
 
-    Reads the reader's prompt the way a model would: the option lines and the question.
+    Reads the reader's prompt the way a model would: the question and the path line.
     """
 
     name = "overlap-test-lm"
@@ -36,23 +36,17 @@ class OverlapLM:
         self.calls = 0
 
     def choose(self, conversations, options):
+        assert list(options) == ["yes", "no"]
         self.calls += 1
         rows = []
         for conv in conversations:
             text = conv[-1]["content"]
-            question = text.rsplit("Question:", 1)[1]
-            q = _words(question.split("\n")[0])
-            scores = np.zeros(len(options))
-            scores[0] = 0.5
-            for line in text.split("\n"):
-                m = re.match(r"^(\d)\. (.*)$", line)
-                if m and m.group(1) != "0" and int(m.group(1)) < len(options):
-                    # the relation part sits between the first and the last arrow
-                    parts = m.group(2).split(" → ")
-                    rel = " ".join(parts[1:-1])
-                    scores[int(m.group(1))] = len(q & _words(rel))
-            rows.append(scores * 5.0)
-        return normalize_rows(np.array(rows))
+            question = text.split("Question: ", 1)[1].split("\n", 1)[0]
+            path = text.split("Path: ", 1)[1].split("\n", 1)[0]
+            relations = " ".join(path.split(" → ")[1:-1])  # between topic and answers
+            overlap = len(_words(question) & _words(relations))
+            rows.append([2.0 * overlap - 1.0, 0.0])  # log-odds of yes: -1 with no overlap
+        return normalize_rows(np.array(rows, dtype=np.float64))
 
     def generate(self, conversations, *, max_new_tokens=64):
-        return ["0"] * len(conversations)
+        return ["no"] * len(conversations)

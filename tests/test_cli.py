@@ -137,3 +137,44 @@ def test_index_and_retrieve(tmp_path, data_dir):
     assert set(first) == {"id", "subject_label", "predicate_label", "object_label", "text", "score"}
     assert first["object_label"] == "James Cameron"
     assert rows[1]["facts"][0]["text"] == "The release year of Inception is 2010"
+
+
+def test_ask_synth_and_eval(tmp_path, data_dir):
+    """The QA commands end to end (reader without an LLM: retrieval's best candidate)."""
+    from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
+    from kgagent.workspace import init_workspace
+
+    cfg = AgentConfig(retrieval=RetrievalConfig(encoder="hashing"), llm=LLMConfig(backend="none"))
+    ws = init_workspace(tmp_path / "ws", config=cfg)
+    invoke("load", ws, data_dir / "tiny_kb.txt")
+    assert invoke("index", ws).exit_code == 0
+    r = invoke("ask", ws, "who directed [Titanic]")
+    assert r.exit_code == 0, r.output
+    assert "James Cameron [1]" in r.output
+    assert "[1] Titanic was directed by James Cameron" in r.output
+
+    questions = tmp_path / "q.txt"
+    questions.write_text(
+        "who directed [Titanic]\tJames Cameron\nwhat is the capital of Peru\tLima\n"
+    )
+    out = tmp_path / "pred.jsonl"
+    r = invoke("ask", ws, "--questions", questions, "--out", out)
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert set(rows[0]) >= {"question", "answers", "answer_iris", "text", "facts", "confidence",
+                            "latency_ms"}  # fmt: skip
+    assert rows[0]["answers"] == ["James Cameron"]
+    assert rows[0]["facts"][0]["text"] == "Titanic was directed by James Cameron"
+    assert rows[1]["answers"] == [] and rows[1]["abstained"]
+
+    r = invoke("eval", ws, "--questions", questions)
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["questions"] == 2 and report["hits_at_1"] == 0.5
+    assert report["abstention_rate"] == 0.5 and report["latency_p50_ms"] > 0
+
+    synth = tmp_path / "synth.jsonl"
+    r = invoke("synth", ws, "--out", synth, "-n", "20")
+    assert r.exit_code == 0, r.output
+    items = [json.loads(line) for line in synth.read_text().splitlines()]
+    assert items and all(it["question"] and it["answers"] for it in items)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from kgagent._io import atomic_dir
+from kgagent.agents.builder import build_llm, qa_pairs
 from kgagent.config import AgentConfig
 from kgagent.errors import IndexMismatchError, KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
@@ -429,17 +429,16 @@ class Agent:
         if self.workspace is None:
             raise KGAgentError("fine-tuning saves an adapter: give the agent a workspace")
         name = name or cfg.adapter or "default"
-        pairs = _qa_items(examples)
+        pairs = qa_pairs(examples)
         if not any(answers for _, answers in pairs):
             raise KGAgentError("fine-tuning needs questions with answers")
         retriever = self.retriever
         t0 = time.perf_counter()
         data = []
-        rng = random.Random(lora.seed if lora is not None else 0)
         for q, answers in pairs:
             if answers:
                 ev = retriever.retrieve(q, k=self.config.retrieval.k)
-                ex = example_from(ev, answers, shuffle=rng)
+                ex = example_from(ev, answers)
                 if ex is not None:
                     data.append(ex)
         retrieve_s = time.perf_counter() - t0
@@ -473,7 +472,7 @@ class Agent:
         """The reader's LLM (built on first use from ``config.llm``); None for backend none."""
         with self._lock:
             if self._llm is None:
-                self._llm = _build_llm(self.config.llm, self.adapter_dir)
+                self._llm = build_llm(self.config.llm, self.adapter_dir)
             return self._llm or None
 
     @llm.setter
@@ -509,46 +508,6 @@ class Agent:
             out.append(dataclasses.replace(a, timings=timings))
         log.debug("ask_batch: %d questions in %.1f ms", len(questions), (t2 - t0) * 1000)
         return out
-
-
-def _qa_items(examples) -> list[tuple[str, tuple[str, ...]]]:
-    """(question, answers) pairs from a QA file path or an iterable of pairs / QAItems."""
-    from kgagent.qa import QAItem, read_qa
-
-    if isinstance(examples, (str, Path)):
-        examples = read_qa(examples)
-    out = []
-    for ex in examples:
-        if isinstance(ex, QAItem):
-            out.append((ex.question, ex.answers))
-        else:
-            q, answers = ex
-            out.append((str(q), (answers,) if isinstance(answers, str) else tuple(answers)))
-    return out
-
-
-def _build_llm(cfg, adapter: Path | None):
-    """The LLM of an ``LLMConfig`` (False for backend none: read without an LLM)."""
-    import os
-
-    from kgagent.llm import get_llm
-
-    if cfg.backend == "none":
-        return False
-    if cfg.backend == "openai":
-        if not cfg.base_url:
-            raise KGAgentError("llm.base_url is required for the openai backend")
-        key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
-        return get_llm(
-            "openai", base_url=cfg.base_url, model=cfg.model, api_key=key, timeout=cfg.timeout
-        )
-    return get_llm(
-        "transformers",
-        model=cfg.model,
-        adapter=adapter,
-        precision=cfg.precision,
-        batch_size=cfg.batch_size,
-    )
 
 
 def _relation_phrases(verbalizer, predicate: str) -> tuple[str, str]:

@@ -118,12 +118,28 @@ class Ontology:
         out = kg._run(sparql)
         return out.rows
 
+    @staticmethod
+    def _literal_rows(kg: KnowledgeGraph, sparql: str) -> Iterable[tuple[str, str, str]]:
+        """(node, language, lexical form) of ``SELECT ?x ?l`` over literals, read as TSV.
+
+        Labels run to one per entity (87k on MetaQA): parsing TSV in bulk is several
+        times faster than one Python term object per row.
+        """
+        from kgagent.kg.backends import read_tsv
+        from kgagent.kg.terms import parse_literal
+
+        frame = read_tsv(kg.select_tsv(sparql), 2)
+        for x, lit in zip(frame[0].tolist(), frame[1].tolist(), strict=True):
+            lex, _, lang = parse_literal(lit)
+            node = x[1:-1] if x.startswith("<") else x.removeprefix("_:")
+            yield node, lang or "", lex
+
     def _load(self, kg: KnowledgeGraph) -> None:
-        for x, lab in self._rows(
+        for x, lang, lex in self._literal_rows(
             kg,
             f"SELECT ?x ?l WHERE {{ ?x <{RDFS}label>|<{SKOS}prefLabel> ?l FILTER(isLiteral(?l)) }}",
         ):
-            self._labels[x.value].setdefault(getattr(lab, "language", None) or "", lab.value)
+            self._labels[x].setdefault(lang, lex)
         for x, lab in self._rows(kg, f"SELECT ?x ?l WHERE {{ ?x <{SKOS}altLabel> ?l }}"):
             self._alt[x.value].append(lab.value)
         for x, a, v in self._rows(

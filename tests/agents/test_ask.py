@@ -76,8 +76,7 @@ def test_the_llm_can_abstain(agent):
     class Never(OverlapLM):
         def choose(self, conversations, options):
             out = super().choose(conversations, options)
-            out[:, 0] = 0.0  # "none of these" certain
-            out[:, 1:] = -50.0
+            out[:, 0], out[:, 1] = -50.0, 0.0  # "no" to every path
             return out
 
     agent.llm = Never()
@@ -153,6 +152,6 @@ def test_graph_text_cannot_break_out_of_its_quotes():
     from kgagent.types import Candidate
 
     c = Candidate("x", hostile, ("p",), (False,), ("directed by",), (("y", hostile),), 1, ((),))
-    user = conversation("who directed x", [c])[1]["content"]
+    user = conversation("who directed x", c)[1]["content"]
     lines = user.split("\n")
-    assert [ln[:2] for ln in lines if ln[:1].isdigit()] == ["1.", "0."]  # no injected option
+    assert len(lines) == 3 and lines[1].startswith("Path: ")  # no injected line

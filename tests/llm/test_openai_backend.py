@@ -48,7 +48,12 @@ class PickLM:
     def choose(
         self, conversations: Sequence[Sequence[Message]], options: Sequence[str]
     ) -> np.ndarray:
-        logits = [[-1.5 * abs(int(o) - self.target(c)) for o in options] for c in conversations]
+        def score(o: str, c: Sequence[Message]) -> float:
+            if not o.isdigit():
+                return -20.0  # yes / no: never this fake's answer
+            return -1.5 * abs(int(o) - self.target(c))
+
+        logits = [[score(o, c) for o in options] for c in conversations]
         return normalize_rows(np.array(logits, dtype=np.float64))
 
     def generate(

@@ -80,3 +80,16 @@ def test_a_hostile_literal_does_not_steer_the_answer(movies):
         without = agent.ask("Who directed Inception?")
     assert with_injection.labels == without.labels == ["Christopher Nolan"]
     assert "Michael Bay" not in with_injection.text
+
+
+def test_the_real_model_behind_an_openai_compatible_server(llm):
+    """SmolLM2 served over real loopback HTTP scores options as the local backend does."""
+    from kgagent.llm.openai import OpenAIChatLM
+    from kgagent.llm.serve import OpenAIServer
+
+    conv = [{"role": "user", "content": "1. red\n2. blue\n0. none\nWhich option is a colour?"}]
+    options = [str(i) for i in range(3)]
+    local = llm.choose([conv], options)
+    with OpenAIServer(llm, model_name="smollm2") as url:
+        remote = OpenAIChatLM(base_url=url, model="smollm2").choose([conv], options)
+    np.testing.assert_allclose(remote, local, atol=1e-3)
