@@ -73,7 +73,13 @@ class TransformersLM:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         base = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.float32)
         if self.adapter is not None:
-            base = _merge_adapter(base, self.adapter)
+            merged = _merge_adapter(
+                AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.float32), self.adapter
+            )
+            # the merged module tree runs 5x slower in bf16 here (measured: 1.5 s vs 0.3 s
+            # for 16 prompts); its weights copied into a freshly loaded model run at full speed
+            base.load_state_dict(merged.state_dict())
+            del merged
         self.model = base.to(self.dtype).eval()
         self._lock = threading.Lock()
         self._option_ids: dict[tuple[str, ...], list[int]] = {}
@@ -123,20 +129,58 @@ class TransformersLM:
     def choose(
         self, conversations: Sequence[Sequence[Message]], options: Sequence[str]
     ) -> np.ndarray:
+        """Option log-probabilities; conversations that share a long token prefix (the
+        reader's candidates of one question) run that prefix once and reuse its KV cache.
+        """
         import torch
 
         ids = self.option_ids(options)
-        texts = [self.render(c) for c in conversations]
-        out = np.zeros((len(texts), len(ids)), dtype=np.float64)
-        # similar lengths together: less padding per batch
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            batch = self.encode([texts[i] for i in chunk])
+        tokens = [
+            self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"][
+                -self.max_length :
+            ]
+            for c in conversations
+        ]
+        out = np.zeros((len(tokens), len(ids)), dtype=np.float64)
+        groups = _prefix_groups(tokens)
+        for start in range(0, len(groups), self.batch_size):
+            chunk = groups[start : start + self.batch_size]
             with self._lock, torch.inference_mode():
-                logits = self.model(**batch, logits_to_keep=1).logits[:, -1, :]  # (b, V)
-            out[chunk] = logits[:, ids].float().numpy()
+                logits = self._grouped_forward(tokens, chunk)  # (members, V)
+            rows = [i for _, members in chunk for i in members]
+            out[rows] = logits[:, ids].float().numpy()
         return normalize_rows(out)
+
+    def _grouped_forward(self, tokens: list[list[int]], groups) -> Any:
+        """Last-position logits of every member of ``groups`` [(prefix_len, members)]."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        prefixes = [tokens[members[0]][:plen] for plen, members in groups]
+        p_ids, p_mask = _left_pad(prefixes, pad)  # (g, P)
+        members = [i for _, m in groups for i in m]
+        owner = torch.tensor([g for g, (_, m) in enumerate(groups) for _ in m])
+        suffixes = [tokens[i][plen:] for plen, m in groups for i in m]
+        s_ids, s_mask = _left_pad(suffixes, pad)  # (n, S)
+        if p_ids.shape[1] == 0:  # nothing shared: one plain batch
+            return self.model(input_ids=s_ids, attention_mask=s_mask, logits_to_keep=1).logits[
+                :, -1, :
+            ]
+        p_pos = (p_mask.cumsum(1) - 1).clamp(min=0)
+        cache = self.model(
+            input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos, use_cache=True
+        ).past_key_values
+        cache.batch_select_indices(owner)  # (n, heads, P, d): each member's prefix
+        mask = torch.cat([p_mask[owner], s_mask], dim=1)  # (n, P + S)
+        pos = p_mask.sum(1)[owner, None] + (s_mask.cumsum(1) - 1).clamp(min=0)  # (n, S)
+        assert len(members) == len(suffixes)
+        return self.model(
+            input_ids=s_ids,
+            attention_mask=mask,
+            position_ids=pos,
+            past_key_values=cache,
+            logits_to_keep=1,
+        ).logits[:, -1, :]
 
     def generate(
         self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int = 64
@@ -159,6 +203,52 @@ class TransformersLM:
             for i, row in zip(chunk, new, strict=True):
                 replies[i] = self.tokenizer.decode(row, skip_special_tokens=True).strip()
         return replies
+
+
+_MIN_SHARED = 16  # tokens a group of prompts must share before their prefix is cached
+
+
+def _lcp(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _prefix_groups(tokens: list[list[int]]) -> list[tuple[int, list[int]]]:
+    """Runs of consecutive prompts with a common prefix: [(prefix length, indices)].
+
+    The prefix always leaves each member at least one token of its own (the position
+    whose logits are read).
+    """
+    groups: list[tuple[int, list[int]]] = []
+    i = 0
+    while i < len(tokens):
+        shared, j = len(tokens[i]) - 1, i + 1
+        while j < len(tokens):
+            common = min(_lcp(tokens[i], tokens[j]), len(tokens[j]) - 1)
+            if common < _MIN_SHARED:
+                break
+            shared, j = min(shared, common), j + 1
+        if j - i == 1:
+            shared = 0  # a prompt alone: no prefix to share
+        groups.append((max(0, shared), list(range(i, j))))
+        i = j
+    return groups
+
+
+def _left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any]:
+    import torch
+
+    width = max((len(r) for r in rows), default=0)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, r in enumerate(rows):
+        if r:
+            ids[k, width - len(r) :] = torch.tensor(r)
+            mask[k, width - len(r) :] = 1
+    return ids, mask
 
 
 def _merge_adapter(model: Any, adapter: Path) -> Any:
