@@ -246,7 +246,8 @@ def render(r: dict) -> str:
         )
     abl = [(h, r[f"{h}hop"]) for h in (1, 2, 3) if "no_finetune" in r.get(f"{h}hop", {})]
     if abl:
-        lines += ["", "Ablations (Hits@1, same held-out questions, first N of them):", "",
+        lines += ["", "Ablations (Hits@1 on the first N of the same held-out questions; "
+                  "'full' repeats the main table's figure, over all of them):", "",
                   "| hops | N | full | no fine-tuning | retrieval only (no LLM) | LLM only (no "
                   "retrieval) |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
         for h, x in abl:

@@ -75,7 +75,9 @@ def ask(workspace: Path) -> None:
             questions = synthesize(agent, n=400, seed=0)
             from kgagent.llm.finetune import LoRAConfig
 
-            report = agent.finetune(questions, lora=LoRAConfig(max_steps=60), progress=True)
+            report = agent.finetune(
+                questions, lora=LoRAConfig(max_steps=40, batch_size=6), progress=True
+            )
             print(
                 f"{report['train_examples']} generated questions, {report['steps']} steps, "
                 f"{report['train_seconds']:.0f}s; option accuracy on held-out generated "

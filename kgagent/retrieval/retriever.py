@@ -93,7 +93,7 @@ class Retriever:
 
     # -- public -------------------------------------------------------------------------
 
-    def retrieve(self, question: str, *, k: int = 10, candidates: bool = True) -> Evidence:
+    def retrieve(self, question: str, *, k: int = 10, candidates: bool = False) -> Evidence:
         """Ranked facts (top ``k``), paths, linked entities and answer candidates."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
