@@ -1,7 +1,9 @@
 """A local transformers causal LM (default: SmolLM2-135M-Instruct), with an optional LoRA.
 
-Measured on 2 cores (Xeon with AMX): SmolLM2 in bf16 runs a 150-token prefill in ~X ms;
-``choose`` needs exactly one prefill per conversation and batches them.
+Measured on 2 cores (Xeon with AMX), SmolLM2 in bf16: one 150-token prompt 84 ms;
+batched prompts 3,400-4,000 tokens/s (64 x 20 to 8 x 200 tokens); fp32 about 3x slower.
+``choose`` needs one prefill per conversation (no decoding) and batches them; prompts that
+share a prefix (a question's candidates) compute it once.
 """
 
 from __future__ import annotations

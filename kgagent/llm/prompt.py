@@ -2,8 +2,9 @@
 
 The reader asks, for each candidate, whether following its relations from the topic
 entity answers the question, and reads the reply's first token (yes / no). Scoring
-candidates one by one keeps every prompt short (~40 tokens, batched) and makes the task
-one a 135M model learns in minutes: relevance of a relation path to a question, not
+candidates one by one keeps every prompt short (~75 tokens with the chat template, the
+question part shared and computed once per question) and makes the task one a 135M model
+learns from a few hundred LoRA steps: relevance of a relation path to a question, not
 pointing at a line of a long list.
 
 Graph text is untrusted: a literal may say "ignore previous instructions". It only ever
