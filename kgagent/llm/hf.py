@@ -18,19 +18,11 @@ import numpy as np
 from kgagent.errors import ConfigError
 from kgagent.llm.base import Message, normalize_rows
 from kgagent.llm.models import DEFAULT_LLM, resolve_model
+from kgagent.retrieval.encoder import _fast_bf16
 
 __all__ = ["TransformersLM"]
 
 Precision = Literal["auto", "fp32", "bf16"]
-
-
-def _fast_bf16() -> bool:
-    import torch
-
-    try:
-        return bool(torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # older torch: no probe, stay in fp32
-        return False
 
 
 class TransformersLM:
@@ -65,7 +57,7 @@ class TransformersLM:
         self.adapter = None if adapter is None else Path(adapter)
         if precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"llm precision {precision!r}: expected auto, fp32 or bf16")
-        bf16 = precision == "bf16" or (precision == "auto" and _fast_bf16())
+        bf16 = precision == "bf16" or (precision == "auto" and _fast_bf16("cpu"))
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         self.batch_size = max(1, int(batch_size))
         self.max_length = int(max_length)
@@ -160,7 +152,6 @@ class TransformersLM:
         pad = self.tokenizer.pad_token_id
         prefixes = [tokens[members[0]][:plen] for plen, members in groups]
         p_ids, p_mask = _left_pad(prefixes, pad)  # (g, P)
-        members = [i for _, m in groups for i in m]
         owner = torch.tensor([g for g, (_, m) in enumerate(groups) for _ in m])
         suffixes = [tokens[i][plen:] for plen, m in groups for i in m]
         s_ids, s_mask = _left_pad(suffixes, pad)  # (n, S)
@@ -175,7 +166,6 @@ class TransformersLM:
         cache.batch_select_indices(owner)  # (n, heads, P, d): each member's prefix
         mask = torch.cat([p_mask[owner], s_mask], dim=1)  # (n, P + S)
         pos = p_mask.sum(1)[owner, None] + (s_mask.cumsum(1) - 1).clamp(min=0)  # (n, S)
-        assert len(members) == len(suffixes)
         return self.model(
             input_ids=s_ids,
             attention_mask=mask,

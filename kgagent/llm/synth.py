@@ -15,6 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from kgagent.qa import QAItem
+from kgagent.retrieval.candidates import SCHEMA_NAMESPACES
 
 __all__ = ["synthesize"]
 
@@ -49,7 +50,7 @@ def synthesize(agent, *, n: int = 400, seed: int = 0, multi_hop: float = 0.3) ->
         by_rel[p].append(row)
     # the schema's own predicates (rdf:type, rdfs:comment, owl:disjointWith ...) make poor
     # questions; users ask about the domain's relations
-    rels = [p for p in by_rel if p in r.relation_index and not _schema(p)]
+    rels = [p for p in by_rel if p in r.relation_index and not _no_questions(p)]
     if not rels:
         return []
     out: list[QAItem] = []
@@ -96,7 +97,7 @@ def synthesize(agent, *, n: int = 400, seed: int = 0, multi_hop: float = 0.3) ->
         tries += 1
         src = int(rng.choice(nodes.tolist()))
         rels1, mids = adj.neighbors(src)
-        fwd = (rels1 < R) & ~np.array([_schema(r.relation_terms[int(x) % R]) for x in rels1])
+        fwd = (rels1 < R) & ~np.array([_no_questions(r.relation_terms[int(x) % R]) for x in rels1])
         if not fwd.any():
             continue
         i = rng.choice(np.flatnonzero(fwd).tolist())
@@ -105,7 +106,7 @@ def synthesize(agent, *, n: int = 400, seed: int = 0, multi_hop: float = 0.3) ->
         options = [
             int(x)
             for x in np.unique(rels2[rels2 < R])
-            if x != r1 and not _schema(r.relation_terms[int(x)])
+            if x != r1 and not _no_questions(r.relation_terms[int(x)])
         ]
         if not options:
             continue
@@ -128,16 +129,12 @@ def synthesize(agent, *, n: int = 400, seed: int = 0, multi_hop: float = 0.3) ->
     return out
 
 
-_SCHEMA = (
-    "<http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "<http://www.w3.org/2000/01/rdf-schema#",
-    "<http://www.w3.org/2002/07/owl#",
-    "<http://www.w3.org/2004/02/skos/core#",
-)
+#: predicates no user asks about: the schema's own, and SKOS's
+_SKIPPED = (*SCHEMA_NAMESPACES, "<http://www.w3.org/2004/02/skos/core#")
 
 
-def _schema(term: str) -> bool:
-    return term.startswith(_SCHEMA)
+def _no_questions(term: str) -> bool:
+    return term.startswith(_SKIPPED)
 
 
 def _iri(term: str) -> str:

@@ -20,7 +20,7 @@ from kgagent.types import Candidate, Fact, fact_id
 if TYPE_CHECKING:
     from kgagent.retrieval.retriever import Retriever
 
-__all__ = ["HOP_PENALTY", "build_candidates"]
+__all__ = ["HOP_PENALTY", "SCHEMA_NAMESPACES", "build_candidates", "is_schema"]
 
 HOP_PENALTY = 0.1
 
@@ -153,17 +153,22 @@ def _walk_facts(r: Retriever, walk: list[Hop], R: int) -> tuple[Fact, ...]:
     return tuple(out)
 
 
-_SCHEMA = (
+#: vocabularies that describe the schema rather than the domain (N-Triples IRI prefixes)
+SCHEMA_NAMESPACES = (
     "<http://www.w3.org/1999/02/22-rdf-syntax-ns#",
     "<http://www.w3.org/2000/01/rdf-schema#",
     "<http://www.w3.org/2002/07/owl#",
 )
 
 
+def is_schema(term: str) -> bool:
+    """Whether a predicate term (N-Triples syntax) belongs to RDF, RDFS or OWL."""
+    return term.startswith(SCHEMA_NAMESPACES)
+
+
 def _schema(r: Retriever, relation: int) -> bool:
     """A chain through rdf:type, subclass or OWL axioms leads to classes, not answers."""
-    R = len(r.relation_terms)
-    return r.relation_terms[relation % R].startswith(_SCHEMA)
+    return is_schema(r.relation_terms[relation % len(r.relation_terms)])
 
 
 def _iri(term: str) -> str:
