@@ -650,6 +650,17 @@ class KnowledgeGraph:
             self._triples = (self._generation, weakref.ref(frame))
             return frame
 
+    def held_triples_frame(self):
+        """The :meth:`triples_frame` of the current state if someone holds it, else None.
+
+        Views that can be computed either by a targeted query or from the full scan (the
+        ontology's property usage) use the scan when it is already in memory.
+        """
+        with self._lock:
+            if self._triples is not None and self._triples[0] == self._generation:
+                return self._triples[1]()
+            return None
+
     @property
     def vocab(self) -> Vocabulary:
         """Stable entity/relation ids, synced with the store on access."""

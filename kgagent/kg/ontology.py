@@ -134,6 +134,26 @@ class Ontology:
             node = x[1:-1] if x.startswith("<") else x.removeprefix("_:")
             yield node, lang or "", lex
 
+    @staticmethod
+    def _usage(kg: KnowledgeGraph) -> Iterable[tuple[str, int, int]]:
+        """(predicate IRI, triples using it, of which literal-valued), one full pass.
+
+        From the store scan when a caller holds one (indexing does), else one query.
+        """
+        frame = kg.held_triples_frame()
+        if frame is None:
+            for p, n, lit in Ontology._rows(
+                kg,
+                "SELECT ?p (COUNT(*) AS ?n) (SUM(IF(isLiteral(?o), 1, 0)) AS ?lit) "
+                "WHERE { ?s ?p ?o } GROUP BY ?p",
+            ):
+                yield p.value, int(n.value), int(lit.value)
+            return
+        literal = frame[2].str.startswith('"')
+        counts = literal.groupby(frame[1]).agg(["size", "sum"])
+        for p, n, lit in zip(counts.index, counts["size"], counts["sum"], strict=True):
+            yield p[1:-1], int(n), int(lit)
+
     def _load(self, kg: KnowledgeGraph) -> None:
         for x, lang, lex in self._literal_rows(
             kg,
@@ -142,11 +162,6 @@ class Ontology:
             self._labels[x].setdefault(lang, lex)
         for x, lab in self._rows(kg, f"SELECT ?x ?l WHERE {{ ?x <{SKOS}altLabel> ?l }}"):
             self._alt[x.value].append(lab.value)
-        for x, a, v in self._rows(
-            kg,
-            f"SELECT ?x ?a ?v WHERE {{ ?x ?a ?v FILTER(STRSTARTS(STR(?a), {_KGA!r})) }}",
-        ):
-            self.annotations[a.value][x.value] = v.value
         for x, c in self._rows(
             kg, f"SELECT ?x ?c WHERE {{ ?x <{RDFS}comment> ?c FILTER(isLiteral(?c)) }}"
         ):
@@ -182,14 +197,13 @@ class Ontology:
                 if info.kind in ("used", "rdf") or new != "rdf":
                     info.kind = new
         literal_valued: set[str] = set()
-        for p, n, lit in self._rows(
-            kg,
-            "SELECT ?p (COUNT(*) AS ?n) (SUM(IF(isLiteral(?o), 1, 0)) AS ?lit) "
-            "WHERE { ?s ?p ?o } GROUP BY ?p",
-        ):
-            self._property(p.value).usage = int(n.value)
-            if int(lit.value) == int(n.value):
-                literal_valued.add(p.value)
+        for p, n, lit in self._usage(kg):
+            self._property(p).usage = n
+            if lit == n:
+                literal_valued.add(p)
+            if p.startswith(_KGA):  # kgagent annotations, e.g. verbalization templates
+                for x, v in self._rows(kg, f"SELECT ?x ?v WHERE {{ ?x <{p}> ?v }}"):
+                    self.annotations[p][x.value] = v.value
         for rel, attr in (
             (f"{RDFS}domain", "domains"),
             (f"{RDFS}range", "ranges"),

@@ -65,36 +65,41 @@ class FactTable:
 
     @classmethod
     def from_kg(cls, kg: KnowledgeGraph, *, verbalizer: Verbalizer | None = None) -> FactTable:
+        import pandas as pd
+
         onto = kg.ontology
         verbalizer = verbalizer or Verbalizer(onto)
         rows = kg.triples_frame()
         names = {f"<{p}>" for p in NAME_PREDICATES}
         rows = rows[~rows[1].isin(names)].reset_index(drop=True)
         s_col, p_col, o_col = rows[0].tolist(), rows[1].tolist(), rows[2].tolist()
-        label_cache: dict[str, str] = {}
+        labels: dict[str, str] = {}
 
-        def label(term: str) -> str:
-            hit = label_cache.get(term)
-            if hit is None:
-                if term.startswith('"'):
-                    lex, dt, _ = parse_literal(term)
-                    hit = format_literal(lex, dt)
-                else:
-                    hit = onto.label(_iri(term))
-                label_cache[term] = hit
-            return hit
+        def label_column(column) -> np.ndarray:
+            """Labels of a column of terms, looked up once per distinct term."""
+            codes, uniques = pd.factorize(column)
+            for term in uniques.tolist():
+                if term not in labels:
+                    if term.startswith('"'):
+                        lex, dt, _ = parse_literal(term)
+                        labels[term] = format_literal(lex, dt)
+                    else:
+                        labels[term] = onto.label(_iri(term))
+            return np.array([labels[t] for t in uniques.tolist()], dtype=object)[codes]
 
-        texts = [
-            verbalizer.sentence(label(s), _iri(p), label(o))
-            for s, p, o in zip(s_col, p_col, o_col, strict=True)
-        ]
+        s_labels, o_labels = label_column(rows[0]), label_column(rows[2])
+        texts = np.empty(len(rows), dtype=object)
+        p_codes, predicates = pd.factorize(rows[1])
+        order = np.argsort(p_codes, kind="stable")
+        bounds = np.searchsorted(p_codes[order], np.arange(len(predicates) + 1))
+        for k, p in enumerate(predicates.tolist()):
+            at = order[bounds[k] : bounds[k + 1]]  # rows of predicate p
+            texts[at] = verbalizer.sentences(s_labels[at], _iri(p), o_labels[at])
         ids = np.fromiter(
             (fact_id(s, p, o) for s, p, o in zip(s_col, p_col, o_col, strict=True)),
             dtype=np.int64,
             count=len(s_col),
         )
-        import pandas as pd
-
         frame = pd.DataFrame({"id": ids, "s": s_col, "p": p_col, "o": o_col, "text": texts})
         frame = frame.drop_duplicates("id").reset_index(drop=True)
         return cls(frame)

@@ -157,13 +157,15 @@ def _block_keys(word: str, short: int) -> tuple[str, ...]:
 
 def _popularity(adj: Any) -> np.ndarray:
     """(num_entities,) distinct relation kinds (in and out) + log-degree scaled into [0, 1)."""
-    both = adj.with_inverse()
-    n, r = both.num_entities, max(both.num_relations, 1)
-    heads = np.repeat(np.arange(n, dtype=np.int64), np.diff(both.indptr))  # (edges,)
-    pairs = np.unique(heads * r + both.relations)  # distinct (entity, relation)
-    kinds = np.bincount(pairs // r, minlength=n).astype(np.float64)
-    degree = np.log1p(np.diff(both.indptr).astype(np.float64))
-    return kinds + degree / (1.0 + (degree.max() if n else 0.0))
+    n, r = adj.num_entities, max(adj.num_relations, 1)
+    out_degree = np.diff(adj.indptr)
+    heads = np.repeat(np.arange(n, dtype=np.int64), out_degree)  # (edges,)
+    out_keys = heads * r + adj.relations  # sorted: CSR rows are sorted by relation
+    out_pairs = out_keys[np.r_[True, out_keys[1:] != out_keys[:-1]]] if len(out_keys) else out_keys
+    in_pairs = np.unique(adj.targets * r + adj.relations)  # distinct (entity, relation)
+    kinds = np.bincount(out_pairs // r, minlength=n) + np.bincount(in_pairs // r, minlength=n)
+    degree = np.log1p((out_degree + np.bincount(adj.targets, minlength=n)).astype(np.float64))
+    return kinds.astype(np.float64) + degree / (1.0 + (degree.max() if n else 0.0))
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ class EntityLinker:
         max_ngram: int = 12,
         stopwords: Iterable[str] = (),
         _memo: dict[str, str] | None = None,
+        _previous: EntityLinker | None = None,
     ) -> None:
         preferred = preferred or {}
         popularity = popularity or {}
@@ -282,14 +285,25 @@ class EntityLinker:
         self.fingerprint: str | None = None
         #: name -> normalize(name); handed to the next build of the same graph
         self._memo: dict[str, str] = _memo if _memo is not None else {}
-        self._build()
+        self._build(_previous if self._extends(_previous) else None)
 
     # -- building -----------------------------------------------------------------------
 
-    def _build(self) -> None:
-        """Indexes every name under its normalized key (and its article-free variant)."""
+    def _build(self, previous: EntityLinker | None = None) -> None:
+        """Indexes every name under its normalized key (and its article-free variant).
+
+        ``previous``: a linker whose entities are this one's first entities, with the same
+        names; its tables are extended, not rebuilt (an update adds a few entities to
+        tens of thousands).
+        """
+        start = 0
         index: dict[str, list[tuple[int, int]]] = {}
         symbols: dict[str, list[int]] = {}  # names with no word at all ("$", "!!!")
+        prefixes: set[str] = set()
+        if previous is not None:
+            start = len(previous._iris)
+            index, symbols = dict(previous._index), dict(previous._symbols)
+            prefixes = set(previous._prefixes)
         memo = self._memo
 
         def norm(name: str) -> str:
@@ -298,13 +312,21 @@ class EntityLinker:
                 key = memo[name] = normalize(name)
             return key
 
-        for e, (label, names) in enumerate(zip(self._labels, self._names, strict=True)):
+        def append(table: dict, key: str, item: Any) -> None:
+            if previous is None:
+                table.setdefault(key, []).append(item)
+            else:  # the lists are shared with ``previous``: copy on write
+                table[key] = [*table.get(key, ()), item]
+
+        new_keys: list[str] = []
+        for e in range(start, len(self._iris)):
+            label, names = self._labels[e], self._names[e]
             label_key = norm(label)
             kinds: dict[str, int] = {}
             for name in names:
                 key = norm(name)
                 if not key:
-                    symbols.setdefault(name.casefold(), []).append(e)
+                    append(symbols, name.casefold(), e)
                     continue
                 kind = _PREF if key == label_key else _OTHER
                 kinds[key] = min(kind, kinds.get(key, kind))
@@ -312,9 +334,10 @@ class EntityLinker:
                 if bare:
                     kinds.setdefault(bare, _NO_ARTICLE)
             for key, kind in kinds.items():
-                index.setdefault(key, []).append((e, kind))
-        prefixes: set[str] = set()
-        for key in index:
+                if key not in index:
+                    new_keys.append(key)
+                append(index, key, (e, kind))
+        for key in new_keys:
             words = key.split(" ")
             for n in range(1, len(words) + 1):
                 prefixes.add(" ".join(words[:n]))
@@ -322,6 +345,18 @@ class EntityLinker:
         self._symbols = {k: list(dict.fromkeys(v)) for k, v in symbols.items()}
         self._prefixes = prefixes
         self._keys = list(index)
+
+    def _extends(self, previous: EntityLinker | None) -> bool:
+        """Whether ``previous`` holds this linker's first entities, named the same."""
+        if previous is None:
+            return False
+        m = len(previous._iris)
+        return (
+            m <= len(self._iris)
+            and self._iris[:m] == previous._iris
+            and self._labels[:m] == previous._labels
+            and self._names[:m] == previous._names
+        )
 
     @classmethod
     def from_kg(
@@ -341,8 +376,9 @@ class EntityLinker:
         scaled below 1: a film with a director, a cast and a genre outranks a tag or a
         year of the same name ("Love", "love"), however many films carry the tag.
 
-        ``previous``, an earlier linker of this graph, lends its normalized names, so an
-        update re-normalizes only new names.
+        ``previous``, an earlier linker of this graph, lends its normalized names and, when
+        the update only added entities, its name tables, which are extended in place of a
+        rebuild.
         """
         onto = kg.ontology
         table = kg.vocab.entities
@@ -363,6 +399,7 @@ class EntityLinker:
         kwargs["stopwords"] = [*kwargs.get("stopwords", ()), *stop]
         if previous is not None:
             kwargs["_memo"] = dict(previous._memo)
+            kwargs["_previous"] = previous
         linker = cls(names, preferred=preferred, popularity=popularity, encoder=encoder, **kwargs)
         linker.fingerprint = kg.fingerprint()
         return linker

@@ -322,3 +322,25 @@ def test_embeddings_from_another_encoder_are_not_reused(tiny_kg, tmp_path):
     loaded = EntityLinker.load(tmp_path / "linker", encoder=other)
     assert loaded.candidates("dream heist")[0].iri == D + "inception"
     assert other.calls == 2  # re-encoded the labels, then the query
+
+
+def test_update_extends_the_previous_tables_like_a_rebuild(data_dir, tmp_path):
+    kg = KnowledgeGraph()
+    kg.load_triples(data_dir / "tiny_kb.txt")
+    before = EntityLinker.from_kg(kg)
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Memento|directed_by|Christopher Nolan\nMemento|starred_actors|Guy Pearce\n")
+    kg.load_triples(extra)
+    updated = EntityLinker.from_kg(kg, previous=before)
+    fresh = EntityLinker.from_kg(kg)
+    assert updated._extends(before)  # only added entities: the tables were extended
+    for attr in ("_iris", "_labels", "_index", "_symbols", "_prefixes", "_keys"):
+        assert getattr(updated, attr) == getattr(fresh, attr), attr
+    assert updated.link("who directed Memento")[0].label == "Memento"
+    assert "memento" not in before._index  # the tables it shares were copied on write
+    assert before._index["christopher nolan"] == fresh._index["christopher nolan"][:1]
+    kg.remove_source(kg.sources()[-1].name)
+    after_removal = EntityLinker.from_kg(kg, previous=updated)
+    assert not after_removal._extends(updated)  # names changed: a full rebuild
+    assert after_removal._index == EntityLinker.from_kg(kg)._index
+    kg.close()

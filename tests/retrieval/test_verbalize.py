@@ -82,3 +82,17 @@ def test_literal_formatting():
     assert format_literal("2010-07-16T00:00:00", XSD + "dateTime") == "2010-07-16"
     assert format_literal("a\n  b") == "a b"
     assert format_literal("x" * 500).endswith("…") and len(format_literal("x" * 500)) == 200
+
+
+def test_bulk_sentences_match_one_by_one(verbalizer):
+    subjects = ["inception", "Léo", "", "a {brace}"]
+    objects = ["Nolan", "2010", "x", "{object}"]
+    for predicate in (EX + "directedBy", EX + "releaseYear", "http://ex.org/unlabelled_rel"):
+        bulk = verbalizer.sentences(subjects, predicate, objects)
+        assert bulk == [
+            verbalizer.sentence(s, predicate, o) for s, o in zip(subjects, objects, strict=True)
+        ]
+    verbalizer._templates["http://ex.org/odd"] = type(verbalizer.templates(EX + "directedBy"))(
+        "{object} then {subject} {{literal}}", "x"
+    )
+    assert verbalizer.sentences(["a"], "http://ex.org/odd", ["b"]) == ["B then a {literal}"]
