@@ -40,26 +40,31 @@ def _plain(q: str) -> str:
     return q.replace("[", "").replace("]", "")
 
 
-def _split(data: Path, per_hop: int, seed: int) -> dict:
+def _split(data: Path, per_hop: int, policy_per_hop: int, seed: int) -> dict:
+    """Seeded split of each hop's dev questions: the first ``policy_per_hop`` of a shuffle
+    train the path policy, the first ``per_hop`` of those also the reader; the rest is
+    held out for ``eval``."""
     from kgagent.qa import read_qa
 
-    out = {"train": [], "heldout": {}}
+    out = {"train": [], "policy_train": [], "heldout": {}}
     for hops in (1, 2, 3):
         items = read_qa(data / "metaqa" / f"{hops}-hop" / "qa_dev.txt")
         idx = list(range(len(items)))
         random.Random(seed + hops).shuffle(idx)
-        train = sorted(idx[:per_hop])
-        out["train"] += [
-            {"question": _plain(items[i].question), "answers": list(items[i].answers)}
-            for i in train
-        ]
-        out["heldout"][str(hops)] = sorted(idx[per_hop:])
+        n_policy = max(per_hop, policy_per_hop)
+        for key, chosen in (("train", idx[:per_hop]), ("policy_train", idx[:n_policy])):
+            out[key] += [
+                {"question": _plain(items[i].question), "answers": list(items[i].answers)}
+                for i in sorted(chosen)
+            ]
+        out["heldout"][str(hops)] = sorted(idx[n_policy:])
     return out
 
 
 def build(args) -> None:
     from kgagent.agents import Agent
     from kgagent.llm.finetune import LoRAConfig
+    from kgagent.policy import PolicyConfig
     from kgagent.workspace import init_workspace
 
     t0 = time.perf_counter()
@@ -75,8 +80,17 @@ def build(args) -> None:
         t = time.perf_counter()
         report["index"] = str(agent.index(progress=True))
         report["index_seconds"] = time.perf_counter() - t
-        split = _split(args.data, args.train_per_hop, args.seed)
+        split = _split(args.data, args.train_per_hop, args.policy_per_hop, args.seed)
         (ws / "qa_split.json").write_text(json.dumps(split))
+        t = time.perf_counter()
+        pol = agent.train_policy(
+            [(x["question"], x["answers"]) for x in split["policy_train"]],
+            config=PolicyConfig(epochs=args.policy_epochs, seed=args.seed),
+            progress=True,
+        )
+        report["policy"] = {k: v for k, v in pol.items() if k != "history"}
+        report["policy_curve"] = pol["history"]
+        report["policy_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         cfg = LoRAConfig(max_steps=args.steps, batch_size=args.batch_size, seed=args.seed)
         ft = agent.finetune([(x["question"], x["answers"]) for x in split["train"]], lora=cfg,
@@ -178,9 +192,15 @@ def evaluate_hops(args, agent, hops: int) -> dict:
         sub_gold = gold[: args.ablation_limit]
         llm = agent.llm
         saved = agent.config.llm
-        agent.llm = None  # retrieval without the LLM
+        agent.llm = None  # retrieval (and the policy) without the LLM
         a, _ = _run(agent, sub)
         res["retrieval_only"] = evaluate([x.labels for x in a], sub_gold)
+        agent.llm = llm
+        retriever = agent.retriever
+        policy, retriever.policy = retriever.policy, None  # the fine-tuned LLM, no policy
+        a, _ = _run(agent, sub)
+        res["no_policy"] = evaluate([x.labels for x in a], sub_gold)
+        retriever.policy = policy
         from kgagent.llm import get_llm
 
         base = get_llm("transformers", model=saved.model, precision=saved.precision)
@@ -190,7 +210,7 @@ def evaluate_hops(args, agent, hops: int) -> dict:
         res["llm_only"] = evaluate(_llm_alone(base, sub), sub_gold)
         agent.llm = llm
         res["ablation_questions"] = len(sub)
-        names = ("retrieval_only", "no_finetune", "llm_only")
+        names = ("retrieval_only", "no_policy", "no_finetune", "llm_only")
         print(f"{hops}-hop ablations: { {k: res[k] for k in names} }", file=sys.stderr)
     return res
 
@@ -220,7 +240,15 @@ def render(r: dict) -> str:
         ft = b["finetune"]
         lines += [
             f"{b['machine']['cores']} cores, {b['machine']['date']}. Build (load, index, "
-            f"fine-tune): {b['total_seconds'] / 60:.1f} min; the reader's LoRA trained on "
+            f"policy, fine-tune): {b['total_seconds'] / 60:.1f} min; "
+            + (
+                f"the path policy trained on {b['policy']['train_queries']:,} dev questions "
+                f"({b['policy']['epochs']} epochs, {b['policy']['train_seconds'] / 60:.1f} min, "
+                f"validation Hits@1 {b['policy']['valid']['hits_at_1']:.3f}); "
+                if "policy" in b
+                else ""
+            )
+            + "the reader's LoRA trained on "
             f"{ft['train_examples']:,} dev questions ({ft['steps']} steps, "
             f"{ft['train_seconds'] / 60:.1f} min), option accuracy on "
             f"{ft['heldout_examples']} held-out examples {ft['option_accuracy_before']:.3f} -> "
@@ -248,11 +276,12 @@ def render(r: dict) -> str:
     if abl:
         lines += ["", "Ablations (Hits@1 on the first N of the same held-out questions; "
                   "'full' repeats the main table's figure, over all of them):", "",
-                  "| hops | N | full | no fine-tuning | retrieval only (no LLM) | LLM only (no "
-                  "retrieval) |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+                  "| hops | N | full | no policy | no fine-tuning | no LLM (policy + retrieval) "
+                  "| LLM only (no retrieval) |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for h, x in abl:
             lines.append(
                 f"| {h} | {x['ablation_questions']} | {x['full']['hits_at_1']:.3f} "
+                f"| {x.get('no_policy', {}).get('hits_at_1', float('nan')):.3f} "
                 f"| {x['no_finetune']['hits_at_1']:.3f} | {x['retrieval_only']['hits_at_1']:.3f} "
                 f"| {x['llm_only']['hits_at_1']:.3f} |"
             )
@@ -271,7 +300,9 @@ def main() -> None:
     b.add_argument("--workspace", required=True)
     b.add_argument("--kb", help="another KB file of MetaQA's format (e.g. a subset)")
     b.add_argument("--train-per-hop", type=int, default=600)
-    b.add_argument("--steps", type=int, default=300)
+    b.add_argument("--policy-per-hop", type=int, default=2000)
+    b.add_argument("--policy-epochs", type=int, default=20)
+    b.add_argument("--steps", type=int, default=240)
     b.add_argument("--batch-size", type=int, default=8)
     b.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("eval")

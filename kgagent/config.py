@@ -16,7 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from kgagent._io import atomic_write_text
 from kgagent.errors import ConfigError
 
-__all__ = ["AgentConfig", "KGConfig", "RetrievalConfig"]
+__all__ = ["AgentConfig", "KGConfig", "PolicySection", "RetrievalConfig"]
 
 
 class _Strict(BaseModel):
@@ -73,6 +73,21 @@ class LLMConfig(_Strict):
     )
 
 
+class PolicySection(_Strict):
+    """The path policy ``ask`` consults for multi-hop questions (see ``kgagent policy``)."""
+
+    name: str | None = Field(
+        "default", description="policy under WORKSPACE/policy/ (used when it exists)"
+    )
+    beam: int = Field(8, gt=0, description="walks kept by beam search")
+    options: int = Field(
+        4, gt=0, description="policy paths the reader weighs, at most (fewer if it is sure)"
+    )
+    min_share: float = Field(
+        0.01, ge=0, le=1, description="drop policy paths less likely than this"
+    )
+
+
 class AgentConfig(_Strict):
     """The whole configuration of an agent workspace (kgagent.yaml)."""
 
@@ -81,6 +96,7 @@ class AgentConfig(_Strict):
     kg: KGConfig = KGConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     llm: LLMConfig = LLMConfig()
+    policy: PolicySection = PolicySection()
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AgentConfig:

@@ -94,6 +94,7 @@ class Candidate:
         total: how many answers the chain reaches before the cap.
         support: per answer, the facts that reach it (one path).
         score: retrieval's relevance of the chain to the question.
+        prior: the path policy's log-probability of the chain, if the policy proposed it.
     """
 
     topic: str
@@ -105,6 +106,7 @@ class Candidate:
     total: int
     support: tuple[tuple[Fact, ...], ...]
     score: float = 0.0
+    prior: float | None = None
 
     @property
     def hops(self) -> int:
@@ -119,6 +121,7 @@ class Candidate:
             "answers": [a for a, _ in self.answers],
             "total": self.total,
             "score": self.score,
+            "prior": self.prior,
         }
 
 

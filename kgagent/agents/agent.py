@@ -24,6 +24,7 @@ import numpy as np
 
 from kgagent._io import atomic_dir
 from kgagent.agents.builder import build_llm, qa_pairs
+from kgagent.agents.paths import load_policy, train_policy
 from kgagent.config import AgentConfig
 from kgagent.errors import IndexMismatchError, KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
@@ -395,6 +396,11 @@ class Agent:
                     relation_phrases=[(r[1], r[2]) for r in built.relations],
                     weights=weights,
                 )
+                pc = self.config.policy
+                retriever = self._retriever
+                retriever.policy = load_policy(self, retriever)
+                retriever.policy_beam, retriever.policy_options = pc.beam, pc.options
+                retriever.policy_min_share = pc.min_share
             return self._retriever
 
     def retrieve(
@@ -461,6 +467,22 @@ class Agent:
             if name == cfg.adapter:
                 self._llm = None  # the next question loads the new adapter
         return report
+
+    def train_policy(
+        self, examples, *, name: str | None = None, config=None, progress: bool = False
+    ) -> dict[str, Any]:
+        """Trains the path policy (REINFORCE) on QA pairs; ``ask`` then walks with it.
+
+        Args:
+            examples: a QA file or (question, answers) pairs, as for :meth:`finetune`.
+            name: policy name under ``WORKSPACE/policy/`` (default: ``config.policy.name``).
+            config: a :class:`~kgagent.policy.PolicyConfig`.
+
+        Returns the report (also in ``policy/NAME/metrics.json``): learning curve,
+        validation Hits@1 on a held-out tenth, seconds.
+        """
+        name = name or self.config.policy.name or "default"
+        return train_policy(self, qa_pairs(examples), name=name, config=config, progress=progress)
 
     # -- question answering -------------------------------------------------------------
 

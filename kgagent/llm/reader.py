@@ -83,6 +83,7 @@ class Reader:
 
 
 _SHARPNESS = 4.0  # retrieval scores -> probabilities (scores span ~0..2)
+_UNPROPOSED = 0.02  # prior share of an option the path policy did not propose
 
 
 def candidate_logits(llm: LLM, evidences: Sequence[Evidence]) -> list[np.ndarray]:
@@ -103,19 +104,33 @@ def candidate_logits(llm: LLM, evidences: Sequence[Evidence]) -> list[np.ndarray
 
 
 def _by_retrieval(candidates: Sequence[Candidate]) -> Choice:
-    scores = np.array([c.score for c in candidates[:MAX_OPTIONS]], dtype=np.float64)
-    p = np.exp(_SHARPNESS * (scores - scores.max()))  # a sharp softmax over retrieval scores
+    """Reading without an LLM: the prior alone (the policy's, else retrieval's) decides."""
+    n = min(len(candidates), MAX_OPTIONS)
+    p = np.exp(_prior(candidates, n + 1)[1:])
     p /= p.sum()
     best = int(np.argmax(p))
     return Choice(best, float(p[best]), (0.0, *(float(x) for x in p)))
 
 
 def _prior(candidates: Sequence[Candidate], n: int) -> np.ndarray:
-    """(n,) log-prior of the options from retrieval; "none" gets the average option's."""
-    scores = np.array([c.score for c in candidates[: n - 1]], dtype=np.float64)
-    logp = _SHARPNESS * (scores - scores.max())
-    logp -= np.log(np.exp(logp).sum())
-    return np.concatenate([[np.log(1.0 / len(scores))], logp])
+    """(n,) log-prior of the options; "none" gets the average option's.
+
+    The path policy's probabilities where it proposed the options (a path it did not
+    propose gets ``_UNPROPOSED`` of the mass), else retrieval's scores, sharpened.
+    """
+    options = candidates[: n - 1]
+    if any(c.prior is not None for c in options):
+        logp = np.array(
+            [c.prior if c.prior is not None else np.nan for c in options], dtype=np.float64
+        )
+        known = ~np.isnan(logp)
+        logp[known] -= np.log(np.exp(logp[known]).sum())
+        logp[~known] = np.log(_UNPROPOSED)
+    else:
+        scores = np.array([c.score for c in options], dtype=np.float64)
+        logp = _SHARPNESS * (scores - scores.max())
+        logp -= np.log(np.exp(logp).sum())
+    return np.concatenate([[np.log(1.0 / len(options))], logp])
 
 
 def answer(ev: Evidence, choice: Choice) -> Answer:

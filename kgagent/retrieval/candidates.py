@@ -9,6 +9,7 @@ facts that support each answer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,11 +19,13 @@ from kgagent.retrieval.subgraph import Hop, relation_paths
 from kgagent.types import Candidate, Fact, fact_id
 
 if TYPE_CHECKING:
+    from kgagent.policy import BeamPath
     from kgagent.retrieval.retriever import Retriever
 
 __all__ = ["HOP_PENALTY", "SCHEMA_NAMESPACES", "build_candidates", "is_schema"]
 
 HOP_PENALTY = 0.1
+OTHERS_WITH_POLICY = 2
 
 
 def build_candidates(
@@ -30,11 +33,18 @@ def build_candidates(
     entities: Sequence,
     rel_score: np.ndarray,
     *,
+    policy_paths: tuple[int, Sequence[BeamPath]] | None = None,
     max_answers: int = 100,
     max_candidates: int = 12,
     max_anchors: int = 2,
 ) -> list[Candidate]:
-    """Candidates for a question, best first (relation relevance + linking score)."""
+    """Candidates for a question, best first (relation relevance + linking score).
+
+    ``policy_paths``: (topic node, the path policy's beam) — the policy's walks come
+    first, in its order, carrying its log-probability as ``prior``; retrieval's own
+    candidates follow (the policy never proposes literal-valued relations).
+    """
+    proposed = _from_policy(r, policy_paths, rel_score, max_answers) if policy_paths else []
     w = r.w
     anchors: list[tuple[int, float]] = []
     seen_spans: set[tuple[int, int]] = set()
@@ -60,9 +70,27 @@ def build_candidates(
                     out.append(c)
     out.sort(key=lambda c: -c.score)
     best: dict[tuple, Candidate] = {}
-    for c in out:
+    for c in [*proposed, *out]:
         best.setdefault((c.topic, c.relations, c.inverse), c)
-    return list(best.values())[:max_candidates]
+    # beside the policy's walks, retrieval's best two (a literal-valued relation, or a
+    # path the policy missed) stay in the running; without a policy, all of them
+    keep = len(proposed) + OTHERS_WITH_POLICY if proposed else max_candidates
+    return list(best.values())[:keep]
+
+
+def _from_policy(
+    r: Retriever, policy_paths: tuple[int, Sequence[BeamPath]], rel_score: np.ndarray, cap: int
+) -> list[Candidate]:
+    node, paths = policy_paths
+    out = []
+    for p in paths:
+        relevance = float(np.mean(rel_score[list(p.actions)]))
+        c = _chain(
+            r, node, p.actions, r.w.linked + relevance - HOP_PENALTY * (len(p.actions) - 1), cap
+        )
+        if c is not None:
+            out.append(dataclasses.replace(c, prior=p.logp))
+    return out
 
 
 def _one_hop(

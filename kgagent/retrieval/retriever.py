@@ -80,6 +80,9 @@ class Retriever:
         self.relation_terms = list(relation_terms)
         self.label = label
         self.w = weights or RetrievalWeights()
+        #: a trained :class:`~kgagent.policy.PathReasoner` proposing multi-hop walks
+        self.policy = None
+        self.policy_beam, self.policy_options, self.policy_min_share = 8, 4, 0.01
         self._lock = threading.Lock()
         # relation id (forward r, inverse r + R) -> unit vector of its phrasing
         phrases = [fwd for fwd, _ in relation_phrases] + [inv for _, inv in relation_phrases]
@@ -115,12 +118,36 @@ class Retriever:
         paths = self._paths(qvec, entities, rel_score)
         t4 = time.perf_counter()
         timings["paths_ms"] = (t4 - t3) * 1000
-        candidates = build_candidates(self, entities, rel_score) if candidates else []
+        if candidates:
+            walks = self.policy_paths(question, entities)
+            candidates = build_candidates(self, entities, rel_score, policy_paths=walks)
+        else:
+            candidates = []
         timings["candidates_ms"] = (time.perf_counter() - t4) * 1000
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         return Evidence(
             question, tuple(facts), tuple(paths), tuple(entities), timings, tuple(candidates)
         )
+
+    def policy_paths(self, question: str, entities) -> tuple[int, list] | None:
+        """The path policy's walks from the best linked entity, if the agent has a policy.
+
+        The policy reads the question with that mention masked ("what did NE direct"):
+        it learns how relations are asked about, not which names go with which relations.
+        """
+        if self.policy is None:
+            return None
+        from kgagent.policy import Query
+
+        for e in entities:
+            node = self.entity_id.get(f"<{e.iri}>")
+            if e.score >= self.w.link_min and node is not None:
+                text = mask_mention(question, e.start, e.end)
+                vec = np.asarray(self.encoder.encode([text]), dtype=np.float32)[0]  # (d,)
+                query = Query(node, vec, np.empty(0, dtype=np.int64))
+                paths = self.policy.beam_search([query], beam=self.policy_beam)[0]
+                return node, _likely(paths, self.policy_options, self.policy_min_share)
+        return None
 
     # -- facts --------------------------------------------------------------------------
 
@@ -300,6 +327,23 @@ def _diverse(order: np.ndarray, groups: np.ndarray, k: int, share: float) -> lis
 
 def _iri(term: str) -> str:
     return term[1:-1] if term.startswith("<") else term
+
+
+def mask_mention(question: str, start: int, end: int) -> str:
+    """The question with the mention at [start, end) replaced by "NE", hints unbracketed."""
+    if 0 <= start < end <= len(question):
+        question = f"{question[:start]}NE{question[end:]}"
+    return _strip_hints(question)
+
+
+def _likely(paths: list, options: int, min_share: float) -> list:
+    """The policy's best paths, as long as each keeps at least ``min_share`` of the mass."""
+    if not paths:
+        return []
+    logp = np.array([p.logp for p in paths])
+    share = np.exp(logp - logp.max())
+    share /= share.sum()
+    return [p for p, s in zip(paths, share.tolist(), strict=True) if s >= min_share][:options]
 
 
 def _strip_hints(question: str) -> str:
