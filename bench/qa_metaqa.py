@@ -92,10 +92,16 @@ def build(args) -> None:
         report["policy_curve"] = pol["history"]
         report["policy_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
-        cfg = LoRAConfig(max_steps=args.steps, batch_size=args.batch_size, seed=args.seed)
-        ft = agent.finetune([(x["question"], x["answers"]) for x in split["train"]], lora=cfg,
-                            progress=True)  # fmt: skip
-        report["finetune"] = {k: v for k, v in ft.items() if k != "config"}
+        if args.steps > 0:
+            cfg = LoRAConfig(max_steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+            ft = agent.finetune([(x["question"], x["answers"]) for x in split["train"]],
+                                lora=cfg, progress=True)  # fmt: skip
+            report["finetune"] = {k: v for k, v in ft.items() if k != "config"}
+        else:  # --steps 0: keep the workspace's adapter (e.g. to retrain only the policy)
+            metrics = agent.adapter_dir / "metrics.json" if agent.adapter_dir else None
+            if metrics is None or not metrics.exists():
+                raise SystemExit("--steps 0 needs an adapter in the workspace")
+            report["finetune"] = {**json.loads(metrics.read_text()), "reused": True}
         report["finetune_seconds"] = time.perf_counter() - t
     report["total_seconds"] = time.perf_counter() - t0
     report["peak_rss_mib"] = peak_rss_mib()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 __all__ = [
     "ConfigError",
+    "EmbeddingError",
     "EncoderError",
     "IndexLoadError",
     "IndexMismatchError",
@@ -101,3 +102,7 @@ class LLMError(KGAgentError):
         self.url = url
         self.status = status
         super().__init__(message)
+
+
+class EmbeddingError(KGAgentError):
+    """A KG embedding could not be built, trained, saved or loaded (the message says where)."""

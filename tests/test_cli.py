@@ -178,3 +178,25 @@ def test_ask_synth_and_eval(tmp_path, data_dir):
     assert r.exit_code == 0, r.output
     items = [json.loads(line) for line in synth.read_text().splitlines()]
     assert items and all(it["question"] and it["answers"] for it in items)
+
+
+def test_policy_train_and_eval(tmp_path, data_dir):
+    from kgagent.config import AgentConfig, RetrievalConfig
+    from kgagent.workspace import init_workspace
+
+    ws = init_workspace(
+        tmp_path / "ws", config=AgentConfig(retrieval=RetrievalConfig(encoder="hashing"))
+    )
+    assert runner.invoke(app, ["load", str(ws), str(data_dir / "tiny_kb.txt")]).exit_code == 0
+    assert runner.invoke(app, ["index", str(ws)]).exit_code == 0
+    qa = tmp_path / "qa.txt"
+    qa.write_text("who directed [Titanic]\tJames Cameron\nwho directed [Inception]\t"
+                  "Christopher Nolan\n" * 3)  # fmt: skip
+    res = runner.invoke(app, ["policy", "eval", str(ws), "--queries", str(qa)])
+    assert res.exit_code == 1 and "no policy" in res.output
+    res = runner.invoke(app, ["policy", "train", str(ws), "--queries", str(qa), "--epochs", "2"])
+    assert res.exit_code == 0, res.output
+    assert (ws / "policy" / "default" / "weights.safetensors").exists()
+    res = runner.invoke(app, ["policy", "eval", str(ws), "--queries", str(qa)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output[res.output.index("{") :])["queries"] == 6

@@ -8,6 +8,7 @@ gold answers to entity ids, by IRI or by label.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from kgagent.retrieval.retriever import Retriever
 
 __all__ = ["load_policy", "policy_queries", "train_policy"]
+
+log = logging.getLogger(__name__)
 
 
 def policy_queries(
@@ -113,7 +116,7 @@ def train_policy(
 
 def load_policy(agent: Agent, retriever: Retriever) -> PathReasoner | None:
     """The policy the config names, if the workspace has it (checked against the graph)."""
-    from kgagent.policy import PathReasoner
+    from kgagent.policy import PathReasoner, PolicyError
 
     name = agent.config.policy.name
     if not name or agent.workspace is None:
@@ -121,4 +124,8 @@ def load_policy(agent: Agent, retriever: Retriever) -> PathReasoner | None:
     directory = Path(agent.workspace) / "policy" / name
     if not (directory / "config.json").exists():
         return None
-    return PathReasoner.load(directory, retriever.adj, retriever.relation_terms)
+    try:
+        return PathReasoner.load(directory, retriever.adj, retriever.relation_terms)
+    except PolicyError as exc:  # e.g. a relation added since: answer without the policy
+        log.warning("%s; answering without the path policy", exc)
+        return None

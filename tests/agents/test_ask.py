@@ -155,3 +155,31 @@ def test_graph_text_cannot_break_out_of_its_quotes():
     user = conversation("who directed x", c)[1]["content"]
     lines = user.split("\n")
     assert len(lines) == 3 and lines[1].startswith("Path: ")  # no injected line
+
+
+def test_a_trained_policy_proposes_walks_and_reloads(agent, caplog):
+    from kgagent.policy import PolicyConfig
+
+    pairs = [
+        ("who directed Titanic", ["James Cameron"]),
+        ("who directed Inception", ["Christopher Nolan"]),
+        ("which films starred Leonardo DiCaprio", ["Titanic", "Inception"]),
+        ("who directed the films of Leonardo DiCaprio", ["James Cameron", "Christopher Nolan"]),
+    ] * 4
+    report = agent.train_policy(pairs, config=PolicyConfig(epochs=3, dim=16))
+    assert report["train_queries"] + report["valid"]["queries"] == 16
+    saved = agent.workspace / "policy" / "default"
+    assert (saved / "weights.safetensors").exists() and (saved / "metrics.json").exists()
+    ev = agent.retrieve("who directed Titanic", candidates=True)
+    assert any(c.prior is not None for c in ev.candidates)  # the policy's walks
+    assert ev.candidates[0].prior is not None  # ... come first
+    assert not agent.ask("who directed Titanic").abstained
+    agent._retriever = None  # as a new process would: load it from the workspace
+    assert agent.retriever.policy is not None
+    # a checkpoint for other relations is refused with a warning, not a crash
+    (saved / "relations.json").write_text('["<http://ex.org/other>"]')
+    agent._retriever = None
+    with caplog.at_level("WARNING"):
+        assert agent.retriever.policy is None
+    assert "relations" in caplog.text
+    assert not agent.ask("who directed Titanic").abstained

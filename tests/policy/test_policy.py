@@ -1,0 +1,120 @@
+"""The path policy: environment, REINFORCE training, beam search, checkpoints, the agent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgagent.kg.adjacency import Adjacency
+from kgagent.policy import PathReasoner, PolicyConfig, PolicyError, Query, RelationWalk
+
+# a small film graph: 12 films, 4 directors, 6 actors, 3 genres
+# relations: 0 directed_by (film -> director), 1 starred (film -> actor), 2 genre
+FILMS, DIRECTORS, ACTORS, GENRES = range(0, 12), range(12, 16), range(16, 22), range(22, 25)
+RELATIONS = ["<directed_by>", "<starred>", "<genre>"]
+
+
+def _graph() -> Adjacency:
+    triples = []
+    for f in FILMS:
+        triples.append((f, 0, 12 + f % 4))
+        triples.append((f, 1, 16 + f % 6))
+        triples.append((f, 1, 16 + (f + 1) % 6))
+        triples.append((f, 2, 22 + f % 3))
+    return Adjacency.from_triples(np.array(triples), num_entities=25, num_relations=3)
+
+
+def _queries(env: RelationWalk, n: int, seed: int) -> list[Query]:
+    """Three kinds of question, told apart by a noisy 8-d code: a film's director
+    (1 hop), an actor's films (inverse hop), an actor's directors (2 hops)."""
+    rng = np.random.default_rng(seed)
+    codes = np.eye(8, dtype=np.float32)[:3]
+    kinds = [(list(FILMS), (0,)), (list(ACTORS), (4,)), (list(ACTORS), (4, 0))]  # 4 = starred⁻¹
+    out = []
+    for _ in range(n):
+        k = int(rng.integers(3))
+        starts, path = kinds[k]
+        start = int(rng.choice(starts))
+        gold = env.answers(start, path)
+        vec = codes[k] + 0.1 * rng.standard_normal(8).astype(np.float32)
+        out.append(Query(start, vec, gold))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained():
+    adj = _graph()
+    cfg = PolicyConfig(epochs=25, batch_size=32, rollouts=8, lr=5e-3, dim=32, seed=0)
+    reasoner = PathReasoner.create(adj, RELATIONS, config=cfg, query_dim=8)
+    train = _queries(reasoner.env, 300, seed=1)
+    report = reasoner.fit(train, _queries(reasoner.env, 60, seed=2))
+    return reasoner, report
+
+
+def test_environment_moves_whole_sets_and_masks_actions():
+    env = RelationWalk(_graph(), max_hops=2)
+    assert env.num_actions == 7 and env.stop == 6
+    assert env.nodes(16, (4,)).tolist() == [0, 5, 6, 11]  # films starring actor 16
+    assert env.answers(16, (4, 1)).tolist() == [17, 21]  # co-stars, not 16 itself
+    mask = env.available(0, ())
+    assert mask.tolist() == [True, True, True, False, False, False, True]  # no in-edges
+    assert env.available(0, (0, 6)).tolist() == [False] * 6 + [True]  # stopped: stays
+    assert env.available(0, (0, 3)).tolist() == [False] * 6 + [True]  # max length
+    assert env.nodes(0, (0, 6)).tolist() == [12]  # STOP is a no-op
+    assert env.precision(16, (4,), np.array([0, 5])) == 0.5
+
+
+def test_reinforce_learns_one_and_two_hop_walks(trained):
+    reasoner, report = trained
+    test = _queries(reasoner.env, 90, seed=3)
+    metrics = reasoner.evaluate(test)
+    assert metrics["hits_at_1"] >= 0.95, metrics
+    curve = [h["reward"] for h in report["history"]]
+    assert curve[-1] > curve[0] + 0.3  # it learned, from a near-random start
+    assert report["train_seconds"] > 0 and report["epochs"] == len(report["history"])
+
+
+def test_beam_search_ranks_walks_with_their_answers(trained):
+    reasoner, _ = trained
+    (q,) = [q for q in _queries(reasoner.env, 30, seed=4) if q.query[2] > 0.5][:1]
+    paths = reasoner.beam_search([q], beam=4)[0]
+    assert paths[0].actions == (4, 0)
+    assert paths[0].answers.tolist() == q.answers.tolist()
+    logps = [p.logp for p in paths]
+    assert logps == sorted(logps, reverse=True) and all(lp <= 0 for lp in logps)
+    assert len({p.actions for p in paths}) == len(paths)  # distinct walks
+
+
+def test_save_load_roundtrip_and_vocabulary_check(trained, tmp_path):
+    reasoner, report = trained
+    reasoner.save(tmp_path / "p", metrics={"epochs": report["epochs"]})
+    assert {f.name for f in (tmp_path / "p").iterdir()} == {
+        "config.json", "weights.safetensors", "relations.json", "metrics.json"
+    }  # fmt: skip
+    loaded = PathReasoner.load(tmp_path / "p", _graph(), RELATIONS)
+    qs = _queries(reasoner.env, 20, seed=5)
+    a = [[(p.actions, round(p.logp, 5)) for p in ps] for ps in reasoner.beam_search(qs)]
+    b = [[(p.actions, round(p.logp, 5)) for p in ps] for ps in loaded.beam_search(qs)]
+    assert a == b
+    with pytest.raises(PolicyError, match="relations"):
+        PathReasoner.load(tmp_path / "p", _graph(), ["<other>", "<starred>", "<genre>"])
+    (tmp_path / "p" / "weights.safetensors").write_bytes(b"not weights")
+    with pytest.raises(PolicyError, match="unreadable"):
+        PathReasoner.load(tmp_path / "p", _graph(), RELATIONS)
+
+
+def test_training_is_seeded():
+    adj = _graph()
+    cfg = PolicyConfig(epochs=2, batch_size=16, dim=16, seed=7)
+    runs = []
+    for _ in range(2):
+        r = PathReasoner.create(adj, RELATIONS, config=cfg, query_dim=8)
+        r.fit(_queries(r.env, 40, seed=1))
+        runs.append(r.network.state_dict())
+    assert all(np.array_equal(runs[0][k].numpy(), runs[1][k].numpy()) for k in runs[0])
+
+
+def test_no_usable_training_query_is_a_clear_error():
+    r = PathReasoner.create(_graph(), RELATIONS, config=PolicyConfig(epochs=1), query_dim=8)
+    with pytest.raises(PolicyError, match="gold answer"):
+        r.fit([Query(0, np.zeros(8, dtype=np.float32), np.empty(0, dtype=np.int64))])
