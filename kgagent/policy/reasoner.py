@@ -124,7 +124,7 @@ class PathReasoner:
             num_actions=2 * n_rel + 1,
             mode=config.mode,
             query_dim=query_dim,
-            num_query_relations=n_rel if config.mode == "relation" else 0,
+            num_query_relations=2 * n_rel if config.mode == "relation" else 0,
             num_entities=adj.num_entities if config.mode == "relation" else 0,
             dim=config.dim,
             action_features=None if action_features is None else torch.as_tensor(action_features),
@@ -142,6 +142,19 @@ class PathReasoner:
         starts = torch.as_tensor([q.start for q in queries])
         return self.network.encode_query(self._queries_tensor(queries), starts)  # (B, dim)
 
+    def _masks(
+        self, queries: Sequence[Query], owner, starts: np.ndarray, paths: list[tuple[int, ...]]
+    ) -> torch.Tensor:
+        """(N, A) available actions; in relation mode the first step may not take the
+        query relation itself (the edge a link-prediction query asks about is what the
+        walk must explain by *other* paths, as in MINERVA)."""
+        mask = self.env.masks(starts, paths)
+        if self.config.mode == "relation":
+            for row, (qi, path) in enumerate(zip(owner, paths, strict=True)):
+                if not path:
+                    mask[row, int(queries[int(qi)].query)] = False
+        return torch.as_tensor(mask)
+
     def _rollout(
         self, queries: Sequence[Query], k: int, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
@@ -156,7 +169,7 @@ class PathReasoner:
         logp_sum = torch.zeros(n)
         entropy = torch.zeros(n)
         for _ in range(cfg.max_hops):
-            mask = torch.as_tensor(env.masks(starts, paths))  # (N, A)
+            mask = self._masks(queries, np.arange(n) // k, starts, paths)  # (N, A)
             logp, (h, c) = self.network.step(q, state, mask, table)
             entropy = entropy - (logp.exp() * logp.masked_fill(~mask, 0.0)).sum(-1)
             # action dropout: each available action is hidden with some probability and
@@ -277,7 +290,7 @@ class PathReasoner:
             state = self.network.initial_state(len(queries))
             starts = np.array([q.start for q in queries])
             for _ in range(env.max_hops):
-                mask = torch.as_tensor(env.masks(starts[owner], paths))
+                mask = self._masks(queries, owner, starts[owner], paths)
                 logp, (h, c) = self.network.step(q_all[owner], state, mask, table)
                 total = torch.as_tensor(scores)[:, None] + logp.double()  # (N, A)
                 keep_rows, keep_acts, new_scores = [], [], []
