@@ -118,3 +118,31 @@ def test_no_usable_training_query_is_a_clear_error():
     r = PathReasoner.create(_graph(), RELATIONS, config=PolicyConfig(epochs=1), query_dim=8)
     with pytest.raises(PolicyError, match="gold answer"):
         r.fit([Query(0, np.zeros(8, dtype=np.float32), np.empty(0, dtype=np.int64))])
+
+
+def test_link_prediction_learns_a_rule_and_ranks_with_the_shared_evaluation():
+    from kgagent.embeddings.evaluation import FilterIndex, rank_triples
+    from kgagent.policy.linkpred import PolicyScorer, relation_queries, train_link_prediction
+
+    # rule: colleague(x, z) <- works_at(x, y), works_at⁻¹(y, z); 6 firms x 4 people
+    rng = np.random.default_rng(0)
+    people, firms = np.arange(24), np.arange(24, 30)
+    works = [(p, 0, int(firms[p % 6])) for p in people]
+    colleagues = [(a, 1, b) for a in people for b in people if a != b and a % 6 == b % 6]
+    colleagues = [colleagues[i] for i in rng.permutation(len(colleagues))]
+    train = np.array(works + colleagues[:-12])
+    test = np.array(colleagues[-12:])
+    queries = relation_queries(train, 2)
+    assert len(queries) == len({(h, r) for h, r, _ in train} | {(t, r + 2) for h, r, t in train})
+    cfg = PolicyConfig(mode="relation", epochs=15, dim=32, lr=5e-3, batch_size=32, seed=0)
+    reasoner, report = train_link_prediction(
+        train, test[:0], num_entities=30, relations=["<works_at>", "<colleague>"], config=cfg
+    )
+    scorer = PolicyScorer(reasoner, beam=16)
+    known = np.concatenate([train, test])
+    filt = FilterIndex(known, num_entities=30, num_relations=2)
+    metrics = rank_triples(scorer, test, filter_index=filt).metrics()
+    assert metrics["hits_at_1"] >= 0.9, metrics  # colleagues share a firm: a 2-hop rule
+    # the query edge itself is never the first step of a walk
+    (q,) = [q for q in relation_queries(test[:1], 2)][:1]
+    assert all(p.actions[0] != q.query for p in reasoner.beam_search([q], beam=16)[0])
