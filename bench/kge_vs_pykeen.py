@@ -45,7 +45,7 @@ CONFIGS = {
     "rotate": {"dim": 128, "loss": "nssa", "margin": 9.0, "lr": 0.01},
 }
 COMMON = {
-    "epochs": 100,
+    "epochs": 50,
     "batch_size": 256,
     "negatives": 32,
     "optimizer": "adam",

@@ -425,7 +425,7 @@ class RotatE(KGEModel):
         "margin": 9.0,
         "adversarial_temperature": 1.0,
         "negatives": 64,
-        "lr": 0.005,
+        "lr": 0.002,
         "epochs": 300,
         "batch_size": 256,
     }
