@@ -48,6 +48,7 @@ def run(dataset: str, args) -> dict:
     out["policy"] = {k: rank_triples(scorer, splits.test, filter_index=filt).metrics()[k]
                      for k in KEYS}  # fmt: skip
     out["eval_seconds"] = time.perf_counter() - t
+    print(dataset, "policy", out["policy"], file=sys.stderr, flush=True)
     if args.kge:
         model, kge_metrics = _kge(splits, args.seed)
         out["kge"] = {k: kge_metrics[k] for k in KEYS}
@@ -64,7 +65,7 @@ def _kge(splits, seed: int):
     """Our default RotatE trained on the same split, and its test metrics."""
     from kgagent.embeddings import train
 
-    result = train(splits, model="rotate", seed=seed, progress=False)
+    result = train(data=splits, model="rotate", seed=seed, progress=False)
     return result.model, result.metrics
 
 
