@@ -106,9 +106,11 @@ class Retriever:
         entities = list(self.linker.link(question, top_k=5))
         t1 = time.perf_counter()
         timings["link_ms"] = (t1 - t0) * 1000
-        qvec = np.asarray(self.encoder.encode([_strip_hints(question)]), dtype=np.float32)[
-            0
-        ]  # (d,)
+        # the policy reads the question with its topic masked: one encoder call for both
+        anchor = self._policy_anchor(question, entities) if candidates else None
+        texts = [_strip_hints(question), *([anchor[1]] if anchor else [])]
+        vecs = np.asarray(self.encoder.encode(texts), dtype=np.float32)  # (1 or 2, d)
+        qvec = vecs[0]
         t2 = time.perf_counter()
         timings["encode_ms"] = (t2 - t1) * 1000
         rel_score = self.relation_scores(question, qvec)  # (2R,)
@@ -119,7 +121,7 @@ class Retriever:
         t4 = time.perf_counter()
         timings["paths_ms"] = (t4 - t3) * 1000
         if candidates:
-            walks = self.policy_paths(question, entities)
+            walks = self._walks(anchor[0], vecs[1]) if anchor else None
             candidates = build_candidates(self, entities, rel_score, policy_paths=walks)
         else:
             candidates = []
@@ -129,25 +131,26 @@ class Retriever:
             question, tuple(facts), tuple(paths), tuple(entities), timings, tuple(candidates)
         )
 
-    def policy_paths(self, question: str, entities) -> tuple[int, list] | None:
-        """The path policy's walks from the best linked entity, if the agent has a policy.
+    def _policy_anchor(self, question: str, entities) -> tuple[int, str] | None:
+        """(start node, question with that mention masked) for the policy, if any.
 
-        The policy reads the question with that mention masked ("what did NE direct"):
-        it learns how relations are asked about, not which names go with which relations.
+        The policy reads "what did NE direct": it learns how relations are asked about,
+        not which names go with which relations.
         """
         if self.policy is None:
             return None
-        from kgagent.policy import Query
-
         for e in entities:
             node = self.entity_id.get(f"<{e.iri}>")
             if e.score >= self.w.link_min and node is not None:
-                text = mask_mention(question, e.start, e.end)
-                vec = np.asarray(self.encoder.encode([text]), dtype=np.float32)[0]  # (d,)
-                query = Query(node, vec, np.empty(0, dtype=np.int64))
-                paths = self.policy.beam_search([query], beam=self.policy_beam)[0]
-                return node, _likely(paths, self.policy_options, self.policy_min_share)
+                return node, mask_mention(question, e.start, e.end)
         return None
+
+    def _walks(self, node: int, vec: np.ndarray) -> tuple[int, list]:
+        from kgagent.policy import Query
+
+        query = Query(node, vec, np.empty(0, dtype=np.int64))
+        paths = self.policy.beam_search([query], beam=self.policy_beam)[0]
+        return node, _likely(paths, self.policy_options, self.policy_min_share)
 
     # -- facts --------------------------------------------------------------------------
 
