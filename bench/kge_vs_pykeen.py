@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, SHARED, machine, update_doc_section, write_results
+from _common import RESULTS, ROOT, SHARED, machine, update_doc_section, write_results
 
 BENCH_VENV = ROOT / "bench" / ".venv"
 PYKEEN_PY = BENCH_VENV / "bin" / "python"
@@ -206,11 +206,24 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     ap.add_argument("--no-tuned", action="store_true", help="skip the tuned UMLS section")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument(
+        "--render-only", action="store_true", help="rewrite the doc section from the JSON"
+    )
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="replace only the rows of --models/--datasets in the existing results",
+    )
     args = ap.parse_args()
     if args.worker:
         return worker(json.loads(args.worker))
     if args.tuned_worker:
         return tuned_worker(json.loads(args.tuned_worker))
+    if args.render_only:
+        update_doc_section(
+            "kge_vs_pykeen", render(json.loads((RESULTS / "kge_vs_pykeen.json").read_text()))
+        )
+        return
     if args.setup:
         setup_venv()
     if not PYKEEN_PY.exists():
@@ -263,9 +276,22 @@ def main() -> None:
     }
     if args.no_write:
         return
+    if args.update and (RESULTS / "kge_vs_pykeen.json").exists():
+        data = merge(json.loads((RESULTS / "kge_vs_pykeen.json").read_text()), data)
     path = write_results("kge_vs_pykeen", data)
     update_doc_section("kge_vs_pykeen", render(data))
     print(f"-> {path}")
+
+
+def merge(old: dict, new: dict) -> dict:
+    """The old results with the rows (and tuned entries) this run measured replaced."""
+    fresh = {(r["dataset"], r["model"]): r for r in new["rows"]}
+    rows = [fresh.pop((r["dataset"], r["model"]), r) for r in old["rows"]] + list(fresh.values())
+    new_tuned = {t["model"]: t for t in new["tuned_umls"]}
+    tuned = [new_tuned.pop(t["model"], t) for t in old["tuned_umls"]] + list(new_tuned.values())
+    updated = [f"{r['dataset']}/{r['model']}" for r in new["rows"]]
+    updated += [f"tuned/{t['model']}" for t in new["tuned_umls"]]
+    return {**new, "rows": rows, "tuned_umls": tuned, "updated_in_last_run": updated}
 
 
 def _line(row: dict) -> str:
@@ -292,7 +318,11 @@ def render(data: dict) -> str:
         f"{data['repeats']} runs (seeds 0..{data['repeats'] - 1}, the same on both sides). "
         "Time = data loading + training + filtered evaluation of the "
         "test split (both directions, realistic ranks), without interpreter start-up and "
-        "imports. MRR / Hits@10 on the test split.",
+        "imports. MRR / Hits@10 on the test split. Models as PyKEEN defines them (RotatE: L2 "
+        "norm of the complex difference, kgagent's default `p=2`; TransE: L1, unit-norm "
+        "entities); each library's own initialisation and default regularizer. Rows can be "
+        "re-measured per model with `--update`; all rows here are from the same day and "
+        "machine, each an interleaved side-by-side run.",
         "",
         "| dataset | model | dim | loss | lr | kgagent s | PyKEEN s | speed-up | kgagent RSS MiB "
         "| PyKEEN RSS MiB | kgagent MRR | PyKEEN MRR | kgagent H@10 | PyKEEN H@10 |",

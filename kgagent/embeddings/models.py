@@ -407,13 +407,15 @@ class ComplEx(KGEModel):
 
 
 class RotatE(KGEModel):
-    """RotatE: a relation rotates h in the complex plane, score = -sum_k |h_k r_k - t_k|.
+    """RotatE: a relation rotates h in the complex plane, score = -||h o r - t||.
 
     Sun et al. 2019, "RotatE: Knowledge Graph Embedding by Relational Rotation in
-    Complex Space" (ICLR). Relations are stored as phases, so |r_k| = 1 exactly; the
-    distance is the sum of complex moduli, as in the authors' code (PyKEEN's variant
-    takes the L2 norm of the complex difference instead). Entities are initialised in
-    [-(margin + 2) / d, (margin + 2) / d] as in the paper.
+    Complex Space" (ICLR). Relations are stored as phases, so |r_k| = 1 exactly.
+    Entities are initialised in [-(init_margin + 2) / d, (init_margin + 2) / d] as in
+    the paper. ``p=2`` (default) takes the L2 norm of the complex difference, as PyKEEN
+    does; ``p=1`` the sum of complex moduli of the authors' code. Measured on UMLS
+    (bench/kge_vs_pykeen.py), p=2 reached filtered MRR 0.90 with these defaults against
+    0.88 for p=1 at its best learning rate, and is more robust to the learning rate.
     """
 
     name = "rotate"
@@ -425,17 +427,20 @@ class RotatE(KGEModel):
         "margin": 9.0,
         "adversarial_temperature": 1.0,
         "negatives": 64,
-        "lr": 0.002,
+        "lr": 0.01,
         "epochs": 300,
         "batch_size": 256,
     }
 
-    def __init__(self, *, init_margin: float = 9.0, **kwargs: Any) -> None:
+    def __init__(self, *, init_margin: float = 9.0, p: int = 2, **kwargs: Any) -> None:
+        if p not in (1, 2):
+            raise EmbeddingError(f"RotatE p={p}: expected 1 (sum of moduli) or 2 (L2)")
         self.init_margin = float(init_margin)
+        self.p = int(p)
         super().__init__(**kwargs)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"init_margin": self.init_margin}
+        return {"init_margin": self.init_margin, "p": self.p}
 
     def entity_width(self) -> int:
         return 2 * self.dim
@@ -458,4 +463,11 @@ class RotatE(KGEModel):
         return torch.cat([kr * cos - ki * sin, kr * sin + ki * cos], dim=-1)
 
     def match(self, q, candidates) -> torch.Tensor:
+        if self.p == 2:  # L2 norm of the complex difference (PyKEEN's variant)
+            return -torch.linalg.vector_norm(q - candidates, dim=-1)
         return -ComplexL1.apply(q, candidates)  # sum of complex moduli |q_k - c_k|
+
+    def match_all(self, q) -> torch.Tensor:
+        if self.p == 2:
+            return -torch.cdist(q.unsqueeze(0), self.entity.unsqueeze(0)).squeeze(0)
+        return super().match_all(q)

@@ -38,7 +38,7 @@ class RelationWalk:
         *,
         max_hops: int = 3,
         max_nodes: int = 2000,
-        cache_size: int = 200_000,
+        cache_size: int = 50_000,
     ) -> None:
         self.adj = adj.with_inverse()
         self.num_relations = self.adj.num_relations  # forward + inverse

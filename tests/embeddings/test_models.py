@@ -14,14 +14,19 @@ from kgagent.errors import EmbeddingError
 E, R = 9, 4
 
 
-@pytest.fixture(params=sorted(MODELS))
+VARIANTS = [(name, {}) for name in sorted(MODELS)] + [("rotate", {"p": 1}), ("transe", {"p": 2})]
+
+
+@pytest.fixture(params=VARIANTS, ids=[f"{n}{kw.get('p', '')}" for n, kw in VARIANTS])
 def model(request) -> KGEModel:
+    name, kwargs = request.param
     return get_model(
-        request.param,
+        name,
         num_entities=E,
         num_relations=R,
         dim=6,
         generator=torch.Generator().manual_seed(3),
+        **kwargs,
     )
 
 

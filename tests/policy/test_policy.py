@@ -135,7 +135,7 @@ def test_link_prediction_learns_a_rule_and_ranks_with_the_shared_evaluation():
     queries = relation_queries(train, 2)
     assert len(queries) == len({(h, r) for h, r, _ in train} | {(t, r + 2) for h, r, t in train})
     cfg = PolicyConfig(mode="relation", epochs=15, dim=32, lr=5e-3, batch_size=32, seed=0)
-    reasoner, report = train_link_prediction(
+    reasoner, _ = train_link_prediction(
         train, test[:0], num_entities=30, relations=["<works_at>", "<colleague>"], config=cfg
     )
     scorer = PolicyScorer(reasoner, beam=16)
