@@ -86,6 +86,9 @@ class PolicySection(_Strict):
     min_share: float = Field(
         0.01, ge=0, le=1, description="drop policy paths less likely than this"
     )
+    prior_weight: float = Field(
+        3.0, ge=0, description="weight of the policy's path probabilities beside the LLM's"
+    )
 
 
 class AgentConfig(_Strict):

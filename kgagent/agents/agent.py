@@ -522,7 +522,12 @@ class Agent:
         evidences = [retriever.retrieve(q, k=k, candidates=True) for q in questions]
         t1 = time.perf_counter()
         cfg = self.config.llm
-        reader = Reader(self.llm, min_confidence=cfg.min_confidence, prior_weight=cfg.prior_weight)
+        reader = Reader(
+            self.llm,
+            min_confidence=cfg.min_confidence,
+            prior_weight=cfg.prior_weight,
+            policy_weight=self.config.policy.prior_weight,
+        )
         answers = reader.read(evidences)
         t2 = time.perf_counter()
         n = max(1, len(questions))

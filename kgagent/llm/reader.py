@@ -43,16 +43,24 @@ class Reader:
         llm: any :class:`~kgagent.llm.base.LLM`, or None to read without one: the
             retrieval's best candidate wins (the "retrieval only" ablation).
         min_confidence: below this the reader abstains rather than guess.
+        policy_weight: the same for options the path policy proposed, whose
+            probabilities are a sharper prior than retrieval's scores.
         prior_weight: weight of retrieval's ranking of the options, added to the LLM's
             log-probabilities (a product of experts); 0 leaves the choice to the LLM.
     """
 
     def __init__(
-        self, llm: LLM | None, *, min_confidence: float = 0.0, prior_weight: float = 1.0
+        self,
+        llm: LLM | None,
+        *,
+        min_confidence: float = 0.0,
+        prior_weight: float = 1.0,
+        policy_weight: float = 3.0,
     ) -> None:
         self.llm = llm
         self.min_confidence = float(min_confidence)
         self.prior_weight = float(prior_weight)
+        self.policy_weight = float(policy_weight)
 
     def choose(self, evidences: Sequence[Evidence]) -> list[Choice]:
         """Which candidate answers each question (batched through the LLM)."""
@@ -68,8 +76,10 @@ class Reader:
             logits = candidate_logits(self.llm, [evidences[i] for i in asks])
             for row, i in zip(logits, asks, strict=True):
                 n = len(row)
-                if self.prior_weight:
-                    row = row + self.prior_weight * _prior(evidences[i].candidates, n)
+                cands = evidences[i].candidates
+                weight = self.policy_weight if cands[0].prior is not None else self.prior_weight
+                if weight:
+                    row = row + weight * _prior(cands, n)
                 p = np.exp(row - np.max(row))
                 p /= p.sum()  # renormalized over the options this question has
                 best = int(np.argmax(p))

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["HOP_PENALTY", "SCHEMA_NAMESPACES", "build_candidates", "is_schema"]
 
 HOP_PENALTY = 0.1
-OTHERS_WITH_POLICY = 2
+OTHERS_WITH_POLICY = 1
 
 
 def build_candidates(
@@ -72,8 +72,8 @@ def build_candidates(
     best: dict[tuple, Candidate] = {}
     for c in [*proposed, *out]:
         best.setdefault((c.topic, c.relations, c.inverse), c)
-    # beside the policy's walks, retrieval's best two (a literal-valued relation, or a
-    # path the policy missed) stay in the running; without a policy, all of them
+    # beside the policy's walks, retrieval's best candidate (a literal-valued relation,
+    # or a path the policy missed) stays in the running; without a policy, all of them
     keep = len(proposed) + OTHERS_WITH_POLICY if proposed else max_candidates
     return list(best.values())[:keep]
 
