@@ -123,10 +123,11 @@ def _by_retrieval(candidates: Sequence[Candidate]) -> Choice:
 
 
 def _prior(candidates: Sequence[Candidate], n: int) -> np.ndarray:
-    """(n,) log-prior of the options; "none" gets the average option's.
+    """(n,) log-prior of "none" and the options.
 
     The path policy's probabilities where it proposed the options (a path it did not
-    propose gets ``_UNPROPOSED`` of the mass), else retrieval's scores, sharpened.
+    propose, and "none", get ``_UNPROPOSED`` of the mass); else retrieval's scores,
+    sharpened, with "none" as likely as the average option.
     """
     options = candidates[: n - 1]
     if any(c.prior is not None for c in options):
@@ -136,10 +137,12 @@ def _prior(candidates: Sequence[Candidate], n: int) -> np.ndarray:
         known = ~np.isnan(logp)
         logp[known] -= np.log(np.exp(logp[known]).sum())
         logp[~known] = np.log(_UNPROPOSED)
-    else:
-        scores = np.array([c.score for c in options], dtype=np.float64)
-        logp = _SHARPNESS * (scores - scores.max())
-        logp -= np.log(np.exp(logp).sum())
+        # "none" is as likely as a path the policy did not propose: its walks were
+        # trained to reach answers, so the reader abstains only if it rejects them all
+        return np.concatenate([[np.log(_UNPROPOSED)], logp])
+    scores = np.array([c.score for c in options], dtype=np.float64)
+    logp = _SHARPNESS * (scores - scores.max())
+    logp -= np.log(np.exp(logp).sum())
     return np.concatenate([[np.log(1.0 / len(options))], logp])
 
 
