@@ -254,6 +254,12 @@ def render(r: dict) -> str:
                 if "policy" in b
                 else ""
             )
+            + (
+                "the workspace's index and LoRA adapter were reused from an earlier build "
+                "(`--steps 0`), where "
+                if ft.get("reused")
+                else ""
+            )
             + "the reader's LoRA trained on "
             f"{ft['train_examples']:,} dev questions ({ft['steps']} steps, "
             f"{ft['train_seconds'] / 60:.1f} min), option accuracy on "
