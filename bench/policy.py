@@ -77,6 +77,12 @@ def _kge(splits, seed: int):
     return result.model, result.metrics
 
 
+def _mixture_label(m: dict | None) -> str:
+    if m and "kge_weight" in m:
+        return f"policy + RotatE mixture (ours, weight {m['kge_weight']} chosen on valid)"
+    return "policy + RotatE mixture (ours, weight 0.05)"
+
+
 def render(r: dict) -> str:
     lines = ["## Path policy, link prediction (`bench/policy.py`)", "",
              f"{r['machine']['cores']} cores, {r['machine']['date']}. Filtered, tie-aware "
@@ -88,7 +94,7 @@ def render(r: dict) -> str:
         if not x:
             continue
         rows = [("policy (ours)", x["policy"]), ("RotatE (ours)", x.get("kge")),
-                ("policy + RotatE mixture (ours; weight chosen on valid)", x.get("policy_kge")),
+                (_mixture_label(x.get("policy_kge")), x.get("policy_kge")),
                 ("MINERVA (published)", x.get("published_minerva"))]  # fmt: skip
         for name, m in rows:
             if m:
