@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,6 @@ class PolicyConfig:
     beam: int = 8
     patience: int = 6
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -403,7 +402,8 @@ class PathReasoner:
         except RuntimeError as exc:
             raise PolicyError(f"{directory}: weights do not match config.json ({exc})") from exc
         network.eval()
-        cfg = PolicyConfig(**config["policy"])
+        known = {f.name for f in fields(PolicyConfig)}
+        cfg = PolicyConfig(**{k: v for k, v in config["policy"].items() if k in known})
         return cls(network, adj, saved_relations, cfg)
 
 
