@@ -77,6 +77,14 @@ class Adjacency:
         lo, hi = self.indptr[entity], self.indptr[entity + 1]
         return self.relations[lo:hi], self.targets[lo:hi]
 
+    def out_edges(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(relations, targets) of every out-edge of ``nodes``, without a Python loop."""
+        starts, lengths = self.indptr[nodes], self.indptr[nodes + 1] - self.indptr[nodes]
+        total = int(lengths.sum())
+        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        edges = np.arange(total, dtype=np.int64) + offsets  # (total,) edge positions
+        return self.relations[edges], self.targets[edges]
+
     def with_inverse(self) -> Adjacency:
         """Adds an inverse edge (t, r + R, h) for every edge (h, r, t), as walkers need."""
         if self.num_relations != self.num_base_relations:

@@ -56,15 +56,7 @@ class RelationWalk:
         """(relations, targets) of every out-edge of ``nodes``, without a Python loop."""
         if len(nodes) > self.max_nodes:
             nodes = nodes[np.linspace(0, len(nodes) - 1, self.max_nodes).astype(np.int64)]
-        indptr = self.adj.indptr
-        starts, lengths = indptr[nodes], indptr[nodes + 1] - indptr[nodes]
-        total = int(lengths.sum())
-        if total == 0:
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty
-        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        edges = np.arange(total, dtype=np.int64) + offsets  # (total,) edge positions
-        return self.adj.relations[edges], self.adj.targets[edges]
+        return self.adj.out_edges(nodes)
 
     def nodes(self, start: int, path: tuple[int, ...]) -> np.ndarray:
         """The sorted entity set a path reaches from ``start`` (STOP steps are no-ops)."""

@@ -237,20 +237,14 @@ class Retriever:
         w = self.w
         plans: list[tuple[float, tuple[int, ...]]] = []
         frontier: dict[tuple[int, ...], np.ndarray] = {(): np.array([source], dtype=np.int64)}
-        indptr, relations, targets = self.adj.indptr, self.adj.relations, self.adj.targets
         for _depth in range(w.max_hops):
             nxt: dict[tuple[int, ...], np.ndarray] = {}
             for seq, nodes in frontier.items():
                 if len(nodes) > w.plan_nodes:
                     nodes = nodes[np.linspace(0, len(nodes) - 1, w.plan_nodes).astype(np.int64)]
-                starts, lengths = indptr[nodes], indptr[nodes + 1] - indptr[nodes]
-                total = int(lengths.sum())
-                if total == 0:
+                rels, tails = self.adj.out_edges(nodes)
+                if len(rels) == 0:
                     continue
-                # (total,) edge positions of all out-edges of ``nodes``, without a Python loop
-                offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-                edges = np.arange(total, dtype=np.int64) + offsets
-                rels, tails = relations[edges], targets[edges]
                 keep = tails != source  # going back and forth is fine, returning is not
                 rels, tails = rels[keep], tails[keep]
                 for r in np.unique(rels).tolist():
