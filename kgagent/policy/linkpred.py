@@ -18,9 +18,15 @@ import numpy as np
 import torch
 
 from kgagent.kg.adjacency import Adjacency
-from kgagent.policy.reasoner import PathReasoner, PolicyConfig, Query
+from kgagent.policy.reasoner import PathReasoner, PolicyConfig, PolicyError, Query
+from kgagent.policy.shaping import KGEReward, kge_features
 
-__all__ = ["PolicyScorer", "relation_queries", "train_link_prediction"]
+__all__ = [
+    "PolicyScorer",
+    "evaluate_link_prediction",
+    "relation_queries",
+    "train_link_prediction",
+]
 
 
 def relation_queries(
@@ -106,20 +112,75 @@ def train_link_prediction(
     num_entities: int,
     relations: Sequence[str],
     config: PolicyConfig | None = None,
+    graph: np.ndarray | None = None,
+    kge=None,
+    kge_offset: float = 0.0,
+    shape_reward: bool = True,
+    init_from_kge: bool = True,
     progress: bool = False,
     log=None,
 ) -> tuple[PathReasoner, dict[str, Any]]:
     """A relation-mode policy trained with REINFORCE on the training graph's own edges.
 
-    Early stopping uses the validation triples' expected precision (``evaluate``).
+    Args:
+        train: (n, 3) id triples, the training queries (both directions).
+        valid: (m, 3) id triples for early stopping (their expected precision).
+        graph: the triples walked (default: ``train``).
+        kge: a KGE model over the same ids; with ``shape_reward`` it shapes the reward
+            (Lin et al., 2018; :class:`~kgagent.policy.shaping.KGEReward`, its scores
+            shifted by ``kge_offset`` before the sigmoid), with ``init_from_kge`` its
+            entity and relation tables initialise the policy's embeddings.
     """
     config = config or PolicyConfig(mode="relation")
     if config.mode != "relation":
         raise ValueError("link prediction trains a relation-mode policy")
-    adj = Adjacency.from_triples(train, num_entities=num_entities, num_relations=len(relations))
-    reasoner = PathReasoner.create(adj, relations, config=config)
+    walked = train if graph is None else graph
+    adj = Adjacency.from_triples(walked, num_entities=num_entities, num_relations=len(relations))
+    extra: dict[str, Any] = {}
+    if kge is not None:
+        if (kge.num_entities, kge.num_relations) != (num_entities, len(relations)):
+            raise PolicyError(
+                f"the KGE model has {kge.num_entities} entities and {kge.num_relations} "
+                f"relations; the graph has {num_entities} and {len(relations)}"
+            )
+        if init_from_kge:
+            ent, rel = kge_features(kge)  # (E, w), (2R, f)
+            stop = np.zeros((1, rel.shape[1]), dtype=rel.dtype)
+            extra.update(entity_features=ent, query_features=rel,
+                         action_features=np.vstack([rel, stop]))  # fmt: skip
+        if shape_reward:
+            extra["reward"] = KGEReward(kge, num_relations=len(relations), offset=kge_offset)
+    reasoner = PathReasoner.create(adj, relations, config=config, **extra)
     train_q = relation_queries(train, len(relations))
-    known = np.concatenate([train, valid])
+    known = np.concatenate([walked, train, valid])
     valid_q = relation_queries(valid, len(relations), known=known) if len(valid) else None
     report = reasoner.fit(train_q, valid_q, progress=progress, log=log)
+    report["kge"] = {
+        "reward_shaping": "reward" in extra,
+        "initialised": "entity_features" in extra,
+    }
     return reasoner, report
+
+
+def evaluate_link_prediction(
+    reasoner: PathReasoner,
+    triples: np.ndarray,
+    *,
+    known: np.ndarray,
+    beam: int = 64,
+    kge=None,
+    kge_weight: float = 0.05,
+) -> dict[str, float]:
+    """Filtered, tie-aware MRR and Hits@1/3/10 of ``triples``, both directions.
+
+    ``known``: every true triple (train, valid, test) for the filter; ``kge``: rank the
+    entities no walk reaches (see :class:`PolicyScorer`).
+    """
+    from kgagent.embeddings.evaluation import FilterIndex, rank_triples
+
+    adj = reasoner.env.adj
+    filt = FilterIndex(known, num_entities=adj.num_entities,
+                       num_relations=adj.num_base_relations)  # fmt: skip
+    scorer = PolicyScorer(reasoner, beam=beam, kge=kge, kge_weight=kge_weight)
+    m = rank_triples(scorer, triples, filter_index=filt).metrics()
+    return {k: float(m[k]) for k in ("mrr", "hits_at_1", "hits_at_3", "hits_at_10")}
