@@ -368,8 +368,15 @@ class PathReasoner:
 
     # -- persistence --------------------------------------------------------------------
 
-    def save(self, directory: str | Path, *, metrics: dict | None = None) -> None:
-        """config.json, weights.safetensors, relations.json (and metrics.json), atomically."""
+    def save(
+        self,
+        directory: str | Path,
+        *,
+        metrics: dict | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """config.json, weights.safetensors, relations.json (and metrics.json, and each
+        ``extra`` object as NAME.json), atomically."""
         from safetensors.torch import save_file
 
         with atomic_dir(directory) as tmp:
@@ -394,6 +401,8 @@ class PathReasoner:
             (tmp / "relations.json").write_text(json.dumps(self.relations) + "\n")
             if metrics is not None:
                 (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            for name, obj in (extra or {}).items():
+                (tmp / f"{name}.json").write_text(json.dumps(obj) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path, adj: Adjacency, relations: Sequence[str]) -> PathReasoner:
