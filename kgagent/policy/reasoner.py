@@ -66,6 +66,12 @@ class PolicyConfig:
     beam: int = 8
     patience: int = 6
     seed: int = 0
+    #: walks may pass through their start again (None: only in relation mode; see
+    #: :class:`~kgagent.policy.env.RelationWalk`)
+    revisit_start: bool | None = None
+
+    def revisits(self) -> bool:
+        return self.mode == "relation" if self.revisit_start is None else self.revisit_start
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class PathReasoner:
         self.config = config
         self.reward = reward
         self.relations = list(relations)
-        self.env = RelationWalk(adj, max_hops=config.max_hops)
+        self.env = RelationWalk(adj, max_hops=config.max_hops, revisit_start=config.revisits())
         if self.env.num_actions != network.num_actions:
             raise PolicyError(
                 f"the policy has {network.num_actions} actions but the graph offers "

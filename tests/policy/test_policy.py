@@ -64,6 +64,17 @@ def test_environment_moves_whole_sets_and_masks_actions():
     assert env.precision(16, (4,), np.array([0, 5])) == 0.5
 
 
+def test_walks_do_not_pass_through_their_start_unless_allowed():
+    # film 0's actors (16, 17) -> their films {0, 1, 5, 6, 7, 11} -> those films' directors
+    no, yes = RelationWalk(_graph(), max_hops=3), RelationWalk(_graph(), revisit_start=True)
+    assert no.nodes(0, (1, 4)).tolist() == [1, 5, 6, 7, 11]
+    assert yes.nodes(0, (1, 4)).tolist() == [0, 1, 5, 6, 7, 11]
+    assert no.answers(0, (1, 4, 0)).tolist() == [13, 14, 15]  # not film 0's own director
+    assert yes.answers(0, (1, 4, 0)).tolist() == [12, 13, 14, 15]
+    assert PolicyConfig().revisits() is False
+    assert PolicyConfig(mode="relation").revisits() is True
+
+
 def test_reinforce_learns_one_and_two_hop_walks(trained):
     reasoner, report = trained
     test = _queries(reasoner.env, 90, seed=3)
