@@ -89,6 +89,13 @@ class PolicySection(_Strict):
     prior_weight: float = Field(
         3.0, ge=0, description="weight of the policy's path probabilities beside the LLM's"
     )
+    decisive: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="answer from the policy alone, without the LLM, when its best path holds "
+        "at least this share of the prior (None: always ask the LLM)",
+    )
 
 
 class AgentConfig(_Strict):

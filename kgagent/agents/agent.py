@@ -527,6 +527,7 @@ class Agent:
             min_confidence=cfg.min_confidence,
             prior_weight=cfg.prior_weight,
             policy_weight=self.config.policy.prior_weight,
+            decisive=self.config.policy.decisive,
         )
         answers = reader.read(evidences)
         t2 = time.perf_counter()

@@ -47,6 +47,10 @@ class Reader:
             probabilities are a sharper prior than retrieval's scores.
         prior_weight: weight of retrieval's ranking of the options, added to the LLM's
             log-probabilities (a product of experts); 0 leaves the choice to the LLM.
+        decisive: where the path policy proposed the options and its best one holds at
+            least this share of the prior, the prior answers and the LLM is not asked (a
+            cascade: the LLM reads only the questions the policy is unsure of). None:
+            always ask.
     """
 
     def __init__(
@@ -56,11 +60,13 @@ class Reader:
         min_confidence: float = 0.0,
         prior_weight: float = 1.0,
         policy_weight: float = 3.0,
+        decisive: float | None = None,
     ) -> None:
         self.llm = llm
         self.min_confidence = float(min_confidence)
         self.prior_weight = float(prior_weight)
         self.policy_weight = float(policy_weight)
+        self.decisive = None if decisive is None else float(decisive)
 
     def choose(self, evidences: Sequence[Evidence]) -> list[Choice]:
         """Which candidate answers each question (batched through the LLM)."""
@@ -73,7 +79,15 @@ class Reader:
             for i in asks:
                 out[i] = _by_retrieval(evidences[i].candidates)
         elif asks:
-            logits = candidate_logits(self.llm, [evidences[i] for i in asks])
+            if self.decisive is not None:
+                for i in asks:
+                    cands = evidences[i].candidates
+                    if cands[0].prior is not None:
+                        choice = _by_retrieval(cands)
+                        if choice.confidence >= self.decisive:
+                            out[i] = choice
+                asks = [i for i in asks if out[i] is None]
+            logits = candidate_logits(self.llm, [evidences[i] for i in asks]) if asks else []
             for row, i in zip(logits, asks, strict=True):
                 n = len(row)
                 cands = evidences[i].candidates

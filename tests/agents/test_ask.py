@@ -183,3 +183,31 @@ def test_a_trained_policy_proposes_walks_and_reloads(agent, caplog):
         assert agent.retriever.policy is None
     assert "relations" in caplog.text
     assert not agent.ask("who directed Titanic").abstained
+
+
+def test_a_decisive_policy_answers_without_the_llm(agent):
+    from kgagent.llm.reader import Reader, _by_retrieval
+    from kgagent.policy import PolicyConfig
+
+    pairs = [("who directed Titanic", ["James Cameron"]),
+             ("who directed Inception", ["Christopher Nolan"])] * 6  # fmt: skip
+    agent.train_policy(pairs, config=PolicyConfig(epochs=3, dim=16))
+    qs = ["who directed Titanic", "who directed Inception"]
+    evs = [agent.retrieve(q, candidates=True) for q in qs]
+    assert all(ev.candidates[0].prior is not None for ev in evs)
+    agent.llm.calls = 0
+    asked = Reader(agent.llm, decisive=None).choose(evs)
+    assert agent.llm.calls == 1
+    # a threshold every question clears: the policy's prior decides, no LLM call
+    skipped = Reader(agent.llm, decisive=0.0).choose(evs)
+    assert agent.llm.calls == 1
+    assert skipped == [_by_retrieval(ev.candidates) for ev in evs]
+    # one no prior reaches: the same as always asking
+    assert Reader(agent.llm, decisive=2.0).choose(evs) == asked
+    assert agent.llm.calls == 2
+    # through the agent's config
+    policy = agent.config.policy.model_copy(update={"decisive": 0.0})
+    agent.config = agent.config.model_copy(update={"policy": policy})
+    agent.llm.calls = 0
+    assert not any(a.abstained for a in agent.ask_batch(qs))
+    assert agent.llm.calls == 0
