@@ -76,6 +76,8 @@ class Component:
         tensors: name -> tensor (CPU), the contents of its weights file.
         metrics: how good it was where it was trained.
         files: extra plain files (name -> bytes), e.g. the adapter's config.
+        raw: the weights file's bytes, written verbatim instead of re-serialising
+            ``tensors`` (an adapter keeps the exact file peft wrote, metadata included).
     """
 
     kind: str
@@ -83,6 +85,7 @@ class Component:
     tensors: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    raw: bytes | None = None
 
 
 def library_versions() -> dict[str, str | None]:
@@ -167,7 +170,10 @@ def write_bundle(
             cdir.mkdir()
             weights = COMPONENTS[comp.kind]
             tensors = {k: v.detach().contiguous().cpu() for k, v in comp.tensors.items()}
-            save_file(tensors, str(cdir / weights), metadata={"format": FORMAT})
+            if comp.raw is not None:
+                (cdir / weights).write_bytes(comp.raw)
+            else:
+                save_file(tensors, str(cdir / weights), metadata={"format": "pt"})
             extra = {}
             for name, data in comp.files.items():
                 if "/" in name or name.endswith(_PICKLED) or name == weights:

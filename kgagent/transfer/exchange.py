@@ -143,6 +143,7 @@ def _adapter_component(workspace: Path, name: str) -> Component:
         load_file(str(weights)),
         metrics,
         files={"adapter_config.json": (directory / "adapter_config.json").read_bytes()},
+        raw=weights.read_bytes(),
     )
 
 
