@@ -165,27 +165,29 @@ def open_source(path: str | Path, *, components: Sequence[str] = ("policy",)) ->
 
 
 def align_agent(
-    bundle: Bundle, kg, *, encoder: Any = None, threshold: float = 0.85
+    bundle: Bundle, kg, *, labels: bool = True, encoder: Any = None, threshold: float = 0.85
 ) -> tuple[Alignment, Alignment]:
-    """(entity, relation) alignments of a target graph to a bundle's vocabulary."""
+    """(entity, relation) alignments of a target graph to a bundle's vocabulary.
+
+    ``labels=False`` aligns by IRI only (an ablation: what the labels add).
+    """
     (ent_t, ent_l), (rel_t, rel_l) = vocabulary_of(kg)
-    ents = align(
-        source_terms=bundle.entities[0],
-        source_labels=bundle.entities[1],
-        target_terms=ent_t,
-        target_labels=ent_l,
-        encoder=encoder,
-        threshold=threshold,
-    )
-    rels = align(
-        source_terms=bundle.relations[0],
-        source_labels=bundle.relations[1],
-        target_terms=rel_t,
-        target_labels=rel_l,
-        encoder=encoder,
-        threshold=threshold,
-    )
-    return ents, rels
+    out = []
+    for (s_terms, s_labels), t_terms, t_labels in (
+        (bundle.entities, ent_t, ent_l),
+        (bundle.relations, rel_t, rel_l),
+    ):
+        out.append(
+            align(
+                source_terms=s_terms,
+                source_labels=s_labels if labels else None,
+                target_terms=t_terms,
+                target_labels=t_labels if labels else None,
+                encoder=encoder if labels else None,
+                threshold=threshold,
+            )
+        )
+    return out[0], out[1]
 
 
 def action_features(retriever) -> np.ndarray:

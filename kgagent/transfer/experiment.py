@@ -124,6 +124,7 @@ class TransferExperiment:
             policy's); ``mode`` and ``dim`` always come from the source network.
         threshold: the performance for time to threshold (default ``threshold_share``
             of the scratch arm's mean asymptote: a level scratch itself reaches).
+        use_labels: align by normalised label after IRI (False: IRIs only, an ablation).
         use_encoder: align unmatched labels by encoder similarity too.
         name: the experiment's name (default: the output directory's).
     """
@@ -142,6 +143,7 @@ class TransferExperiment:
         config: Any = None,
         threshold: float | None = None,
         threshold_share: float = 0.9,
+        use_labels: bool = True,
         use_encoder: bool = False,
         name: str | None = None,
     ) -> None:
@@ -163,6 +165,7 @@ class TransferExperiment:
         self.config = config
         self.threshold = threshold
         self.threshold_share = float(threshold_share)
+        self.use_labels = use_labels
         self.use_encoder = use_encoder
         self.name = name
 
@@ -184,7 +187,7 @@ class TransferExperiment:
         try:
             retriever = agent.retriever
             encoder = agent.encoder if self.use_encoder else None
-            ents, rels = align_agent(bundle, agent.kg, encoder=encoder)
+            ents, rels = align_agent(bundle, agent.kg, labels=self.use_labels, encoder=encoder)
             train_q, _ = policy_queries(retriever, qa_pairs(self.train))
             eval_q, _ = policy_queries(retriever, qa_pairs(self.eval))
             if not train_q or not eval_q:
@@ -289,6 +292,11 @@ class TransferExperiment:
             "target": str(agent.workspace) if agent.workspace else agent.config.name,
             "components": self.components,
             "strategy": self.strategy.name,
+            "alignment": (
+                "iri"
+                + ("+label" if self.use_labels else "")
+                + ("+encoder" if self.use_encoder and self.use_labels else "")
+            ),
             "budget": dataclasses.asdict(self.budget),
             "seeds": self.seeds,
             "task": {"train": n_train, "eval": n_eval},

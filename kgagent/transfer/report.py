@@ -60,7 +60,8 @@ def summary_markdown(results: dict[str, Any]) -> str:
         f"# Transfer experiment `{results['name']}`",
         "",
         f"- source: `{results['source']}`; target: `{results['target']}`",
-        f"- components: {', '.join(results['components'])}; strategy: {results['strategy']}",
+        f"- components: {', '.join(results['components'])}; strategy: {results['strategy']}; "
+        f"alignment: {results.get('alignment', 'iri+label')}",
         f"- budget: {results['budget']['steps']} optimizer steps per run, evaluated every "
         f"{results['budget']['eval_every']}; seeds: {results['seeds']}",
         f"- task: {results['task']['train']} training, {results['task']['eval']} evaluation "
