@@ -666,6 +666,9 @@ Components = Annotated[
 ]
 
 
+COMPONENT_KINDS = ("embeddings", "policy", "adapter")
+
+
 def _components(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
@@ -715,6 +718,10 @@ def transfer_import(
         bool, typer.Option(help="also align labels by encoder similarity")
     ] = False,
     threshold: Annotated[float, typer.Option(help="least cosine for encoder matches")] = 0.85,
+    name: Annotated[
+        str | None, typer.Option(help="workspace name for the imported component(s)")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace same-named components")] = False,
 ) -> None:
     """Import a bundle, aligned to this workspace's graph; prints the coverage report."""
     from kgagent.agents import Agent
@@ -726,6 +733,8 @@ def transfer_import(
                 components=_components(components) if components else None,
                 use_encoder=encoder_align,
                 threshold=threshold,
+                names=dict.fromkeys(COMPONENT_KINDS, name) if name else None,
+                overwrite=overwrite,
             )
     except KGAgentError as exc:
         _fail(exc)

@@ -205,6 +205,7 @@ def import_bundle(
     names: dict[str, str] | None = None,
     use_encoder: bool = False,
     threshold: float = 0.85,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Aligns a bundle to the agent's graph and writes its components into the workspace.
 
@@ -216,6 +217,8 @@ def import_bundle(
             adapter names, the source name for an embedding).
         use_encoder: also align by label similarity in the retrieval encoder's space.
         threshold: least cosine for encoder matches.
+        overwrite: replace a component of the same name already in the workspace
+            (otherwise that is an error: an import never silently replaces training).
 
     Returns the report: coverage per vocabulary, fills per table, paths written.
     """
@@ -226,6 +229,20 @@ def import_bundle(
     for kind in components:
         bundle.entry(kind)  # a clear error for a component the bundle lacks
     names = dict(names or {})
+    ws = Path(agent.workspace)
+    names.setdefault("policy", agent.config.policy.name or "default")
+    names.setdefault("adapter", agent.config.llm.adapter or "default")
+    if "embeddings" in components:
+        cfg = bundle.config("embeddings")
+        names.setdefault("embeddings", cfg.get("name") or cfg["model"])
+    where = {"embeddings": "embeddings", "policy": "policy", "adapter": "adapters"}
+    for kind in components:
+        existing = ws / where[kind] / names[kind]
+        if existing.exists() and not overwrite:
+            raise TransferError(
+                f"{existing}: exists; import under another name (names={{{kind!r}: ...}}, "
+                "CLI --name) or pass overwrite=True (CLI --overwrite)"
+            )
     encoder = agent.encoder if use_encoder else None
     ents, rels = align_agent(bundle, agent.kg, encoder=encoder, threshold=threshold)
     report: dict[str, Any] = {
@@ -233,7 +250,6 @@ def import_bundle(
         "coverage": {"entities": ents.coverage(), "relations": rels.coverage()},
         "written": {},
     }
-    ws = Path(agent.workspace)
     if "embeddings" in components:
         out = _import_embedding(agent, bundle, ents, rels, names.get("embeddings"))
         report["written"]["embeddings"], report["embeddings"] = str(out[0]), out[1]
@@ -241,8 +257,7 @@ def import_bundle(
         out = _import_policy(agent, bundle, ents, rels, names.get("policy"))
         report["written"]["policy"], report["policy"] = str(out[0]), out[1]
     if "adapter" in components:
-        name = names.get("adapter") or agent.config.llm.adapter or "default"
-        target = ws / "adapters" / name
+        target = ws / "adapters" / names["adapter"]
         with atomic_dir(target) as tmp:
             for fname in (COMPONENTS["adapter"], "adapter_config.json"):
                 (tmp / fname).write_bytes((bundle.directory / "adapter" / fname).read_bytes())
@@ -266,7 +281,6 @@ def _import_embedding(agent, bundle, ents, rels, name):
     from kgagent.embeddings.data import labels_digest
 
     model, _, report = warm_embedding_for(agent, bundle, ents, rels)
-    name = name or bundle.config("embeddings").get("name") or model.name
     out = embedding_dir(agent.workspace, name)
     entities, relations = list(agent.kg.vocab.entities.terms), list(agent.kg.vocab.relations.terms)
     extra = {
@@ -324,7 +338,6 @@ def warm_policy_for(agent, bundle, ents, rels, *, config=None):
 
 def _import_policy(agent, bundle, ents, rels, name):
     reasoner, _, report = warm_policy_for(agent, bundle, ents, rels)
-    name = name or agent.config.policy.name or "default"
     out = Path(agent.workspace) / "policy" / name
     reasoner.save(out, metrics={"transfer": report, "transferred_from": str(bundle.directory)})
     with agent._lock:

@@ -82,6 +82,11 @@ def test_import_into_the_same_graph_is_bit_exact(trained, bundle, tmp_path, kb):
         for name, value in _policy_state(trained).items():
             assert torch.equal(loaded.network.state_dict()[name], value), name
         assert copy.retriever.policy is not None
+        with pytest.raises(TransferError, match=r"policy/default: exists; import under another"):
+            copy.import_(bundle, components=["policy"])
+        again = copy.import_(bundle, components=["policy"], names={"policy": "second"})
+        assert again["written"]["policy"].endswith("policy/second")
+        copy.import_(bundle, components=["policy"], overwrite=True)
         emb = load_workspace(copy.workspace, "dm", kg=copy.kg).model.state_dict()
         src = load_workspace(trained.workspace, "dm", kg=trained.kg).model.state_dict()
         assert all(torch.equal(emb[k], v) for k, v in src.items())
