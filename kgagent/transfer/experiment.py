@@ -114,9 +114,12 @@ class TransferExperiment:
     Args:
         source: a bundle (or its directory), or a source workspace (exported on the fly).
         target: the target agent, or its workspace (indexed; its graph is the task's).
-        train: the target task's training QA pairs or file (MetaQA, PathQuestion, JSONL).
-        eval: the target task's evaluation QA pairs or file.
-        components: what moves; the policy is trained on the target, so it must be one.
+        train: the target task's training data: QA pairs or a QA file (MetaQA,
+            PathQuestion, JSONL) for the policy; a triple file for an embedding.
+        eval: the target task's evaluation data, in the same form.
+        components: the learned part measured: ``["policy"]`` (trained with REINFORCE,
+            metric Hits@1) or ``["embeddings"]`` (the KGE trainer, metric filtered MRR,
+            a step = an epoch).
         strategy: "finetune", "partial", "frozen" or ``freeze:PREFIX,...``.
         budget: steps per run and evaluation interval.
         seeds: one scratch and one transfer run each.
@@ -151,12 +154,17 @@ class TransferExperiment:
         self.target = target
         self.train, self.eval = train, eval
         self.components = list(components)
-        if self.components != ["policy"]:
+        if self.components == ["policy"]:
+            self.task = "qa"
+        elif self.components == ["embeddings"]:
+            self.task = "linkpred"
+        else:
             raise TransferError(
-                f"components {self.components}: a QA experiment trains and measures the "
-                "target's path policy, so it moves the policy alone (import embeddings or an "
-                "adapter with `kgagent transfer import`)"
+                f"components {self.components}: an experiment measures one learned part on "
+                "the target task: ['policy'] (QA files) or ['embeddings'] (triple files); "
+                "move the others with `kgagent transfer import`"
             )
+        self._queries: tuple | None = None
         self.strategy = get_strategy(strategy)
         self.budget = budget or Budget()
         self.seeds = [int(s) for s in seeds]
@@ -174,9 +182,7 @@ class TransferExperiment:
     ) -> dict[str, Any]:
         """Runs every seed's two arms; writes metrics.json, curves.png, summary.md to ``out``."""
         from kgagent.agents import Agent
-        from kgagent.agents.builder import qa_pairs
-        from kgagent.agents.paths import policy_queries
-        from kgagent.transfer.exchange import align_agent, open_source, warm_policy_for
+        from kgagent.transfer.exchange import align_agent, open_source
 
         bundle = (
             self.source
@@ -185,41 +191,20 @@ class TransferExperiment:
         )
         agent = self.target if isinstance(self.target, Agent) else Agent.open(self.target)
         try:
-            retriever = agent.retriever
             encoder = agent.encoder if self.use_encoder else None
             ents, rels = align_agent(bundle, agent.kg, labels=self.use_labels, encoder=encoder)
-            train_q, _ = policy_queries(retriever, qa_pairs(self.train))
-            eval_q, _ = policy_queries(retriever, qa_pairs(self.eval))
-            if not train_q or not eval_q:
-                raise TransferError(
-                    f"{len(train_q)} training and {len(eval_q)} evaluation questions link to "
-                    "the target graph with an answer in it: nothing to run"
-                )
-            runs = []
+            arms = self._qa_arms if self.task == "qa" else self._linkpred_arms
+            runs, sizes = [], {}
             for seed in self.seeds:
-                config = self._config(bundle, seed)
-                scratch = self._scratch(bundle, retriever, config)
-                c_scratch = learning_curve(scratch, train_q, eval_q, budget=self.budget)
-                warm, transferred, warm_report = warm_policy_for(
-                    agent, bundle, ents, rels, config=config
-                )
-                frozen = apply_strategy(warm.network, self.strategy, transferred)
-                c_transfer = learning_curve(warm, train_q, eval_q, budget=self.budget)
-                runs.append(
-                    {
-                        "seed": seed,
-                        "scratch": c_scratch,
-                        "transfer": c_transfer,
-                        "warm_start": {**warm_report, **frozen},
-                    }
-                )
+                run, sizes = arms(bundle, agent, ents, rels, seed)
+                runs.append(run)
                 if log:
+                    sc, tr = run["scratch"]["metric"], run["transfer"]["metric"]
                     log(
-                        f"seed {seed}: scratch {c_scratch['metric'][0]:.3f} -> "
-                        f"{c_scratch['metric'][-1]:.3f}, transfer {c_transfer['metric'][0]:.3f}"
-                        f" -> {c_transfer['metric'][-1]:.3f}"
+                        f"seed {seed}: scratch {sc[0]:.3f} -> {sc[-1]:.3f}, "
+                        f"transfer {tr[0]:.3f} -> {tr[-1]:.3f}"
                     )
-            results = self._results(bundle, agent, runs, ents, rels, len(train_q), len(eval_q))
+            results = self._results(bundle, agent, runs, ents, rels, sizes)
         finally:
             if agent is not self.target:
                 agent.close()
@@ -228,6 +213,69 @@ class TransferExperiment:
 
             results["files"] = {k: str(v) for k, v in write_results(results, out).items()}
         return results
+
+    def _qa_arms(self, bundle, agent, ents, rels, seed):
+        """One seed of the QA task: the policy from scratch and from the transfer."""
+        from kgagent.agents.builder import qa_pairs
+        from kgagent.agents.paths import policy_queries
+        from kgagent.transfer.exchange import warm_policy_for
+
+        if self._queries is None:  # linked and encoded once for every seed
+            retriever = agent.retriever
+            train_q, _ = policy_queries(retriever, qa_pairs(self.train))
+            eval_q, _ = policy_queries(retriever, qa_pairs(self.eval))
+            if not train_q or not eval_q:
+                raise TransferError(
+                    f"{len(train_q)} training and {len(eval_q)} evaluation questions link to "
+                    "the target graph with an answer in it: nothing to run"
+                )
+            self._queries = (train_q, eval_q)
+        train_q, eval_q = self._queries
+        config = self._config(bundle, seed)
+        scratch = self._scratch(bundle, agent.retriever, config)
+        c_scratch = learning_curve(scratch, train_q, eval_q, budget=self.budget)
+        warm, transferred, warm_report = warm_policy_for(agent, bundle, ents, rels, config=config)
+        frozen = apply_strategy(warm.network, self.strategy, transferred)
+        c_transfer = learning_curve(warm, train_q, eval_q, budget=self.budget)
+        run = {"seed": seed, "scratch": c_scratch, "transfer": c_transfer}
+        run["warm_start"] = {**warm_report, **frozen}
+        return run, {"train": len(train_q), "eval": len(eval_q)}
+
+    def _linkpred_arms(self, bundle, agent, ents, rels, seed):
+        """One seed of the link-prediction task: the embedding from scratch and transferred."""
+        from kgagent.embeddings import TripleSplits
+        from kgagent.transfer.exchange import warm_embedding_for
+        from kgagent.transfer.linkpred import (
+            embedding_curve,
+            scratch_embedding,
+            task_triples,
+            training_options,
+        )
+
+        if self._queries is None:
+            train, train_report = task_triples(agent.kg, self.train)
+            evaluation, eval_report = task_triples(agent.kg, self.eval)
+            vocab = agent.kg.vocab
+            data = TripleSplits(
+                entities=list(vocab.entities.terms),
+                relations=list(vocab.relations.terms),
+                train=train,
+                valid=evaluation,
+                unseen={"train": train_report, "eval": eval_report},
+            )
+            self._queries = (data,)
+        (data,) = self._queries
+        options = training_options(bundle)
+        scratch = scratch_embedding(
+            bundle, num_entities=data.num_entities, num_relations=data.num_relations, seed=seed
+        )
+        c_scratch = embedding_curve(scratch, data, budget=self.budget, options=options, seed=seed)
+        warm, transferred, warm_report = warm_embedding_for(agent, bundle, ents, rels)
+        frozen = apply_strategy(warm, self.strategy, transferred)
+        c_transfer = embedding_curve(warm, data, budget=self.budget, options=options, seed=seed)
+        run = {"seed": seed, "scratch": c_scratch, "transfer": c_transfer}
+        run["warm_start"] = {**warm_report, **frozen}
+        return run, {"train": len(data.train), "eval": len(data.valid), **data.unseen}
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -242,6 +290,12 @@ class TransferExperiment:
             saved = bundle.config("policy").get("policy", {})
             base = PolicyConfig(**{k: v for k, v in saved.items() if k in known})
         return dataclasses.replace(base, mode=net["mode"], dim=net["dim"], seed=seed)
+
+    def _linkpred_config(self, bundle: Bundle) -> dict[str, Any]:
+        from kgagent.transfer.linkpred import training_options
+
+        cfg = bundle.config("embeddings")
+        return {"model": cfg["model"], "dim": cfg["dim"], **training_options(bundle)}
 
     def _scratch(self, bundle: Bundle, retriever, config):
         """A fresh policy of the source's architecture on the target graph."""
@@ -270,7 +324,7 @@ class TransferExperiment:
         mean = float(np.mean([asymptote(r["scratch"]["metric"]) for r in runs]))
         return self.threshold_share * mean
 
-    def _results(self, bundle, agent, runs, ents, rels, n_train, n_eval) -> dict[str, Any]:
+    def _results(self, bundle, agent, runs, ents, rels, sizes) -> dict[str, Any]:
         threshold = self._threshold(runs)
         for r in runs:
             r["metrics"] = compare(r["transfer"], r["scratch"], threshold=threshold)
@@ -279,7 +333,8 @@ class TransferExperiment:
         return {
             **{k: summary[k]["mean"] for k in HEADLINE},
             "name": name,
-            "metric": "hits_at_1",
+            "metric": "hits_at_1" if self.task == "qa" else "mrr",
+            "task_kind": self.task,
             "threshold": threshold,
             "threshold_rule": (
                 "given"
@@ -299,8 +354,12 @@ class TransferExperiment:
             ),
             "budget": dataclasses.asdict(self.budget),
             "seeds": self.seeds,
-            "task": {"train": n_train, "eval": n_eval},
+            "task": sizes,
             "coverage": {"entities": ents.coverage(), "relations": rels.coverage()},
-            "config": dataclasses.asdict(self._config(bundle, self.seeds[0])),
+            "config": (
+                dataclasses.asdict(self._config(bundle, self.seeds[0]))
+                if self.task == "qa"
+                else self._linkpred_config(bundle)
+            ),
             "runs": runs,
         }
