@@ -745,10 +745,17 @@ def transfer_import(
 def transfer_run(
     source: Annotated[Path, typer.Option(help="source workspace or bundle directory")],
     target: Annotated[Path, typer.Option(help="target workspace (indexed)")],
-    train: Annotated[Path, typer.Option(help="target task training QA file")],
-    eval_: Annotated[Path, typer.Option("--eval", help="target task evaluation QA file")],
+    train: Annotated[
+        Path,
+        typer.Option(help="target task training data: QA file (policy) or triples (embeddings)"),
+    ],
+    eval_: Annotated[
+        Path, typer.Option("--eval", help="target task evaluation data, same form as --train")
+    ],
     out: Annotated[Path, typer.Option(help="results directory, e.g. runs/NAME")],
-    components: Components = "policy",
+    components: Annotated[
+        str, typer.Option(help="the part measured: policy (QA) or embeddings (link prediction)")
+    ] = "policy",
     strategy: Annotated[
         str, typer.Option(help="finetune | partial | frozen | freeze:PREFIX,...")
     ] = "finetune",

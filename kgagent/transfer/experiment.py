@@ -275,7 +275,7 @@ class TransferExperiment:
         c_transfer = embedding_curve(warm, data, budget=self.budget, options=options, seed=seed)
         run = {"seed": seed, "scratch": c_scratch, "transfer": c_transfer}
         run["warm_start"] = {**warm_report, **frozen}
-        return run, {"train": len(data.train), "eval": len(data.valid), **data.unseen}
+        return run, {"train": len(data.train), "eval": len(data.valid), "unseen": data.unseen}
 
     # -- steps ----------------------------------------------------------------------------
 

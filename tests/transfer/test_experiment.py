@@ -166,3 +166,30 @@ def test_an_extra_target_relation_gets_a_non_zero_action_row(bundle, tmp_path):
         assert report["mapped"]["action.weight"]["features"] == 2  # the relation, each way
     finally:
         agent.close()
+
+
+def test_a_link_prediction_experiment_moves_an_embedding(source, target, tmp_path):
+    from kgagent.embeddings import TripleSplits, train
+    from kgagent.embeddings.artifact import embedding_dir
+    from tests.transfer.conftest import DIRECTORS, FILMS
+
+    data = TripleSplits.from_kg(source.kg, heldout=0.0)  # the source saw every fact
+    train(data=data, model="distmult", out=embedding_dir(source.workspace, "lp"), dim=16,
+          epochs=40, eval_every=0, progress=False)  # fmt: skip
+    bundle = source.export(tmp_path / "bundle", components=["embeddings"], embedding="lp")
+    facts = [(f, "directed_by", DIRECTORS[i % 4]) for i, f in enumerate(FILMS)]
+    (tmp_path / "train.tsv").write_text("".join(f"{h}\t{r}\t{t}\n" for h, r, t in facts[4:]))
+    (tmp_path / "eval.tsv").write_text(  # labels, a camelCase relation and an unknown row
+        "".join(f"{h}\tdirectedBy\t{t}\n" for h, _, t in facts[:4]) + "Nobody\tx\ty\n"
+    )
+    exp = TransferExperiment(source=bundle, target=target, train=tmp_path / "train.tsv",
+                             eval=tmp_path / "eval.tsv", components=["embeddings"],
+                             budget=Budget(steps=4, eval_every=2), seeds=[0])  # fmt: skip
+    res = exp.run(out=tmp_path / "run")
+    assert res["metric"] == "mrr" and res["task"]["eval"] == 4
+    assert res["task"]["eval"] + res["task"]["unseen"]["eval"]["dropped"] == 5
+    run = res["runs"][0]
+    assert run["scratch"]["step"] == [0, 2, 4] and run["transfer"]["step"] == [0, 2, 4]
+    assert run["transfer"]["episodes"][-1] == 4 * 8  # epochs x training triples
+    assert res["jumpstart"] > 0.2, run  # the moved rows already rank the held-out facts
+    assert (tmp_path / "run" / "curves.png").exists()
