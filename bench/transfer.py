@@ -12,7 +12,9 @@ evaluation); the split is saved under ROOT.
     python bench/transfer.py prepare --root ROOT [--reuse-index WS/index]
     python bench/transfer.py run --root ROOT [--seeds 3] [--steps 150] [--only 1|2]
 
-``prepare`` builds ROOT/metaqa (the full KB, indexed; ``--reuse-index`` copies the fact
+``--only N`` runs one experiment and merges it into the results file (the source policy
+is retrained each run, with the same seed and split). ``prepare`` builds ROOT/metaqa (the
+full KB, indexed; ``--reuse-index`` copies the fact
 vectors of an existing MetaQA index, which ``index()`` then checks and reuses) and
 ROOT/films (the relabelled subgraph). ``run`` trains the source policy, exports it and
 runs the experiments; results: ROOT/runs/*/ (metrics.json, curves.png, summary.md),
@@ -171,6 +173,7 @@ def _experiment(name, root, bundle, target, train, evaluation, args, **kw) -> di
         for arm in ("scratch", "transfer")
     }  # fmt: skip
     out["steps"] = res["runs"][0]["scratch"]["step"]
+    out["seeds"] = res["seeds"]
     return out
 
 
@@ -180,7 +183,11 @@ def run(args) -> None:
     sizes = {"source": args.source_per_hop, "train": args.train, "eval": args.eval}
     split = _split(args.data, args.seed, sizes)
     split_path.write_text(json.dumps(split))
-    results = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
+    from _common import RESULTS
+
+    previous = RESULTS / "transfer.json"
+    results = json.loads(previous.read_text()) if args.only and previous.exists() else {}
+    results.update(machine=machine(), args={k: str(v) for k, v in vars(args).items()})
     t0 = time.perf_counter()
     bundle, results["source_policy"] = _source_bundle(root, split, args.source_epochs)
     if args.only in (None, 1):
@@ -198,7 +205,7 @@ def run(args) -> None:
                 name, root, bundle, root / "films", _pairs(train), _pairs(evaluation), args,
                 use_labels=labels,
             )  # fmt: skip
-    results["total_seconds"] = round(time.perf_counter() - t0, 1)
+    results[f"seconds_run_{args.only or 'all'}"] = round(time.perf_counter() - t0, 1)
     results["peak_rss_mib"] = round(peak_rss_mib(), 1)
     write_results("transfer", results)
     update_doc_section("transfer", _markdown(results))
@@ -231,7 +238,8 @@ def _markdown(results: dict) -> str:
         s, rel = res["summary"], res["coverage"]["relations"]["by_method"]
         lines.append(
             f"| {key} ({res['task']['train']} train / {res['task']['eval']} eval, "
-            f"{res['budget']['steps']} steps) | {res['alignment']} ({rel['label']['count']}) | "
+            f"{res['budget']['steps']} steps, {len(res['seeds'])} seeds) | "
+            f"{res['alignment']} ({rel['label']['count']}) | "
             f"{cell(s['jumpstart'])} | {cell(s['asymptote_transfer'])} | "
             f"{cell(s['asymptote_scratch'])} | {cell(s['area_ratio'])} | "
             f"{cell(s['time_to_threshold_ratio'])} |"

@@ -2,9 +2,11 @@
 
 A learned table (KG embedding rows, a policy's action or entity rows) is only meaningful
 with the ids it was trained on. To reuse it on another graph each *target* id needs a
-source row: the same IRI first (the graphs share a vocabulary), then the same
-normalised label (the same thing under another IRI, as when two datasets mint their own
-IRIs for one film), then optionally the nearest label in a sentence-encoder space (a
+source row: the same IRI first (the graphs share a vocabulary), then the same label
+(the same thing under another IRI, as when two datasets mint their own IRIs for one
+film) — as written, then normalised, since normalising can make distinct labels collide
+("Heat" the film, "heat" the tag) and a label shared by several source rows matches
+nothing — then optionally the nearest label in a sentence-encoder space (a
 relation called "directed by" in one graph and "director" in another). Every stage only
 considers what the earlier ones left unmatched, and a source row is used once per stage,
 so one source entity does not silently stand in for many target ones.
@@ -150,14 +152,17 @@ def align(
         return Alignment(source, method, score, n_src)
     if len(source_labels) != n_src or len(target_labels) != len(tgt):
         raise ValueError("labels must be given for every term, in id order")
-    s_lab = np.asarray([normalize_label(x) for x in source_labels], dtype=str)
-    t_lab = np.asarray([normalize_label(x) for x in target_labels], dtype=str)
     used = np.zeros(n_src, dtype=bool)
-    used[source[source >= 0]] = True
-    todo = np.flatnonzero((source < 0) & (t_lab != ""))
-    hit = _unique_match(s_lab, ~used & (s_lab != ""), t_lab[todo])
-    found = hit >= 0
-    source[todo[found]], method[todo[found]], score[todo[found]] = hit[found], 2, 1.0
+    # the label as written first (normalising can make distinct labels collide: "Heat"
+    # the film and "heat" the tag), then the normalised form for what is left
+    for norm in (str.strip, normalize_label):
+        s_lab = np.asarray([norm(str(x)) for x in source_labels], dtype=str)
+        t_lab = np.asarray([norm(str(x)) for x in target_labels], dtype=str)
+        used[source[source >= 0]] = True
+        todo = np.flatnonzero((source < 0) & (t_lab != ""))
+        hit = _unique_match(s_lab, ~used & (s_lab != ""), t_lab[todo])
+        found = hit >= 0
+        source[todo[found]], method[todo[found]], score[todo[found]] = hit[found], 2, 1.0
     if encoder is None:
         return Alignment(source, method, score, n_src)
     used[source[source >= 0]] = True

@@ -88,3 +88,17 @@ def test_fill_least_squares_map_recovers_a_linear_relation():
 def test_fill_needs_something_aligned():
     with pytest.raises(ValueError, match="no aligned row"):
         fill_rows(np.zeros((2, 2)), np.array([False, False]))
+
+
+def test_labels_match_as_written_before_normalised_collisions():
+    al = align(
+        source_terms=["<s:film>", "<s:tag>", "<s:x>"],
+        source_labels=["Heat", "heat", "Up!"],
+        target_terms=["<t:1>", "<t:2>", "<t:3>"],
+        target_labels=["heat", "HEAT", "up"],
+    )
+    # "heat" is exact; "HEAT" then normalises to the one "heat" left unused, "up" to "Up!"
+    assert al.source.tolist() == [1, 0, 2]
+    both = align(source_terms=["<s:film>", "<s:tag>"], source_labels=["Heat", "heat"],
+                 target_terms=["<t:2>"], target_labels=["HEAT"])  # fmt: skip
+    assert both.source.tolist() == [-1]  # two source rows share the normalised key
