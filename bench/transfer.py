@@ -12,13 +12,13 @@ evaluation); the split is saved under ROOT.
     python bench/transfer.py prepare --root ROOT [--reuse-index WS/index]
     python bench/transfer.py run --root ROOT [--seeds 3] [--steps 150] [--only 1|2]
 
-``--only N`` runs one experiment and merges it into the results file (the source policy
-is retrained each run, with the same seed and split). ``prepare`` builds ROOT/metaqa (the
-full KB, indexed; ``--reuse-index`` copies the fact
+``prepare`` builds ROOT/metaqa (the full KB, indexed; ``--reuse-index`` copies the fact
 vectors of an existing MetaQA index, which ``index()`` then checks and reuses) and
 ROOT/films (the relabelled subgraph). ``run`` trains the source policy, exports it and
 runs the experiments; results: ROOT/runs/*/ (metrics.json, curves.png, summary.md),
-bench/results/transfer.json and a section of docs/benchmarks.md.
+bench/results/transfer.json and a section of docs/benchmarks.md. ``--only N`` runs one
+experiment and merges it into the results file (the source policy is retrained each
+run, with the same seed and split).
 """
 
 from __future__ import annotations
@@ -267,7 +267,12 @@ def main() -> None:
     r.add_argument("--train", type=int, default=1000)
     r.add_argument("--eval", type=int, default=500)
     r.add_argument("--only", type=int, choices=(1, 2), default=None)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: small batches on shared cores run faster)")  # fmt: skip
     args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     (prepare if args.cmd == "prepare" else run)(args)
 
 
