@@ -149,6 +149,11 @@ def _source_bundle(root: Path, split: dict, epochs: int) -> tuple[Path, dict]:
     return bundle, {**info, "seconds": round(seconds, 1)}
 
 
+def _source_report(root: Path) -> dict:
+    metrics = json.loads((root / "metaqa" / "policy" / "hop12" / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k != "history"} | {"reused": True}
+
+
 def _experiment(name, root, bundle, target, train, evaluation, args, **kw) -> dict:
     from kgagent.transfer import Budget, TransferExperiment
 
@@ -160,6 +165,7 @@ def _experiment(name, root, bundle, target, train, evaluation, args, **kw) -> di
         eval=evaluation,
         budget=Budget(steps=args.steps, eval_every=args.eval_every),
         seeds=list(range(args.seeds)),
+        strategy=args.strategy,
         name=name,
         **kw,
     )
@@ -189,10 +195,15 @@ def run(args) -> None:
     results = json.loads(previous.read_text()) if args.only and previous.exists() else {}
     results.update(machine=machine(), args={k: str(v) for k, v in vars(args).items()})
     t0 = time.perf_counter()
-    bundle, results["source_policy"] = _source_bundle(root, split, args.source_epochs)
+    if args.reuse_source and (root / "bundles" / "hop12" / "manifest.json").exists():
+        bundle = root / "bundles" / "hop12"  # trained by an earlier run (same split, seed)
+        results.setdefault("source_policy", _source_report(root))
+    else:
+        bundle, results["source_policy"] = _source_bundle(root, split, args.source_epochs)
+    tag = "" if args.strategy == "finetune" else f"-{args.strategy}"
     if args.only in (None, 1):
-        results["exp1_hop12_to_hop3"] = _experiment(
-            "hop12-to-hop3", root, bundle, root / "metaqa",
+        results[f"exp1_hop12-to-hop3{tag}"] = _experiment(
+            f"hop12-to-hop3{tag}", root, bundle, root / "metaqa",
             _pairs(split["hop3_train"]), _pairs(split["hop3_eval"]), args,
         )  # fmt: skip
     if args.only in (None, 2):
@@ -201,9 +212,9 @@ def run(args) -> None:
         random.Random(args.seed).shuffle(usable)
         train, evaluation = usable[: args.train], usable[args.train : args.train + args.eval]
         for name, labels in (("hop12-to-films", True), ("hop12-to-films-iri-only", False)):
-            results[f"exp2_{name}"] = _experiment(
-                name, root, bundle, root / "films", _pairs(train), _pairs(evaluation), args,
-                use_labels=labels,
+            results[f"exp2_{name}{tag}"] = _experiment(
+                f"{name}{tag}", root, bundle, root / "films", _pairs(train),
+                _pairs(evaluation), args, use_labels=labels,
             )  # fmt: skip
     results[f"seconds_run_{args.only or 'all'}"] = round(time.perf_counter() - t0, 1)
     results["peak_rss_mib"] = round(peak_rss_mib(), 1)
@@ -221,7 +232,8 @@ def _markdown(results: dict) -> str:
         "## Transfer learning (bench/transfer.py)",
         "",
         f"Source: a path policy trained on {src['train_queries']} MetaQA 1-hop + 2-hop dev "
-        f"questions (valid Hits@1 {src['valid']['hits_at_1']:.3f}, {src['seconds']} s). "
+        f"questions (valid Hits@1 {src['valid']['hits_at_1']:.3f}, "
+        f"{src['train_seconds']} s training). "
         "Each target is trained from scratch and from the transfer with the same budget of "
         "optimizer steps (batch 64, 8 walks per question), evaluated on held-out questions "
         "(policy Hits@1: expected precision of the best walk's answers); mean ± std over "
@@ -267,6 +279,12 @@ def main() -> None:
     r.add_argument("--train", type=int, default=1000)
     r.add_argument("--eval", type=int, default=500)
     r.add_argument("--only", type=int, choices=(1, 2), default=None)
+    r.add_argument(
+        "--reuse-source",
+        action="store_true",
+        help="use ROOT/bundles/hop12 from an earlier run instead of retraining",
+    )
+    r.add_argument("--strategy", default="finetune")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: small batches on shared cores run faster)")  # fmt: skip
     args = p.parse_args()

@@ -317,7 +317,7 @@ def check_encoder(bundle: Bundle, agent) -> None:
         )
 
 
-def warm_policy_for(agent, bundle, ents, rels, *, config=None):
+def warm_policy_for(agent, bundle, ents, rels, *, config=None, reset=()):
     """The bundle's policy over the agent's graph: (reasoner, transferred rows, report)."""
     from kgagent.transfer.warmstart import warm_policy
 
@@ -333,6 +333,7 @@ def warm_policy_for(agent, bundle, ents, rels, *, config=None):
         action_features=action_features(retriever),
         config=config,
         edges=_edges(agent.kg) if net.get("num_entities") else None,
+        reset=reset,
     )
 
 

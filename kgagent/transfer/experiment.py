@@ -120,7 +120,8 @@ class TransferExperiment:
         components: the learned part measured: ``["policy"]`` (trained with REINFORCE,
             metric Hits@1) or ``["embeddings"]`` (the KGE trainer, metric filtered MRR,
             a step = an epoch).
-        strategy: "finetune", "partial", "frozen" or ``freeze:PREFIX,...``.
+        strategy: "finetune", "partial", "frozen", "reset-head" (policies) or
+            ``freeze:PREFIX,...`` (see :mod:`kgagent.transfer.strategy`).
         budget: steps per run and evaluation interval.
         seeds: one scratch and one transfer run each.
         config: the policy's training options for both arms (default: the source
@@ -234,7 +235,9 @@ class TransferExperiment:
         config = self._config(bundle, seed)
         scratch = self._scratch(bundle, agent.retriever, config)
         c_scratch = learning_curve(scratch, train_q, eval_q, budget=self.budget)
-        warm, transferred, warm_report = warm_policy_for(agent, bundle, ents, rels, config=config)
+        warm, transferred, warm_report = warm_policy_for(
+            agent, bundle, ents, rels, config=config, reset=self.strategy.reset
+        )
         frozen = apply_strategy(warm.network, self.strategy, transferred)
         c_transfer = learning_curve(warm, train_q, eval_q, budget=self.budget)
         run = {"seed": seed, "scratch": c_scratch, "transfer": c_transfer}

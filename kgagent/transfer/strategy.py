@@ -4,7 +4,11 @@
 - ``partial``: the representation stays — the policy's action, query and entity
   embeddings, a KG embedding's entity rows — and the decision layers (the policy's
   LSTM and scoring head; a KG embedding's relation rows) train;
-- ``frozen``: every transferred weight stays as it came.
+- ``frozen``: every transferred weight stays as it came;
+- ``reset-head``: the policy's representation moves (action, query and entity
+  embeddings, the phrase projection) but its LSTM and scoring head start fresh (the
+  target's seeded initialisation) and everything trains: a source whose decisions are
+  confident for its own task (stop after two hops) need not unlearn them.
 
 In a frozen table only the *transferred* rows are fixed: rows initialised for target ids
 without a source counterpart still learn (their gradient is masked row-wise), otherwise
@@ -26,13 +30,23 @@ __all__ = ["STRATEGIES", "Strategy", "apply_strategy", "get_strategy"]
 
 @dataclass(frozen=True)
 class Strategy:
-    """Parameter-name prefixes to keep fixed; ``"*"`` means every transferred weight."""
+    """Parameter-name prefixes to keep fixed (``"*"``: every transferred weight), and
+    prefixes of weights not to move at all (``reset``: they keep the target's fresh
+    initialisation)."""
 
     name: str
     freeze: tuple[str, ...] = ()
+    reset: tuple[str, ...] = ()
 
     def frozen(self, parameter: str) -> bool:
-        return any(p == "*" or parameter == p or parameter.startswith(p + ".") for p in self.freeze)
+        return _matches(parameter, self.freeze)
+
+    def resets(self, parameter: str) -> bool:
+        return _matches(parameter, self.reset)
+
+
+def _matches(parameter: str, prefixes: tuple[str, ...]) -> bool:
+    return any(p == "*" or parameter == p or parameter.startswith(p + ".") for p in prefixes)
 
 
 #: strategy name -> Strategy (the one registry of strategies)
@@ -40,6 +54,7 @@ STRATEGIES: dict[str, Strategy] = {
     "finetune": Strategy("finetune"),
     "partial": Strategy("partial", ("action", "action_proj", "query", "query_relation", "entity")),
     "frozen": Strategy("frozen", ("*",)),
+    "reset-head": Strategy("reset-head", reset=("lstm", "head")),
 }
 
 

@@ -63,6 +63,7 @@ def warm_policy(
     action_features: np.ndarray | None = None,
     config=None,
     edges: np.ndarray | None = None,
+    reset: Sequence[str] = (),
 ) -> tuple[Any, dict[str, np.ndarray | None], dict[str, Any]]:
     """A :class:`~kgagent.policy.PathReasoner` for the target graph from the bundle's policy.
 
@@ -79,6 +80,8 @@ def warm_policy(
         config: the target's :class:`~kgagent.policy.PolicyConfig` (training options);
             its ``mode`` and ``dim`` come from the source network.
         edges: (e, 2) target entity pairs, to fill unaligned entity rows.
+        reset: parameter-name prefixes not to move (they keep the target network's
+            seeded initialisation; see the ``reset-head`` strategy).
 
     Returns:
         (reasoner, transferred rows per parameter for :func:`apply_strategy`, report).
@@ -128,10 +131,13 @@ def warm_policy(
     if entity_alignment is not None:
         tables["entity.weight"] = (entity_alignment.source, None, edges)
     transferred: dict[str, np.ndarray | None] = {}
-    report: dict[str, Any] = {"copied": [], "mapped": {}, "kept": []}
+    report: dict[str, Any] = {"copied": [], "mapped": {}, "kept": [], "reset": []}
     for name, tensor in state.items():
         if name == "action_features":
             report["kept"].append(name)  # the target's own relation phrases
+            continue
+        if any(name == p or name.startswith(p + ".") for p in reset):
+            report["reset"].append(name)
             continue
         if name not in src:
             raise TransferError(f"{path}: no tensor {name!r} (the target network needs it)")

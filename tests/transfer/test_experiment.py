@@ -193,3 +193,17 @@ def test_a_link_prediction_experiment_moves_an_embedding(source, target, tmp_pat
     assert run["transfer"]["episodes"][-1] == 4 * 8  # epochs x training triples
     assert res["jumpstart"] > 0.2, run  # the moved rows already rank the held-out facts
     assert (tmp_path / "run" / "curves.png").exists()
+
+
+def test_reset_head_moves_the_representation_only(bundle, target):
+    from kgagent.transfer.exchange import align_agent, warm_policy_for
+
+    ents, rels = align_agent(bundle, target.kg)
+    reset = get_strategy("reset-head").reset
+    warm, transferred, report = warm_policy_for(target, bundle, ents, rels, reset=reset)
+    src, got = bundle.tensors("policy"), warm.network.state_dict()
+    assert report["reset"] and all(n.startswith(("lstm.", "head.")) for n in report["reset"])
+    assert not set(report["reset"]) & set(transferred)  # so no strategy freezes them
+    assert not torch.equal(got["lstm.weight_ih"], src["lstm.weight_ih"])
+    assert torch.equal(got["query.0.weight"], src["query.0.weight"])
+    assert torch.equal(got["action.weight"], src["action.weight"])  # same relations, same order
