@@ -11,6 +11,7 @@ evaluation); the split is saved under ROOT.
 
     python bench/transfer.py prepare --root ROOT [--reuse-index WS/index]
     python bench/transfer.py run --root ROOT [--seeds 3] [--steps 150] [--only 1|2]
+    python bench/transfer.py report --root ROOT   # the docs table from the results file
 
 ``prepare`` builds ROOT/metaqa (the full KB, indexed; ``--reuse-index`` copies the fact
 vectors of an existing MetaQA index, which ``index()`` then checks and reuses) and
@@ -180,6 +181,8 @@ def _experiment(name, root, bundle, target, train, evaluation, args, **kw) -> di
     }  # fmt: skip
     out["steps"] = res["runs"][0]["scratch"]["step"]
     out["seeds"] = res["seeds"]
+    reached = [r["metrics"]["reached_threshold"] for r in res["runs"]]
+    out["reached"] = {arm: sum(x[arm] for x in reached) for arm in ("transfer", "scratch")}
     return out
 
 
@@ -241,8 +244,9 @@ def _markdown(results: dict) -> str:
         "the scratch asymptote. area_ratio = transfer area / scratch area (1 = no gain).",
         "",
         "| experiment | alignment (relations by label) | jumpstart | asymptote transfer | "
-        "asymptote scratch | area ratio | time-to-threshold ratio (steps) |",
-        "|---|---|---|---|---|---|---|",
+        "asymptote scratch | area ratio | time-to-threshold ratio (steps) | threshold "
+        "reached (transfer / scratch seeds) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key, res in results.items():
         if not key.startswith("exp"):
@@ -254,15 +258,39 @@ def _markdown(results: dict) -> str:
             f"{res['alignment']} ({rel['label']['count']}) | "
             f"{cell(s['jumpstart'])} | {cell(s['asymptote_transfer'])} | "
             f"{cell(s['asymptote_scratch'])} | {cell(s['area_ratio'])} | "
-            f"{cell(s['time_to_threshold_ratio'])} |"
+            f"{cell(s['time_to_threshold_ratio'])} | "
+            f"{_reached(res)} |"
         )
     return "\n".join(lines)
+
+
+def report(args) -> None:
+    """Rewrites the docs section from bench/results/transfer.json (and ROOT/runs/*)."""
+    from _common import RESULTS
+
+    path = RESULTS / "transfer.json"
+    results = json.loads(path.read_text())
+    for key, res in results.items():
+        run_dir = Path(args.root) / "runs" / key.split("_", 1)[-1]
+        if key.startswith("exp") and "reached" not in res and (run_dir / "metrics.json").exists():
+            runs = json.loads((run_dir / "metrics.json").read_text())["runs"]
+            reached = [r["metrics"]["reached_threshold"] for r in runs]
+            res["reached"] = {a: sum(x[a] for x in reached) for a in ("transfer", "scratch")}
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    update_doc_section("transfer", _markdown(results))
+
+
+def _reached(res: dict) -> str:
+    if "reached" not in res:
+        return "n/a"
+    n = len(res["seeds"])
+    return f"{res['reached']['transfer']}/{n} / {res['reached']['scratch']}/{n}"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("prepare", "run"):
+    for name in ("prepare", "run", "report"):
         s = sub.add_parser(name)
         s.add_argument("--data", type=Path, default=SHARED)
         s.add_argument("--root", required=True)
@@ -291,7 +319,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    (prepare if args.cmd == "prepare" else run)(args)
+    {"prepare": prepare, "run": run, "report": report}[args.cmd](args)
 
 
 if __name__ == "__main__":
