@@ -243,6 +243,14 @@ def _markdown(results: dict) -> str:
         f"seeds; {results['machine']['cores']} cores. Threshold for time to threshold: 0.9 x "
         "the scratch asymptote. area_ratio = transfer area / scratch area (1 = no gain).",
         "",
+        "All questions are MetaQA dev questions (no train split ships here), in disjoint "
+        "seeded parts: source training, target training, target evaluation. exp1: the same "
+        "KG, 3-hop questions. exp2: a graph of 25% of MetaQA's films in which half the "
+        "entities have opaque IRIs and all 9 relations are renamed (camelCase IRIs and "
+        "labels), so they align by label only; the iri-only row is the ablation without "
+        "labels (the policy still reads the target's relation phrases through its "
+        "projection). Strategy finetune unless the name says otherwise.",
+        "",
         "| experiment | alignment (relations by label) | jumpstart | asymptote transfer | "
         "asymptote scratch | area ratio | time-to-threshold ratio (steps) | threshold "
         "reached (transfer / scratch seeds) |",
