@@ -314,7 +314,7 @@ def main() -> None:
     b.add_argument("--train-per-hop", type=int, default=600)
     b.add_argument("--policy-per-hop", type=int, default=2000)
     b.add_argument("--policy-epochs", type=int, default=20)
-    b.add_argument("--steps", type=int, default=240)
+    b.add_argument("--steps", type=int, default=150)
     b.add_argument("--batch-size", type=int, default=8)
     b.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("eval")

@@ -608,51 +608,192 @@ policy_app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 
 
+_QUERIES_HELP = (
+    "question mode: QA file (MetaQA, PathQuestion, JSONL); relation mode: (head, relation, "
+    "tail) IRIs, tab-separated"
+)
+_KGE_HELP = (
+    "relation mode: an embedding directory over the same entities, to shape the reward "
+    "and initialise the embeddings"
+)
+
+
 @policy_app.command("train")
 def policy_train(
-    workspace: Workspace,
-    queries: Annotated[
-        Path, typer.Option(help="QA file: MetaQA, PathQuestion or JSONL {question, answers}")
-    ],
+    workspace: Annotated[
+        Path | None, typer.Argument(help="workspace (or give --train/--out for split files)")
+    ] = None,
+    queries: Annotated[Path | None, typer.Option(help=_QUERIES_HELP)] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="question (default with a workspace) | relation")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="WS/policy/NAME (default: the config's)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output directory (not WS/policy)")] = None,
+    graph: Annotated[Path | None, typer.Option(help="split files: triples to walk")] = None,
+    train: Annotated[Path | None, typer.Option(help="split files: training triples")] = None,
+    valid: Annotated[Path | None, typer.Option(help="split files: early stopping")] = None,
+    test: Annotated[Path | None, typer.Option(help="split files: metrics")] = None,
+    kge: Annotated[Path | None, typer.Option(help=_KGE_HELP)] = None,
     epochs: Annotated[int, typer.Option(help="most epochs (the best validation one is kept)")] = 20,
+    dim: Annotated[int, typer.Option(help="hidden size")] = 128,
+    hops: Annotated[int, typer.Option(help="longest walk")] = 3,
+    lr: float = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="queries per update")] = 64,
+    beam: Annotated[int, typer.Option(help="relation mode: walks kept per query")] = 64,
     seed: int = 0,
+    sep: Annotated[str, typer.Option(help="field separator of triple files")] = "\t",
 ) -> None:
-    """Train the path policy (REINFORCE) on question-answer pairs; `ask` then uses it."""
-    from kgagent.agents import Agent
+    """Train the path policy (REINFORCE): on QA pairs for `ask`, or on link prediction."""
     from kgagent.policy import PolicyConfig
 
+    sep = sep.encode().decode("unicode_escape")
     try:
-        with Agent.open(workspace) as agent:
-            report = agent.train_policy(
-                queries, name=name, config=PolicyConfig(epochs=epochs, seed=seed), progress=True
-            )
+        mode = mode or ("question" if workspace is not None else "relation")
+        if mode not in ("question", "relation"):
+            raise KGAgentError(f"--mode {mode!r}: expected question or relation")
+        if workspace is None and mode != "relation":
+            raise KGAgentError("split files (--train) train a relation-mode policy")
+        cfg = PolicyConfig(mode=mode, epochs=epochs, dim=dim, max_hops=hops, lr=lr,
+                           batch_size=batch_size, seed=seed)  # fmt: skip
+        if (workspace is None) == (train is None):
+            raise KGAgentError("give a WORKSPACE (with --queries) or --train FILE (with --out)")
+        if workspace is None:
+            if out is None:
+                raise KGAgentError("--out DIR is required with --train")
+            report = _policy_splits(cfg, graph, train, valid, test, kge, beam, out, sep)
+            where = out
+        elif queries is None:
+            raise KGAgentError("--queries FILE is required with a workspace")
+        elif mode == "relation":
+            where = out or workspace / "policy" / (name or "linkpred")
+            report = _policy_workspace_relation(workspace, queries, cfg, kge, beam, where, sep)
+        else:
+            from kgagent.agents import Agent
+
+            with Agent.open(workspace) as agent:
+                report = agent.train_policy(queries, name=name, config=cfg, progress=True)
+                where = agent.workspace / "policy" / (name or agent.config.policy.name)
+            if out is not None:
+                import shutil
+
+                shutil.copytree(where, out, dirs_exist_ok=True)
+                where = out
     except KGAgentError as exc:
         _fail(exc)
-    typer.echo(json.dumps({k: v for k, v in report.items() if k != "history"}, indent=2))
+    skip = ("history", "data", "unseen")
+    typer.echo(json.dumps({k: v for k, v in report.items() if k not in skip}, indent=2))
+    typer.echo(f"saved to {where}")
+
+
+def _load_kge(path: Path | None, num_entities: int, entities: list[str]):
+    """(model, score offset) of an embedding directory over the same entity labels."""
+    if path is None:
+        return None, 0.0
+    from kgagent.embeddings.artifact import Embedding
+
+    emb = Embedding.load(path)
+    if list(emb.entities) != list(entities):
+        raise KGAgentError(
+            f"{path}: the embedding's {len(emb.entities)} entities are not the "
+            f"{num_entities} of these triples (in the same order): train it on the same files"
+        )
+    train_cfg = emb.config.get("training", emb.config)
+    loss, margin = train_cfg.get("loss"), train_cfg.get("margin") or 0.0
+    return emb.model, float(margin) if loss in ("nssa", "margin") else 0.0
+
+
+def _policy_splits(cfg, graph, train, valid, test, kge, beam, out, sep) -> dict:
+    from kgagent.embeddings import TripleSplits
+    from kgagent.embeddings.data import read_triples
+    from kgagent.policy.linkpred import train_on_splits
+
+    data = TripleSplits.from_files(train=train, valid=valid, test=test, sep=sep)
+    walked = None
+    if graph is not None:  # extra triples to walk, over the training split's vocabulary
+        import numpy as np
+
+        from kgagent.embeddings.data import _map
+
+        ent = {e: i for i, e in enumerate(data.entities)}
+        rel = {r: i for i, r in enumerate(data.relations)}
+        extra, unseen = _map(read_triples(graph, sep=sep), ent, rel)
+        if unseen["triples"]:
+            data.unseen["graph"] = unseen
+        walked = np.unique(np.concatenate([data.train, extra]), axis=0)  # (n, 3)
+    _report_unseen(data)
+    model, offset = _load_kge(kge, data.num_entities, data.entities)
+    _, metrics = train_on_splits(data, config=cfg, graph=walked, kge=model, kge_offset=offset,
+                                 beam=beam, out=out, progress=True)  # fmt: skip
+    return metrics
+
+
+def _policy_workspace_relation(workspace, queries, cfg, kge, beam, out, sep):
+    from kgagent.embeddings.data import read_triples
+    from kgagent.policy.linkpred import train_on_splits, workspace_splits
+    from kgagent.workspace import open_kg
+
+    with open_kg(workspace) as kg:
+        data, walked = workspace_splits(kg, read_triples(queries, sep=sep), seed=cfg.seed)
+    model, offset = _load_kge(kge, data.num_entities, data.entities)
+    _, metrics = train_on_splits(data, config=cfg, graph=walked, kge=model, kge_offset=offset,
+                                 beam=beam, out=out, progress=True)  # fmt: skip
+    return metrics
 
 
 @policy_app.command("eval")
 def policy_eval(
-    workspace: Workspace,
-    queries: Annotated[Path, typer.Option(help="QA file with gold answers")],
+    workspace: Annotated[Path | None, typer.Argument(help="workspace (question mode)")] = None,
+    queries: Annotated[Path | None, typer.Option(help="QA file with gold answers")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="split files: a `policy train --out` directory")
+    ] = None,
+    train: Annotated[Path | None, typer.Option(help="split files: the training triples")] = None,
+    valid: Annotated[Path | None, typer.Option(help="split files: more known triples")] = None,
+    test: Annotated[Path | None, typer.Option(help="split files: triples to rank")] = None,
+    beam: Annotated[int, typer.Option(help="relation mode: walks kept per query")] = 64,
+    sep: Annotated[str, typer.Option(help="field separator of triple files")] = "\t",
 ) -> None:
-    """Hits@1 of the policy's best walk alone (expected precision of its answer set)."""
+    """Question mode: Hits@1 of the policy's best walk alone. Split files: filtered MRR and
+    Hits@1/3/10 of a link-prediction policy, both directions."""
+    try:
+        if checkpoint is not None:
+            report = _policy_eval_splits(checkpoint, train, valid, test, beam,
+                                         sep.encode().decode("unicode_escape"))  # fmt: skip
+        elif workspace is None or queries is None:
+            raise KGAgentError("give WORKSPACE --queries FILE, or --checkpoint DIR --train --test")
+        else:
+            report = _policy_eval_workspace(workspace, queries)
+    except KGAgentError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(report, indent=2))
+
+
+def _policy_eval_splits(checkpoint, train, valid, test, beam, sep) -> dict:
+    from kgagent.embeddings import TripleSplits
+    from kgagent.policy.linkpred import evaluate_link_prediction, load_for_splits
+
+    if train is None or test is None:
+        raise KGAgentError("--checkpoint needs the --train file it was trained on and --test")
+    data = TripleSplits.from_files(train=train, valid=valid, test=test, sep=sep)
+    _report_unseen(data)
+    reasoner = load_for_splits(checkpoint, data)
+    if not len(data.test):
+        raise KGAgentError(f"{test}: no test triple names known entities and relations")
+    metrics = evaluate_link_prediction(reasoner, data.test, known=data.all_triples(), beam=beam)
+    return {**metrics, "triples": len(data.test), "unseen": data.unseen}
+
+
+def _policy_eval_workspace(workspace, queries) -> dict:
     from kgagent.agents import Agent
     from kgagent.agents.builder import qa_pairs
     from kgagent.agents.paths import policy_queries
 
-    try:
-        with Agent.open(workspace) as agent:
-            retriever = agent.retriever
-            if retriever.policy is None:
-                raise KGAgentError(f"{workspace}: no policy; run `kgagent policy train` first")
-            pairs = qa_pairs(queries)
-            items, skipped = policy_queries(retriever, pairs)
-            report = {**retriever.policy.evaluate(items), "skipped_questions": skipped}
-    except KGAgentError as exc:
-        _fail(exc)
-    typer.echo(json.dumps(report, indent=2))
+    with Agent.open(workspace) as agent:
+        retriever = agent.retriever
+        if retriever.policy is None:
+            raise KGAgentError(f"{workspace}: no policy; run `kgagent policy train` first")
+        items, skipped = policy_queries(retriever, qa_pairs(queries))
+        return {**retriever.policy.evaluate(items), "skipped_questions": skipped}
 
 
 transfer_app = typer.Typer(

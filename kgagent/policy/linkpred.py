@@ -18,9 +18,18 @@ import numpy as np
 import torch
 
 from kgagent.kg.adjacency import Adjacency
-from kgagent.policy.reasoner import PathReasoner, PolicyConfig, Query
+from kgagent.policy.reasoner import PathReasoner, PolicyConfig, PolicyError, Query
+from kgagent.policy.shaping import KGEReward, kge_features
 
-__all__ = ["PolicyScorer", "relation_queries", "train_link_prediction"]
+__all__ = [
+    "PolicyScorer",
+    "evaluate_link_prediction",
+    "load_for_splits",
+    "relation_queries",
+    "train_link_prediction",
+    "train_on_splits",
+    "workspace_splits",
+]
 
 
 def relation_queries(
@@ -106,20 +115,185 @@ def train_link_prediction(
     num_entities: int,
     relations: Sequence[str],
     config: PolicyConfig | None = None,
+    graph: np.ndarray | None = None,
+    kge=None,
+    kge_offset: float = 0.0,
+    shape_reward: bool = True,
+    init_from_kge: bool = True,
     progress: bool = False,
     log=None,
 ) -> tuple[PathReasoner, dict[str, Any]]:
     """A relation-mode policy trained with REINFORCE on the training graph's own edges.
 
-    Early stopping uses the validation triples' expected precision (``evaluate``).
+    Args:
+        train: (n, 3) id triples, the training queries (both directions).
+        valid: (m, 3) id triples for early stopping (their expected precision).
+        graph: the triples walked (default: ``train``).
+        kge: a KGE model over the same ids; with ``shape_reward`` it shapes the reward
+            (Lin et al., 2018; :class:`~kgagent.policy.shaping.KGEReward`, its scores
+            shifted by ``kge_offset`` before the sigmoid), with ``init_from_kge`` its
+            entity and relation tables initialise the policy's embeddings.
     """
     config = config or PolicyConfig(mode="relation")
     if config.mode != "relation":
         raise ValueError("link prediction trains a relation-mode policy")
-    adj = Adjacency.from_triples(train, num_entities=num_entities, num_relations=len(relations))
-    reasoner = PathReasoner.create(adj, relations, config=config)
+    walked = train if graph is None else graph
+    adj = Adjacency.from_triples(walked, num_entities=num_entities, num_relations=len(relations))
+    extra: dict[str, Any] = {}
+    if kge is not None:
+        if (kge.num_entities, kge.num_relations) != (num_entities, len(relations)):
+            raise PolicyError(
+                f"the KGE model has {kge.num_entities} entities and {kge.num_relations} "
+                f"relations; the graph has {num_entities} and {len(relations)}"
+            )
+        if init_from_kge:
+            ent, rel = kge_features(kge)  # (E, w), (2R, f)
+            stop = np.zeros((1, rel.shape[1]), dtype=rel.dtype)
+            extra.update(entity_features=ent, query_features=rel,
+                         action_features=np.vstack([rel, stop]))  # fmt: skip
+        if shape_reward:
+            extra["reward"] = KGEReward(kge, num_relations=len(relations), offset=kge_offset)
+    reasoner = PathReasoner.create(adj, relations, config=config, **extra)
     train_q = relation_queries(train, len(relations))
-    known = np.concatenate([train, valid])
+    known = np.concatenate([walked, train, valid])
     valid_q = relation_queries(valid, len(relations), known=known) if len(valid) else None
     report = reasoner.fit(train_q, valid_q, progress=progress, log=log)
+    report["kge"] = {
+        "reward_shaping": "reward" in extra,
+        "initialised": "entity_features" in extra,
+    }
     return reasoner, report
+
+
+def evaluate_link_prediction(
+    reasoner: PathReasoner,
+    triples: np.ndarray,
+    *,
+    known: np.ndarray,
+    beam: int = 64,
+    kge=None,
+    kge_weight: float = 0.05,
+) -> dict[str, float]:
+    """Filtered, tie-aware MRR and Hits@1/3/10 of ``triples``, both directions.
+
+    ``known``: every true triple (train, valid, test) for the filter; ``kge``: rank the
+    entities no walk reaches (see :class:`PolicyScorer`).
+    """
+    from kgagent.embeddings.evaluation import FilterIndex, rank_triples
+
+    adj = reasoner.env.adj
+    filt = FilterIndex(known, num_entities=adj.num_entities,
+                       num_relations=adj.num_base_relations)  # fmt: skip
+    scorer = PolicyScorer(reasoner, beam=beam, kge=kge, kge_weight=kge_weight)
+    m = rank_triples(scorer, triples, filter_index=filt).metrics()
+    return {k: float(m[k]) for k in ("mrr", "hits_at_1", "hits_at_3", "hits_at_10")}
+
+
+def train_on_splits(
+    splits,
+    *,
+    config: PolicyConfig | None = None,
+    graph: np.ndarray | None = None,
+    kge=None,
+    kge_offset: float = 0.0,
+    beam: int = 64,
+    out=None,
+    progress: bool = False,
+) -> tuple[PathReasoner, dict[str, Any]]:
+    """Trains on :class:`~kgagent.embeddings.data.TripleSplits` and reports filtered
+    metrics of the test split (valid without one), as ``kgagent kge train`` does.
+
+    Writes ``out`` (if given) atomically: the checkpoint, metrics.json and entities.json
+    (the labels of the entity ids, checked when the checkpoint is evaluated again).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    reasoner, report = train_link_prediction(
+        splits.train, splits.valid, num_entities=splits.num_entities,
+        relations=splits.relations, config=config, graph=graph, kge=kge,
+        kge_offset=kge_offset, progress=progress,
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    split = "test" if len(splits.test) else "valid"
+    triples = splits.test if len(splits.test) else splits.valid
+    known = np.concatenate([splits.all_triples(), *([] if graph is None else [graph])])
+    metrics: dict[str, Any] = {"split": split, "triples": len(triples)}
+    if len(triples):
+        metrics.update(evaluate_link_prediction(reasoner, triples, known=known, beam=beam))
+    metrics.update(
+        train_seconds=round(seconds, 2),
+        epochs=report["epochs"],
+        best_epoch=report["best_epoch"],
+        kge=report["kge"],
+        unseen=splits.unseen,
+        data=splits.summary(),
+        history=report["history"],
+    )
+    if out is not None:
+        reasoner.save(out, metrics=metrics, extra={"entities": list(splits.entities)})
+    return reasoner, metrics
+
+
+def load_for_splits(directory, splits, *, graph: np.ndarray | None = None) -> PathReasoner:
+    """A checkpoint of :func:`train_on_splits` over ``graph`` (default: the training
+    triples of ``splits``); refuses splits whose entity labels differ from the checkpoint's
+    (relations are checked by :meth:`PathReasoner.load`)."""
+    import json
+    from pathlib import Path
+
+    directory = Path(directory)
+    path = directory / "entities.json"
+    try:
+        entities = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PolicyError(f"{path}: unreadable ({exc}); not a link-prediction policy") from exc
+    if entities != list(splits.entities):
+        raise PolicyError(
+            f"{path}: the checkpoint knows {len(entities)} entities, the training split has "
+            f"{splits.num_entities} (or in another order): evaluate with the files it was "
+            "trained on"
+        )
+    walked = splits.train if graph is None else graph
+    adj = Adjacency.from_triples(walked, num_entities=splits.num_entities,
+                                 num_relations=splits.num_relations)  # fmt: skip
+    return PathReasoner.load(directory, adj, splits.relations)
+
+
+def workspace_splits(kg, rows: Sequence[tuple[str, str, str]], *, valid_share: float = 0.1,
+                     seed: int = 0):  # fmt: skip
+    """Relation-mode queries over a workspace graph: ``rows`` of (head, relation, tail) IRIs
+    (or N-Triples terms) mapped to the graph's stable ids, a seeded ``valid_share`` held out;
+    returns (splits, walked triples). Rows naming unknown terms are counted in ``unseen``."""
+    from kgagent.embeddings.data import TripleSplits
+
+    entities = list(kg.vocab.entities.terms)
+    relations = list(kg.vocab.relations.terms)
+    ent = {t: i for i, t in enumerate(entities)}
+    rel = {t: i for i, t in enumerate(relations)}
+
+    def term(x: str) -> str:
+        return x if x.startswith(("<", "_:", '"')) else f"<{x}>"
+
+    ids, bad = [], set()
+    for h, r, t in rows:
+        hi, ri, ti = ent.get(term(h)), rel.get(term(r)), ent.get(term(t))
+        if hi is None or ri is None or ti is None:
+            bad.update(x for x, i in ((h, hi), (r, ri), (t, ti)) if i is None)
+            continue
+        ids.append((hi, ri, ti))
+    if not ids:
+        raise PolicyError(f"none of the {len(rows)} query triples names entities of the graph")
+    ids = np.asarray(ids, dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_valid = max(1, int(len(ids) * valid_share)) if len(ids) > 1 else 0
+    splits = TripleSplits(
+        entities=entities,
+        relations=relations,
+        train=ids[order[n_valid:]],
+        valid=ids[order[:n_valid]],
+        source={"kg": repr(kg)},
+    )
+    if bad:
+        splits.unseen["queries"] = {"triples": len(rows) - len(ids), "terms": sorted(bad)[:20]}
+    return splits, kg.adjacency().triples()

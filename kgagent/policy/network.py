@@ -7,7 +7,8 @@ action is a relation (see :mod:`kgagent.policy.env`). Two query modes:
 
 - ``question``: the question's sentence embedding (frozen encoder), projected;
 - ``relation``: a learned embedding of the query relation (link prediction, (h, r, ?)),
-  plus the start entity's embedding, which may come from a trained KGE model.
+  plus the start entity's embedding; both may be initialised from a trained KGE model
+  (:func:`kgagent.policy.shaping.kge_features`).
 
 Action embeddings may be initialised from features of the relations — the sentence
 embeddings of their phrases, which carry meaning across graphs (transfer), or KGE
@@ -33,6 +34,13 @@ class PathPolicy(nn.Module):
         num_entities: entity embeddings for the start entity (relation mode; 0: none).
         dim: hidden size.
         action_features: optional (num_actions, f) tensor to initialise action embeddings.
+        entity_features: optional (num_entities, f) tensor for the start entities
+            (relation mode), e.g. a KGE model's entity table.
+        query_features: optional (num_query_relations, f) tensor for the query relations
+            (relation mode), e.g. a KGE model's relation table.
+
+    Each feature table is a frozen buffer seen through a learned projection, plus a learned
+    residual embedding that starts small, so the initial policy sees what the features say.
     """
 
     def __init__(
@@ -45,6 +53,8 @@ class PathPolicy(nn.Module):
         num_entities: int = 0,
         dim: int = 128,
         action_features: torch.Tensor | None = None,
+        entity_features: torch.Tensor | None = None,
+        query_features: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         if mode not in ("question", "relation"):
@@ -57,6 +67,15 @@ class PathPolicy(nn.Module):
         else:
             self.query_relation = nn.Embedding(max(1, num_query_relations), dim)
         self.entity = nn.Embedding(num_entities, dim) if num_entities else None
+        self.entity_proj = self._features("entity_features", entity_features, num_entities)
+        self.query_proj = None
+        if mode == "relation":
+            self.query_proj = self._features("query_features", query_features,
+                                             num_query_relations)  # fmt: skip
+        if self.entity_proj is not None:
+            nn.init.normal_(self.entity.weight, std=0.1)
+        if self.query_proj is not None:
+            nn.init.normal_(self.query_relation.weight, std=0.1)
         self.action = nn.Embedding(self.num_actions + 1, dim)  # + a START token
         nn.init.normal_(self.action.weight, std=0.1)
         self.action_proj: nn.Linear | None = None
@@ -66,6 +85,15 @@ class PathPolicy(nn.Module):
             self.action_proj = nn.Linear(feats.shape[1], dim, bias=False)
         self.lstm = nn.LSTMCell(dim, dim)
         self.head = nn.Sequential(nn.Linear(2 * dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+
+    def _features(self, name: str, feats: torch.Tensor | None, rows: int) -> nn.Linear | None:
+        if feats is None:
+            return None
+        feats = torch.as_tensor(feats, dtype=torch.float32)
+        if feats.ndim != 2 or feats.shape[0] != rows:
+            raise ValueError(f"{name}: expected ({rows}, f) rows, got {tuple(feats.shape)}")
+        self.register_buffer(name, feats)
+        return nn.Linear(feats.shape[1], self.dim, bias=False)
 
     def action_table(self) -> torch.Tensor:
         """(A + 1, dim) action embeddings (the last row is START)."""
@@ -80,9 +108,15 @@ class PathPolicy(nn.Module):
         if self.mode == "question":
             q = self.query(query.float())
         else:
-            q = self.query_relation(query.long())
+            query = query.long()
+            q = self.query_relation(query)
+            if self.query_proj is not None:
+                q = q + self.query_proj(self.query_features[query])
         if self.entity is not None and start is not None:
-            q = q + self.entity(start.long())
+            start = start.long()
+            q = q + self.entity(start)
+            if self.entity_proj is not None:
+                q = q + self.entity_proj(self.entity_features[start])
         return q
 
     def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

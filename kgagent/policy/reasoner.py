@@ -6,7 +6,8 @@ The baseline is the mean reward of the *other* rollouts of the same query (leave
 which removes the query's difficulty from the gradient's variance. The reward of a walk
 is the precision of the set it reaches (the chance that an answer picked from it is
 right); in relation mode it may be shaped by a KGE model's score of the answers it
-reaches (Lin et al., 2018, "Multi-Hop Knowledge Graph Reasoning with Reward Shaping").
+reaches (Lin et al., 2018, "Multi-Hop Knowledge Graph Reasoning with Reward Shaping"; see
+:class:`kgagent.policy.shaping.KGEReward`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ class PolicyConfig:
     beam: int = 8
     patience: int = 6
     seed: int = 0
+    #: walks may pass through their start again (None: only in relation mode; see
+    #: :class:`~kgagent.policy.env.RelationWalk`)
+    revisit_start: bool | None = None
+
+    def revisits(self) -> bool:
+        return self.mode == "relation" if self.revisit_start is None else self.revisit_start
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,8 @@ class PathReasoner:
         relations: the relation terms (N-Triples), in id order: a checkpoint refuses a
             graph whose relations differ.
         config: hyper-parameters.
+        reward: optional :class:`~kgagent.policy.shaping.KGEReward` (relation mode) that
+            shapes the training reward; used by ``fit`` only, not saved.
     """
 
     def __init__(
@@ -93,11 +102,16 @@ class PathReasoner:
         adj: Adjacency,
         relations: Sequence[str],
         config: PolicyConfig,
+        *,
+        reward: Any = None,
     ) -> None:
+        if reward is not None and config.mode != "relation":
+            raise PolicyError("KGE reward shaping needs relation-mode queries")
         self.network = network
         self.config = config
+        self.reward = reward
         self.relations = list(relations)
-        self.env = RelationWalk(adj, max_hops=config.max_hops)
+        self.env = RelationWalk(adj, max_hops=config.max_hops, revisit_start=config.revisits())
         if self.env.num_actions != network.num_actions:
             raise PolicyError(
                 f"the policy has {network.num_actions} actions but the graph offers "
@@ -114,8 +128,11 @@ class PathReasoner:
         config: PolicyConfig | None = None,
         query_dim: int = 384,
         action_features: np.ndarray | None = None,
+        entity_features: np.ndarray | None = None,
+        query_features: np.ndarray | None = None,
+        reward: Any = None,
     ) -> PathReasoner:
-        """A new, untrained policy for a graph."""
+        """A new, untrained policy for a graph (features: see :class:`PathPolicy`)."""
         config = config or PolicyConfig()
         torch.manual_seed(config.seed)
         n_rel = adj.num_base_relations
@@ -126,9 +143,11 @@ class PathReasoner:
             num_query_relations=2 * n_rel if config.mode == "relation" else 0,
             num_entities=adj.num_entities if config.mode == "relation" else 0,
             dim=config.dim,
-            action_features=None if action_features is None else torch.as_tensor(action_features),
+            action_features=_tensor(action_features),
+            entity_features=_tensor(entity_features),
+            query_features=_tensor(query_features),
         )
-        return cls(network, adj, relations, config)
+        return cls(network, adj, relations, config, reward=reward)
 
     # -- rollouts -----------------------------------------------------------------------
 
@@ -158,7 +177,7 @@ class PathReasoner:
         self, queries: Sequence[Query], k: int, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """Samples ``k`` walks per query: (sum log-probs (N,), mean entropy (N,), rewards)."""
-        env, cfg = self.env, self.config
+        cfg = self.config
         n = len(queries) * k
         starts = np.repeat([q.start for q in queries], k)
         q = self._encode(queries).repeat_interleave(k, dim=0)  # (N, dim)
@@ -182,13 +201,25 @@ class PathReasoner:
             acts = action.tolist()
             paths = [(*p, a) for p, a in zip(paths, acts, strict=True)]
             state = (h, c, action)
-        rewards = np.array(
+        return logp_sum, entropy / cfg.max_hops, self._rewards(queries, k, starts, paths)
+
+    def _rewards(
+        self, queries: Sequence[Query], k: int, starts: np.ndarray, paths: list[tuple[int, ...]]
+    ) -> np.ndarray:
+        """(N,) the precision of each walk's answers, or with a KGE model its shaped reward."""
+        env = self.env
+        walks = enumerate(zip(starts.tolist(), paths, strict=True))
+        if self.reward is None:
+            return np.array([env.precision(s, p, queries[i // k].answers) for i, (s, p) in walks])
+        belief = self.reward.probabilities(
+            np.array([q.start for q in queries]), np.array([int(q.query) for q in queries])
+        )  # (B, E)
+        return np.array(
             [
-                env.precision(s, p, queries[i // k].answers)
-                for i, (s, p) in enumerate(zip(starts.tolist(), paths, strict=True))
+                self.reward.shaped(env.answers(s, p), queries[i // k].answers, belief[i // k])
+                for i, (s, p) in walks
             ]
         )
-        return logp_sum, entropy / cfg.max_hops, rewards
 
     # -- training -----------------------------------------------------------------------
 
@@ -374,8 +405,15 @@ class PathReasoner:
 
     # -- persistence --------------------------------------------------------------------
 
-    def save(self, directory: str | Path, *, metrics: dict | None = None) -> None:
-        """config.json, weights.safetensors, relations.json (and metrics.json), atomically."""
+    def save(
+        self,
+        directory: str | Path,
+        *,
+        metrics: dict | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """config.json, weights.safetensors, relations.json (and metrics.json, and each
+        ``extra`` object as NAME.json), atomically."""
         from safetensors.torch import save_file
 
         with atomic_dir(directory) as tmp:
@@ -392,12 +430,16 @@ class PathReasoner:
                     "num_query_relations": _rows(self.network, "query_relation"),
                     "num_entities": _rows(self.network, "entity"),
                     "action_features": _feature_dim(self.network),
+                    "entity_features": _buffer_dim(self.network, "entity_features"),
+                    "query_features": _buffer_dim(self.network, "query_features"),
                 },
             }
             (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
             (tmp / "relations.json").write_text(json.dumps(self.relations) + "\n")
             if metrics is not None:
                 (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            for name, obj in (extra or {}).items():
+                (tmp / f"{name}.json").write_text(json.dumps(obj) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path, adj: Adjacency, relations: Sequence[str]) -> PathReasoner:
@@ -425,9 +467,15 @@ class PathReasoner:
                 f"{len(relations)}; retrain the policy"
             )
         net = dict(config["network"])
+        # feature buffers are in the weights file; zeros of the right shape until loaded
         feats = net.pop("action_features")
-        features = torch.zeros(net["num_actions"], feats) if feats else None
-        network = PathPolicy(**net, action_features=features)
+        ent, qry = net.pop("entity_features", 0), net.pop("query_features", 0)
+        network = PathPolicy(
+            **net,
+            action_features=torch.zeros(net["num_actions"], feats) if feats else None,
+            entity_features=torch.zeros(net["num_entities"], ent) if ent else None,
+            query_features=torch.zeros(net["num_query_relations"], qry) if qry else None,
+        )
         try:
             network.load_state_dict(weights)
         except RuntimeError as exc:
@@ -449,6 +497,15 @@ def _rows(net: PathPolicy, name: str) -> int:
 
 def _feature_dim(net: PathPolicy) -> int:
     return int(net.action_features.shape[1]) if net.action_proj is not None else 0
+
+
+def _buffer_dim(net: PathPolicy, name: str) -> int:
+    buf = getattr(net, name, None)
+    return int(buf.shape[1]) if buf is not None else 0
+
+
+def _tensor(x: np.ndarray | None) -> torch.Tensor | None:
+    return None if x is None else torch.as_tensor(x)
 
 
 def _bar(total: int, enabled: bool):

@@ -9,9 +9,10 @@ Speed on 2 CPU cores (all-MiniLM-L6-v2; 20k verbalized MetaQA facts of ~10 token
 distinct), measured for this module against the naive ``SentenceTransformer.encode(texts)``
 at 656 sentences/s:
 
-* bf16 weights where the CPU has AMX (``precision="auto"``): 1,890/s (2.9x); cosine to fp32
-  0.99995 (min 0.99989), top-10 neighbours 99.1 % the same. The one big win: MiniLM on short
-  texts is compute-bound, and AMX runs bf16 matmuls several times faster than fp32.
+* bf16 weights where the CPU has AMX or AVX512-BF16 (``precision="auto"``): 1,890/s (2.9x);
+  cosine to fp32 0.99995 (min 0.99989), top-10 neighbours 99.1 % the same. The one big
+  win: MiniLM on short texts is compute-bound, and AMX runs bf16 matmuls several times
+  faster than fp32. On an AMD EPYC with AVX512-BF16: 232 -> 746/s (3.2x), same cosine.
 * batch 256 (default) instead of 32: +3 % in fp32, but bf16 needs it (AMX wants tall
   matrices): 1,470/s at 64, 1,740/s at 128, 1,890/s at 256, 1,670/s at 512.
 * one global length sort (sentence-transformers sorts within each ``encode`` call; this
@@ -170,13 +171,19 @@ def _from_hf_cache(repo_id: str) -> Path | None:
 
 
 def _fast_bf16(device: str) -> bool:
-    """True where bf16 matmuls run on AMX tiles, the only place bf16 was measured faster."""
+    """True where the CPU has native bf16 matmuls: AMX tiles (Xeon) or AVX512-BF16 (AMD Zen 4
+    and later), the two kinds of CPU where bf16 was measured faster than fp32.
+
+    Measured on 2 cores: Xeon with AMX, MiniLM 2.9x; AMD EPYC with AVX512-BF16 (no AMX),
+    MiniLM 232 -> 746 texts/s (3.2x) and SmolLM2 scoring 48 short prompts 2.69 -> 1.47 s.
+    Without either, bf16 is emulated and slower than fp32.
+    """
     if not str(device).startswith("cpu"):
         return False
     try:
         import torch
 
-        return bool(torch.cpu._is_amx_tile_supported())
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
     except Exception:  # private API moved: stay on the safe side
         return False
 
@@ -214,7 +221,8 @@ class SentenceTransformerEncoder:
             vs 990/s), so pass 1 where the encoder shares the CPU.
         quantize: dynamic int8 Linear layers (CPU). Off by default: on MiniLM it is slower
             than bf16 and less faithful (cosine 0.975 to fp32), so it changes ``name``.
-        precision: ``"auto"`` uses bf16 weights on CPUs with AMX (2.9x faster, cosine
+        precision: ``"auto"`` uses bf16 weights on CPUs with AMX or AVX512-BF16 (2.9-3.2x
+            faster, cosine
             0.99995 to fp32) and fp32 elsewhere; ``"fp32"`` / ``"bf16"`` force one.
         name: the identifier for manifests (default: the model id, or the directory path).
 

@@ -102,6 +102,13 @@ def warm_policy(
             f"relation alignment is {len(relation_alignment)} -> {relation_alignment.num_source}"
             f", the graphs have {r_tgt} and {r_src} relations"
         )
+    kge_feats = [k for k in ("entity_features", "query_features") if net.get(k)]
+    if kge_feats:
+        raise TransferError(
+            f"{bundle.directory}: the policy reads KGE feature tables ({', '.join(kge_feats)}) "
+            "of its own graph's ids; moving those is not supported: transfer the embeddings "
+            "and train the target policy on them"
+        )
     feats = int(net.get("action_features") or 0)
     if feats and action_features is None:
         raise TransferError(

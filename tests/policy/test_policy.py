@@ -64,6 +64,17 @@ def test_environment_moves_whole_sets_and_masks_actions():
     assert env.precision(16, (4,), np.array([0, 5])) == 0.5
 
 
+def test_walks_do_not_pass_through_their_start_unless_allowed():
+    # film 0's actors (16, 17) -> their films {0, 1, 5, 6, 7, 11} -> those films' directors
+    no, yes = RelationWalk(_graph(), max_hops=3), RelationWalk(_graph(), revisit_start=True)
+    assert no.nodes(0, (1, 4)).tolist() == [1, 5, 6, 7, 11]
+    assert yes.nodes(0, (1, 4)).tolist() == [0, 1, 5, 6, 7, 11]
+    assert no.answers(0, (1, 4, 0)).tolist() == [13, 14, 15]  # not film 0's own director
+    assert yes.answers(0, (1, 4, 0)).tolist() == [12, 13, 14, 15]
+    assert PolicyConfig().revisits() is False
+    assert PolicyConfig(mode="relation").revisits() is True
+
+
 def test_reinforce_learns_one_and_two_hop_walks(trained):
     reasoner, report = trained
     test = _queries(reasoner.env, 90, seed=3)
@@ -146,3 +157,86 @@ def test_link_prediction_learns_a_rule_and_ranks_with_the_shared_evaluation():
     # the query edge itself is never the first step of a walk
     (q,) = [q for q in relation_queries(test[:1], 2)][:1]
     assert all(p.actions[0] != q.query for p in reasoner.beam_search([q], beam=16)[0])
+
+
+def _firm_rule():
+    """colleague(x, z) <- works_at(x, y), works_at⁻¹(y, z): 6 firms x 4 people."""
+    rng = np.random.default_rng(0)
+    people, firms = np.arange(24), np.arange(24, 30)
+    works = [(p, 0, int(firms[p % 6])) for p in people]
+    colleagues = [(a, 1, b) for a in people for b in people if a != b and a % 6 == b % 6]
+    colleagues = [colleagues[i] for i in rng.permutation(len(colleagues))]
+    return np.array(works + colleagues[:-12]), np.array(colleagues[-12:])
+
+
+class _OracleKGE:
+    """A KGE stand-in that knows the truth: score +10 for true triples, -10 otherwise."""
+
+    def __init__(self, triples: np.ndarray, num_entities: int, num_relations: int) -> None:
+        import torch
+
+        self.num_entities, self.num_relations = num_entities, num_relations
+        self.truth = torch.full((num_entities, num_relations, num_entities), -10.0)
+        for h, r, t in triples.tolist():
+            self.truth[h, r, t] = 10.0
+        g = torch.Generator().manual_seed(0)
+        self.entity = torch.randn(num_entities, 6, generator=g)
+        self.relation = torch.randn(num_relations, 6, generator=g)
+
+    def score_t(self, h, r):
+        return self.truth[h, r]
+
+    def score_h(self, r, t):
+        return self.truth[:, r, t].T
+
+
+def test_shaped_reward_is_the_expected_lin_reward_of_a_pick_from_the_set():
+    from kgagent.policy.shaping import KGEReward
+
+    belief = np.zeros(10)
+    belief[[3, 4]] = [0.5, 1.0]
+    # reached {2, 3, 4, 5}, gold {2}: (1 + 0.5 + 1.0 + 0) / 4
+    assert KGEReward.shaped(np.array([2, 3, 4, 5]), np.array([2]), belief) == 2.5 / 4
+    assert KGEReward.shaped(np.array([], dtype=np.int64), np.array([2]), belief) == 0.0
+    train, test = _firm_rule()
+    kge = _OracleKGE(np.concatenate([train, test]), 30, 2)
+    reward = KGEReward(kge, num_relations=2)
+    p = reward.probabilities(np.array([0, 24]), np.array([1, 2]))  # colleague(0, ?), works_at⁻¹
+    assert p.shape == (2, 30)
+    assert set(np.flatnonzero(p[0] > 0.5)) == {6, 12, 18}  # 0's colleagues, test ones too
+    assert set(np.flatnonzero(p[1] > 0.5)) == {0, 6, 12, 18}  # who works at firm 24
+    # margin-trained distance models are shifted by their margin
+    assert KGEReward.from_training(kge, num_relations=2, loss="nssa", margin=9.0).offset == 9.0
+    assert KGEReward.from_training(kge, num_relations=2, loss="bce", margin=1.0).offset == 0.0
+
+
+def test_link_prediction_with_kge_shaping_and_initialised_embeddings(tmp_path):
+    from kgagent.policy.linkpred import evaluate_link_prediction, train_link_prediction
+
+    train, test = _firm_rule()
+    kge = _OracleKGE(np.concatenate([train, test]), 30, 2)
+    cfg = PolicyConfig(mode="relation", epochs=15, dim=32, lr=5e-3, batch_size=32, seed=0)
+    rels = ["<works_at>", "<colleague>"]
+    reasoner, report = train_link_prediction(
+        train, test[:0], num_entities=30, relations=rels, config=cfg, kge=kge
+    )
+    assert report["kge"] == {"reward_shaping": True, "initialised": True}
+    net = reasoner.network
+    assert net.entity_features.shape == (30, 6) and net.query_features.shape == (4, 12)
+    assert net.action_features.shape == (5, 12)  # 2 relations each way + STOP
+    known = np.concatenate([train, test])
+    metrics = evaluate_link_prediction(reasoner, test, known=known, beam=16)
+    assert metrics["hits_at_1"] >= 0.9, metrics
+    # the feature buffers travel with the checkpoint
+    reasoner.save(tmp_path / "p")
+    loaded = PathReasoner.load(tmp_path / "p", reasoner.env.adj, rels)
+    assert np.array_equal(loaded.network.entity_features, net.entity_features)
+    assert evaluate_link_prediction(loaded, test, known=known, beam=16) == metrics
+    with pytest.raises(PolicyError, match="KGE model has 30 entities and 2 relations"):
+        train_link_prediction(train, test[:0], num_entities=31, relations=rels, config=cfg,
+                              kge=kge)  # fmt: skip
+    with pytest.raises(PolicyError, match="relation-mode"):
+        from kgagent.policy.shaping import KGEReward
+
+        PathReasoner.create(reasoner.env.adj, rels, config=PolicyConfig(),
+                            reward=KGEReward(kge, num_relations=2))  # fmt: skip
