@@ -484,6 +484,30 @@ class Agent:
         name = name or self.config.policy.name or "default"
         return train_policy(self, qa_pairs(examples), name=name, config=config, progress=progress)
 
+    # -- transfer -----------------------------------------------------------------------
+
+    def export(
+        self, path: str | Path, *, components: Sequence[str] = ("policy",), **names: str
+    ) -> Path:
+        """Writes the learned parts as a transfer bundle (manifest + safetensors).
+
+        Args:
+            path: the bundle directory.
+            components: any of "embeddings", "policy", "adapter".
+            names: ``embedding=``, ``policy=``, ``adapter=`` names in the workspace.
+        """
+        from kgagent.transfer.exchange import export_agent
+
+        return export_agent(self, path, components=components, **names)
+
+    def import_(self, bundle, *, components: Sequence[str] | None = None, **options: Any) -> dict:
+        """Imports a bundle's parts into this workspace, aligned to this graph's
+        vocabulary; returns the coverage report (see
+        :func:`kgagent.transfer.exchange.import_bundle` for the options)."""
+        from kgagent.transfer.exchange import import_bundle
+
+        return import_bundle(self, bundle, components=components, **options)
+
     # -- question answering -------------------------------------------------------------
 
     @property

@@ -246,8 +246,9 @@ def _fit(module, data, cfg, *, rank: int, world: int, progress: bool) -> dict[st
         valid_filter = FilterIndex(
             data.all_triples(), num_entities=data.num_entities, num_relations=data.num_relations
         )
-    history: dict[str, Any] = {"loss": [], "valid_mrr": [], "best_epoch": None}
+    history: dict[str, Any] = {"loss": [], "valid_mrr": [], "valid_seconds": [], "best_epoch": None}
     best, best_state, waited, epoch = -1.0, None, 0, 0
+    started, eval_seconds = time.perf_counter(), 0.0  # training time excludes validation
     bar = tqdm(
         range(1, cfg.epochs + 1),
         desc=f"kge {cfg.model}",
@@ -262,8 +263,12 @@ def _fit(module, data, cfg, *, rank: int, world: int, progress: bool) -> dict[st
         history["loss"].append(loss)
         stop = False
         if valid_filter is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+            t = time.perf_counter()
             mrr = evaluate(module, data.valid, filter_index=valid_filter)["mrr"]
+            eval_seconds += time.perf_counter() - t
             history["valid_mrr"].append((epoch, mrr))
+            # training seconds so far, validation excluded (learning curves in transfer)
+            history["valid_seconds"].append(round(time.perf_counter() - started - eval_seconds, 4))
             if mrr > best:
                 best, waited, history["best_epoch"] = mrr, 0, epoch
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -439,6 +444,7 @@ def _final_metrics(module, data, history, seconds) -> dict[str, Any]:
         "best_epoch": history["best_epoch"],
         "final_loss": history["loss"][-1] if history["loss"] else None,
         "valid_mrr_history": history["valid_mrr"],
+        "valid_seconds_history": history["valid_seconds"],
         **reports,
         "data": data.summary(),
     }

@@ -231,8 +231,23 @@ class PathReasoner:
         progress: bool = False,
         log: Callable[[str], None] | None = None,
         time_budget: float | None = None,
+        callback: Callable[[dict[str, Any]], bool | None] | None = None,
     ) -> dict[str, Any]:
         """Trains with REINFORCE; keeps the weights of the best validation epoch.
+
+        Args:
+            train: the training queries (those without a gold answer are dropped).
+            valid: validation queries: model selection and the patience counter.
+            progress: show a progress bar.
+            log: receives one line per epoch.
+            time_budget: seconds after which training ends at the next epoch boundary.
+            callback: called after every optimizer step with ``{"epoch", "step",
+                "walks", "seconds", "reward"}`` (step counts from 1, walks sampled in the
+                step, seconds since the start, reward the batch's mean); returning True
+                ends training after that step (the epoch is recorded as it stands).
+                Learning curves at step resolution (``kgagent.transfer``) hang here;
+                the callback draws no random numbers from the trainer, so it does not
+                change the run.
 
         Returns a report with the learning curve (``history``: epoch, seconds, mean
         reward, validation Hits@1), the best epoch, and the training time.
@@ -246,6 +261,7 @@ class PathReasoner:
         opt = torch.optim.Adam(self.network.parameters(), lr=cfg.lr)
         k = max(2, cfg.rollouts)
         history, best, best_state, stale = [], -1.0, None, 0
+        step, stop = 0, False
         t0 = time.perf_counter()
         bar = _bar(cfg.epochs, progress)
         for epoch in range(1, cfg.epochs + 1):
@@ -264,6 +280,19 @@ class PathReasoner:
                 torch.nn.utils.clip_grad_norm_(self.network.parameters(), 5.0)
                 opt.step()
                 rewards.append(float(r.mean()))
+                step += 1
+                if callback is not None:
+                    info = {
+                        "epoch": epoch,
+                        "step": step,
+                        "walks": len(batch) * k,
+                        "seconds": time.perf_counter() - t0,
+                        "reward": rewards[-1],
+                    }
+                    stop = bool(callback(info))
+                    self.network.train()  # the callback may have evaluated
+                    if stop:
+                        break
             score = self.evaluate(valid)["hits_at_1"] if valid else float(np.mean(rewards))
             history.append(
                 {
@@ -281,7 +310,9 @@ class PathReasoner:
                 best_state = {k_: v.detach().clone() for k_, v in self.network.state_dict().items()}
             else:
                 stale += 1
-            if stale >= cfg.patience or (time_budget and time.perf_counter() - t0 > time_budget):
+            if stop or stale >= cfg.patience:
+                break
+            if time_budget and time.perf_counter() - t0 > time_budget:
                 break
         bar.close()
         if best_state is not None:
