@@ -238,7 +238,8 @@ def main() -> None:
                 order = ("pykeen", "kgagent") if rep % 2 == 0 else ("kgagent", "pykeen")
                 for impl in order:
                     runs[impl].append(run_worker(impl, {**spec, "seed": rep}))
-            row = {"dataset": dataset, "model": model, "config": spec, "runs": runs}
+            row = {"dataset": dataset, "model": model, "config": spec, "runs": runs,
+                   "measured": f"{time.strftime('%Y-%m-%d')}, {_cpu()}"}  # fmt: skip
             for impl, rs in runs.items():
                 row[impl] = {
                     k: median(rs, k)
@@ -283,6 +284,17 @@ def main() -> None:
     print(f"-> {path}")
 
 
+def _cpu() -> str:
+    """The CPU model (rows measured on different days may be on different machines)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def merge(old: dict, new: dict) -> dict:
     """The old results with the rows (and tuned entries) this run measured replaced."""
     fresh = {(r["dataset"], r["model"]): r for r in new["rows"]}
@@ -314,28 +326,47 @@ def render(data: dict) -> str:
         f"{data['pykeen_and_torch']} in `bench/.venv`. Both sides: sLCWA, uniform negatives, "
         f"Adam, {c.get('epochs')} epochs, batch {c.get('batch_size')}, "
         f"{c.get('negatives')} negatives per positive, {data['threads']} torch "
-        "thread(s), each run its own process, implementations alternated; medians of "
-        f"{data['repeats']} runs (seeds 0..{data['repeats'] - 1}, the same on both sides). "
+        "thread(s), each run its own process, implementations alternated; medians over "
+        "seeds 0..runs-1 (the same on both sides). "
         "Time = data loading + training + filtered evaluation of the "
         "test split (both directions, realistic ranks), without interpreter start-up and "
         "imports. MRR / Hits@10 on the test split. Models as PyKEEN defines them (RotatE: L2 "
         "norm of the complex difference, kgagent's default `p=2`; TransE: L1, unit-norm "
         "entities); each library's own initialisation and default regularizer. Rows can be "
-        "re-measured per model with `--update`; all rows here are from the same day and "
-        "machine, each an interleaved side-by-side run.",
+        "re-measured per model with `--update`; each row is one interleaved side-by-side "
+        "run, on the day and CPU in its last column (speed-ups compare within a row).",
         "",
         "| dataset | model | dim | loss | lr | kgagent s | PyKEEN s | speed-up | kgagent RSS MiB "
-        "| PyKEEN RSS MiB | kgagent MRR | PyKEEN MRR | kgagent H@10 | PyKEEN H@10 |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| PyKEEN RSS MiB | kgagent MRR | PyKEEN MRR | kgagent H@10 | PyKEEN H@10 | runs "
+        "| measured |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    spread = []
     for r in data["rows"]:
         k, p, cfg = r["kgagent"], r["pykeen"], r["config"]
+        n = len(r["runs"]["kgagent"])
         lines.append(
             f"| {r['dataset']} | {r['model']} | {cfg['dim']} | {cfg['loss']} | {cfg['lr']} "
             f"| {k['wall_seconds']:.2f} | {p['wall_seconds']:.2f} | {r['speedup']:.2f}x "
             f"| {k['peak_rss_mib']:.0f} | {p['peak_rss_mib']:.0f} "
-            f"| {k['mrr']:.3f} | {p['mrr']:.3f} | {k['hits_at_10']:.3f} | {p['hits_at_10']:.3f} |"
+            f"| {k['mrr']:.3f} | {p['mrr']:.3f} | {k['hits_at_10']:.3f} | {p['hits_at_10']:.3f} "
+            f"| {n} | {r.get('measured', '')} |"
         )
+        if n >= 3:
+            stats = {
+                impl: (
+                    statistics.mean(x["mrr"] for x in rs),
+                    statistics.stdev(x["mrr"] for x in rs),
+                )
+                for impl, rs in r["runs"].items()
+            }
+            spread.append(
+                f"{r['dataset']} {r['model']}, {n} seeds each: MRR mean ± sd kgagent "
+                f"{stats['kgagent'][0]:.3f} ± {stats['kgagent'][1]:.3f}, PyKEEN "
+                f"{stats['pykeen'][0]:.3f} ± {stats['pykeen'][1]:.3f}."
+            )
+    if spread:
+        lines += ["", " ".join(spread)]
     if data["tuned_umls"]:
         lines += [
             "",
