@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from kgagent.transfer.checkpoint import Bundle, TransferError
-from kgagent.transfer.metrics import compare, summarize
+from kgagent.transfer.metrics import compare, flat_curve, summarize
 from kgagent.transfer.strategy import apply_strategy, get_strategy
 
 __all__ = ["Budget", "TransferExperiment", "learning_curve"]
@@ -86,11 +86,7 @@ def learning_curve(reasoner, train, evaluation, *, budget: Budget) -> dict[str, 
     measure(0, 0.0)
     trainable = any(p.requires_grad for p in reasoner.network.parameters())
     if not trainable or budget.steps == 0:
-        for step in range(budget.eval_every, budget.steps + 1, budget.eval_every):
-            for key, value in (("step", step), ("episodes", 0), ("seconds", 0.0)):
-                curve[key].append(value)
-            curve["metric"].append(curve["metric"][0])
-        return curve
+        return flat_curve(curve, steps=budget.steps, every=budget.eval_every)
 
     def callback(info: dict[str, Any]) -> bool:
         spent["walks"] += info["walks"]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from kgagent.transfer.checkpoint import Bundle, TransferError
+from kgagent.transfer.metrics import flat_curve
 
 __all__ = ["embedding_curve", "scratch_embedding", "task_triples", "training_options"]
 
@@ -102,11 +103,7 @@ def embedding_curve(model, data, *, budget, options: dict[str, Any], seed: int) 
     curve = {"step": [0], "episodes": [0], "seconds": [0.0], "metric": [round(start, 6)]}
     trainable = any(p.requires_grad for p in model.parameters())
     if not trainable or budget.steps == 0:
-        for step in range(budget.eval_every, budget.steps + 1, budget.eval_every):
-            for key, value in (("step", step), ("episodes", 0), ("seconds", 0.0)):
-                curve[key].append(value)
-            curve["metric"].append(curve["metric"][0])
-        return curve
+        return flat_curve(curve, steps=budget.steps, every=budget.eval_every)
     result = train(
         data=data,
         model=model,

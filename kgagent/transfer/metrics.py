@@ -31,6 +31,7 @@ __all__ = [
     "area",
     "asymptote",
     "compare",
+    "flat_curve",
     "summarize",
     "time_to_threshold",
 ]
@@ -52,6 +53,16 @@ KEYS = (
     "seconds_to_threshold_scratch",
     "time_to_threshold_seconds_ratio",
 )
+
+
+def flat_curve(curve: dict[str, list], *, steps: int, every: int) -> dict[str, list]:
+    """Extends a curve holding only its step-0 evaluation to the whole budget at that
+    value: what a part that cannot train (frozen, or no budget) scores at every point."""
+    for step in range(every, steps + 1, every):
+        for key, value in (("step", step), ("episodes", 0), ("seconds", 0.0)):
+            curve[key].append(value)
+        curve["metric"].append(curve["metric"][0])
+    return curve
 
 
 def area(x: Sequence[float], y: Sequence[float]) -> float:

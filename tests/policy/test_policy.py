@@ -135,14 +135,7 @@ def test_link_prediction_learns_a_rule_and_ranks_with_the_shared_evaluation():
     from kgagent.embeddings.evaluation import FilterIndex, rank_triples
     from kgagent.policy.linkpred import PolicyScorer, relation_queries, train_link_prediction
 
-    # rule: colleague(x, z) <- works_at(x, y), works_at⁻¹(y, z); 6 firms x 4 people
-    rng = np.random.default_rng(0)
-    people, firms = np.arange(24), np.arange(24, 30)
-    works = [(p, 0, int(firms[p % 6])) for p in people]
-    colleagues = [(a, 1, b) for a in people for b in people if a != b and a % 6 == b % 6]
-    colleagues = [colleagues[i] for i in rng.permutation(len(colleagues))]
-    train = np.array(works + colleagues[:-12])
-    test = np.array(colleagues[-12:])
+    train, test = _firm_rule()
     queries = relation_queries(train, 2)
     assert len(queries) == len({(h, r) for h, r, _ in train} | {(t, r + 2) for h, r, t in train})
     cfg = PolicyConfig(mode="relation", epochs=15, dim=32, lr=5e-3, batch_size=32, seed=0)
