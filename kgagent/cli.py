@@ -703,28 +703,41 @@ def _load_kge(path: Path | None, num_entities: int, entities: list[str]):
 
 
 def _policy_splits(cfg, graph, train, valid, test, kge, beam, out, sep) -> dict:
-    from kgagent.embeddings import TripleSplits
-    from kgagent.embeddings.data import read_triples
     from kgagent.policy.linkpred import train_on_splits
 
-    data = TripleSplits.from_files(train=train, valid=valid, test=test, sep=sep)
-    walked = None
-    if graph is not None:  # extra triples to walk, over the training split's vocabulary
-        import numpy as np
-
-        from kgagent.embeddings.data import _map
-
-        ent = {e: i for i, e in enumerate(data.entities)}
-        rel = {r: i for i, r in enumerate(data.relations)}
-        extra, unseen = _map(read_triples(graph, sep=sep), ent, rel)
-        if unseen["triples"]:
-            data.unseen["graph"] = unseen
-        walked = np.unique(np.concatenate([data.train, extra]), axis=0)  # (n, 3)
+    data, walked = _link_splits(train, valid, test, graph, sep)
     _report_unseen(data)
     model, offset = _load_kge(kge, data.num_entities, data.entities)
     _, metrics = train_on_splits(data, config=cfg, graph=walked, kge=model, kge_offset=offset,
                                  beam=beam, out=out, progress=True)  # fmt: skip
     return metrics
+
+
+def _link_splits(train, valid, test, graph, sep: str):
+    """(splits, walked triples or None): ids over the training and ``graph`` triples (the
+    walk may reach entities the training queries never name); ``splits.train`` holds the
+    training queries only."""
+    from kgagent.embeddings import TripleSplits
+
+    if graph is None:
+        return TripleSplits.from_files(train=train, valid=valid, test=test, sep=sep), None
+    import numpy as np
+
+    from kgagent.embeddings.data import _map, read_triples
+
+    queries, extra = read_triples(train, sep=sep), read_triples(graph, sep=sep)
+    files = {"train": train, "graph": graph, "valid": valid, "test": test}
+    data = TripleSplits.from_labeled(
+        queries + extra,
+        read_triples(valid, sep=sep) if valid is not None else [],
+        read_triples(test, sep=sep) if test is not None else [],
+        source={k: str(v) for k, v in files.items() if v is not None},
+    )
+    walked = data.train  # (n, 3): queries and graph triples
+    ent = {e: i for i, e in enumerate(data.entities)}
+    rel = {r: i for i, r in enumerate(data.relations)}
+    data.train = np.unique(_map(queries, ent, rel)[0], axis=0)
+    return data, np.unique(walked, axis=0)
 
 
 def _policy_workspace_relation(workspace, queries, cfg, kge, beam, out, sep):
@@ -748,6 +761,7 @@ def policy_eval(
         Path | None, typer.Option(help="split files: a `policy train --out` directory")
     ] = None,
     train: Annotated[Path | None, typer.Option(help="split files: the training triples")] = None,
+    graph: Annotated[Path | None, typer.Option(help="split files: the triples it walked")] = None,
     valid: Annotated[Path | None, typer.Option(help="split files: more known triples")] = None,
     test: Annotated[Path | None, typer.Option(help="split files: triples to rank")] = None,
     beam: Annotated[int, typer.Option(help="relation mode: walks kept per query")] = 64,
@@ -757,7 +771,7 @@ def policy_eval(
     Hits@1/3/10 of a link-prediction policy, both directions."""
     try:
         if checkpoint is not None:
-            report = _policy_eval_splits(checkpoint, train, valid, test, beam,
+            report = _policy_eval_splits(checkpoint, train, graph, valid, test, beam,
                                          sep.encode().decode("unicode_escape"))  # fmt: skip
         elif workspace is None or queries is None:
             raise KGAgentError("give WORKSPACE --queries FILE, or --checkpoint DIR --train --test")
@@ -768,18 +782,20 @@ def policy_eval(
     typer.echo(json.dumps(report, indent=2))
 
 
-def _policy_eval_splits(checkpoint, train, valid, test, beam, sep) -> dict:
-    from kgagent.embeddings import TripleSplits
+def _policy_eval_splits(checkpoint, train, graph, valid, test, beam, sep) -> dict:
+    import numpy as np
+
     from kgagent.policy.linkpred import evaluate_link_prediction, load_for_splits
 
     if train is None or test is None:
         raise KGAgentError("--checkpoint needs the --train file it was trained on and --test")
-    data = TripleSplits.from_files(train=train, valid=valid, test=test, sep=sep)
+    data, walked = _link_splits(train, valid, test, graph, sep)
     _report_unseen(data)
-    reasoner = load_for_splits(checkpoint, data)
+    reasoner = load_for_splits(checkpoint, data, graph=walked)
     if not len(data.test):
         raise KGAgentError(f"{test}: no test triple names known entities and relations")
-    metrics = evaluate_link_prediction(reasoner, data.test, known=data.all_triples(), beam=beam)
+    known = data.all_triples() if walked is None else np.concatenate([data.all_triples(), walked])
+    metrics = evaluate_link_prediction(reasoner, data.test, known=known, beam=beam)
     return {**metrics, "triples": len(data.test), "unseen": data.unseen}
 
 

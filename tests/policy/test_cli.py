@@ -108,3 +108,22 @@ def test_workspace_relation_mode(tmp_path, data_dir):
     assert metrics["split"] == "valid" and metrics["triples"] >= 1
     assert metrics["unseen"]["queries"]["triples"] == 1  # the row naming unknown terms
     assert (out / "weights.safetensors").exists()
+
+
+def test_graph_file_adds_triples_to_walk(tmp_path):
+    """The queries name only colleagues; the works_at edges that explain them, and the
+    firms, come from --graph alone."""
+    f = _firm_files(tmp_path)
+    rows = [line.split("\t") for line in f["train"].read_text().splitlines()]
+    queries, graph = tmp_path / "queries.txt", tmp_path / "graph.txt"
+    queries.write_text("".join("\t".join(r) + "\n" for r in rows if r[1] == "colleague"))
+    graph.write_text("".join("\t".join(r) + "\n" for r in rows if r[1] == "works_at"))
+    splits = ["--train", queries, "--graph", graph, "--valid", f["valid"], "--test", f["test"]]
+    r = invoke("policy", "train", *splits, "--out", tmp_path / "pol", *FAST)
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "pol" / "metrics.json").read_text())
+    assert metrics["hits_at_1"] >= 0.9, metrics  # the rule runs through --graph's edges
+    assert metrics["data"]["entities"] == 30  # people and firms
+    r = invoke("policy", "eval", "--checkpoint", tmp_path / "pol", *splits, "--beam", "16")
+    assert r.exit_code == 0, r.output
+    assert _payload(r.output)["mrr"] == metrics["mrr"]
