@@ -78,11 +78,11 @@ def _kge(splits, name: str, seed: int):
     """Our default KGE model on the same split, its test metrics, and the score offset its
     loss implies for the shaped reward."""
     from kgagent.embeddings import train
+    from kgagent.policy.shaping import score_offset
 
     result = train(data=splits, model=name, seed=seed, progress=False)
     cfg = result.config
-    offset = float(cfg.margin) if cfg.loss in ("nssa", "margin") else 0.0
-    return result.model, result.metrics, offset
+    return result.model, result.metrics, score_offset(cfg.loss, cfg.margin)
 
 
 def render(r: dict) -> str:

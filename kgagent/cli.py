@@ -697,9 +697,10 @@ def _load_kge(path: Path | None, num_entities: int, entities: list[str]):
             f"{path}: the embedding's {len(emb.entities)} entities are not the "
             f"{num_entities} of these triples (in the same order): train it on the same files"
         )
+    from kgagent.policy.shaping import score_offset
+
     train_cfg = emb.config.get("training", emb.config)
-    loss, margin = train_cfg.get("loss"), train_cfg.get("margin") or 0.0
-    return emb.model, float(margin) if loss in ("nssa", "margin") else 0.0
+    return emb.model, score_offset(train_cfg.get("loss"), train_cfg.get("margin"))
 
 
 def _policy_splits(cfg, graph, train, valid, test, kge, beam, out, sep) -> dict:

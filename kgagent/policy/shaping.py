@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["KGEReward", "kge_features"]
+__all__ = ["KGEReward", "kge_features", "score_offset"]
+
+
+def score_offset(loss: str | None, margin: float | None) -> float:
+    """What to add to a KGE model's scores before the sigmoid, given how it was trained:
+    its margin for the distance losses (scores are negated distances), else 0 (logistic
+    losses already produce logits)."""
+    return float(margin or 0.0) if loss in ("nssa", "margin") else 0.0
 
 
 class KGEReward:
@@ -44,8 +51,7 @@ class KGEReward:
     @classmethod
     def from_training(cls, model: Any, *, num_relations: int, loss: str, margin: float):
         """The reward for a model trained with ``loss`` (and ``margin``), as the trainer saw it."""
-        offset = float(margin) if loss in ("nssa", "margin") else 0.0
-        return cls(model, num_relations=num_relations, offset=offset)
+        return cls(model, num_relations=num_relations, offset=score_offset(loss, margin))
 
     @torch.no_grad()
     def probabilities(self, starts: np.ndarray, relations: np.ndarray) -> np.ndarray:
