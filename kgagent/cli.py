@@ -640,6 +640,10 @@ def policy_train(
     lr: float = 1e-3,
     batch_size: Annotated[int, typer.Option(help="queries per update")] = 64,
     beam: Annotated[int, typer.Option(help="relation mode: walks kept per query")] = 64,
+    answer_weights: Annotated[
+        str | None,
+        typer.Option(help="how a walk's answers share it: walk (relation-mode default) | uniform"),
+    ] = None,
     seed: int = 0,
     sep: Annotated[str, typer.Option(help="field separator of triple files")] = "\t",
 ) -> None:
@@ -653,8 +657,11 @@ def policy_train(
             raise KGAgentError(f"--mode {mode!r}: expected question or relation")
         if workspace is None and mode != "relation":
             raise KGAgentError("split files (--train) train a relation-mode policy")
+        if answer_weights not in (None, "walk", "uniform"):
+            raise KGAgentError(f"--answer-weights {answer_weights!r}: expected walk or uniform")
         cfg = PolicyConfig(mode=mode, epochs=epochs, dim=dim, max_hops=hops, lr=lr,
-                           batch_size=batch_size, seed=seed)  # fmt: skip
+                           batch_size=batch_size, seed=seed,
+                           answer_weights=answer_weights)  # fmt: skip
         if (workspace is None) == (train is None):
             raise KGAgentError("give a WORKSPACE (with --queries) or --train FILE (with --out)")
         if workspace is None:

@@ -46,6 +46,11 @@ class RetrievalConfig(_Strict):
     relation_weight: float = 0.6
     link_weight: float = 0.5
     max_hops: int = Field(3, ge=1, le=4)
+    topic_answers: bool = Field(
+        False,
+        description="a question may be answered by its own topic entity ('the spouse of "
+        "X's husband' is X, as in PathQuestion); off for MetaQA, whose gold never is",
+    )
 
 
 class LLMConfig(_Strict):

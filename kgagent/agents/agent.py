@@ -376,6 +376,7 @@ class Agent:
                     linked=rc.link_weight,
                     dense_k=rc.dense_k,
                     max_hops=rc.max_hops,
+                    topic_answers=rc.topic_answers,
                 )
                 onto = self.kg.ontology
                 vocab = self.kg.vocab

@@ -8,6 +8,7 @@ gold answers to entity ids, by IRI or by label.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,6 +83,8 @@ def train_policy(
     if agent.workspace is None:
         raise KGAgentError("training a policy saves it: give the agent a workspace")
     config = config or PolicyConfig()
+    if agent.config.retrieval.topic_answers and not config.topic_answers:
+        config = dataclasses.replace(config, topic_answers=True)  # the workspace's rule
     retriever = agent.retriever
     queries, skipped = policy_queries(retriever, pairs)
     if len(queries) < 2:

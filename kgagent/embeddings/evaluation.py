@@ -109,11 +109,18 @@ def _metrics(ranks: torch.Tensor) -> dict[str, float]:
 def _ranks(scores: torch.Tensor, target: torch.Tensor, rows, cols) -> torch.Tensor:
     """(B, E) scores, (B,) targets, filter coordinates -> (B, 3) ranks (opt, pess, real)."""
     idx = torch.arange(len(target))
+    # a scorer may give -inf to what it cannot reach (the path policy): a target among
+    # those ties with all of them, so -inf becomes the lowest finite score before the
+    # known answers leave the race (-inf minus itself would be NaN: no tie, an
+    # optimistic rank for every unreached target)
+    scores = scores.nan_to_num(
+        nan=float("nan"), posinf=float("inf"), neginf=torch.finfo(scores.dtype).min
+    )
     true = scores[idx, target].clone()  # (B,)
     scores[rows, cols] = float("-inf")  # known answers (the target included) leave the race
     diff = scores - true.unsqueeze(1)  # (B, E); NaN scores never count as better
     greater = (diff > 0).sum(dim=1)
-    ties = (diff == 0).sum(dim=1)  # -inf entries never tie with a finite true score
+    ties = (diff == 0).sum(dim=1)  # filtered (-inf) entries never tie with the target
     optimistic = (greater + 1).double()
     pessimistic = (greater + ties + 1).double()
     return torch.stack([optimistic, pessimistic, (optimistic + pessimistic) / 2], dim=1)

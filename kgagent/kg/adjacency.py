@@ -79,11 +79,17 @@ class Adjacency:
 
     def out_edges(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(relations, targets) of every out-edge of ``nodes``, without a Python loop."""
+        _, edges = self.out_edge_index(nodes)
+        return self.relations[edges], self.targets[edges]
+
+    def out_edge_index(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, edges): for every out-edge of ``nodes``, its source's position in
+        ``nodes`` and its position in the CSR arrays."""
         starts, lengths = self.indptr[nodes], self.indptr[nodes + 1] - self.indptr[nodes]
         total = int(lengths.sum())
         offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
         edges = np.arange(total, dtype=np.int64) + offsets  # (total,) edge positions
-        return self.relations[edges], self.targets[edges]
+        return np.repeat(np.arange(len(nodes)), lengths), edges
 
     def with_inverse(self) -> Adjacency:
         """Adds an inverse edge (t, r + R, h) for every edge (h, r, t), as walkers need."""

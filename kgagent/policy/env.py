@@ -30,11 +30,21 @@ class RelationWalk:
         max_nodes: entities a set keeps before it is thinned (evenly, deterministically)
             for the *next* expansion; answer sets themselves are never cut here.
         cache_size: (start, path) -> set entries kept (LRU).
+        weights: how a finished walk spreads over its answers. ``"uniform"``: every
+            entity of the set alike (questions: "films starred by X" are all answers).
+            ``"walk"``: the mass of a random walk that follows the path's relations and
+            picks uniformly among an entity's edges of each (the path-ranking random
+            walk, Lao & Cohen 2010; MINERVA's entity walk with a uniform edge choice):
+            an entity many edges lead to ranks above one a single edge reaches, which is
+            what link prediction on dense graphs needs (UMLS).
         revisit_start: whether a walk may pass through its start again. Questions say no:
             "who directed the films that share actors with X" means the *other* films'
             directors, and MetaQA's gold answers are built that way (on held-out 3-hop
             questions the policy's best walk reaches only gold answers 92% of the time
             without revisits, 56% with them). Link prediction walks may (MINERVA's do).
+        topic_answers: whether the last hop may end on the start and the start answer the
+            question ("the spouse of X's husband" is X: 5.8% of PathQuestion's 2-hop test
+            questions); walks still never pass *through* it. Uniform weights only.
     """
 
     def __init__(
@@ -45,7 +55,13 @@ class RelationWalk:
         max_nodes: int = 2000,
         cache_size: int = 50_000,
         revisit_start: bool = False,
+        weights: str = "uniform",
+        topic_answers: bool = False,
     ) -> None:
+        if weights not in ("uniform", "walk"):
+            raise ValueError(f"weights must be 'uniform' or 'walk', not {weights!r}")
+        if topic_answers and (weights != "uniform" or revisit_start):
+            raise ValueError("topic_answers needs uniform weights and no revisit_start")
         self.adj = adj.with_inverse()
         self.num_relations = self.adj.num_relations  # forward + inverse
         self.stop = self.num_relations  # the STOP / stay-in-place action
@@ -53,9 +69,13 @@ class RelationWalk:
         self.max_hops = int(max_hops)
         self.max_nodes = int(max_nodes)
         self.revisit_start = bool(revisit_start)
+        self.weights = weights
+        self.topic_answers = bool(topic_answers)
         self._cache: OrderedDict[tuple[int, tuple[int, ...]], np.ndarray] = OrderedDict()
         self._cache_size = int(cache_size)
         self._available: OrderedDict[tuple[int, tuple[int, ...]], np.ndarray] = OrderedDict()
+        self._back: OrderedDict[tuple[int, tuple[int, ...]], bool] = OrderedDict()
+        self._mass: OrderedDict[tuple[int, tuple[int, ...]], np.ndarray] = OrderedDict()
 
     # -- sets -----------------------------------------------------------------------------
 
@@ -102,11 +122,60 @@ class RelationWalk:
         return mask
 
     def answers(self, start: int, path: tuple[int, ...]) -> np.ndarray:
-        """What a finished path answers: its set, less the start (questions never answer
+        """What a finished path answers: its set, less the start (questions do not answer
         with their own topic: "who co-starred with X" is not X; with ``revisit_start`` off
-        the set never holds it)."""
+        the set never holds it) unless ``topic_answers`` and the last hop leads back."""
         out = self.nodes(start, path)
-        return out[out != start]
+        out = out[out != start]
+        path = tuple(a for a in path if a != self.stop)
+        if self.topic_answers and path and self._returns(start, path):
+            out = np.insert(out, np.searchsorted(out, start), start)
+        return out
+
+    def _returns(self, start: int, path: tuple[int, ...]) -> bool:
+        """Whether the path's last relation leads from the set before it back to start."""
+        key = (int(start), path)
+        hit = self._back.get(key)
+        if hit is None:
+            rels, tails = self._edges(self.nodes(start, path[:-1]))
+            hit = bool(len(path) > 1 and np.any(tails[rels == path[-1]] == start))
+            self._remember(self._back, key, hit)
+        return hit
+
+    def answer_weights(self, start: int, path: tuple[int, ...]) -> np.ndarray:
+        """The probability of each of :meth:`answers` (same order; sums to 1 when any)."""
+        got = self.answers(start, path)
+        if self.weights == "uniform" or len(got) == 0:
+            return np.full(len(got), 1.0 / max(1, len(got)))
+        mass = self._walk_mass(start, tuple(a for a in path if a != self.stop))
+        w = mass[np.isin(self.nodes(start, path), got, assume_unique=True)]
+        total = w.sum()
+        return w / total if total > 0 else np.full(len(got), 1.0 / len(got))
+
+    def _walk_mass(self, start: int, path: tuple[int, ...]) -> np.ndarray:
+        """Random-walk mass over :meth:`nodes` (same order), without STOP steps."""
+        key = (int(start), path)
+        hit = self._mass.get(key)
+        if hit is not None:
+            return hit
+        if not path:
+            out = np.ones(1)
+        else:
+            prev = self.nodes(start, path[:-1])
+            mass = self._walk_mass(start, path[:-1])
+            if len(prev) > self.max_nodes:  # the same thinning as ``nodes``
+                keep = np.linspace(0, len(prev) - 1, self.max_nodes).astype(np.int64)
+                prev, mass = prev[keep], mass[keep]
+            src, edges = self.adj.out_edge_index(prev)  # (edges,) source row, CSR position
+            on = self.adj.relations[edges] == path[-1]
+            src, tails = src[on], self.adj.targets[edges[on]]
+            share = mass[src] / np.bincount(src, minlength=len(prev))[src]  # (edges on r,)
+            reached = self.nodes(start, path)
+            pos = np.searchsorted(reached, tails)
+            ok = (pos < len(reached)) & (reached[np.minimum(pos, len(reached) - 1)] == tails)
+            out = np.bincount(pos[ok], weights=share[ok], minlength=len(reached))
+        self._remember(self._mass, key, out)
+        return out
 
     def _remember(self, cache: OrderedDict, key, value) -> None:
         cache[key] = value
@@ -120,8 +189,8 @@ class RelationWalk:
         return np.stack([self.available(s, p) for s, p in zip(starts.tolist(), paths, strict=True)])
 
     def precision(self, start: int, path: tuple[int, ...], gold: np.ndarray) -> float:
-        """Share of the reached answers that are gold: the chance a pick from them is right."""
+        """The chance that an answer picked from the reached set (by ``weights``) is gold."""
         got = self.answers(start, path)
         if len(got) == 0 or len(gold) == 0:
             return 0.0
-        return float(np.isin(got, gold, assume_unique=True).sum()) / len(got)
+        return float(self.answer_weights(start, path)[np.isin(got, gold, assume_unique=True)].sum())

@@ -2,8 +2,10 @@
 
 A query asks for the tails of (h, r) (heads are the tails of (t, r⁻¹)); the policy walks
 from h by other relations (the rule-like paths MINERVA learns) and every entity gets the
-probability that the walk ends on a set containing it and a uniform pick from that set is
-it. Entities no kept walk reaches share the rest of the ranking; a trained KGE model, if
+probability that the walk ends on a set containing it and a pick from that set is it: by
+default the mass of a random walk along the path's relations (``PolicyConfig.
+answer_weights = "walk"``), so that an entity many edges lead to ranks above one a single
+edge reaches. Entities no kept walk reaches tie below the rest; a trained KGE model, if
 given, orders them (and mixes in with weight ``kge_weight``): P(e) = (1 - w) P_walk(e) +
 w P_kge(e). Ranks come from :func:`kgagent.embeddings.evaluation.rank_triples`, the same
 filtered, tie-aware evaluation as the KGE models.
@@ -91,7 +93,7 @@ class PolicyScorer:
         out = np.zeros((len(queries), self.num_entities))
         for row, paths in enumerate(self.reasoner.beam_search(queries, beam=self.beam)):
             for p in paths:
-                out[row, p.answers] += np.exp(p.logp) / len(p.answers)
+                out[row, p.answers] += np.exp(p.logp) * p.weights
         return out
 
     def score_t(self, h: torch.Tensor, r: torch.Tensor) -> torch.Tensor:

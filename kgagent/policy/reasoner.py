@@ -69,18 +69,30 @@ class PolicyConfig:
     #: walks may pass through their start again (None: only in relation mode; see
     #: :class:`~kgagent.policy.env.RelationWalk`)
     revisit_start: bool | None = None
+    #: how a walk's answers share its probability, ``"uniform"`` or ``"walk"`` (None:
+    #: walk in relation mode; see :class:`~kgagent.policy.env.RelationWalk`)
+    answer_weights: str | None = None
+    #: a question may be answered by its own topic (see RelationWalk)
+    topic_answers: bool = False
 
     def revisits(self) -> bool:
         return self.mode == "relation" if self.revisit_start is None else self.revisit_start
 
+    def weights(self) -> str:
+        if self.answer_weights is None:
+            return "walk" if self.mode == "relation" else "uniform"
+        return self.answer_weights
+
 
 @dataclass(frozen=True)
 class BeamPath:
-    """A walk the beam kept: relation actions (no STOP), log-probability, answers reached."""
+    """A walk the beam kept: relation actions (no STOP), log-probability, answers reached
+    and the share of the walk's probability each of them gets (sums to 1)."""
 
     actions: tuple[int, ...]
     logp: float
     answers: np.ndarray
+    weights: np.ndarray
 
 
 class PathReasoner:
@@ -111,7 +123,13 @@ class PathReasoner:
         self.config = config
         self.reward = reward
         self.relations = list(relations)
-        self.env = RelationWalk(adj, max_hops=config.max_hops, revisit_start=config.revisits())
+        self.env = RelationWalk(
+            adj,
+            max_hops=config.max_hops,
+            revisit_start=config.revisits(),
+            weights=config.weights(),
+            topic_answers=config.topic_answers,
+        )
         if self.env.num_actions != network.num_actions:
             raise PolicyError(
                 f"the policy has {network.num_actions} actions but the graph offers "
@@ -216,7 +234,12 @@ class PathReasoner:
         )  # (B, E)
         return np.array(
             [
-                self.reward.shaped(env.answers(s, p), queries[i // k].answers, belief[i // k])
+                self.reward.shaped(
+                    env.answers(s, p),
+                    queries[i // k].answers,
+                    belief[i // k],
+                    weights=env.answer_weights(s, p),
+                )
                 for i, (s, p) in walks
             ]
         )
@@ -375,7 +398,8 @@ class PathReasoner:
             actions = tuple(a for a in path if a != env.stop)
             answers = env.answers(int(starts[qi]), actions)
             if actions and len(answers):
-                out[qi].append(BeamPath(actions, float(score), answers))
+                weights = env.answer_weights(int(starts[qi]), actions)
+                out[qi].append(BeamPath(actions, float(score), answers, weights))
         for paths_ in out:
             paths_.sort(key=lambda p: -p.logp)
         return out

@@ -68,13 +68,16 @@ class KGEReward:
         return torch.sigmoid(scores + self.offset).numpy()
 
     @staticmethod
-    def shaped(got: np.ndarray, gold: np.ndarray, belief: np.ndarray) -> float:
-        """Expected reward of a uniform pick from ``got`` (sorted ids), given the gold ids
-        and the (E,) beliefs of this query."""
+    def shaped(
+        got: np.ndarray, gold: np.ndarray, belief: np.ndarray, *, weights: np.ndarray | None = None
+    ) -> float:
+        """Expected reward of a pick from ``got`` (sorted ids; uniform, or by ``weights``),
+        given the gold ids and the (E,) beliefs of this query."""
         if len(got) == 0:
             return 0.0
+        w = np.full(len(got), 1.0 / len(got)) if weights is None else weights
         hit = np.isin(got, gold, assume_unique=True)
-        return float(hit.sum() + belief[got[~hit]].sum()) / len(got)
+        return float(w[hit].sum() + (w[~hit] * belief[got[~hit]]).sum())
 
 
 def kge_features(model: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -139,11 +139,12 @@ def _chain(
     r: Retriever, node: int, plan: tuple[int, ...], score: float, cap: int
 ) -> Candidate | None:
     """Executes a relation chain; one supporting walk per distinct answer."""
-    walks = relation_paths(r.adj, node, plan, max_results=cap * 20)
+    back = r.w.topic_answers
+    walks = relation_paths(r.adj, node, plan, max_results=cap * 20, return_to_source=back)
     first: dict[int, list[Hop]] = {}
     for walk in walks:
         tail = walk[-1].tail
-        if tail != node:
+        if tail != node or back:
             first.setdefault(tail, walk)
     if not first:
         return None

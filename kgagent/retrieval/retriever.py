@@ -47,6 +47,7 @@ class RetrievalWeights:
     max_hops: int = 3
     relation_beam: int = 4  # relation paths executed per topic entity
     max_paths: int = 30
+    topic_answers: bool = False  # a chain may end on its own topic entity (PathQuestion)
 
 
 class Retriever:
@@ -217,7 +218,8 @@ class Retriever:
                 walks.append((float(np.mean([rel_score[h.relation] for h in hops])), hops))
         for src in anchors[:2]:
             for plan_score, plan in self._plan(rel_score, src):
-                for hops in relation_paths(self.adj, src, plan, max_results=w.max_paths):
+                for hops in relation_paths(self.adj, src, plan, max_results=w.max_paths,
+                                           return_to_source=w.topic_answers):  # fmt: skip
                     walks.append((plan_score, hops))
         walks.sort(key=lambda x: -x[0])
         seen: set[tuple[int, ...]] = set()

@@ -120,22 +120,28 @@ def relation_paths(
     *,
     fanout: int | None = None,
     max_results: int = 1000,
+    return_to_source: bool = False,
 ) -> list[list[Hop]]:
     """Executes a relation path (r1, r2, ...) from ``source``: every walk that follows it.
 
     This is how a planned relation path becomes concrete evidence: plan over the few
-    relations, then let the graph supply the entities (RoG, TransferNet style).
+    relations, then let the graph supply the entities (RoG, TransferNet style). A walk
+    never revisits an entity, except that with ``return_to_source`` its last hop may end
+    on the source ("the spouse of X's husband" is X).
     """
     walks: list[list[Hop]] = [[]]
     node_of = [int(source)]
-    for rel in relations:
+    for step, rel in enumerate(relations):
+        last = return_to_source and step == len(relations) - 1
         nxt_walks, nxt_nodes = [], []
         for walk, node in zip(walks, node_of, strict=True):
             rels, tails = _neighbors(adj, node, fanout)
             visited = {source, *(h.tail for h in walk)}
+            if last and walk:
+                visited.discard(source)
             for t in tails[rels == rel].tolist():
                 if t in visited:
-                    continue  # a walk never revisits an entity
+                    continue
                 nxt_walks.append([*walk, Hop(node, int(rel), t)])
                 nxt_nodes.append(t)
                 if len(nxt_walks) >= max_results:

@@ -317,7 +317,7 @@ def check_encoder(bundle: Bundle, agent) -> None:
         )
 
 
-def warm_policy_for(agent, bundle, ents, rels, *, config=None, reset=()):
+def warm_policy_for(agent, bundle, ents, rels, *, config=None, reset=(), shrink=(), keep=1.0):
     """The bundle's policy over the agent's graph: (reasoner, transferred rows, report)."""
     from kgagent.transfer.warmstart import warm_policy
 
@@ -334,6 +334,8 @@ def warm_policy_for(agent, bundle, ents, rels, *, config=None, reset=()):
         config=config,
         edges=_edges(agent.kg) if net.get("num_entities") else None,
         reset=reset,
+        shrink=shrink,
+        keep=keep,
     )
 
 

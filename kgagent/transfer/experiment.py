@@ -231,8 +231,9 @@ class TransferExperiment:
         config = self._config(bundle, seed)
         scratch = self._scratch(bundle, agent.retriever, config)
         c_scratch = learning_curve(scratch, train_q, eval_q, budget=self.budget)
+        s = self.strategy
         warm, transferred, warm_report = warm_policy_for(
-            agent, bundle, ents, rels, config=config, reset=self.strategy.reset
+            agent, bundle, ents, rels, config=config, reset=s.reset, shrink=s.shrink, keep=s.keep
         )
         frozen = apply_strategy(warm.network, self.strategy, transferred)
         c_transfer = learning_curve(warm, train_q, eval_q, budget=self.budget)

@@ -8,7 +8,12 @@
 - ``reset-head``: the policy's representation moves (action, query and entity
   embeddings, the phrase projection) but its LSTM and scoring head start fresh (the
   target's seeded initialisation) and everything trains: a source whose decisions are
-  confident for its own task (stop after two hops) need not unlearn them.
+  confident for its own task (stop after two hops) need not unlearn them;
+- ``shrink-perturb``: like ``reset-head``, but the LSTM and head keep half of what they
+  learned: each weight becomes ``keep * source + (1 - keep) * fresh`` (shrink and perturb,
+  Ash & Adams 2020, "On Warm-Starting Neural Network Training", with the target's seeded
+  initialisation as the perturbation): the source's decisions survive as a bias, not as a
+  confident optimum the target must climb out of.
 
 In a frozen table only the *transferred* rows are fixed: rows initialised for target ids
 without a source counterpart still learn (their gradient is masked row-wise), otherwise
@@ -37,6 +42,14 @@ class Strategy:
     name: str
     freeze: tuple[str, ...] = ()
     reset: tuple[str, ...] = ()
+    #: prefixes of weights blended with the fresh initialisation: keep * source + (1 - keep)
+    #: * fresh
+    shrink: tuple[str, ...] = ()
+    keep: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.keep <= 1.0:
+            raise KGAgentError(f"strategy {self.name!r}: keep must lie in [0, 1], not {self.keep}")
 
     def frozen(self, parameter: str) -> bool:
         return _matches(parameter, self.freeze)
@@ -55,6 +68,7 @@ STRATEGIES: dict[str, Strategy] = {
     "partial": Strategy("partial", ("action", "action_proj", "query", "query_relation", "entity")),
     "frozen": Strategy("frozen", ("*",)),
     "reset-head": Strategy("reset-head", reset=("lstm", "head")),
+    "shrink-perturb": Strategy("shrink-perturb", shrink=("lstm", "head"), keep=0.5),
 }
 
 

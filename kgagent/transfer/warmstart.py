@@ -64,6 +64,8 @@ def warm_policy(
     config=None,
     edges: np.ndarray | None = None,
     reset: Sequence[str] = (),
+    shrink: Sequence[str] = (),
+    keep: float = 1.0,
 ) -> tuple[Any, dict[str, np.ndarray | None], dict[str, Any]]:
     """A :class:`~kgagent.policy.PathReasoner` for the target graph from the bundle's policy.
 
@@ -82,6 +84,8 @@ def warm_policy(
         edges: (e, 2) target entity pairs, to fill unaligned entity rows.
         reset: parameter-name prefixes not to move (they keep the target network's
             seeded initialisation; see the ``reset-head`` strategy).
+        shrink, keep: parameter-name prefixes moved as ``keep * source + (1 - keep) *
+            fresh`` (the ``shrink-perturb`` strategy).
 
     Returns:
         (reasoner, transferred rows per parameter for :func:`apply_strategy`, report).
@@ -138,7 +142,7 @@ def warm_policy(
     if entity_alignment is not None:
         tables["entity.weight"] = (entity_alignment.source, None, edges)
     transferred: dict[str, np.ndarray | None] = {}
-    report: dict[str, Any] = {"copied": [], "mapped": {}, "kept": [], "reset": []}
+    report: dict[str, Any] = {"copied": [], "mapped": {}, "kept": [], "reset": [], "shrunk": []}
     for name, tensor in state.items():
         if name == "action_features":
             report["kept"].append(name)  # the target's own relation phrases
@@ -171,6 +175,9 @@ def warm_policy(
                     f"network needs {tuple(tensor.shape)} (dim / encoder differ?)"
                 )
             state[name] = src[name].to(tensor.dtype)
+            if any(name == p or name.startswith(p + ".") for p in shrink):
+                state[name] = keep * state[name] + (1.0 - keep) * tensor
+                report["shrunk"].append(name)
             transferred[name] = None
             report["copied"].append(name)
     target.network.load_state_dict(state)

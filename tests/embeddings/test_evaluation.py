@@ -92,6 +92,29 @@ def test_constant_scores_give_the_expected_rank_not_one():
     assert m["mrr"] == pytest.approx(1 / 5.5)
 
 
+def test_a_target_scored_minus_inf_ties_with_every_unreached_entity():
+    """A path policy gives -inf to what no walk reaches: such a target must share the
+    rank of all of them (-inf - -inf is NaN, which once gave it the best rank after the
+    reached entities), and filtered answers still leave the race."""
+
+    class Reach(TableModel):
+        def score_t(self, h, r):
+            s = torch.full((len(h), self.num_entities), float("-inf"))
+            s[:, 4] = 1.0  # the only entity reached; 0, 1, 2, 3, 5 are not
+            return s
+
+        def score_h(self, r, t):
+            return self.score_t(t, r)
+
+    known = np.array([[0, 0, 5]])  # another true tail: filtered, unreached
+    m = evaluate(Reach(6, 1), np.array([[0, 0, 1]]), filter_triples=known)
+    # both sides alike: 1 entity above the target, ties with 0, 2, 3 (5 filtered; the
+    # head side filters nothing but the target: 4 ties) -> tail ranks 2..5, realistic 3.5
+    assert m["tail"]["mrr"] == pytest.approx(1 / 3.5)
+    assert m["optimistic"]["mean_rank"] == 2.0
+    assert m["pessimistic"]["mean_rank"] == pytest.approx((5 + 6) / 2)
+
+
 def test_filter_removes_other_true_answers():
     class Fixed(TableModel):
         def score_t(self, h, r):

@@ -75,6 +75,36 @@ def test_walks_do_not_pass_through_their_start_unless_allowed():
     assert PolicyConfig(mode="relation").revisits() is True
 
 
+def test_topic_answers_let_the_last_hop_end_on_the_start():
+    # film 0 -directed_by-> 12 -directed_by^-1-> films {0, 4, 8}: "films by film 0's director"
+    off, on = RelationWalk(_graph()), RelationWalk(_graph(), topic_answers=True)
+    assert off.answers(0, (0, 3)).tolist() == [4, 8]
+    assert on.answers(0, (0, 3)).tolist() == [0, 4, 8]
+    assert on.nodes(0, (0, 3)).tolist() == [4, 8]  # a walk still never passes through it
+    assert on.answers(0, (0, 3, 0)).tolist() == [12]  # {4, 8}'s director; 0 not reached
+    assert on.precision(0, (0, 3), np.array([0])) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="topic_answers"):
+        RelationWalk(_graph(), topic_answers=True, weights="walk")
+
+
+def test_walk_weights_follow_the_edges_a_random_walk_takes():
+    # a -r-> b, a -r-> c, b -s-> d, c -s-> d, c -s-> e: from a by (r, s), half the walks
+    # reach d through b and a quarter through c
+    adj = Adjacency.from_triples(
+        np.array([(0, 0, 1), (0, 0, 2), (1, 1, 3), (2, 1, 3), (2, 1, 4)]),
+        num_entities=5,
+        num_relations=2,
+    )
+    walk, uniform = RelationWalk(adj, weights="walk"), RelationWalk(adj)
+    assert walk.answers(0, (0, 1)).tolist() == [3, 4]
+    assert walk.answer_weights(0, (0, 1)).tolist() == [0.75, 0.25]
+    assert uniform.answer_weights(0, (0, 1)).tolist() == [0.5, 0.5]
+    assert walk.precision(0, (0, 1), np.array([3])) == 0.75
+    assert walk.answer_weights(0, (0, 1, 4)).tolist() == [0.75, 0.25]  # STOP changes nothing
+    assert PolicyConfig(mode="relation").weights() == "walk"
+    assert PolicyConfig().weights() == "uniform"
+
+
 def test_reinforce_learns_one_and_two_hop_walks(trained):
     reasoner, report = trained
     test = _queries(reasoner.env, 90, seed=3)

@@ -41,3 +41,12 @@ def test_relation_paths_execute_a_plan(adj):
     assert walks == [[Hop(0, 0, 1), Hop(1, 1, 2)]]
     assert relation_paths(adj, 0, [2]) == []
     assert len(relation_paths(adj, 5, [2], max_results=7)) == 7
+
+
+def test_relation_paths_return_to_the_source_only_on_the_last_hop(adj):
+    inv = adj.with_inverse()  # r + 3 walks r backwards
+    # 0 -r0-> 1 -r0^-1-> 0: "the spouse of X's husband" is X
+    assert relation_paths(inv, 0, [0, 3]) == []
+    assert relation_paths(inv, 0, [0, 3], return_to_source=True) == [[Hop(0, 0, 1), Hop(1, 3, 0)]]
+    # never *through* the source: 0 -> 1 -> 0 -> 4 stays out
+    assert relation_paths(inv, 0, [0, 3, 1], return_to_source=True) == []

@@ -10,8 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from kgagent.agents.paths import policy_queries
+from kgagent.errors import KGAgentError
 from kgagent.transfer import Budget, Bundle, TransferError, TransferExperiment
-from kgagent.transfer.strategy import apply_strategy, get_strategy
+from kgagent.transfer.strategy import Strategy, apply_strategy, get_strategy
 from tests.transfer.conftest import actor_questions, director_questions, write_kb
 
 
@@ -207,3 +208,22 @@ def test_reset_head_moves_the_representation_only(bundle, target):
     assert not torch.equal(got["lstm.weight_ih"], src["lstm.weight_ih"])
     assert torch.equal(got["query.0.weight"], src["query.0.weight"])
     assert torch.equal(got["action.weight"], src["action.weight"])  # same relations, same order
+
+
+def test_shrink_perturb_blends_the_head_with_a_fresh_initialisation(bundle, target):
+    from kgagent.transfer.exchange import align_agent, warm_policy_for
+
+    ents, rels = align_agent(bundle, target.kg)
+    s = get_strategy("shrink-perturb")
+    fresh, _, _ = warm_policy_for(target, bundle, ents, rels, reset=s.shrink)
+    warm, transferred, report = warm_policy_for(
+        target, bundle, ents, rels, shrink=s.shrink, keep=s.keep
+    )
+    src, got, init = bundle.tensors("policy"), warm.network.state_dict(), fresh.network.state_dict()
+    assert report["shrunk"] and all(n.startswith(("lstm.", "head.")) for n in report["shrunk"])
+    name = "lstm.weight_ih"
+    assert torch.allclose(got[name], 0.5 * src[name] + 0.5 * init[name])
+    assert torch.equal(got["action.weight"], src["action.weight"])  # the representation moves
+    assert name in transferred  # a strategy that freezes the LSTM could freeze the blend
+    with pytest.raises(KGAgentError, match="keep"):
+        Strategy("bad", shrink=("head",), keep=1.5)
