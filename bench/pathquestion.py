@@ -1,6 +1,6 @@
 """PathQuestion PQ-2H: the path policy's answers and paths against the gold relation paths.
 
-    python bench/pathquestion.py [--data ../shared/data] [--epochs 20] [--seed 0]
+    python bench/pathquestion.py [--data ../shared/data] [--epochs 40] [--seed 0]
 
 Builds a workspace from the PQ-2H KB (1,211 triples), splits the 1,908 questions 8:1:1
 (seeded; as IRN, Zhou et al. 2018) into train / valid / test, trains the question-mode
@@ -122,7 +122,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--data", type=Path, default=SHARED)
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--patience", type=int, default=40,
+                    help="epochs without a better validation score before stopping (PQ's "
+                    "curve plateaus for 5-10 epochs before it climbs again)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-llm", action="store_true", help="skip `ask` with the LLM reader")
     ap.add_argument("--workspace", type=Path, help="build here and keep it (default: a temp dir)")
@@ -155,7 +158,9 @@ def main() -> None:
             pairs = [(r["question"], r["answers"]) for r in split["train"] + split["valid"]]
             t = time.perf_counter()
             report = agent.train_policy(
-                pairs, config=PolicyConfig(epochs=args.epochs, seed=args.seed), progress=True
+                pairs,
+                config=PolicyConfig(epochs=args.epochs, seed=args.seed, patience=args.patience),
+                progress=True,
             )
             results["policy_training"] = {
                 "seconds": time.perf_counter() - t,

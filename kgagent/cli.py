@@ -922,7 +922,10 @@ def transfer_run(
         str, typer.Option(help="the part measured: policy (QA) or embeddings (link prediction)")
     ] = "policy",
     strategy: Annotated[
-        str, typer.Option(help="finetune | partial | frozen | reset-head | freeze:PREFIX,...")
+        str,
+        typer.Option(
+            help="finetune | partial | frozen | reset-head | shrink-perturb | freeze:PREFIX,..."
+        ),
     ] = "finetune",
     seeds: Annotated[
         int, typer.Option(help="seeds 0..N-1, one scratch + one transfer run each")
