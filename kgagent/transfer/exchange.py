@@ -85,7 +85,8 @@ def export_agent(
     if "policy" in components:
         parts.append(_policy_component(agent, policy or agent.config.policy.name or "default"))
     if "adapter" in components:
-        parts.append(_adapter_component(ws, adapter or agent.config.llm.adapter or "default"))
+        name = adapter or agent.config.llm.adapter or "default"
+        parts.append(_adapter_component(ws, name, base_model=agent.config.llm.model))
     entities, relations = vocabulary_of(agent.kg)
     source = {
         "workspace": str(Path(ws).resolve()),
@@ -124,7 +125,7 @@ def _policy_component(agent: Agent, name: str) -> Component:
     return Component("policy", config, dict(reasoner.network.state_dict()), metrics)
 
 
-def _adapter_component(workspace: Path, name: str) -> Component:
+def _adapter_component(workspace: Path, name: str, *, base_model: str) -> Component:
     from safetensors.torch import load_file
 
     directory = Path(workspace) / "adapters" / name
@@ -139,7 +140,7 @@ def _adapter_component(workspace: Path, name: str) -> Component:
     metrics = json.loads(metrics_path.read_text("utf-8")) if metrics_path.exists() else {}
     return Component(
         "adapter",
-        {"name": name, "peft": config},
+        {"name": name, "peft": config, "base_model": base_model},
         load_file(str(weights)),
         metrics,
         files={"adapter_config.json": (directory / "adapter_config.json").read_bytes()},
@@ -236,6 +237,8 @@ def import_bundle(
         cfg = bundle.config("embeddings")
         names.setdefault("embeddings", cfg.get("name") or cfg["model"])
     where = {"embeddings": "embeddings", "policy": "policy", "adapter": "adapters"}
+    if "adapter" in components:
+        _check_base_model(bundle, agent)
     for kind in components:
         existing = ws / where[kind] / names[kind]
         if existing.exists() and not overwrite:
@@ -269,6 +272,18 @@ def import_bundle(
             agent._llm = None  # the next question loads the imported adapter
         report["written"]["adapter"] = str(target)
     return report
+
+
+def _check_base_model(bundle: Bundle, agent) -> None:
+    """A LoRA adapter fits only the model it was trained on: refuse another base before
+    anything is written (bundles from before this check carry no base and pass)."""
+    base = bundle.config("adapter").get("base_model")
+    llm = agent.config.llm
+    if base is not None and base != llm.model:
+        raise TransferError(
+            f"{bundle.directory}: the adapter was trained on llm.model {base!r}; this agent "
+            f"uses {llm.model!r} (an adapter only fits its base model)"
+        )
 
 
 def _edges(kg) -> np.ndarray:

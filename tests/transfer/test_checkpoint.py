@@ -13,7 +13,7 @@ from kgagent.agents.paths import policy_queries
 from kgagent.embeddings.artifact import embedding_dir, load_workspace
 from kgagent.policy import PathReasoner
 from kgagent.transfer import Bundle, TransferError
-from tests.transfer.conftest import OTHER, director_questions, make_workspace
+from tests.transfer.conftest import CONFIG, OTHER, director_questions, make_workspace
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +184,23 @@ def test_wrong_shapes_and_encoders_are_clear_errors(bundle, target):
             target.import_(bundle, components=["policy"])
     finally:
         bundle.manifest["source"]["encoder"] = "hashing-256"
+
+
+def test_an_adapter_for_another_base_model_is_refused_before_anything_is_written(
+    bundle, tmp_path, kb
+):
+    from kgagent.config import LLMConfig
+    from kgagent.workspace import init_workspace
+
+    assert bundle.config("adapter")["base_model"] == "smollm2"
+    root = tmp_path / "other"
+    other = CONFIG.model_copy(update={"llm": LLMConfig(backend="none", model="/models/llama")})
+    init_workspace(root, config=other)
+    agent = make_workspace(root, kb)
+    try:
+        with pytest.raises(TransferError, match=r"trained on llm.model 'smollm2'.*'/models/llama'"):
+            agent.import_(bundle)
+        assert not (root / "policy" / "default").exists()  # nothing written, not even the rest
+        assert not (root / "adapters").exists()
+    finally:
+        agent.close()
