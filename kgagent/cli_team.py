@@ -139,6 +139,8 @@ def team_train(
     team: Annotated[Path | None, typer.Option("--team", help="the team's directory")] = None,
     questions: Annotated[Path | None, typer.Option(help="QA file with answers")] = None,
     epochs: Annotated[int, typer.Option(help="REINFORCE epochs")] = 20,
+    batch_size: Annotated[int, typer.Option(help="questions per REINFORCE step")] = 64,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
     seed: int = 0,
     warm_start: Annotated[
         str, typer.Option(help="auto (the member policy knowing most relations) | none | NAME")
@@ -157,7 +159,7 @@ def team_train(
         with _team(agent or [], team, llm="none", match=match) as t:
             report = t.train_policy(
                 questions,
-                config=PolicyConfig(epochs=epochs, seed=seed),
+                config=PolicyConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed),
                 warm_start=warm,
                 progress=True,
                 time_budget=time_budget,

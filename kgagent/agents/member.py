@@ -207,7 +207,8 @@ def _actor_class():
                 def __init__(self, workspace: str, name: str) -> None:
                     from kgagent.agents.agent import Agent
 
-                    self.member = LocalMember(Agent.open(workspace), name=name)
+                    # read-only: the driver (or another team) may hold the store
+                    self.member = LocalMember(Agent.open(workspace, read_only=True), name=name)
 
                 def call(self, method: str, *args: Any) -> Any:
                     return getattr(self.member, method)(*args)
