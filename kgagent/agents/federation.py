@@ -2,8 +2,9 @@
 walk that expands entity sets through every member's own edges.
 
 Entities are matched across graphs by IRI, then by ``owl:sameAs`` (in either graph,
-transitively), then by label — as written, then normalised, one-to-one only (a label
-shared by several candidates matches nothing; see :func:`kgagent.transfer.align.align`).
+transitively), then by label as written, and optionally by normalised label (case,
+punctuation and camelCase folded, see :func:`kgagent.transfer.align.normalize_label`),
+one-to-one only: a label shared by several candidates on either side matches nothing.
 Relations are matched by IRI. Each member's edges are kept apart, mapped to team ids,
 with the local triple behind every team edge, so a walk knows which member (and which of
 its facts) supports each hop: the federated walk asks each member's adjacency in turn and
@@ -13,7 +14,6 @@ unions what they reach. The members keep the facts' text; the team holds ids onl
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,10 +25,13 @@ from kgagent.kg.adjacency import Adjacency
 from kgagent.policy.env import RelationWalk
 from kgagent.retrieval.candidates import is_schema
 
-__all__ = ["MATCHERS", "FederatedWalk", "Federation", "MemberEdges"]
+__all__ = ["DEFAULT_MATCH", "MATCHERS", "FederatedWalk", "Federation", "MemberEdges"]
 
 #: how entities may be matched across graphs, in the order they are tried
-MATCHERS = ("iri", "same_as", "label")
+MATCHERS = ("iri", "same_as", "label", "normalized_label")
+#: the default: labels as written only (normalising would make "Tom Hanks" the person and
+#: "tom hanks" a tag one entity, as MetaQA's tags would)
+DEFAULT_MATCH = ("iri", "same_as", "label")
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ class Federation:
         match_counts: per member, how many of its entities each matcher merged.
     """
 
-    def __init__(self, infos: Sequence[MemberInfo], *, match: Sequence[str] = MATCHERS) -> None:
+    def __init__(
+        self, infos: Sequence[MemberInfo], *, match: Sequence[str] = DEFAULT_MATCH
+    ) -> None:
         unknown = sorted(set(match) - set(MATCHERS))
         if unknown:
             raise KGAgentError(f"match {unknown}: choose from {', '.join(MATCHERS)}")
@@ -118,7 +123,7 @@ class Federation:
     # -- entities -------------------------------------------------------------------------
 
     def _entities(self, match: set[str]) -> None:
-        from kgagent.transfer.align import align, normalize_label
+        from kgagent.transfer.align import normalize_label
 
         infos = self.infos
         sizes = [len(i.entity_terms) for i in infos]
@@ -142,31 +147,14 @@ class Federation:
                     pairs.append(np.asarray(info.same_as, dtype=np.int64) + offsets[m])
                     counts[m]["same_as"] = len(info.same_as)
         comp = _components(n, pairs)
-        if "label" in match:
+        for matcher, key in (("label", str.strip), ("normalized_label", normalize_label)):
+            if matcher not in match:
+                continue
+            keys = np.asarray([key(str(x)) for x in labels], dtype=str)
             for m in range(1, len(infos)):
-                bits = np.zeros(comp.max() + 1 if n else 0, dtype=np.int64)
-                np.bitwise_or.at(bits, comp, np.left_shift(1, owner))
-                mine = 1 << m
-                nodes = np.arange(offsets[m], offsets[m + 1])
-                alone = nodes[(bits[comp[nodes]] & (mine - 1)) == 0]  # no earlier member has
-                earlier = (bits & (mine - 1)) != 0
-                sources = np.flatnonzero(earlier & ((bits & mine) == 0))
-                if not len(alone) or not len(sources):
-                    continue
-                rep = _first_node(comp, len(bits))[sources]  # a node standing for each
-                a = align(
-                    source_terms=[f"_:c{i}" for i in range(len(sources))],  # no IRI stage
-                    source_labels=[labels[i] for i in rep.tolist()],
-                    target_terms=[f"_:t{i}" for i in range(len(alone))],
-                    target_labels=[labels[i] for i in alone.tolist()],
-                )
-                hit = a.source >= 0
-                # one-to-one: two entities of this member under one label match nothing
-                keys = [normalize_label(labels[i]) for i in alone.tolist()]
-                seen = Counter(keys)
-                hit &= np.array([seen[k] == 1 for k in keys], dtype=bool)
-                pairs.append(np.stack([alone[hit], rep[a.source[hit]]], axis=1))
-                counts[m]["label"] = int(hit.sum())
+                found = _label_pairs(comp, owner, offsets, keys, m)
+                pairs.append(found)
+                counts[m][matcher] = len(found)
                 comp = _components(n, pairs)
         # team ids in order of first appearance (member order, then local id order)
         first = _first_node(comp, comp.max() + 1 if n else 0)
@@ -311,6 +299,30 @@ class Federation:
                 **{f"matched_by_{k}": v for k, v in self.match_counts[name].items()},
             }
         return out
+
+
+def _label_pairs(
+    comp: np.ndarray, owner: np.ndarray, offsets: np.ndarray, keys: np.ndarray, m: int
+) -> np.ndarray:
+    """(k, 2) node pairs joining member ``m``'s entities that no earlier member holds yet
+    to the earlier members' entities of the same label key, one-to-one: a key shared by
+    two candidates on either side matches nothing."""
+    from kgagent.transfer.align import _unique_match
+
+    bits = np.zeros(comp.max() + 1, dtype=np.int64)
+    np.bitwise_or.at(bits, comp, np.left_shift(1, owner))
+    mine, earlier = 1 << m, (1 << m) - 1
+    nodes = np.arange(offsets[m], offsets[m + 1])
+    alone = nodes[((bits[comp[nodes]] & earlier) == 0) & (keys[nodes] != "")]
+    sources = np.flatnonzero(((bits & earlier) != 0) & ((bits & mine) == 0))
+    if not len(alone) or not len(sources):
+        return np.zeros((0, 2), dtype=np.int64)
+    rep = _first_node(comp, len(bits))[sources]  # a node standing for each component
+    hit = _unique_match(keys[rep], keys[rep] != "", keys[alone])  # (len(alone),)
+    _, inverse, counts = np.unique(keys[alone], return_inverse=True, return_counts=True)
+    hit[counts[inverse] > 1] = -1
+    ok = hit >= 0
+    return np.stack([alone[ok], rep[hit[ok]]], axis=1).astype(np.int64)
 
 
 def _components(n: int, pairs: list[np.ndarray]) -> np.ndarray:

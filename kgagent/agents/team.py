@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from kgagent.agents.federation import MATCHERS, Federation
+from kgagent.agents.federation import DEFAULT_MATCH, Federation
 from kgagent.agents.member import make_members
 from kgagent.agents.router import Route, Router
 from kgagent.agents.team_candidates import (
@@ -66,7 +66,8 @@ class Team:
         executor: "thread" (members in this process, in parallel threads) or "ray"
             (each member a Ray actor that opens its workspace; call ``ray.init`` first).
         workers: threads for the members (default: one per member).
-        match: entity matchers across graphs, any of "iri", "same_as", "label".
+        match: entity matchers across graphs, any of "iri", "same_as", "label" (as
+            written), "normalized_label" (not by default).
         router: a :class:`~kgagent.agents.router.Router` (default settings otherwise).
         llm: "lead" (the first member with an LLM scores the options the policy is unsure
             of), a member name, an LLM instance, or None (read by the policy's prior).
@@ -86,7 +87,7 @@ class Team:
         workspace: str | Path | None = None,
         executor: str = "thread",
         workers: int | None = None,
-        match: Sequence[str] = MATCHERS,
+        match: Sequence[str] = DEFAULT_MATCH,
         router: Router | None = None,
         llm: Any = "lead",
         policy: str = "default",

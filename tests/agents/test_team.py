@@ -13,6 +13,7 @@ import pytest
 from kgagent import Team as TopLevelTeam
 from kgagent.agents import Router, Team
 from kgagent.agents.federation import Federation
+from kgagent.agents.messages import MemberInfo
 from kgagent.errors import KGAgentError
 from tests.agents.conftest import FILMS_BASE, TINY_POLICY, make_member, team_questions
 from tests.fakes import OverlapLM
@@ -207,3 +208,31 @@ def test_llm_proxy_scores_through_the_lead_member(members):
         assert lm.calls > calls
     with Team(agents=[members["people"]], llm=OverlapLM()) as team:
         assert team.llm.name == "overlap-test-lm"
+
+
+def _info(name, labels, edges=()):
+    terms = [f"<http://{name}.example/{i}>" for i in range(len(labels))]
+    rel = [f"<http://{name}.example/rel>"]
+    return MemberInfo(
+        name=name,
+        graph=name,
+        encoder="e",
+        entity_terms=terms,
+        entity_labels=list(labels),
+        relation_terms=rel,
+        relation_texts=["rel", "rel of"],
+        relation_vectors=np.eye(2, 4, dtype=np.float32),
+        edges=np.array(edges or [(0, 0, 1)], dtype=np.int64),
+        same_as=np.zeros((0, 2), dtype=np.int64),
+    )
+
+
+def test_labels_match_one_to_one_and_normalised_only_when_asked():
+    a = _info("a", ["Tom Hanks", "Heat", "Big"])
+    b = _info("b", ["tom hanks", "Heat", "Heat", "Big"])  # b has two "Heat"s
+    fed = Federation([a, b])
+    assert fed.match_counts["b"]["label"] == 1  # only "Big": "Heat" is ambiguous in b
+    assert fed.num_entities == 3 + 3
+    loose = Federation([a, b], match=("iri", "label", "normalized_label"))
+    assert loose.match_counts["b"]["normalized_label"] == 1  # "tom hanks" -> "Tom Hanks"
+    assert int(loose.to_team[1][0]) == int(loose.to_team[0][0])
