@@ -221,8 +221,11 @@ def run_eval(args) -> None:
     split = json.loads((single_ws / "qa_split.json").read_text())
     results: dict = {"machine": machine(), "shared_machine": True}
     report = root / "build_report.json"
-    if report.exists():
-        results["build"] = json.loads(report.read_text())
+    results["build"] = json.loads(report.read_text()) if report.exists() else {}
+    for name in MEMBERS:  # each member's own build report (index, policy)
+        member_report = root / name / "build_report.json"
+        if member_report.exists():
+            results["build"][name] = json.loads(member_report.read_text())
     with Agent.open(single_ws, read_only=True) as single, \
             Team(agents=[root / m for m in MEMBERS], workspace=root / "team") as team:  # fmt: skip
         results["decisive"] = {"single": single.config.policy.decisive,
@@ -319,7 +322,14 @@ def main() -> None:
             p.add_argument("--reuse-index", action="store_true")
             p.add_argument("--policy-epochs", type=int, default=20)
             p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--threads", type=int, default=1,
+                           help="torch threads for policy training (1 is fastest on shared "
+                           "cores: small REINFORCE batches)")  # fmt: skip
     args = ap.parse_args()
+    if args.cmd != "eval":
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.cmd == "members":
         print(json.dumps(build_members(args), indent=2))
     elif args.cmd == "team":

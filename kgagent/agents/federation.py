@@ -110,7 +110,6 @@ class Federation:
         self.num_relations = len(self.relation_terms)
         self._lock = threading.Lock()
         self._local_index: list[dict[str, int] | None] = [None] * len(infos)
-        self._walks: dict[tuple[int, bool], FederatedWalk] = {}
         # team action (forward r, inverse r + R) -> members holding it
         R = self.num_relations
         self.action_members = np.zeros((2 * R + 1, len(infos)), dtype=bool)  # + STOP row
@@ -224,14 +223,11 @@ class Federation:
         return None
 
     def walk_for(self, *, max_hops: int = 3, revisit_start: bool = False) -> FederatedWalk:
-        """The federated walk with these settings (one per setting, caches shared)."""
-        key = (int(max_hops), bool(revisit_start))
-        with self._lock:
-            if key not in self._walks:
-                self._walks[key] = FederatedWalk(
-                    [e.adj for e in self.edges], max_hops=max_hops, revisit_start=revisit_start
-                )
-            return self._walks[key]
+        """A new federated walk (its caches are its own: give each user its own walk, or
+        guard a shared one with one lock)."""
+        return FederatedWalk(
+            [e.adj for e in self.edges], max_hops=max_hops, revisit_start=revisit_start
+        )
 
     def local_actions(self, m: int) -> np.ndarray:
         """(2 R_local,) team action of each local action of member ``m`` (-1: none)."""

@@ -132,6 +132,7 @@ class Team:
         self.federation = Federation(infos, match=self.match)
         fed = self.federation
         self._rel_stems = [_stems(t) for t in fed.relation_texts]
+        self._plan_walk = fed.walk_for()  # the planner's (its caches under self._lock)
         lead = next((i for i in infos if i.has_llm), infos[0])
         self.settings = {**lead.settings, **self._settings_override}
         self.policy = load_team_policy(self, self._policy_name)
@@ -409,7 +410,7 @@ class Team:
                     score = chain_score(_LINK_WEIGHT, 1.0, rel_scores[i], p.actions)
                     out.append(Chain(i, route.topic, p.actions, score, p.logp, route.members))
             return out
-        walk = fed.walk_for()
+        walk = self._plan_walk
         for i in asked:
             route = routes[i]
             link = float(route.topic_link.entity.score)
