@@ -166,7 +166,8 @@ def eval_hops(single, team, items, hops: int, args) -> dict:
     # batch throughput: back to back, twice in alternating order (contention hits both)
     runs: dict[str, list] = {"single": [], "team": []}
     answers: dict[str, list] = {}
-    for order in (("single", "team"), ("team", "single")):
+    orders = (("single", "team"), ("team", "single"))[: args.batch_repeats]
+    for order in orders:
         for name in order:
             got, seconds = _batch(single if name == "single" else team, items)
             answers[name] = got
@@ -192,7 +193,7 @@ def eval_hops(single, team, items, hops: int, args) -> dict:
         "team_answers_citing_both": citing_both / len(items),
         "single_chains_spanning_both": spanning / len(items),
     }
-    routes = [team.route(_plain(it.question)) for it in items]
+    routes = [team.route(_plain(it.question)) for it in items[: args.latency_questions]]
     linked = [r for r in routes if r.topic is not None]
     res["routed_to_both"] = sum(len(r.members) == 2 for r in linked) / max(1, len(linked))
     cross = [i for i, a in enumerate(answers["single"]) if _crosses_single(a)]
@@ -219,7 +220,7 @@ def run_eval(args) -> None:
 
     root, single_ws = Path(args.root), Path(args.single)
     split = json.loads((single_ws / "qa_split.json").read_text())
-    results: dict = {"machine": machine(), "shared_machine": True}
+    results: dict = {"machine": machine(), "shared_machine": True, "torch_threads": args.threads}
     report = root / "build_report.json"
     results["build"] = json.loads(report.read_text()) if report.exists() else {}
     for name in MEMBERS:  # each member's own build report (index, policy)
@@ -227,7 +228,8 @@ def run_eval(args) -> None:
         if member_report.exists():
             results["build"][name] = json.loads(member_report.read_text())
     with Agent.open(single_ws, read_only=True) as single, \
-            Team(agents=[root / m for m in MEMBERS], workspace=root / "team") as team:  # fmt: skip
+            Team(agents=[root / m for m in MEMBERS], workspace=root / "team",
+                 read_only=True) as team:  # fmt: skip
         results["decisive"] = {"single": single.config.policy.decisive,
                                "team": team.settings["decisive"]}  # fmt: skip
         results["team_policy"] = team.policy is not None
@@ -316,20 +318,32 @@ def main() -> None:
         if name == "eval":
             p.add_argument("--hops", type=int, nargs="+", default=[1, 2, 3])
             p.add_argument("--limit", type=int, default=600)
-            p.add_argument("--latency-questions", type=int, default=200)
+            p.add_argument(
+                "--latency-questions",
+                type=int,
+                default=200,
+                help="asked one at a time (latency, and the router's statistics)",
+            )
+            p.add_argument(
+                "--batch-repeats",
+                type=int,
+                default=2,
+                choices=(1, 2),
+                help="ask_batch runs per system (2: both orders)",
+            )
         else:
             p.add_argument("--kb")
             p.add_argument("--reuse-index", action="store_true")
             p.add_argument("--policy-epochs", type=int, default=20)
             p.add_argument("--seed", type=int, default=0)
-            p.add_argument("--threads", type=int, default=1,
-                           help="torch threads for policy training (1 is fastest on shared "
-                           "cores: small REINFORCE batches)")  # fmt: skip
+        p.add_argument("--threads", type=int, default=1,
+                       help="torch threads (1 is fastest on shared cores: small REINFORCE "
+                       "batches, one question at a time; 2 threads collapse when another "
+                       "process holds a core)")  # fmt: skip
     args = ap.parse_args()
-    if args.cmd != "eval":
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     if args.cmd == "members":
         print(json.dumps(build_members(args), indent=2))
     elif args.cmd == "team":

@@ -76,6 +76,7 @@ def _team(specs, team_dir, *, executor="thread", llm="lead", match="iri,same_as,
             executor=executor,
             llm=None if llm == "none" else llm,
             match=tuple(m.strip() for m in match.split(",") if m.strip()),
+            read_only=True,  # a team writes only its own directory, never a member's
         )
         with team:
             yield team

@@ -224,6 +224,7 @@ def make_members(
     executor: str,
     pool: ThreadPoolExecutor | None,
     actor_options: dict | None = None,
+    read_only: bool = False,
 ) -> tuple[list[Any], list[Any]]:
     """(members, agents this call opened and the team must close) for the team's agents
     (Agent instances or workspace directories)."""
@@ -246,7 +247,7 @@ def make_members(
             resolved.append(ws)
             continue
         if not isinstance(a, Agent):
-            a = Agent.open(a)
+            a = Agent.open(a, read_only=read_only)
             opened.append(a)
         chosen.append(names[i] if names else a.config.name)
         resolved.append(a)

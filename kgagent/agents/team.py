@@ -77,6 +77,8 @@ class Team:
             ``options``, ``min_share``).
         max_answers: answers a candidate carries (with their facts).
         actor_options: Ray ``.options(...)`` for each member actor (num_cpus, ...).
+        read_only: open the workspaces given as paths read-only (asking needs no writes;
+            another process may hold them; Ray actors always do).
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class Team:
         settings: Mapping[str, Any] | None = None,
         max_answers: int = 100,
         actor_options: dict | None = None,
+        read_only: bool = False,
     ) -> None:
         if not agents:
             raise KGAgentError("Team(agents=[...]): give at least one agent")
@@ -116,7 +119,12 @@ class Team:
         )
         self._actor_options = actor_options
         self.members, self._opened = make_members(
-            agents, names=names, executor=executor, pool=self._pool, actor_options=actor_options
+            agents,
+            names=names,
+            executor=executor,
+            pool=self._pool,
+            actor_options=actor_options,
+            read_only=read_only,
         )
         try:
             self._form()

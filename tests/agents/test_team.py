@@ -192,6 +192,12 @@ def test_members_can_run_as_ray_actors(member_dirs, members, trio):
         ray.shutdown()
 
 
+def test_members_open_read_only_beside_a_writer(member_dirs, members):
+    # `members` holds every store open for writing; a read-only team still answers
+    with Team(agents=[member_dirs["people"], member_dirs["films"]], read_only=True) as team:
+        assert team.ask("who directed Titanic").labels == ["James Cameron"]
+
+
 def test_team_of_one_answers_like_its_agent(members):
     with Team(agents=[members["people"]]) as team:
         q = "who directed Titanic"
