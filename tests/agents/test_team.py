@@ -168,7 +168,6 @@ def test_bad_team_input_gets_clear_errors(members, tmp_path):
     assert TopLevelTeam is Team
 
 
-@pytest.mark.slow  # starting Ray costs ~30-60 s on 2 shared cores
 def test_members_can_run_as_ray_actors(member_dirs, members, trio):
     ray = pytest.importorskip("ray")
     team, _ = trio
