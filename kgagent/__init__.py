@@ -26,6 +26,7 @@ __all__ = [
     "LoadReport",
     "Path",
     "Source",
+    "Team",
     "__version__",
     "errors",
 ]
@@ -41,10 +42,12 @@ _LAZY = {
     "KnowledgeGraph": "kgagent.kg.graph",
     "LoadReport": "kgagent.kg.graph",
     "Source": "kgagent.kg.graph",
+    "Team": "kgagent.agents.team",
 }
 
 if TYPE_CHECKING:
     from kgagent.agents.agent import Agent
+    from kgagent.agents.team import Team
     from kgagent.config import AgentConfig
     from kgagent.kg.graph import KnowledgeGraph, LoadReport, Source
     from kgagent.types import Answer, AnswerEntity, Evidence, Fact, Path

@@ -962,6 +962,11 @@ def transfer_run(
     )
 
 
+from kgagent.cli_team import team_app  # noqa: E402  (registered after the core commands)
+
+app.add_typer(team_app, name="team")
+
+
 def main() -> None:
     app()
 

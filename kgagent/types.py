@@ -34,6 +34,8 @@ class Fact:
         subject_label, predicate_label, object_label: what a person would read.
         text: the verbalized sentence.
         score: retrieval score (higher is better); 0 when not ranked.
+        agent: provenance in a team: the member that holds the fact (None: one agent).
+        graph: provenance in a team: that member's graph (workspace and fingerprint).
     """
 
     id: int
@@ -46,6 +48,8 @@ class Fact:
     text: str
     object_is_literal: bool = False
     score: float = 0.0
+    agent: str | None = None
+    graph: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,16 +195,26 @@ class Answer:
         return [e.label for e in self.entities]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON record of ``kgagent ask --out``."""
+        """The JSON record of ``kgagent ask --out`` (a team's answer adds each fact's
+        ``agent`` and ``graph``, and the contributing ``agents``)."""
+        agents = list(dict.fromkeys(f.agent for f in self.facts if f.agent is not None))
         return {
             "question": self.question,
             "answers": self.labels,
             "answer_iris": [e.iri for e in self.entities],
             "text": self.text,
-            "facts": [{"id": f.id, "text": f.text} for f in self.facts],
+            "facts": [_fact_record(f) for f in self.facts],
+            **({"agents": agents} if agents else {}),
             "paths": [p.text for p in self.paths],
             "confidence": round(self.confidence, 6),
             "abstained": self.abstained,
             "latency_ms": round(self.timings.get("total_ms", 0.0), 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+
+def _fact_record(f: Fact) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": f.id, "text": f.text}
+    if f.agent is not None:
+        out["agent"], out["graph"] = f.agent, f.graph
+    return out

@@ -93,12 +93,19 @@ class Agent:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, workspace: str | Path, *, encoder: Any = None) -> Agent:
-        """The agent of a workspace directory (see ``kgagent init``)."""
+    def open(cls, workspace: str | Path, *, encoder: Any = None, read_only: bool = False) -> Agent:
+        """The agent of a workspace directory (see ``kgagent init``).
+
+        ``read_only``: open the embedded store read-only, beside a process that has it
+        open for writing (a team's Ray actors do; such an agent can answer, not index).
+        """
         from kgagent.workspace import open_kg, read_config
 
         return cls(
-            open_kg(workspace), config=read_config(workspace), workspace=workspace, encoder=encoder
+            open_kg(workspace, read_only=read_only),
+            config=read_config(workspace),
+            workspace=workspace,
+            encoder=encoder,
         )
 
     @classmethod

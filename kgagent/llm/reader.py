@@ -197,7 +197,7 @@ def answer(ev: Evidence, choice: Choice) -> Answer:
     text = "; ".join(parts) + (f"; and {more} more" if more > 0 else "") + "."
     paths = tuple(
         Path(
-            entities=(c.topic, *(a for a in _walk_nodes(c.topic, s))),
+            entities=(c.topic, *_walk_nodes(c, s)),
             facts=s,
             inverse=c.inverse,
             text=_path_text(c, s),
@@ -217,19 +217,15 @@ def answer(ev: Evidence, choice: Choice) -> Answer:
     )
 
 
-def _walk_nodes(topic: str, facts: Sequence[Fact]) -> list[str]:
-    nodes, here = [], topic
-    for f in facts:
-        here = f.object if f.subject == here else f.subject
-        nodes.append(here)
-    return nodes
+def _walk_nodes(c: Candidate, facts: Sequence[Fact]) -> list[str]:
+    """The entities a supporting walk passes, each as its fact names it. The hop's
+    direction comes from the candidate, not from matching IRIs: in a team, consecutive
+    facts come from different graphs, which name the shared entity differently."""
+    return [f.subject if inv else f.object for f, inv in zip(facts, c.inverse, strict=True)]
 
 
 def _path_text(c: Candidate, facts: Sequence[Fact]) -> str:
     parts = [c.topic_label]
-    here = c.topic
-    for f, rel in zip(facts, c.relation_labels, strict=True):
-        forward = f.subject == here
-        here = f.object if forward else f.subject
-        parts.append(f" -{rel}-> {f.object_label if forward else f.subject_label}")
+    for f, rel, inv in zip(facts, c.relation_labels, c.inverse, strict=True):
+        parts.append(f" -{rel}-> {f.subject_label if inv else f.object_label}")
     return "".join(parts)

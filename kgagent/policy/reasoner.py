@@ -48,6 +48,9 @@ class Query:
     start: int
     query: Any
     answers: np.ndarray  # sorted gold entity ids
+    #: (num_actions,) bool, the actions this query may take (None: all); a team's router
+    #: keeps a walk to the graphs it chose
+    allowed: np.ndarray | None = None
 
 
 @dataclass
@@ -185,6 +188,10 @@ class PathReasoner:
         query relation itself (the edge a link-prediction query asks about is what the
         walk must explain by *other* paths, as in MINERVA)."""
         mask = self.env.masks(starts, paths)
+        for row, qi in enumerate(owner):
+            allowed = queries[int(qi)].allowed
+            if allowed is not None:
+                mask[row] &= allowed  # STOP is always allowed (the router keeps it)
         if self.config.mode == "relation":
             for row, (qi, path) in enumerate(zip(owner, paths, strict=True)):
                 if not path:

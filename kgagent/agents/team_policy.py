@@ -1,0 +1,203 @@
+"""The team's path policy: one policy over the union of the members' relations.
+
+It walks the federated graph (:class:`~kgagent.agents.federation.FederatedWalk`), so a
+walk may take a relation of one member and then one of another, the entity set crossing
+between graphs at the shared entities. Training is the single agent's REINFORCE on the
+team's questions (topic linked by the router, mention masked, gold answers resolved to
+team entities); it starts from a member's trained policy through the transfer module
+(:func:`~kgagent.transfer.warmstart.warm_policy`): the relations both know keep their
+learned rows, the others start from their phrase vectors, and the LSTM, head and
+question projection move as they are. That is how a team shares what its members
+learned, and how a new member's policy starts from a peer's (``Team.join``).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kgagent.errors import KGAgentError
+
+if TYPE_CHECKING:
+    from kgagent.agents.team import Team
+    from kgagent.policy import PathReasoner, PolicyConfig, Query
+
+__all__ = ["action_features", "load_team_policy", "team_queries", "train_team_policy"]
+
+log = logging.getLogger(__name__)
+
+
+def action_features(fed) -> np.ndarray:
+    """(2R + 1, d) phrase vectors of the team's relations each way, and a zero STOP row."""
+    v = fed.relation_vectors
+    return np.concatenate([v, np.zeros((1, v.shape[1]), dtype=v.dtype)])
+
+
+def federate(reasoner: PathReasoner, fed) -> PathReasoner:
+    """Points a reasoner built over one member's edges at the federated walk instead."""
+    cfg = reasoner.config
+    reasoner.env = fed.walk_for(max_hops=cfg.max_hops, revisit_start=cfg.revisits())
+    return reasoner
+
+
+def team_queries(
+    team: Team, pairs: Sequence[tuple[str, Sequence[str]]], *, batch_size: int = 256
+) -> tuple[list[Query], int]:
+    """Policy queries in team ids for (question, answers) pairs, and how many were
+    unusable (no topic linked, or no answer any member holds)."""
+    from kgagent.policy import Query
+    from kgagent.retrieval.retriever import mask_mention
+
+    fed = team.federation
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(fed.entity_labels):
+        by_label.setdefault(label.casefold(), []).append(i)
+    starts, texts, golds = [], [], []
+    for b in range(0, len(pairs), batch_size):
+        chunk = pairs[b : b + batch_size]
+        links = team._link([q for q, _ in chunk])
+        for (question, answers), found in zip(chunk, links, strict=True):
+            _, topic, link, _ = team.router.topic(fed, found)
+            if topic is None:
+                continue
+            gold: set[int] = set()
+            for a in answers:
+                a = str(a).strip()
+                node = fed.team_id(f"<{a}>")
+                gold.update([node] if node is not None else by_label.get(a.casefold(), []))
+            gold.discard(topic)
+            if not gold:
+                continue
+            starts.append(topic)
+            texts.append(mask_mention(question, link.entity.start, link.entity.end))
+            golds.append(np.array(sorted(gold), dtype=np.int64))
+    vecs = [team._encode(texts[b : b + batch_size]) for b in range(0, len(texts), batch_size)]
+    vecs = np.concatenate(vecs) if vecs else np.zeros((0, 1), dtype=np.float32)
+    queries = [Query(s, v, g) for s, v, g in zip(starts, vecs, golds, strict=True)]
+    return queries, len(pairs) - len(queries)
+
+
+def warm_start(team: Team, source: str | None, config: PolicyConfig | None):
+    """A team policy initialised from member ``source``'s policy (None: the member whose
+    policy knows the most team relations): (reasoner, report)."""
+    from kgagent.transfer.align import align
+    from kgagent.transfer.checkpoint import Bundle, TransferError
+    from kgagent.transfer.warmstart import warm_policy
+
+    fed = team.federation
+    candidates = [m for m, info in enumerate(fed.infos) if info.has_policy]
+    if source is not None:
+        if source not in fed.names:
+            raise KGAgentError(f"warm_start={source!r}: no such member ({', '.join(fed.names)})")
+        m = fed.names.index(source)
+        if m not in candidates:
+            raise KGAgentError(f"warm_start={source!r}: that member has no trained policy")
+    elif not candidates:
+        return None, {"warm_start": None, "reason": "no member has a trained policy"}
+    else:
+        m = max(candidates, key=lambda i: (int((fed.rel_to_team[i] >= 0).sum()), -i))
+    with tempfile.TemporaryDirectory(prefix="kgagent-team-") as tmp:
+        path = team.members[m].submit("export_policy", str(Path(tmp) / "bundle")).result()
+        bundle = Bundle.load(path)
+        want = bundle.manifest.get("source", {}).get("encoder")
+        if want and want != fed.infos[0].encoder:
+            raise TransferError(f"{path}: policy reads {want!r} vectors, the team encodes "
+                                f"with {fed.infos[0].encoder!r}")  # fmt: skip
+        src_terms, src_labels = bundle.relations
+        R = fed.num_relations
+        rels = align(
+            source_terms=src_terms,
+            source_labels=src_labels,
+            target_terms=fed.relation_terms,
+            target_labels=fed.relation_texts[:R],
+        )
+        reasoner, _, report = warm_policy(
+            bundle,
+            adj=fed.edges[0].adj,
+            relations=fed.relation_terms,
+            relation_alignment=rels,
+            action_features=action_features(fed),
+            config=config,
+        )
+    report = {"warm_start": fed.names[m], "relations": rels.coverage(), **report}
+    return federate(reasoner, fed), report
+
+
+def train_team_policy(
+    team: Team,
+    pairs: Sequence[tuple[str, Sequence[str]]],
+    *,
+    name: str,
+    config: PolicyConfig | None = None,
+    warm: bool | str = True,
+    valid_share: float = 0.1,
+    progress: bool = False,
+    time_budget: float | None = None,
+) -> dict[str, Any]:
+    """Trains the team policy and saves it under ``TEAM/policy/NAME``."""
+    from kgagent.policy import PathReasoner, PolicyConfig
+
+    if team.workspace is None:
+        raise KGAgentError("training a team policy saves it: give the team a workspace")
+    fed = team.federation
+    queries, skipped = team_queries(team, pairs)
+    if len(queries) < 2:
+        raise KGAgentError(
+            f"only {len(queries)} of {len(pairs)} questions have a linked entity and an "
+            "answer in the members' graphs: nothing to train the team policy on"
+        )
+    cfg = config or PolicyConfig()
+    rng = np.random.default_rng(cfg.seed)
+    order = rng.permutation(len(queries))
+    n_valid = max(1, int(len(queries) * valid_share))
+    valid = [queries[i] for i in order[:n_valid]]
+    train = [queries[i] for i in order[n_valid:]]
+    reasoner, report = None, {"warm_start": None}
+    if warm:
+        reasoner, report = warm_start(team, warm if isinstance(warm, str) else None, config)
+    if reasoner is None:
+        reasoner = federate(
+            PathReasoner.create(
+                fed.edges[0].adj,
+                fed.relation_terms,
+                config=cfg,
+                query_dim=int(fed.relation_vectors.shape[1]),
+                action_features=action_features(fed),
+            ),
+            fed,
+        )
+    else:
+        report["valid_before_training"] = reasoner.evaluate(valid)
+    fit = reasoner.fit(train, valid, progress=progress, time_budget=time_budget)
+    report = {**fit, "transfer": report, "valid": reasoner.evaluate(valid)}
+    report["skipped_questions"] = skipped
+    reasoner.save(
+        Path(team.workspace) / "policy" / name,
+        metrics=report,
+        extra={"team": {"members": [{"name": i.name, "graph": i.graph} for i in fed.infos]}},
+    )
+    team._set_policy(reasoner, name)
+    return report
+
+
+def load_team_policy(team: Team, name: str) -> PathReasoner | None:
+    """The team policy saved under ``TEAM/policy/NAME``, if it fits the team's relations."""
+    from kgagent.policy import PathReasoner, PolicyError
+
+    if team.workspace is None or not name:
+        return None
+    directory = Path(team.workspace) / "policy" / name
+    if not (directory / "config.json").exists():
+        return None
+    fed = team.federation
+    try:
+        reasoner = PathReasoner.load(directory, fed.edges[0].adj, fed.relation_terms)
+    except PolicyError as exc:  # e.g. a member joined with new relations: retrain
+        log.warning("%s; the team answers without its policy (train it again)", exc)
+        return None
+    return federate(reasoner, fed)

@@ -1,0 +1,185 @@
+"""``kgagent team``: ask a team of agents (one per graph), train its policy, inspect it.
+
+Registered on the main command in :mod:`kgagent.cli`; heavy imports stay inside commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kgagent.errors import KGAgentError
+
+team_app = typer.Typer(
+    help="Teams: several agents over different graphs answering together.",
+    no_args_is_help=True,
+)
+
+Agents = Annotated[
+    list[str],
+    typer.Option("--agent", help="a member's workspace, or NAME=WORKSPACE; repeat per member"),
+]
+TeamDir = Annotated[
+    Path | None, typer.Option("--team", help="the team's directory (its policy lives there)")
+]
+Executor = Annotated[str, typer.Option(help="thread (this process) or ray (one actor each)")]
+Match = Annotated[
+    str, typer.Option(help="entity matchers across graphs, comma-separated: iri,same_as,label")
+]
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def _members(specs: list[str]) -> tuple[list[str], list[str] | None]:
+    """(workspaces, names or None) from ``--agent WS`` / ``--agent NAME=WS`` options."""
+    if not specs:
+        raise KGAgentError("give the members with --agent WS (once per member)")
+    named = ["=" in s and not Path(s).exists() for s in specs]
+    if any(named) and not all(named):
+        raise KGAgentError("--agent: name every member (NAME=WS) or none")
+    if not any(named):
+        return specs, None
+    pairs = [s.split("=", 1) for s in specs]
+    return [ws for _, ws in pairs], [name for name, _ in pairs]
+
+
+@contextmanager
+def _team(specs, team_dir, *, executor="thread", llm="lead", match="iri,same_as,label"):
+    from kgagent.agents import Team
+
+    workspaces, names = _members(specs)
+    for ws in workspaces:
+        if not (Path(ws) / "kgagent.yaml").is_file():
+            raise KGAgentError(f"--agent {ws}: not a kgagent workspace (no kgagent.yaml)")
+    started = False
+    if executor == "ray":
+        try:
+            import ray
+        except ImportError as exc:
+            raise KGAgentError("--executor ray needs Ray: pip install 'kgagent[ray]'") from exc
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, log_to_driver=False)
+            started = True
+    try:
+        team = Team(
+            agents=workspaces,
+            names=names,
+            workspace=team_dir,
+            executor=executor,
+            llm=None if llm == "none" else llm,
+            match=tuple(m.strip() for m in match.split(",") if m.strip()),
+            read_only=True,  # a team writes only its own directory, never a member's
+        )
+        with team:
+            yield team
+    finally:
+        if started:
+            ray.shutdown()
+
+
+@team_app.command("ask")
+def team_ask(
+    question: Annotated[str | None, typer.Argument(help="the question")] = None,
+    agent: Agents = None,  # type: ignore[assignment]  # typer: required in practice
+    team: TeamDir = None,
+    questions: Annotated[
+        Path | None, typer.Option(help="file of questions (plain, MetaQA, PathQuestion, JSONL)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="write one JSON object per question")] = None,
+    batch_size: Annotated[int, typer.Option(help="questions per batch")] = 32,
+    llm: Annotated[str, typer.Option(help="lead | none | a member's name")] = "lead",
+    executor: Executor = "thread",
+    match: Match = "iri,same_as,label",
+) -> None:
+    """Answer a question (or a file of them) from several graphs; every fact cited names
+    the member and graph it came from. Output as `kgagent ask`'s."""
+    from tqdm import tqdm
+
+    from kgagent.cli import _print_answer, read_questions
+
+    if (question is None) == (questions is None):
+        _fail(KGAgentError("give either a QUESTION or --questions FILE"))
+    try:
+        with _team(agent or [], team, executor=executor, llm=llm, match=match) as t:
+            if question is not None:
+                a = t.ask(question)
+                if out is not None:
+                    out.write_text(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+                    return
+                _print_answer(a)
+                agents = a.to_dict().get("agents")
+                if agents:
+                    typer.echo(f"  (facts from: {', '.join(agents)})")
+                return
+            qs = read_questions(questions)
+            sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+            try:
+                with tqdm(total=len(qs), unit="q", file=sys.stderr, disable=out is None) as bar:
+                    for i in range(0, len(qs), batch_size):
+                        for a in t.ask_batch(qs[i : i + batch_size]):
+                            sink.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+                        bar.update(min(batch_size, len(qs) - i))
+            finally:
+                if out:
+                    sink.close()
+    except KGAgentError as exc:
+        _fail(exc)
+
+
+@team_app.command("train")
+def team_train(
+    agent: Agents = None,  # type: ignore[assignment]
+    team: Annotated[Path | None, typer.Option("--team", help="the team's directory")] = None,
+    questions: Annotated[Path | None, typer.Option(help="QA file with answers")] = None,
+    epochs: Annotated[int, typer.Option(help="REINFORCE epochs")] = 20,
+    batch_size: Annotated[int, typer.Option(help="questions per REINFORCE step")] = 64,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
+    seed: int = 0,
+    warm_start: Annotated[
+        str, typer.Option(help="auto (the member policy knowing most relations) | none | NAME")
+    ] = "auto",
+    time_budget: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    match: Match = "iri,same_as,label",
+) -> None:
+    """Train the team's path policy over the members' graphs, warm-started from a
+    member's policy through the transfer module."""
+    from kgagent.policy import PolicyConfig
+
+    if team is None or questions is None:
+        _fail(KGAgentError("give --team DIR and --questions FILE"))
+    warm = {"auto": True, "none": False}.get(warm_start, warm_start)
+    try:
+        with _team(agent or [], team, llm="none", match=match) as t:
+            report = t.train_policy(
+                questions,
+                config=PolicyConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed),
+                warm_start=warm,
+                progress=True,
+                time_budget=time_budget,
+            )
+    except KGAgentError as exc:
+        _fail(exc)
+    report.pop("history", None)
+    typer.echo(json.dumps(report, indent=2))
+
+
+@team_app.command("info")
+def team_info(
+    agent: Agents = None,  # type: ignore[assignment]
+    team: TeamDir = None,
+    match: Match = "iri,same_as,label",
+) -> None:
+    """Members, how their graphs were matched, relations and their holders (JSON)."""
+    try:
+        with _team(agent or [], team, llm="none", match=match) as t:
+            typer.echo(json.dumps(t.info(), indent=2, ensure_ascii=False))
+    except KGAgentError as exc:
+        _fail(exc)
