@@ -55,6 +55,8 @@ class FederatedWalk(RelationWalk):
     """
 
     def __init__(self, parts: Sequence[Adjacency], **kwargs) -> None:
+        if kwargs.get("weights", "uniform") != "uniform":  # walk mass reads one CSR only
+            raise KGAgentError("a federated walk spreads a walk's answers uniformly")
         super().__init__(parts[0], **kwargs)
         self.parts = list(parts)
 
