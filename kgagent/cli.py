@@ -339,7 +339,6 @@ def ask(
     batch_size: Annotated[int, typer.Option(help="questions per LLM batch")] = 32,
 ) -> None:
     """Answer a question (or a file of them) from the graph, citing the facts used."""
-    from tqdm import tqdm
 
     from kgagent.agents import Agent
 
@@ -354,19 +353,26 @@ def ask(
                     return
                 _print_answer(a)
                 return
-            qs = read_questions(questions)
-            sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
-            try:
-                with tqdm(total=len(qs), unit="q", file=sys.stderr, disable=out is None) as bar:
-                    for i in range(0, len(qs), batch_size):
-                        for a in agent.ask_batch(qs[i : i + batch_size]):
-                            sink.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
-                        bar.update(min(batch_size, len(qs) - i))
-            finally:
-                if out:
-                    sink.close()
+            write_answers(agent, read_questions(questions), out, batch_size)
     except KGAgentError as exc:
         _fail(exc)
+
+
+def write_answers(asker, qs: list[str], out: Path | None, batch_size: int) -> None:
+    """One JSON answer record per line (``Answer.to_dict``) to ``out`` or stdout, asked
+    in batches (a progress bar on stderr when writing a file)."""
+    from tqdm import tqdm
+
+    sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+    try:
+        with tqdm(total=len(qs), unit="q", file=sys.stderr, disable=out is None) as bar:
+            for i in range(0, len(qs), batch_size):
+                for a in asker.ask_batch(qs[i : i + batch_size]):
+                    sink.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+                bar.update(min(batch_size, len(qs) - i))
+    finally:
+        if out:
+            sink.close()
 
 
 def _print_answer(a) -> None:

@@ -6,7 +6,6 @@ Registered on the main command in :mod:`kgagent.cli`; heavy imports stay inside 
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -101,9 +100,8 @@ def team_ask(
 ) -> None:
     """Answer a question (or a file of them) from several graphs; every fact cited names
     the member and graph it came from. Output as `kgagent ask`'s."""
-    from tqdm import tqdm
 
-    from kgagent.cli import _print_answer, read_questions
+    from kgagent.cli import _print_answer, read_questions, write_answers
 
     if (question is None) == (questions is None):
         _fail(KGAgentError("give either a QUESTION or --questions FILE"))
@@ -119,17 +117,7 @@ def team_ask(
                 if agents:
                     typer.echo(f"  (facts from: {', '.join(agents)})")
                 return
-            qs = read_questions(questions)
-            sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
-            try:
-                with tqdm(total=len(qs), unit="q", file=sys.stderr, disable=out is None) as bar:
-                    for i in range(0, len(qs), batch_size):
-                        for a in t.ask_batch(qs[i : i + batch_size]):
-                            sink.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
-                        bar.update(min(batch_size, len(qs) - i))
-            finally:
-                if out:
-                    sink.close()
+            write_answers(t, read_questions(questions), out, batch_size)
     except KGAgentError as exc:
         _fail(exc)
 
