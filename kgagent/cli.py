@@ -347,15 +347,20 @@ def ask(
     try:
         with Agent.open(workspace) as agent:
             if question is not None:
-                a = agent.ask(question)
-                if out is not None:
-                    out.write_text(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
-                    return
-                _print_answer(a)
+                show_answer(agent.ask(question), out)
                 return
             write_answers(agent, read_questions(questions), out, batch_size)
     except KGAgentError as exc:
         _fail(exc)
+
+
+def show_answer(a, out: Path | None) -> bool:
+    """One answer as a JSON record in ``out``, or printed (then True)."""
+    if out is not None:
+        out.write_text(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+        return False
+    _print_answer(a)
+    return True
 
 
 def write_answers(asker, qs: list[str], out: Path | None, batch_size: int) -> None:

@@ -101,7 +101,7 @@ def team_ask(
     """Answer a question (or a file of them) from several graphs; every fact cited names
     the member and graph it came from. Output as `kgagent ask`'s."""
 
-    from kgagent.cli import _print_answer, read_questions, write_answers
+    from kgagent.cli import read_questions, show_answer, write_answers
 
     if (question is None) == (questions is None):
         _fail(KGAgentError("give either a QUESTION or --questions FILE"))
@@ -109,12 +109,8 @@ def team_ask(
         with _team(agent or [], team, executor=executor, llm=llm, match=match) as t:
             if question is not None:
                 a = t.ask(question)
-                if out is not None:
-                    out.write_text(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
-                    return
-                _print_answer(a)
                 agents = a.to_dict().get("agents")
-                if agents:
+                if show_answer(a, out) and agents:
                     typer.echo(f"  (facts from: {', '.join(agents)})")
                 return
             write_answers(t, read_questions(questions), out, batch_size)
