@@ -655,6 +655,18 @@ def policy_train(
         str | None,
         typer.Option(help="how a walk's answers share it: walk (relation-mode default) | uniform"),
     ] = None,
+    walk: Annotated[
+        str,
+        typer.Option(
+            help="set: relation actions over entity sets | edge: MINERVA's entity "
+            "walk (relation mode)"
+        ),
+    ] = "set",
+    start_entity: Annotated[
+        bool, typer.Option(help="relation mode: the query reads the start entity's embedding")
+    ] = False,
+    rollouts: Annotated[int, typer.Option(help="walks sampled per query and update")] = 8,
+    action_dropout: Annotated[float, typer.Option(help="share of actions hidden per step")] = 0.1,
     seed: int = 0,
     sep: Annotated[str, typer.Option(help="field separator of triple files")] = "\t",
 ) -> None:
@@ -670,9 +682,14 @@ def policy_train(
             raise KGAgentError("split files (--train) train a relation-mode policy")
         if answer_weights not in (None, "walk", "uniform"):
             raise KGAgentError(f"--answer-weights {answer_weights!r}: expected walk or uniform")
+        if walk not in ("set", "edge"):
+            raise KGAgentError(f"--walk {walk!r}: expected set or edge")
+        if walk == "edge" and mode != "relation":
+            raise KGAgentError("--walk edge answers link-prediction queries: use --mode relation")
         cfg = PolicyConfig(mode=mode, epochs=epochs, dim=dim, max_hops=hops, lr=lr,
-                           batch_size=batch_size, seed=seed,
-                           answer_weights=answer_weights)  # fmt: skip
+                           batch_size=batch_size, seed=seed, answer_weights=answer_weights,
+                           walk=walk, rollouts=rollouts, start_entity=start_entity,
+                           action_dropout=action_dropout)  # fmt: skip
         if (workspace is None) == (train is None):
             raise KGAgentError("give a WORKSPACE (with --queries) or --train FILE (with --out)")
         if workspace is None:

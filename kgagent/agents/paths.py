@@ -128,7 +128,16 @@ def load_policy(agent: Agent, retriever: Retriever) -> PathReasoner | None:
     if not (directory / "config.json").exists():
         return None
     try:
-        return PathReasoner.load(directory, retriever.adj, retriever.relation_terms)
+        reasoner = PathReasoner.load(directory, retriever.adj, retriever.relation_terms)
     except PolicyError as exc:  # e.g. a relation added since: answer without the policy
         log.warning("%s; answering without the path policy", exc)
         return None
+    if reasoner.config.mode != "question":
+        log.warning(
+            "%s: a %s-mode policy (link prediction) does not answer questions; answering "
+            "without the path policy",
+            directory,
+            reasoner.config.mode,
+        )
+        return None
+    return reasoner

@@ -90,11 +90,7 @@ class PolicyScorer:
             Query(int(h), int(r), np.empty(0, dtype=np.int64))
             for h, r in zip(heads, relations, strict=True)
         ]
-        out = np.zeros((len(queries), self.num_entities))
-        for row, paths in enumerate(self.reasoner.beam_search(queries, beam=self.beam)):
-            for p in paths:
-                out[row, p.answers] += np.exp(p.logp) * p.weights
-        return out
+        return self.reasoner.answer_probabilities(queries, beam=self.beam)
 
     def score_t(self, h: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         p = torch.as_tensor(self.walk_probabilities(h.tolist(), r.tolist()))  # (B, E)
@@ -148,21 +144,26 @@ def train_link_prediction(
                 f"the KGE model has {kge.num_entities} entities and {kge.num_relations} "
                 f"relations; the graph has {num_entities} and {len(relations)}"
             )
-        if init_from_kge:
+        if init_from_kge and config.walk == "set":  # edge walks learn their own tables
             ent, rel = kge_features(kge)  # (E, w), (2R, f)
             stop = np.zeros((1, rel.shape[1]), dtype=rel.dtype)
-            extra.update(entity_features=ent, query_features=rel,
-                         action_features=np.vstack([rel, stop]))  # fmt: skip
+            extra.update(query_features=rel, action_features=np.vstack([rel, stop]))
+            if config.start_entity:
+                extra["entity_features"] = ent
         if shape_reward:
             extra["reward"] = KGEReward(kge, num_relations=len(relations), offset=kge_offset)
     reasoner = PathReasoner.create(adj, relations, config=config, **extra)
     train_q = relation_queries(train, len(relations))
     known = np.concatenate([walked, train, valid])
-    valid_q = relation_queries(valid, len(relations), known=known) if len(valid) else None
-    report = reasoner.fit(train_q, valid_q, progress=progress, log=log)
+
+    def validate() -> float:  # the filtered MRR of the held-out triples, as on test
+        return evaluate_link_prediction(reasoner, valid, known=known)["mrr"]
+
+    report = reasoner.fit(train_q, progress=progress, log=log,
+                          validate=validate if len(valid) else None)  # fmt: skip
     report["kge"] = {
         "reward_shaping": "reward" in extra,
-        "initialised": "entity_features" in extra,
+        "initialised": "query_features" in extra,
     }
     return reasoner, report
 
@@ -172,23 +173,30 @@ def evaluate_link_prediction(
     triples: np.ndarray,
     *,
     known: np.ndarray,
-    beam: int = 64,
+    beam: int | None = None,
     kge=None,
     kge_weight: float = 0.05,
-) -> dict[str, float]:
-    """Filtered, tie-aware MRR and Hits@1/3/10 of ``triples``, both directions.
+) -> dict[str, Any]:
+    """Filtered, tie-aware MRR and Hits@1/3/10 of ``triples``, both directions, and per
+    direction (``tail``: (h, r, ?), ``head``: (?, r, t)).
 
-    ``known``: every true triple (train, valid, test) for the filter; ``kge``: rank the
-    entities no walk reaches (see :class:`PolicyScorer`).
+    ``known``: every true triple (train, valid, test) for the filter; ``beam``: walks kept
+    per query (default: the policy's ``config.beam``); ``kge``: rank the entities no walk
+    reaches (see :class:`PolicyScorer`).
     """
     from kgagent.embeddings.evaluation import FilterIndex, rank_triples
 
     adj = reasoner.env.adj
     filt = FilterIndex(known, num_entities=adj.num_entities,
                        num_relations=adj.num_base_relations)  # fmt: skip
-    scorer = PolicyScorer(reasoner, beam=beam, kge=kge, kge_weight=kge_weight)
+    scorer = PolicyScorer(reasoner, beam=beam or reasoner.config.beam, kge=kge,
+                          kge_weight=kge_weight)  # fmt: skip
     m = rank_triples(scorer, triples, filter_index=filt).metrics()
-    return {k: float(m[k]) for k in ("mrr", "hits_at_1", "hits_at_3", "hits_at_10")}
+    keys = ("mrr", "hits_at_1", "hits_at_3", "hits_at_10")
+    out: dict[str, Any] = {k: float(m[k]) for k in keys}
+    for side in ("tail", "head"):  # MINERVA and Lin et al. report (h, r, ?) only: "tail"
+        out[side] = {k: float(m[side][k]) for k in keys}
+    return out
 
 
 def train_on_splits(

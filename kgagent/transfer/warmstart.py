@@ -96,6 +96,12 @@ def warm_policy(
 
     cfg = bundle.config("policy")
     net, saved = cfg["network"], cfg.get("policy", {})
+    if net.get("kind") == "edge":
+        raise TransferError(
+            f"{bundle.directory}: an edge-walk (MINERVA) policy scores the source graph's own "
+            "entity ids at every step; moving it is not supported: transfer the embeddings, "
+            "or a set-walk policy (PolicyConfig.walk='set')"
+        )
     known_fields = {f.name for f in dataclasses.fields(PolicyConfig)}
     config = config or PolicyConfig(**{k: v for k, v in saved.items() if k in known_fields})
     config = dataclasses.replace(config, mode=net["mode"], dim=net["dim"])

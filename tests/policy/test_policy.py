@@ -238,7 +238,8 @@ def test_link_prediction_with_kge_shaping_and_initialised_embeddings(tmp_path):
 
     train, test = _firm_rule()
     kge = _OracleKGE(np.concatenate([train, test]), 30, 2)
-    cfg = PolicyConfig(mode="relation", epochs=15, dim=32, lr=5e-3, batch_size=32, seed=0)
+    cfg = PolicyConfig(mode="relation", epochs=15, dim=32, lr=5e-3, batch_size=32, seed=0,
+                       start_entity=True)  # fmt: skip
     rels = ["<works_at>", "<colleague>"]
     reasoner, report = train_link_prediction(
         train, test[:0], num_entities=30, relations=rels, config=cfg, kge=kge
@@ -263,3 +264,14 @@ def test_link_prediction_with_kge_shaping_and_initialised_embeddings(tmp_path):
 
         PathReasoner.create(reasoner.env.adj, rels, config=PolicyConfig(),
                             reward=KGEReward(kge, num_relations=2))  # fmt: skip
+
+
+def test_relation_mode_reads_the_start_entity_only_when_asked(tmp_path):
+    adj = _graph()
+    plain = PathReasoner.create(adj, RELATIONS, config=PolicyConfig(mode="relation"))
+    assert plain.network.entity is None  # a distribution over paths per query relation
+    cfg = PolicyConfig(mode="relation", start_entity=True)
+    seen = PathReasoner.create(adj, RELATIONS, config=cfg)
+    assert seen.network.entity.num_embeddings == 25
+    seen.save(tmp_path / "p")
+    assert PathReasoner.load(tmp_path / "p", adj, RELATIONS).network.entity is not None
