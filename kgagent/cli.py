@@ -646,6 +646,7 @@ def policy_train(
     test: Annotated[Path | None, typer.Option(help="split files: metrics")] = None,
     kge: Annotated[Path | None, typer.Option(help=_KGE_HELP)] = None,
     epochs: Annotated[int, typer.Option(help="most epochs (the best validation one is kept)")] = 20,
+    patience: Annotated[int, typer.Option(help="epochs without a better validation score")] = 6,
     dim: Annotated[int, typer.Option(help="hidden size")] = 128,
     hops: Annotated[int, typer.Option(help="longest walk")] = 3,
     lr: float = 1e-3,
@@ -689,6 +690,7 @@ def policy_train(
         cfg = PolicyConfig(mode=mode, epochs=epochs, dim=dim, max_hops=hops, lr=lr,
                            batch_size=batch_size, seed=seed, answer_weights=answer_weights,
                            walk=walk, rollouts=rollouts, start_entity=start_entity,
+                           patience=patience,
                            action_dropout=action_dropout)  # fmt: skip
         if (workspace is None) == (train is None):
             raise KGAgentError("give a WORKSPACE (with --queries) or --train FILE (with --out)")
