@@ -16,6 +16,7 @@ Results: bench/results/policy.json and a section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -71,6 +72,13 @@ def run(dataset: str, args) -> dict:
         out["policy"] = metrics(reasoner, splits.test)
         out["eval_seconds"] = time.perf_counter() - t
         print(dataset, "policy", out["policy"], file=sys.stderr, flush=True)
+        # REINFORCE runs vary with the seed: the chosen length again with other seeds
+        runs = [out["policy"]]
+        for seed in range(args.seed + 1, args.seed + args.seeds):
+            cfg = dataclasses.replace(set_config(hops), seed=seed)
+            runs.append(metrics(fit(cfg)[0], splits.test))
+        if len(runs) > 1:
+            out["policy_seeds"] = {"seeds": len(runs), **_spread(runs)}
     if args.edge:  # MINERVA's edge walk, its UMLS configuration (no entity embeddings)
         cfg = PolicyConfig(mode="relation", walk="edge", epochs=args.edge_epochs, dim=50,
                            max_hops=hops, batch_size=64, rollouts=20, action_dropout=0.5,
@@ -96,6 +104,18 @@ def run(dataset: str, args) -> dict:
         out["kge_weight_valid_mrr"] = valid_mrr
     print(dataset, out, file=sys.stderr)
     return out
+
+
+def _spread(runs: list[dict]) -> dict:
+    """Mean and sd of each metric (both directions and tail) over runs."""
+    import numpy as np
+
+    def stats(rows):
+        return {k: float(np.mean([r[k] for r in rows])) for k in KEYS} | {
+            f"{k}_sd": float(np.std([r[k] for r in rows])) for k in KEYS
+        }
+
+    return stats(runs) | {"tail": stats([r["tail"] for r in runs])}
 
 
 def _kge(splits, name: str, seed: int):
@@ -150,6 +170,8 @@ def render(r: dict) -> str:
         minerva = x.get("published_minerva")
         rows = [
             ("policy: set walk (ours)", x.get("policy"), x.get("policy_training")),
+            (f"policy: set walk, mean of {x['policy_seeds']['seeds']} seeds (sd below)"
+             if x.get("policy_seeds") else "", x.get("policy_seeds"), None),
             ("policy: edge walk (ours, MINERVA's design)", x.get("policy_edge"),
              x.get("edge_training")),
             (f"{kge} (ours)", x.get("kge"), None),
@@ -165,6 +187,11 @@ def render(r: dict) -> str:
                     cost = f"{tr['train_seconds']:.0f} s, {tr['epochs']} epochs"
                     cost += f", {tr['max_hops']} hops" if "max_hops" in tr else ""
                 lines.append(f"| {ds} | {name} | {_cells(m)} | {cost} |")
+        if x.get("policy_seeds"):
+            sd = x["policy_seeds"]
+            cells = " | ".join(f"±{sd[k + '_sd']:.3f}" for k in KEYS)
+            cells += " | " + " | ".join(f"±{sd['tail'][k + '_sd']:.3f}" for k in KEYS)
+            lines.append(f"| {ds} | (sd over the seeds) | {cells} | |")
         if x.get("hops_valid_mrr"):
             tried = ", ".join(f"{h} hops {v:.3f}" for h, v in x["hops_valid_mrr"].items())
             lines.append(f"| {ds} | (set walk validation MRR: {tried}) | | | | | | | | | |")
@@ -193,6 +220,12 @@ def main() -> None:
     ap.add_argument("--kge-model", default="complex", help="KGE model for shaping and mixing")
     ap.add_argument("--kge-weights", type=float, nargs="+", default=[0.05, 0.2, 0.5, 0.8])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="set walk: runs at the chosen path length (seed, seed + 1, ...)",
+    )
     ap.add_argument("--no-kge", dest="kge", action="store_false", help="skip the KGE runs")
     ap.add_argument("--kge-only", action="store_true", help="skip the unshaped policy")
     args = ap.parse_args()
