@@ -17,6 +17,12 @@ The edges a query asks about are not walkable: from the start, no edge of the qu
 relation, and into the start, no edge of its inverse (training and test alike: at test
 time they lead only to known answers, which the filtered ranking removes anyway).
 
+Differences from MINERVA's code: the baseline is the leave-one-out mean of the query's
+other rollouts (MINERVA learns one), training queries group every gold answer of an
+(h, r) pair, action dropout is Lin et al.'s, and the beam sums the probabilities of the
+walks ending on an entity (MINERVA can also take their maximum). On UMLS this walk ranks
+below the set walk (docs/benchmarks.md).
+
 Everything is a tensor: each entity's actions are one row of a padded (E, W) table built
 from the CSR arrays, rollouts and the beam are gathers over it.
 """
