@@ -666,6 +666,13 @@ def policy_train(
     start_entity: Annotated[
         bool, typer.Option(help="relation mode: the query reads the start entity's embedding")
     ] = False,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            help="likelihood: log P(gold), one query per triple (relation-mode default) | "
+            "reward: the expected reward (question-mode default)"
+        ),
+    ] = None,
     rollouts: Annotated[int, typer.Option(help="walks sampled per query and update")] = 8,
     action_dropout: Annotated[float, typer.Option(help="share of actions hidden per step")] = 0.1,
     seed: int = 0,
@@ -685,12 +692,14 @@ def policy_train(
             raise KGAgentError(f"--answer-weights {answer_weights!r}: expected walk or uniform")
         if walk not in ("set", "edge"):
             raise KGAgentError(f"--walk {walk!r}: expected set or edge")
+        if objective not in (None, "likelihood", "reward"):
+            raise KGAgentError(f"--objective {objective!r}: expected likelihood or reward")
         if walk == "edge" and mode != "relation":
             raise KGAgentError("--walk edge answers link-prediction queries: use --mode relation")
         cfg = PolicyConfig(mode=mode, epochs=epochs, dim=dim, max_hops=hops, lr=lr,
                            batch_size=batch_size, seed=seed, answer_weights=answer_weights,
                            walk=walk, rollouts=rollouts, start_entity=start_entity,
-                           patience=patience,
+                           patience=patience, objective=objective,
                            action_dropout=action_dropout)  # fmt: skip
         if (workspace is None) == (train is None):
             raise KGAgentError("give a WORKSPACE (with --queries) or --train FILE (with --out)")

@@ -35,11 +35,22 @@ __all__ = [
 
 
 def relation_queries(
-    triples: np.ndarray, num_relations: int, *, known: np.ndarray | None = None
+    triples: np.ndarray,
+    num_relations: int,
+    *,
+    known: np.ndarray | None = None,
+    per_triple: bool = False,
 ) -> list[Query]:
     """One query per (h, r) and per (t, r⁻¹) of ``triples``; its gold answers are every
-    answer of that query among ``known`` (default: ``triples`` themselves)."""
+    answer of that query among ``known`` (default: ``triples`` themselves).
+
+    ``per_triple``: one query per triple and direction instead, whose one gold answer is
+    that triple's tail (head): what a likelihood objective needs, so that every answer of
+    (h, r) must be found, not just one that a path reaches surely.
+    """
     asked = _both_ways(triples, num_relations)
+    if per_triple:
+        return [Query(h, r, np.array([t], dtype=np.int64)) for h, r, t in asked.tolist()]
     pool = _both_ways(known, num_relations) if known is not None else asked
     span = 2 * num_relations
     keys = pool[:, 0] * span + pool[:, 1]  # sorted
@@ -153,7 +164,8 @@ def train_link_prediction(
         if shape_reward:
             extra["reward"] = KGEReward(kge, num_relations=len(relations), offset=kge_offset)
     reasoner = PathReasoner.create(adj, relations, config=config, **extra)
-    train_q = relation_queries(train, len(relations))
+    train_q = relation_queries(train, len(relations),
+                               per_triple=config.objective_for_mode() == "likelihood")  # fmt: skip
     known = np.concatenate([walked, train, valid])
 
     def validate() -> float:  # the filtered MRR of the held-out triples, as on test

@@ -8,6 +8,13 @@ is the precision of the set it reaches (the chance that an answer picked from it
 right); in relation mode it may be shaped by a KGE model's score of the answers it
 reaches (Lin et al., 2018, "Multi-Hop Knowledge Graph Reasoning with Reward Shaping"; see
 :class:`kgagent.policy.shaping.KGEReward`).
+
+Relation mode climbs the *log* of the expected reward by default
+(``PolicyConfig.objective``): the advantages of a query's rollouts are divided by their
+mean reward, the REINFORCE estimate of the gradient of log P(gold) (maximum marginal
+likelihood; Guu et al., 2017, "From Language to Programs"). With one query per training
+triple that is the log-likelihood of every tail, which covers all the answers of (h, r);
+the expected reward alone is maximised by a path that surely reaches *some* of them.
 """
 
 from __future__ import annotations
@@ -94,9 +101,25 @@ class PolicyConfig:
     edge_entities: bool = False
     #: edge walks: LSTM layers (MINERVA 1, Lin et al. 3)
     edge_layers: int = 1
+    #: what REINFORCE climbs (None: likelihood in relation mode, reward in question mode).
+    #: ``"reward"``: the expected reward of a query's walks. ``"likelihood"``: its
+    #: logarithm, the log-probability that the walk's pick is gold (maximum marginal
+    #: likelihood; Guu et al., 2017): each query's advantages are divided by its rollouts'
+    #: mean reward (floored at ``reward_floor``), so queries the policy finds hard weigh as
+    #: much as easy ones. Link prediction then asks one query per training triple, so a
+    #: policy must spread over every tail of (h, r) rather than reach one of them surely
+    objective: str | None = None
+    reward_floor: float = 0.01
 
     def revisits(self) -> bool:
         return self.mode == "relation" if self.revisit_start is None else self.revisit_start
+
+    def objective_for_mode(self) -> str:
+        if self.objective is None:
+            return "likelihood" if self.mode == "relation" else "reward"
+        if self.objective not in ("reward", "likelihood"):
+            raise PolicyError(f"objective must be 'reward' or 'likelihood', not {self.objective!r}")
+        return self.objective
 
     def weights(self) -> str:
         if self.answer_weights is None:
@@ -179,6 +202,7 @@ class PathReasoner:
         config = config or PolicyConfig()
         if config.walk not in ("set", "edge"):
             raise PolicyError(f"walk must be 'set' or 'edge', not {config.walk!r}")
+        config.objective_for_mode()  # refuses an unknown objective before training
         if config.walk == "edge":
             from kgagent.policy.edge import EdgeReasoner
 
@@ -326,6 +350,7 @@ class PathReasoner:
         rng = np.random.default_rng(cfg.seed)
         opt = torch.optim.Adam(self.network.parameters(), lr=cfg.lr)
         k = max(2, cfg.rollouts)
+        likelihood = cfg.objective_for_mode() == "likelihood"
         history, scores, best, best_state, stale = [], [], -1.0, None, 0
         step, stop = 0, False
         t0 = time.perf_counter()
@@ -339,7 +364,10 @@ class PathReasoner:
                 logp, ent, reward = self._rollout(batch, k, gen)
                 r = torch.as_tensor(reward, dtype=torch.float32).view(-1, k)  # (B, k)
                 baseline = (r.sum(1, keepdim=True) - r) / (k - 1)  # leave-one-out
-                advantage = (r - baseline).reshape(-1)
+                advantage = r - baseline
+                if likelihood:
+                    advantage = advantage / r.mean(1, keepdim=True).clamp_min(cfg.reward_floor)
+                advantage = advantage.reshape(-1)
                 loss = -(advantage * logp).mean() - cfg.entropy * ent.mean()
                 opt.zero_grad()
                 loss.backward()

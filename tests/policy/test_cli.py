@@ -136,12 +136,14 @@ def test_graph_file_adds_triples_to_walk(tmp_path):
 def test_edge_walk_from_the_command_line(tmp_path):
     f = _firm_files(tmp_path)
     splits = ["--train", f["train"], "--valid", f["valid"], "--test", f["test"]]
-    edge = ["--walk", "edge", "--hops", "2", "--rollouts", "8", "--action-dropout", "0.3"]
+    edge = ["--walk", "edge", "--hops", "2", "--rollouts", "8", "--action-dropout", "0.3",
+            "--objective", "reward"]  # fmt: skip
     r = invoke("policy", "train", *splits, "--out", tmp_path / "pol", *FAST[:-2], *edge)
     assert r.exit_code == 0, r.output
     metrics = json.loads((tmp_path / "pol" / "metrics.json").read_text())
     config = json.loads((tmp_path / "pol" / "config.json").read_text())
     assert config["policy"]["walk"] == "edge" and config["network"]["kind"] == "edge"
+    assert config["policy"]["objective"] == "reward"
     assert metrics["tail"]["mrr"] > 0.5, metrics  # colleagues: works_at, then works_at⁻¹
     r = invoke("policy", "eval", "--checkpoint", tmp_path / "pol", "--train", f["train"],
                "--valid", f["valid"], "--test", f["test"], "--beam", "16")  # fmt: skip
@@ -149,3 +151,5 @@ def test_edge_walk_from_the_command_line(tmp_path):
     assert _payload(r.output)["mrr"] == metrics["mrr"]
     r = invoke("policy", "train", tmp_path, "--queries", f["train"], "--walk", "edge")
     assert r.exit_code != 0 and "--mode relation" in r.output
+    r = invoke("policy", "train", *splits, "--out", tmp_path / "x", "--objective", "mml")
+    assert r.exit_code != 0 and "expected likelihood or reward" in r.output

@@ -275,3 +275,31 @@ def test_relation_mode_reads_the_start_entity_only_when_asked(tmp_path):
     assert seen.network.entity.num_embeddings == 25
     seen.save(tmp_path / "p")
     assert PathReasoner.load(tmp_path / "p", adj, RELATIONS).network.entity is not None
+
+
+def test_likelihood_objective_covers_every_tail_where_the_reward_picks_a_sure_one():
+    from kgagent.policy.linkpred import relation_queries, train_link_prediction
+
+    # r(h, ?) is {a, b, c}; x leads from h to a alone (precision 1), y to {a, b, c, d}
+    # (precision 0.75): the expected reward is highest on x, the log-likelihood of the
+    # three tails at P(y) = 8/9, since x never reaches b or c
+    n = 12
+    h, a, b, c, d = (np.arange(n) + k * n for k in range(5))
+    x = [(i, 1, j) for i, j in zip(h, a, strict=True)]
+    y = [(i, 2, j) for i, *js in zip(h, a, b, c, d, strict=True) for j in js]
+    r = [(i, 0, j) for i, *js in zip(h, a, b, c, strict=True) for j in js]
+    train = np.array(x + y + r)
+    per_triple = relation_queries(train, 3, per_triple=True)
+    assert len(per_triple) == 2 * len(train) and all(len(q.answers) == 1 for q in per_triple)
+    shares = {}
+    for objective in ("reward", "likelihood"):
+        cfg = PolicyConfig(mode="relation", epochs=8, dim=16, lr=2e-2, batch_size=32,
+                           max_hops=1, objective=objective, seed=0)  # fmt: skip
+        rels = ["<r>", "<x>", "<y>"]
+        reasoner, _ = train_link_prediction(train, train[:0], num_entities=5 * n,
+                                            relations=rels, config=cfg)  # fmt: skip
+        p = reasoner.answer_probabilities([Query(int(h[0]), 0, np.empty(0, dtype=np.int64))])
+        shares[objective] = float(p[0, b[0]])  # y's share of the walk, over 4
+    assert shares["reward"] < 0.08 < 0.15 < shares["likelihood"], shares
+    with pytest.raises(PolicyError, match="objective must be"):
+        PathReasoner.create(_graph(), RELATIONS, config=PolicyConfig(objective="mml"))
