@@ -17,8 +17,12 @@ __all__ = [
     "KGAgentError",
     "KGLoadError",
     "LLMError",
+    "PolicyError",
+    "QAFormatError",
     "QueryError",
+    "ShapeValidationError",
     "StoreError",
+    "TransferError",
     "ValidationError",
     "VocabularyError",
 ]
@@ -66,8 +70,17 @@ class StoreError(KGAgentError):
     """The store could not be opened, reached or written."""
 
 
-class ValidationError(KGAgentError):
-    """Shapes for validation could not be read or applied."""
+class ShapeValidationError(KGAgentError):
+    """SHACL shapes could not be read or applied (:func:`kgagent.kg.validation.validate`).
+
+    Named for what it is about: ``ValidationError`` clashed with pydantic's, which the
+    config module catches beside it.
+    """
+
+
+#: Deprecated alias of :class:`ShapeValidationError` (the old name; kept so existing
+#: ``except errors.ValidationError`` clauses still catch it).
+ValidationError = ShapeValidationError
 
 
 class VocabularyError(KGAgentError):
@@ -106,3 +119,15 @@ class LLMError(KGAgentError):
 
 class EmbeddingError(KGAgentError):
     """A KG embedding could not be built, trained, saved or loaded (the message says where)."""
+
+
+class PolicyError(KGAgentError):
+    """A policy checkpoint that does not fit the graph, or unusable training data."""
+
+
+class TransferError(KGAgentError):
+    """A bundle that is missing, corrupt, or does not fit where it is imported."""
+
+
+class QAFormatError(KGAgentError):
+    """A QA file line that cannot be read (the message names the file and line)."""

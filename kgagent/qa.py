@@ -16,13 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kgagent.errors import KGAgentError
+from kgagent.errors import QAFormatError
 
 __all__ = ["QAFormatError", "QAItem", "evaluate", "read_qa"]
-
-
-class QAFormatError(KGAgentError):
-    """A QA file line that cannot be read (the message names the file and line)."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF, SH
 
-from kgagent.errors import KGLoadError, ValidationError
+from kgagent.errors import KGLoadError, ShapeValidationError
 
 if TYPE_CHECKING:
     from kgagent.kg.graph import KnowledgeGraph
@@ -80,7 +80,7 @@ def _shapes_graph(shapes: Any) -> Graph:
             return tmp.to_rdflib()
         finally:
             tmp.close()
-    raise ValidationError(
+    raise ShapeValidationError(
         f"shapes must be a file path, rdflib.Graph or KnowledgeGraph, not {type(shapes).__name__}"
     )
 
@@ -95,7 +95,7 @@ def validate(kg: KnowledgeGraph, shapes: Any, *, inference: str = "none") -> Val
     import pyshacl
 
     if inference not in _INFERENCE:
-        raise ValidationError(f"inference must be one of {_INFERENCE}, not {inference!r}")
+        raise ShapeValidationError(f"inference must be one of {_INFERENCE}, not {inference!r}")
     try:
         sg = _shapes_graph(shapes)
     except KGLoadError:
@@ -105,7 +105,7 @@ def validate(kg: KnowledgeGraph, shapes: Any, *, inference: str = "none") -> Val
         and not any(sg.triples((None, RDF.type, SH.PropertyShape)))
         and not any(sg.triples((None, SH.targetClass, None)))
     ):
-        raise ValidationError(
+        raise ShapeValidationError(
             f"{shapes}: no SHACL shapes found (no sh:NodeShape / sh:PropertyShape)"
         )
     data = kg.to_rdflib()

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from kgagent._io import atomic_dir
-from kgagent.errors import KGAgentError
+from kgagent.errors import PolicyError
 from kgagent.kg.adjacency import Adjacency
 from kgagent.policy.env import RelationWalk
 from kgagent.policy.network import PathPolicy
@@ -39,10 +39,6 @@ from kgagent.policy.network import PathPolicy
 __all__ = ["PathReasoner", "PolicyConfig", "PolicyError", "Query"]
 
 FORMAT = "kgagent-policy/1"
-
-
-class PolicyError(KGAgentError):
-    """A policy checkpoint that does not fit the graph, or unusable training data."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kgagent._io import atomic_dir
-from kgagent.errors import KGAgentError
+from kgagent.errors import TransferError
 
 __all__ = [
     "COMPONENTS",
@@ -60,10 +60,6 @@ _DTYPES = {
     "U8": "uint8",
     "BOOL": "bool",
 }
-
-
-class TransferError(KGAgentError):
-    """A bundle that is missing, corrupt, or does not fit where it is imported."""
 
 
 @dataclass
