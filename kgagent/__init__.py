@@ -20,6 +20,7 @@ __all__ = [
     "AnswerEntity",
     "Evidence",
     "Fact",
+    "GraphPath",
     "KGAgentError",
     "KGLoadError",
     "KnowledgeGraph",
@@ -38,6 +39,7 @@ _LAZY = {
     "AnswerEntity": "kgagent.types",
     "Evidence": "kgagent.types",
     "Fact": "kgagent.types",
+    "GraphPath": "kgagent.types",
     "Path": "kgagent.types",
     "KnowledgeGraph": "kgagent.kg.graph",
     "LoadReport": "kgagent.kg.graph",
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from kgagent.agents.team import Team
     from kgagent.config import AgentConfig
     from kgagent.kg.graph import KnowledgeGraph, LoadReport, Source
-    from kgagent.types import Answer, AnswerEntity, Evidence, Fact, Path
+    from kgagent.types import Answer, AnswerEntity, Evidence, Fact, GraphPath, Path
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,16 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Answer", "AnswerEntity", "Candidate", "Evidence", "Fact", "Path", "fact_id"]
+__all__ = [
+    "Answer",
+    "AnswerEntity",
+    "Candidate",
+    "Evidence",
+    "Fact",
+    "GraphPath",
+    "Path",
+    "fact_id",
+]
 
 
 def fact_id(subject: str, predicate: str, obj: str) -> int:
@@ -56,8 +65,11 @@ class Fact:
 
 
 @dataclass(frozen=True)
-class Path:
+class GraphPath:
     """A chain of facts from a topic entity to a candidate answer.
+
+    (Named ``GraphPath`` so it does not shadow :class:`pathlib.Path`; ``Path`` remains an
+    alias for code written against the old name.)
 
     ``entities`` has one more element than ``facts``; ``inverse[i]`` says whether fact
     ``i`` is walked against its direction (object -> subject).
@@ -81,6 +93,10 @@ class Path:
             "text": self.text,
             "score": self.score,
         }
+
+
+#: The old name of :class:`GraphPath` (public as ``kgagent.Path``); kept as an alias.
+Path = GraphPath
 
 
 @dataclass(frozen=True)
@@ -136,7 +152,7 @@ class Evidence:
 
     question: str
     facts: tuple[Fact, ...]
-    paths: tuple[Path, ...] = ()
+    paths: tuple[GraphPath, ...] = ()
     entities: tuple[Any, ...] = ()  # EntityCandidate, best first
     timings: dict[str, float] = field(default_factory=dict)
     candidates: tuple[Candidate, ...] = ()
@@ -185,7 +201,7 @@ class Answer:
     text: str
     entities: tuple[AnswerEntity, ...]
     facts: tuple[Fact, ...]
-    paths: tuple[Path, ...]
+    paths: tuple[GraphPath, ...]
     confidence: float
     abstained: bool
     timings: dict[str, float] = field(default_factory=dict)
