@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kgagent._registry import Registry
+from kgagent.errors import StoreError
 from kgagent.kg.adjacency import Adjacency
 from kgagent.kg.backends import Backend, OxigraphBackend
 from kgagent.kg.endpoint import SparqlEndpointBackend
@@ -20,8 +22,8 @@ __all__ = [
     "Vocabulary",
 ]
 
-#: Store backends by name (``KnowledgeGraph(store=NAME, store_kwargs=...)``).
-STORE_BACKENDS: dict[str, type[Backend]] = {
-    "oxigraph": OxigraphBackend,
-    "sparql": SparqlEndpointBackend,
-}
+#: Store backends by name (``KnowledgeGraph(store=NAME, store_kwargs=...)``); the store
+#: contract suite (tests/contract/test_stores.py) runs against every name registered here.
+STORE_BACKENDS = Registry("store", error=StoreError)
+STORE_BACKENDS.register("oxigraph", "kgagent.kg.backends", "OxigraphBackend")
+STORE_BACKENDS.register("sparql", "kgagent.kg.endpoint", "SparqlEndpointBackend")

@@ -135,9 +135,7 @@ class KnowledgeGraph:
         if isinstance(store, str):
             from kgagent.kg import STORE_BACKENDS
 
-            if store not in STORE_BACKENDS:
-                raise StoreError(f"unknown store {store!r}; registered: {sorted(STORE_BACKENDS)}")
-            store = STORE_BACKENDS[store](**dict(store_kwargs or {}))
+            store = STORE_BACKENDS.get(store)(**dict(store_kwargs or {}))
         self.backend: Backend = store
         self.lang = lang
         self.directory: Path | None = None

@@ -10,28 +10,29 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from kgagent._registry import Registry
+from kgagent.errors import ConfigError
+
 __all__ = ["LLM", "LLM_BACKENDS", "Reader", "get_llm"]
 
-#: backend name -> "module:Class"
-LLM_BACKENDS = {
-    "transformers": "kgagent.llm.hf:TransformersLM",
-    "openai": "kgagent.llm.openai:OpenAIChatLM",
-}
+#: LLM backends by name (``get_llm(NAME, **kwargs)``); the LLM contract suite
+#: (tests/contract/test_llms.py) runs against every name registered here.
+LLM_BACKENDS = Registry(
+    "llm backend", error=ConfigError, message="llm backend {name!r}: expected one of {names}"
+)
+LLM_BACKENDS.register("transformers", "kgagent.llm.hf", "TransformersLM")
+LLM_BACKENDS.register("openai", "kgagent.llm.openai", "OpenAIChatLM")
 
 _LAZY = {"LLM": "kgagent.llm.base", "Reader": "kgagent.llm.reader"}
 
 
 def get_llm(backend: str, **kwargs: Any):
-    """An LLM of a registered backend, built from keyword arguments."""
-    from kgagent.errors import ConfigError
+    """An LLM of a registered backend, built from keyword arguments.
 
-    try:
-        module, cls = LLM_BACKENDS[backend].split(":")
-    except KeyError:
-        raise ConfigError(
-            f"llm backend {backend!r}: expected one of {', '.join(LLM_BACKENDS)}"
-        ) from None
-    return getattr(import_module(module), cls)(**kwargs)
+    Raises:
+        ConfigError: ``backend`` is not registered (the message lists the names).
+    """
+    return LLM_BACKENDS.get(backend)(**kwargs)
 
 
 def __getattr__(name: str) -> Any:

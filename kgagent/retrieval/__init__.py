@@ -8,6 +8,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from kgagent._registry import Registry
+from kgagent.errors import EncoderError
+
 __all__ = [
     "ENCODERS",
     "EntityCandidate",
@@ -19,8 +22,16 @@ __all__ = [
     "get_encoder",
 ]
 
+#: Text encoders by name (``get_encoder(NAME, **kwargs)``); the encoder contract suite
+#: (tests/contract/test_encoders.py) runs against every name registered here.
+ENCODERS = Registry("encoder", error=EncoderError)
+ENCODERS.register("minilm", "kgagent.retrieval.encoder", "SentenceTransformerEncoder")
+ENCODERS.register(
+    "sentence-transformers", "kgagent.retrieval.encoder", "SentenceTransformerEncoder"
+)
+ENCODERS.register("hashing", "kgagent.retrieval.encoder", "HashingEncoder")
+
 _LAZY = {
-    "ENCODERS": "kgagent.retrieval.encoder",
     "get_encoder": "kgagent.retrieval.encoder",
     "EntityCandidate": "kgagent.retrieval.linker",
     "EntityLinker": "kgagent.retrieval.linker",

@@ -44,6 +44,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from kgagent.errors import EncoderError
+from kgagent.retrieval import ENCODERS  # the registry, declared in the package __init__
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -443,14 +444,7 @@ class HashingEncoder:
         return _normalize(out)[inverse]  # (n, dim)
 
 
-# -- registry -----------------------------------------------------------------------------
-
-#: encoder name -> class; ``get_encoder(name, **kwargs)`` instantiates one
-ENCODERS: dict[str, type] = {
-    "minilm": SentenceTransformerEncoder,
-    "sentence-transformers": SentenceTransformerEncoder,
-    "hashing": HashingEncoder,
-}
+# -- lookup by name -----------------------------------------------------------------------
 
 
 def get_encoder(encoder: str | Encoder = "minilm", **kwargs: Any) -> Encoder:
@@ -473,12 +467,7 @@ def get_encoder(encoder: str | Encoder = "minilm", **kwargs: Any) -> Encoder:
                 f"{type(encoder).__name__} is not an encoder (needs name, dim and encode())"
             )
         return encoder
-    try:
-        cls = ENCODERS[encoder]
-    except KeyError:
-        raise EncoderError(
-            f"unknown encoder {encoder!r}; registered: {', '.join(sorted(ENCODERS))}"
-        ) from None
+    cls = ENCODERS.get(encoder)
     if encoder == "minilm" and "model" in kwargs:
         raise EncoderError(
             "encoder 'minilm' is the default all-MiniLM-L6-v2; "
