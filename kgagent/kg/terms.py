@@ -116,3 +116,8 @@ def parse_literal(term: str) -> tuple[str, str | None, str | None]:
     if m is None:
         return term, None, None
     return _unescape(m.group("lex")), m.group("dt"), m.group("lang")
+
+
+def iri_of(term: str) -> str:
+    """The IRI of an N-Triples IRI term (``<x>`` -> ``x``); any other term as it is."""
+    return term[1:-1] if term.startswith("<") else term
