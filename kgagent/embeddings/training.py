@@ -38,6 +38,7 @@ from kgagent.embeddings.data import TripleSplits
 from kgagent.embeddings.evaluation import FilterIndex, evaluate
 from kgagent.embeddings.models import KGEModel
 from kgagent.errors import EmbeddingError
+from kgagent.stopping import EarlyStopper
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
 
@@ -69,7 +70,8 @@ class TrainConfig:
     Attributes:
         eval_every: epochs between validation runs (early stopping checks); 0: never
             (train all epochs, keep the last state).
-        patience: validation runs without MRR improvement before stopping (0: never).
+        patience: validation runs without MRR improvement before stopping (0 or None:
+            never; :class:`~kgagent.stopping.EarlyStopper`).
         num_threads: torch intra-op threads while training (None: leave as is).
     """
 
@@ -88,7 +90,7 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int | None = None
     eval_every: int = 10
-    patience: int = 5
+    patience: int | None = 5
     seed: int = 0
     num_threads: int | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -247,7 +249,9 @@ def _fit(module, data, cfg, *, rank: int, world: int, progress: bool) -> dict[st
             data.all_triples(), num_entities=data.num_entities, num_relations=data.num_relations
         )
     history: dict[str, Any] = {"loss": [], "valid_mrr": [], "valid_seconds": [], "best_epoch": None}
-    best, best_state, waited, epoch = -1.0, None, 0, 0
+    # patience 0 (or None, or below 0): never stop early, still keep the best state
+    patience = cfg.patience if cfg.patience is not None and cfg.patience > 0 else None
+    stopper, best_state, epoch = EarlyStopper(patience), None, 0
     started, eval_seconds = time.perf_counter(), 0.0  # training time excludes validation
     bar = tqdm(
         range(1, cfg.epochs + 1),
@@ -269,12 +273,9 @@ def _fit(module, data, cfg, *, rank: int, world: int, progress: bool) -> dict[st
             history["valid_mrr"].append((epoch, mrr))
             # training seconds so far, validation excluded (learning curves in transfer)
             history["valid_seconds"].append(round(time.perf_counter() - started - eval_seconds, 4))
-            if mrr > best:
-                best, waited, history["best_epoch"] = mrr, 0, epoch
+            stop = stopper.report(epoch, mrr)
+            if stopper.best_epoch == epoch:
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            else:
-                waited += 1
-                stop = cfg.patience > 0 and waited >= cfg.patience
             bar.set_postfix(loss=f"{loss:.4f}", valid_mrr=f"{mrr:.3f}", refresh=False)
         else:
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
@@ -282,7 +283,7 @@ def _fit(module, data, cfg, *, rank: int, world: int, progress: bool) -> dict[st
             break
     bar.close()
     history["epochs"] = epoch
-    history["best_epoch"] = history["best_epoch"] or epoch
+    history["best_epoch"] = stopper.best_epoch or epoch
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()

@@ -35,6 +35,7 @@ from kgagent.errors import PolicyError
 from kgagent.kg.adjacency import Adjacency
 from kgagent.policy.env import RelationWalk
 from kgagent.policy.network import PathPolicy
+from kgagent.stopping import EarlyStopper
 
 __all__ = ["PathReasoner", "PolicyConfig", "PolicyError", "Query"]
 
@@ -70,7 +71,9 @@ class PolicyConfig:
     entropy: float = 0.05
     action_dropout: float = 0.1
     beam: int = 8
-    patience: int = 6
+    #: epochs in a row without a better validation score before training stops
+    #: (:class:`~kgagent.stopping.EarlyStopper`); None: train every epoch
+    patience: int | None = 6
     seed: int = 0
     #: walks may pass through their start again (None: only in relation mode; see
     #: :class:`~kgagent.policy.env.RelationWalk`)
@@ -347,7 +350,8 @@ class PathReasoner:
         opt = torch.optim.Adam(self.network.parameters(), lr=cfg.lr)
         k = max(2, cfg.rollouts)
         likelihood = cfg.objective_for_mode() == "likelihood"
-        history, scores, best, best_state, stale = [], [], -1.0, None, 0
+        history: list[dict[str, Any]] = []
+        stopper, best_state = EarlyStopper(cfg.patience), None
         step, stop = 0, False
         t0 = time.perf_counter()
         bar = _bar(cfg.epochs, progress)
@@ -396,16 +400,13 @@ class PathReasoner:
                     **({"valid_mrr": round(score, 4)} if validate is not None else {}),
                 }
             )
-            scores.append(score)
             if log:
                 log(f"epoch {epoch}: reward {np.mean(rewards):.3f}, valid {score:.3f}")
             bar.update(1)
-            if score > best:
-                best, stale = score, 0
+            halt = stopper.report(epoch, score)
+            if stopper.best_epoch == epoch:
                 best_state = {k_: v.detach().clone() for k_, v in self.network.state_dict().items()}
-            else:
-                stale += 1
-            if stop or stale >= cfg.patience:
+            if stop or halt:
                 break
             if time_budget and time.perf_counter() - t0 > time_budget:
                 break
@@ -415,7 +416,7 @@ class PathReasoner:
         self.network.eval()
         return {
             "epochs": len(history),
-            "best_epoch": history[int(np.argmax(scores))]["epoch"],
+            "best_epoch": stopper.best_epoch or history[-1]["epoch"],  # None: all NaN
             "train_queries": len(train),
             "train_seconds": round(time.perf_counter() - t0, 2),
             "history": history,

@@ -99,7 +99,8 @@ def learning_curve(reasoner, train, evaluation, *, budget: Budget) -> dict[str, 
 
     batches = math.ceil(len(train) / reasoner.config.batch_size)
     epochs = math.ceil(budget.steps / max(1, batches)) + 1
-    reasoner.config = dataclasses.replace(reasoner.config, epochs=epochs, patience=epochs + 1)
+    # the budget ends training (the callback), never early stopping
+    reasoner.config = dataclasses.replace(reasoner.config, epochs=epochs, patience=None)
     reasoner.fit(train, None, callback=callback)
     return curve
 

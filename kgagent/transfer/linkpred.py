@@ -109,7 +109,7 @@ def embedding_curve(model, data, *, budget, options: dict[str, Any], seed: int) 
         model=model,
         epochs=budget.steps,
         eval_every=budget.eval_every,
-        patience=0,
+        patience=None,  # both arms train the whole budget
         seed=seed,
         progress=False,
         **options,
