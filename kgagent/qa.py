@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kgagent.errors import QAFormatError
+from kgagent.text import normalize_answer
 
 __all__ = ["QAFormatError", "QAItem", "evaluate", "read_qa"]
 
@@ -78,10 +79,6 @@ def read_qa(path: str | Path) -> list[QAItem]:
     return out
 
 
-def _norm(text: str) -> str:
-    return " ".join(str(text).casefold().replace("_", " ").split())
-
-
 def evaluate(
     predictions: Sequence[Sequence[str]],
     gold: Sequence[Sequence[str]],
@@ -98,8 +95,8 @@ def evaluate(
         return {"questions": 0}
     hits = em = f1 = 0.0
     for pred, ans in zip(predictions, gold, strict=True):
-        g = {_norm(a) for a in ans}
-        p = [_norm(a) for a in pred]
+        g = {normalize_answer(a) for a in ans}
+        p = [normalize_answer(a) for a in pred]
         ps = set(p)
         hits += bool(p) and p[0] in g
         em += ps == g

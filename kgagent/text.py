@@ -10,6 +10,8 @@ from that graph by the components that read it (see the entity linker's lexicon)
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 
 __all__ = [
     "IRREGULAR_VERBS",
@@ -114,3 +116,87 @@ def past_tense(participle: str) -> str | None:
 def strip_hints(question: str) -> str:
     """The question without ``[mention]`` brackets (an explicit linking hint)."""
     return question.replace("[", "").replace("]", "")
+
+
+# -- normalisation: one function per job ------------------------------------------------
+# Each job folds a different amount on purpose, so each has its own function:
+# - a *name* key (entity linking) drops accents and punctuation, so a mention typed
+#   "Amelie" or "Dr Strangelove" meets "Amélie" and "Dr. Strangelove";
+# - a *label* key (aligning two vocabularies) splits camelCase and snake_case, because
+#   one graph's "directedBy" is another's "directed by", but keeps accents: two labels
+#   that differ in them may well be two things;
+# - an *answer* key (scoring answers) folds only case and spacing, so a metric counts an
+#   answer right only when it names the gold answer.
+
+__all__ += ["fold_label", "name_tokens", "normalize_answer", "normalize_name"]
+
+_MARK = "\u0300-\u036f"  # combining diacritical marks (NFKD splits "é" into "e" + one)
+_NAME_TOKEN = re.compile(rf"(?:[^\W_]|[{_MARK}])+(?:['’‘`.·](?:[^\W_]|[{_MARK}])+)*|&")
+_NAME_FOLD = str.maketrans(
+    {"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+    | dict.fromkeys("'’‘`.·")
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_LABEL_PUNCT = re.compile(r"[^\w\s]|_")
+
+
+@lru_cache(maxsize=262_144)
+def _fold_name_token(token: str) -> str:
+    """One token, folded so that case, accents, quotes and inner dots do not matter."""
+    if token == "&":
+        return "and"
+    text = unicodedata.normalize("NFKD", token)
+    if not text.isascii():
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.casefold().translate(_NAME_FOLD)
+    return "".join(text.split()) if " " in text else text
+
+
+def name_tokens(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, folded word) for each word of ``text``, as :func:`normalize_name` sees it.
+
+    The entity linker needs the offsets (a mention is a span of the question); words
+    are runs of letters and digits, joined across apostrophes and inner dots ("U.S.",
+    "Schindler's"); other punctuation separates words; "&" is the word "and".
+    """
+    out = []
+    for m in _NAME_TOKEN.finditer(text):
+        folded = _fold_name_token(m.group())
+        if folded:
+            out.append((m.start(), m.end(), folded))
+    return out
+
+
+def normalize_name(text: str) -> str:
+    """The lookup key of a name or mention: ``"The Matrix: Reloaded"`` -> ``the matrix reloaded``.
+
+    For entity linking, where a question's spelling of a name should meet the graph's:
+    casefolded, accents stripped (NFKD), apostrophes and inner dots dropped ("Dr." and
+    "Dr", "U.S." and "US" meet), other punctuation a word break, whitespace collapsed.
+    """
+    return " ".join(t[2] for t in name_tokens(text))
+
+
+def fold_label(text: str) -> str:
+    """A label as a key for matching two vocabularies: NFKC, camelCase and snake_case split
+    into words, punctuation dropped, case folded, whitespace collapsed ("directedBy",
+    "directed_by" and "Directed by" all become "directed by"). Accents are kept."""
+    text = unicodedata.normalize("NFKC", str(text))
+    text = _CAMEL.sub(" ", text)
+    text = _LABEL_PUNCT.sub(" ", text)
+    return " ".join(text.casefold().split())
+
+
+def normalize_answer(text: str, *, underscores_as_spaces: bool = True) -> str:
+    """An answer as compared with a gold answer: case folded, whitespace collapsed.
+
+    Strict on purpose (no accent or punctuation folding): a metric should count an answer
+    right only when it names the gold answer. Underscores are spaces by default, as
+    PathQuestion writes its answers ("united_kingdom") and labels say "united kingdom";
+    the fine-tuning example picker has always compared them as written
+    (``underscores_as_spaces=False``).
+    """
+    text = str(text).casefold()
+    if underscores_as_spaces:
+        text = text.replace("_", " ")
+    return " ".join(text.split())

@@ -24,6 +24,7 @@ import numpy as np
 from kgagent._io import atomic_dir
 from kgagent.llm.base import Message
 from kgagent.llm.prompt import MAX_OPTIONS, NO, YES, conversation
+from kgagent.text import normalize_answer
 from kgagent.types import Evidence
 
 __all__ = ["Example", "LoRAConfig", "example_from", "train_lora"]
@@ -60,7 +61,8 @@ class LoRAConfig:
 
 
 def _norm(text: str) -> str:
-    return " ".join(str(text).casefold().split())
+    """An answer key; underscores kept as written, as this picker always compared them."""
+    return normalize_answer(text, underscores_as_spaces=False)
 
 
 def example_from(evidence: Evidence, answers: Sequence[str]) -> Example | None:

@@ -20,13 +20,13 @@ aligned pairs, else the mean aligned row plus noise of the aligned rows' spread.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from kgagent.text import fold_label
 
 __all__ = [
     "FILL_METHODS",
@@ -43,18 +43,8 @@ METHODS = ("none", "iri", "label", "embedding")
 #: how an unaligned row was initialised (``fill_rows``); "source" means it was aligned
 FILL_METHODS = ("source", "neighbours", "features", "mean")
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_PUNCT = re.compile(r"[^\w\s]|_")
-
-
-def normalize_label(text: str) -> str:
-    """A label as a key for matching: NFKC, camelCase and snake_case split into words,
-    punctuation dropped, case folded, whitespace collapsed ("directedBy", "directed_by"
-    and "Directed by" all become "directed by")."""
-    text = unicodedata.normalize("NFKC", str(text))
-    text = _CAMEL.sub(" ", text)
-    text = _PUNCT.sub(" ", text)
-    return " ".join(text.casefold().split())
+#: a label as a key for matching (kept under its old name; see :func:`kgagent.text.fold_label`)
+normalize_label = fold_label
 
 
 @dataclass(frozen=True)
