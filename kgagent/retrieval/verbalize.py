@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kgagent.text import past_tense
+
 if TYPE_CHECKING:
     from kgagent.kg.ontology import Ontology
 
@@ -29,35 +31,6 @@ RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
 
-_IRREGULAR = {
-    "written": "wrote",
-    "made": "made",
-    "shot": "shot",
-    "sung": "sang",
-    "drawn": "drew",
-    "taken": "took",
-    "given": "gave",
-    "known": "knew",
-    "born": "bore",
-    "founded": "founded",
-    "built": "built",
-    "won": "won",
-    "held": "held",
-    "led": "led",
-    "spoken": "spoke",
-    "chosen": "chose",
-    "begun": "began",
-    "brought": "brought",
-    "bought": "bought",
-    "sold": "sold",
-    "told": "told",
-    "thrown": "threw",
-    "grown": "grew",
-    "shown": "showed",
-    "seen": "saw",
-    "done": "did",
-    "composed": "composed",
-}
 _VERBS = {
     "knows", "likes", "loves", "owns", "contains", "includes", "influences", "follows",
     "uses", "produces", "employs", "borders", "precedes", "succeeds", "cites", "requires",
@@ -99,14 +72,6 @@ def format_literal(value: str, datatype: str | None = None, max_chars: int = 200
         return text.split("T")[0]
     text = re.sub(r"\s+", " ", text)
     return text if len(text) <= max_chars else text[: max_chars - 1].rstrip() + "…"
-
-
-def _past_tense(participle: str) -> str | None:
-    if participle in _IRREGULAR:
-        return _IRREGULAR[participle]
-    if participle.endswith("ed"):
-        return participle
-    return None
 
 
 @dataclass(frozen=True)
@@ -210,7 +175,7 @@ def _from_label(label: str) -> _Templates:
             f"{{subject}} has {noun} {{object}}", f"{{object}} is the {noun} of {{subject}}"
         )
     if low[-1] == "by" and len(words) >= 2:
-        past = _past_tense(low[0])
+        past = past_tense(low[0])
         verb_phrase = " ".join(words[:-1])
         if past is not None:
             active = " ".join([past, *words[1:-1]])
