@@ -21,7 +21,7 @@ import numpy as np
 
 from kgagent.errors import KGLoadError, VocabularyError
 
-__all__ = ["TripleSplits", "labels_digest", "read_triples"]
+__all__ = ["TripleSplits", "labels_digest", "map_triples", "read_triples"]
 
 
 def labels_digest(labels: Iterable[str]) -> str:
@@ -139,9 +139,11 @@ class TripleSplits:
         relations = sorted({r for _, r, _ in train})
         ent_id = {e: i for i, e in enumerate(entities)}
         rel_id = {r: i for i, r in enumerate(relations)}
-        out = cls(entities=entities, relations=relations, train=_map(train, ent_id, rel_id)[0])
+        out = cls(
+            entities=entities, relations=relations, train=map_triples(train, ent_id, rel_id)[0]
+        )
         for name, rows in (("valid", valid), ("test", test)):
-            ids, report = _map(rows, ent_id, rel_id)
+            ids, report = map_triples(rows, ent_id, rel_id)
             setattr(out, name, ids)
             if report["triples"]:
                 out.unseen[name] = report
@@ -226,9 +228,16 @@ class TripleSplits:
         )
 
 
-def _map(
+def map_triples(
     rows: Sequence[tuple[str, str, str]], ent_id: dict[str, int], rel_id: dict[str, int]
 ) -> tuple[np.ndarray, dict[str, Any]]:
+    """(ids (n, 3), report): labelled triples as id rows over the given id maps.
+
+    A triple naming an entity or relation the maps lack cannot be scored, so it is dropped
+    and counted in the report (``triples``, ``entities``, ``relations``), the form of
+    :attr:`TripleSplits.unseen`; callers that build ids over a subset of the labels use
+    it to map the rest.
+    """
     ids = np.empty((len(rows), 3), dtype=np.int64)
     n = 0
     bad_e: set[str] = set()

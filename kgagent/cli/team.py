@@ -6,12 +6,14 @@ Registered on the main command in :mod:`kgagent.cli`; heavy imports stay inside 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from kgagent.cli._common import handle_errors, read_questions, show_answer, write_answers
 from kgagent.errors import KGAgentError
 
 team_app = typer.Typer(
@@ -32,11 +34,6 @@ Match = Annotated[
 ]
 
 
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
-
-
 def _members(specs: list[str]) -> tuple[list[str], list[str] | None]:
     """(workspaces, names or None) from ``--agent WS`` / ``--agent NAME=WS`` options."""
     if not specs:
@@ -51,7 +48,15 @@ def _members(specs: list[str]) -> tuple[list[str], list[str] | None]:
 
 
 @contextmanager
-def _team(specs, team_dir, *, executor="thread", llm="lead", match="iri,same_as,label"):
+def _team(
+    specs: list[str],
+    team_dir: Path | None,
+    *,
+    executor: str = "thread",
+    llm: str = "lead",
+    match: str = "iri,same_as,label",
+) -> Iterator[Any]:
+    """The open read-only Team of ``--agent`` members (Ray started and stopped if asked)."""
     from kgagent.agents import Team
 
     workspaces, names = _members(specs)
@@ -85,6 +90,7 @@ def _team(specs, team_dir, *, executor="thread", llm="lead", match="iri,same_as,
 
 
 @team_app.command("ask")
+@handle_errors
 def team_ask(
     question: Annotated[str | None, typer.Argument(help="the question")] = None,
     agent: Agents = None,  # type: ignore[assignment]  # typer: required in practice
@@ -101,24 +107,20 @@ def team_ask(
     """Answer a question (or a file of them) from several graphs; every fact cited names
     the member and graph it came from. Output as `kgagent ask`'s."""
 
-    from kgagent.cli import read_questions, show_answer, write_answers
-
     if (question is None) == (questions is None):
-        _fail(KGAgentError("give either a QUESTION or --questions FILE"))
-    try:
-        with _team(agent or [], team, executor=executor, llm=llm, match=match) as t:
-            if question is not None:
-                a = t.ask(question)
-                agents = a.to_dict().get("agents")
-                if show_answer(a, out) and agents:
-                    typer.echo(f"  (facts from: {', '.join(agents)})")
-                return
-            write_answers(t, read_questions(questions), out, batch_size)
-    except KGAgentError as exc:
-        _fail(exc)
+        raise KGAgentError("give either a QUESTION or --questions FILE")
+    with _team(agent or [], team, executor=executor, llm=llm, match=match) as t:
+        if question is not None:
+            a = t.ask(question)
+            agents = a.to_dict().get("agents")
+            if show_answer(a, out) and agents:
+                typer.echo(f"  (facts from: {', '.join(agents)})")
+            return
+        write_answers(t, read_questions(questions), out, batch_size)
 
 
 @team_app.command("train")
+@handle_errors
 def team_train(
     agent: Agents = None,  # type: ignore[assignment]
     team: Annotated[Path | None, typer.Option("--team", help="the team's directory")] = None,
@@ -138,32 +140,27 @@ def team_train(
     from kgagent.policy import PolicyConfig
 
     if team is None or questions is None:
-        _fail(KGAgentError("give --team DIR and --questions FILE"))
+        raise KGAgentError("give --team DIR and --questions FILE")
     warm = {"auto": True, "none": False}.get(warm_start, warm_start)
-    try:
-        with _team(agent or [], team, llm="none", match=match) as t:
-            report = t.train_policy(
-                questions,
-                config=PolicyConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed),
-                warm_start=warm,
-                progress=True,
-                time_budget=time_budget,
-            )
-    except KGAgentError as exc:
-        _fail(exc)
+    with _team(agent or [], team, llm="none", match=match) as t:
+        report = t.train_policy(
+            questions,
+            config=PolicyConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed),
+            warm_start=warm,
+            progress=True,
+            time_budget=time_budget,
+        )
     report.pop("history", None)
     typer.echo(json.dumps(report, indent=2))
 
 
 @team_app.command("info")
+@handle_errors
 def team_info(
     agent: Agents = None,  # type: ignore[assignment]
     team: TeamDir = None,
     match: Match = "iri,same_as,label",
 ) -> None:
     """Members, how their graphs were matched, relations and their holders (JSON)."""
-    try:
-        with _team(agent or [], team, llm="none", match=match) as t:
-            typer.echo(json.dumps(t.info(), indent=2, ensure_ascii=False))
-    except KGAgentError as exc:
-        _fail(exc)
+    with _team(agent or [], team, llm="none", match=match) as t:
+        typer.echo(json.dumps(t.info(), indent=2, ensure_ascii=False))

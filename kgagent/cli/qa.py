@@ -1,0 +1,125 @@
+"""The question-answering commands: ``ask``, ``synth``, ``finetune`` (the reader's LoRA
+adapter) and ``eval``. Registered on the main command in :mod:`kgagent.cli`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kgagent.cli._common import (
+    Workspace,
+    handle_errors,
+    read_questions,
+    show_answer,
+    write_answers,
+)
+from kgagent.errors import KGAgentError
+
+app = typer.Typer()
+
+
+@app.command()
+@handle_errors
+def ask(
+    workspace: Workspace,
+    question: Annotated[str | None, typer.Argument(help="the question")] = None,
+    questions: Annotated[
+        Path | None, typer.Option(help="file of questions (plain, MetaQA, PathQuestion, JSONL)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="write one JSON object per question")] = None,
+    batch_size: Annotated[int, typer.Option(help="questions per LLM batch")] = 32,
+) -> None:
+    """Answer a question (or a file of them) from the graph, citing the facts used."""
+
+    from kgagent.agents import Agent
+
+    if (question is None) == (questions is None):
+        raise KGAgentError("give either a QUESTION or --questions FILE")
+    with Agent.open(workspace) as agent:
+        if question is not None:
+            show_answer(agent.ask(question), out)
+            return
+        write_answers(agent, read_questions(questions), out, batch_size)
+
+
+@app.command()
+@handle_errors
+def synth(
+    workspace: Workspace,
+    out: Annotated[Path, typer.Option(help="JSONL file of questions and answers")],
+    n: Annotated[int, typer.Option("-n", help="how many questions")] = 400,
+    seed: int = 0,
+) -> None:
+    """Generate training questions from the graph by ontology-driven templates."""
+    from kgagent.agents import Agent
+    from kgagent.llm.synth import synthesize
+
+    with Agent.open(workspace) as agent:
+        items = synthesize(agent, n=n, seed=seed)
+    with open(out, "w", encoding="utf-8") as fh:
+        for it in items:
+            row = {"question": it.question, "answers": list(it.answers)}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    typer.echo(f"{len(items)} questions -> {out}")
+
+
+@app.command()
+@handle_errors
+def finetune(
+    workspace: Workspace,
+    train: Annotated[Path, typer.Option(help="QA file (MetaQA, PathQuestion, JSONL)")],
+    name: Annotated[str | None, typer.Option(help="adapter name")] = None,
+    steps: Annotated[int | None, typer.Option(help="training steps (default: 1 epoch)")] = None,
+    lr: float = 1e-3,
+    batch_size: int = 8,
+    seed: int = 0,
+) -> None:
+    """Fine-tune the reader (a LoRA adapter) on questions with answers."""
+    from kgagent.agents import Agent
+    from kgagent.llm.finetune import LoRAConfig
+
+    with Agent.open(workspace) as agent:
+        cfg = LoRAConfig(max_steps=steps, lr=lr, batch_size=batch_size, seed=seed)
+        report = agent.finetune(train, name=name, lora=cfg, progress=True)
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "config"}, indent=2))
+
+
+@app.command("eval")
+@handle_errors
+def eval_(
+    workspace: Workspace,
+    questions: Annotated[Path, typer.Option(help="QA file with answers")],
+    out: Annotated[Path | None, typer.Option(help="write predictions (JSON lines)")] = None,
+    limit: Annotated[int | None, typer.Option(help="first N questions only")] = None,
+    batch_size: int = 32,
+) -> None:
+    """Hits@1, EM, F1, abstention rate and latency on a QA file."""
+    import time
+
+    from kgagent.agents import Agent
+    from kgagent.qa import evaluate, read_qa
+
+    items = [it for it in read_qa(questions) if it.answers][:limit]
+    with Agent.open(workspace) as agent:
+        answers, latency = [], []
+        for i in range(0, len(items), batch_size):
+            chunk = items[i : i + batch_size]
+            t0 = time.perf_counter()
+            got = agent.ask_batch([it.question for it in chunk])
+            per = (time.perf_counter() - t0) * 1000 / len(chunk)
+            answers += got
+            latency += [per] * len(chunk)
+    report = evaluate(
+        [a.labels for a in answers],
+        [it.answers for it in items],
+        abstained=[a.abstained for a in answers],
+        latencies_ms=latency,
+    )
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            for a in answers:
+                fh.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+    typer.echo(json.dumps(report, indent=2))

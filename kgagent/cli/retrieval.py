@@ -1,0 +1,94 @@
+"""The retrieval commands: ``index`` (build the fact index) and ``retrieve`` (the evidence a
+question gets, without the reader). Registered on the main command in :mod:`kgagent.cli`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kgagent.cli._common import Workspace, handle_errors, read_questions
+from kgagent.errors import KGAgentError
+
+app = typer.Typer()
+
+
+@app.command()
+@handle_errors
+def index(workspace: Workspace) -> None:
+    """Build or update the fact index (only new facts are encoded)."""
+    from kgagent.agents import Agent
+
+    with Agent.open(workspace) as agent:
+        typer.echo(str(agent.index(progress=True)))
+
+
+@app.command()
+@handle_errors
+def retrieve(
+    workspace: Workspace,
+    question: Annotated[str | None, typer.Argument(help="the question")] = None,
+    k: Annotated[int, typer.Option("-k", help="facts per question")] = 10,
+    questions: Annotated[
+        Path | None, typer.Option(help="file of questions (plain, or question<TAB>answers)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="write JSON lines here")] = None,
+) -> None:
+    """Retrieve evidence (ranked facts and paths) for a question or a file of questions."""
+    from tqdm import tqdm
+
+    from kgagent.agents import Agent
+
+    if (question is None) == (questions is None):
+        raise KGAgentError("give either a QUESTION or --questions FILE")
+    with Agent.open(workspace) as agent:
+        if question is not None:
+            ev = agent.retrieve(question, k=k)
+            if out is None:
+                _print_evidence(ev)
+            else:
+                out.write_text(json.dumps(_evidence_json(ev), ensure_ascii=False) + "\n")
+            return
+        qs = read_questions(questions)
+        sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+        try:
+            for q in tqdm(qs, unit="q", file=sys.stderr, disable=out is None):
+                ev = agent.retrieve(q, k=k)
+                sink.write(json.dumps(_evidence_json(ev), ensure_ascii=False) + "\n")
+        finally:
+            if out:
+                sink.close()
+
+
+def _evidence_json(ev) -> dict:
+    return {
+        "question": ev.question,
+        "facts": [
+            {
+                "id": f.id,
+                "subject_label": f.subject_label,
+                "predicate_label": f.predicate_label,
+                "object_label": f.object_label,
+                "text": f.text,
+                "score": round(f.score, 4),
+            }
+            for f in ev.facts
+        ],
+        "paths": [{"text": p.text, "score": round(p.score, 4)} for p in ev.paths[:10]],
+        "entities": [
+            {"iri": e.iri, "label": e.label, "score": round(e.score, 4)} for e in ev.entities
+        ],
+    }
+
+
+def _print_evidence(ev) -> None:
+    if ev.entities:
+        typer.echo("entities: " + ", ".join(f"{e.label} ({e.score:.2f})" for e in ev.entities[:3]))
+    for i, f in enumerate(ev.facts, 1):
+        typer.echo(f"[{i}] {f.text}   (score {f.score:.3f}, id {f.id})")
+    for p in ev.paths[:5]:
+        typer.echo(f"path: {p.text}   (score {p.score:.3f})")
+    typer.echo(f"({ev.timings.get('total_ms', 0):.1f} ms)")
