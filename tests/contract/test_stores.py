@@ -1,4 +1,9 @@
-"""One contract, every backend: memory, Oxigraph directory, and a real Virtuoso server."""
+"""The store contract, run against every case of every registered store backend.
+
+The ``kg`` fixture (tests/contract/conftest.py) is parametrized from ``STORE_BACKENDS``:
+an in-memory and a directory Oxigraph store, and the SPARQL endpoint backend against a
+real Virtuoso (marked ``server``). A newly registered store runs all of this unchanged.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import pytest
 from rdflib import Literal, URIRef
 
 from kgagent.errors import KGLoadError, QueryError
+from kgagent.kg import STORE_BACKENDS, Backend
 
 EX = "http://example.org/film#"
 D = "http://example.org/data/"
@@ -23,6 +29,13 @@ FORMAT_FILES = [
     "tiny.trig",
     "tiny.ttl.gz",
 ]
+
+
+def test_backend_is_the_registered_class_and_empty(kg, store_case):
+    assert isinstance(kg.backend, Backend)
+    assert isinstance(kg.backend, STORE_BACKENDS.get(store_case.name))
+    assert isinstance(kg.backend.persistent, bool)
+    assert len(kg) == 0 and kg.sources() == []
 
 
 def test_load_turtle_report_and_sources(kg, data_dir):
