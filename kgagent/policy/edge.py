@@ -37,8 +37,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from kgagent.errors import PolicyError
 from kgagent.kg.adjacency import Adjacency
-from kgagent.policy.reasoner import BeamPath, PathReasoner, PolicyConfig, PolicyError
+from kgagent.policy.config import BeamPath, PolicyConfig
+from kgagent.policy.reasoner import PathReasoner
 
 __all__ = ["EdgePolicy", "EdgeReasoner", "EdgeWalk"]
 
@@ -166,6 +168,11 @@ class EdgePolicy(nn.Module):
                 "emb_dropout": self.emb_dropout,
                 "entities": self.entities}  # fmt: skip
 
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> EdgePolicy:
+        """An untrained network of the shapes :meth:`spec` recorded."""
+        return cls(**{k: v for k, v in spec.items() if k != "kind"})
+
     def initial_state(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         h = torch.zeros(self.layers, n, self.hidden)
         return h, torch.zeros_like(h)
@@ -229,9 +236,33 @@ class EdgeReasoner(PathReasoner):
             )
         self._lock = threading.Lock()
 
+    network_class = EdgePolicy
+
     @classmethod
     def create(cls, adj, relations, *, config=None, reward=None, **_features):
+        """An untrained edge walk whatever ``config.walk`` says (default config: relation
+        mode, edge walk; feature tables ignored): the old entry point, kept for its
+        callers; :func:`kgagent.policy.create_reasoner` is the one to use."""
         config = config or PolicyConfig(mode="relation", walk="edge")
+        return cls.from_config(adj, relations, config=config, reward=reward)
+
+    @classmethod
+    def from_config(
+        cls,
+        adj: Adjacency,
+        relations: Sequence[str],
+        *,
+        config: PolicyConfig,
+        reward: Any = None,
+        query_dim: int | None = None,
+        action_features: np.ndarray | None = None,
+        entity_features: np.ndarray | None = None,
+        query_features: np.ndarray | None = None,
+    ) -> EdgeReasoner:
+        """A new, untrained edge walk; what the walk registry calls for ``walk="edge"``
+        (``query_dim`` is ignored: edge walks answer relation-mode queries only)."""
+        if any(x is not None for x in (action_features, entity_features, query_features)):
+            raise PolicyError("edge walks learn their own tables (no feature init)")
         torch.manual_seed(config.seed)
         network = EdgePolicy(
             num_entities=adj.num_entities,
@@ -242,9 +273,6 @@ class EdgeReasoner(PathReasoner):
             entities=config.edge_entities,
         )
         return cls(network, adj, relations, config, reward=reward)
-
-    def network_spec(self) -> dict[str, Any]:
-        return self.network.spec()
 
     # -- rollouts -------------------------------------------------------------------
 

@@ -19,9 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from kgagent.errors import PolicyError
 from kgagent.kg.adjacency import Adjacency
-from kgagent.policy.reasoner import PathReasoner, PolicyConfig, PolicyError, Query
+from kgagent.policy.config import PolicyConfig, Query
+from kgagent.policy.reasoner import PathReasoner
 from kgagent.policy.shaping import KGEReward, kge_features
+from kgagent.policy.walks import create_reasoner, load_reasoner
 
 __all__ = [
     "PolicyScorer",
@@ -163,7 +166,7 @@ def train_link_prediction(
                 extra["entity_features"] = ent
         if shape_reward:
             extra["reward"] = KGEReward(kge, num_relations=len(relations), offset=kge_offset)
-    reasoner = PathReasoner.create(adj, relations, config=config, **extra)
+    reasoner = create_reasoner(adj, relations, config=config, **extra)
     train_q = relation_queries(train, len(relations),
                                per_triple=config.objective_for_mode() == "likelihood")  # fmt: skip
     known = np.concatenate([walked, train, valid])
@@ -260,7 +263,7 @@ def train_on_splits(
 def load_for_splits(directory, splits, *, graph: np.ndarray | None = None) -> PathReasoner:
     """A checkpoint of :func:`train_on_splits` over ``graph`` (default: the training
     triples of ``splits``); refuses splits whose entity labels differ from the checkpoint's
-    (relations are checked by :meth:`PathReasoner.load`)."""
+    (relations are checked by :func:`~kgagent.policy.load_reasoner`)."""
     import json
     from pathlib import Path
 
@@ -279,7 +282,7 @@ def load_for_splits(directory, splits, *, graph: np.ndarray | None = None) -> Pa
     walked = splits.train if graph is None else graph
     adj = Adjacency.from_triples(walked, num_entities=splits.num_entities,
                                  num_relations=splits.num_relations)  # fmt: skip
-    return PathReasoner.load(directory, adj, splits.relations)
+    return load_reasoner(directory, adj, splits.relations)
 
 
 def workspace_splits(kg, rows: Sequence[tuple[str, str, str]], *, valid_share: float = 0.1,

@@ -17,6 +17,8 @@ relation vectors — plus a learned residual.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -86,6 +88,37 @@ class PathPolicy(nn.Module):
         self.lstm = nn.LSTMCell(dim, dim)
         self.head = nn.Sequential(nn.Linear(2 * dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
+    def spec(self) -> dict[str, Any]:
+        """The constructor arguments, feature tables as their widths (0: none): what a
+        checkpoint's config.json records beside the weights."""
+        return {
+            "num_actions": self.num_actions,
+            "mode": self.mode,
+            "dim": self.dim,
+            "query_dim": int(self.query[0].in_features) if self.mode == "question" else 0,
+            "num_query_relations": _rows(self, "query_relation"),
+            "num_entities": _rows(self, "entity"),
+            "action_features": _width(self, "action_features")
+            if self.action_proj is not None
+            else 0,
+            "entity_features": _width(self, "entity_features"),
+            "query_features": _width(self, "query_features"),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> PathPolicy:
+        """An untrained network of the shapes :meth:`spec` recorded; the feature buffers
+        are zeros of the right shape until the checkpoint's weights are loaded."""
+        spec = dict(spec)
+        feats = spec.pop("action_features")
+        ent, qry = spec.pop("entity_features", 0), spec.pop("query_features", 0)
+        return cls(
+            **spec,
+            action_features=torch.zeros(spec["num_actions"], feats) if feats else None,
+            entity_features=torch.zeros(spec["num_entities"], ent) if ent else None,
+            query_features=torch.zeros(spec["num_query_relations"], qry) if qry else None,
+        )
+
     def _features(self, name: str, feats: torch.Tensor | None, rows: int) -> nn.Linear | None:
         if feats is None:
             return None
@@ -139,3 +172,13 @@ class PathPolicy(nn.Module):
         scores = self.head(torch.cat([h, q], dim=-1)) @ table[:-1].T  # (B, A)
         scores = scores.masked_fill(~mask, float("-inf"))
         return torch.log_softmax(scores, dim=-1), (h, c)
+
+
+def _rows(net: nn.Module, name: str) -> int:
+    module = getattr(net, name, None)
+    return int(module.num_embeddings) if module is not None else 0
+
+
+def _width(net: nn.Module, name: str) -> int:
+    buf = getattr(net, name, None)
+    return int(buf.shape[1]) if buf is not None else 0

@@ -23,7 +23,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,110 +33,14 @@ import torch
 from kgagent._io import atomic_dir
 from kgagent.errors import PolicyError
 from kgagent.kg.adjacency import Adjacency
+from kgagent.policy.config import FORMAT, BeamPath, PolicyConfig, Query
 from kgagent.policy.env import RelationWalk
 from kgagent.policy.network import PathPolicy
 from kgagent.stopping import EarlyStopper
 
-__all__ = ["PathReasoner", "PolicyConfig", "PolicyError", "Query"]
-
-FORMAT = "kgagent-policy/1"
-
-
-@dataclass(frozen=True)
-class Query:
-    """One training or test query: where the walk starts, what is asked, the gold set.
-
-    ``query`` is a question embedding (question mode) or a relation id (relation mode).
-    """
-
-    start: int
-    query: Any
-    answers: np.ndarray  # sorted gold entity ids
-    #: (num_actions,) bool, the actions this query may take (None: all); a team's router
-    #: keeps a walk to the graphs it chose
-    allowed: np.ndarray | None = None
-
-
-@dataclass
-class PolicyConfig:
-    """Hyper-parameters; defaults train MetaQA's three hop counts in minutes on 2 cores."""
-
-    mode: str = "question"
-    dim: int = 128
-    max_hops: int = 3
-    epochs: int = 30
-    batch_size: int = 64
-    rollouts: int = 8
-    lr: float = 1e-3
-    entropy: float = 0.05
-    action_dropout: float = 0.1
-    beam: int = 8
-    #: epochs in a row without a better validation score before training stops
-    #: (:class:`~kgagent.stopping.EarlyStopper`); None: train every epoch
-    patience: int | None = 6
-    seed: int = 0
-    #: walks may pass through their start again (None: only in relation mode; see
-    #: :class:`~kgagent.policy.env.RelationWalk`)
-    revisit_start: bool | None = None
-    #: how a walk's answers share its probability, ``"uniform"`` or ``"walk"`` (None:
-    #: walk in relation mode; see :class:`~kgagent.policy.env.RelationWalk`)
-    answer_weights: str | None = None
-    #: a question may be answered by its own topic (see RelationWalk)
-    topic_answers: bool = False
-    #: relation mode: whether the query reads the start entity's embedding (beside the
-    #: query relation's); off, the walk is a distribution over relation paths per query
-    #: relation, as MINERVA's on UMLS, which generalises better to held-out triples
-    start_entity: bool = False
-    #: ``"set"``: relation actions carrying entity sets (:class:`RelationWalk`);
-    #: ``"edge"``: MINERVA's walk, one edge per step, ending on one entity (relation mode
-    #: only; :mod:`kgagent.policy.edge`)
-    walk: str = "set"
-    #: edge walks: actions an entity offers, NO_OP included (a seeded subset beyond)
-    max_actions: int = 512
-    #: edge walks: whether the policy sees entity embeddings. Off (MINERVA's UMLS
-    #: setting) the walk picks among an entity's edges by their relations only; on, it can
-    #: choose entities, and on UMLS memorises which entities answer a start entity's
-    #: training queries (validation MRR 0.28 vs 0.47 after the same 27 epochs)
-    edge_entities: bool = False
-    #: edge walks: LSTM layers (MINERVA 1, Lin et al. 3)
-    edge_layers: int = 1
-    #: what REINFORCE climbs (None: likelihood in relation mode, reward in question mode).
-    #: ``"reward"``: the expected reward of a query's walks. ``"likelihood"``: its
-    #: logarithm, the log-probability that the walk's pick is gold (maximum marginal
-    #: likelihood; Guu et al., 2017): each query's advantages are divided by its rollouts'
-    #: mean reward (floored at ``reward_floor``), so queries the policy finds hard weigh as
-    #: much as easy ones. Link prediction then asks one query per training triple, so a
-    #: policy must spread over every tail of (h, r) rather than reach one of them surely
-    objective: str | None = None
-    reward_floor: float = 0.01
-
-    def revisits(self) -> bool:
-        return self.mode == "relation" if self.revisit_start is None else self.revisit_start
-
-    def objective_for_mode(self) -> str:
-        if self.objective is None:
-            return "likelihood" if self.mode == "relation" else "reward"
-        if self.objective not in ("reward", "likelihood"):
-            raise PolicyError(f"objective must be 'reward' or 'likelihood', not {self.objective!r}")
-        return self.objective
-
-    def weights(self) -> str:
-        if self.answer_weights is None:
-            return "walk" if self.mode == "relation" else "uniform"
-        return self.answer_weights
-
-
-@dataclass(frozen=True)
-class BeamPath:
-    """A walk the beam kept: relation actions (no STOP), log-probability, answers reached
-    and the share of the walk's probability each of them gets (sums to 1)."""
-
-    actions: tuple[int, ...]
-    logp: float
-    answers: np.ndarray
-    weights: np.ndarray
-    #: the entities an edge walk passes, one per action (set walks: empty)
-    entities: tuple[int, ...] = ()
+# PolicyConfig, Query, BeamPath (kgagent.policy.config) and PolicyError (kgagent.errors)
+# are re-exported: they were defined here, and callers import them from here
+__all__ = ["FORMAT", "BeamPath", "PathReasoner", "PolicyConfig", "PolicyError", "Query"]
 
 
 class PathReasoner:
@@ -164,7 +68,7 @@ class PathReasoner:
         if reward is not None and config.mode != "relation":
             raise PolicyError("KGE reward shaping needs relation-mode queries")
         if config.walk != "set":
-            raise PolicyError(f"walk {config.walk!r}: build it with PathReasoner.create")
+            raise PolicyError(f"walk {config.walk!r}: build it with kgagent.policy.create_reasoner")
         self.network = network
         self.config = config
         self.reward = reward
@@ -183,6 +87,9 @@ class PathReasoner:
             )
         self._lock = threading.Lock()
 
+    #: the network class a checkpoint of this walk is rebuilt with (``from_spec``)
+    network_class = PathPolicy
+
     @classmethod
     def create(
         cls,
@@ -196,18 +103,36 @@ class PathReasoner:
         query_features: np.ndarray | None = None,
         reward: Any = None,
     ) -> PathReasoner:
-        """A new, untrained policy for a graph (features: see :class:`PathPolicy`); an
-        :class:`~kgagent.policy.edge.EdgeReasoner` if ``config.walk`` is ``"edge"``."""
-        config = config or PolicyConfig()
-        if config.walk not in ("set", "edge"):
-            raise PolicyError(f"walk must be 'set' or 'edge', not {config.walk!r}")
-        config.objective_for_mode()  # refuses an unknown objective before training
-        if config.walk == "edge":
-            from kgagent.policy.edge import EdgeReasoner
+        """A new, untrained policy for a graph, of the walk ``config.walk`` names: the same
+        as :func:`kgagent.policy.create_reasoner` (kept for the callers of this name)."""
+        from kgagent.policy.walks import create_reasoner
 
-            if any(x is not None for x in (action_features, entity_features, query_features)):
-                raise PolicyError("edge walks learn their own tables (no feature init)")
-            return EdgeReasoner.create(adj, relations, config=config, reward=reward)
+        return create_reasoner(
+            adj,
+            relations,
+            config=config,
+            query_dim=query_dim,
+            action_features=action_features,
+            entity_features=entity_features,
+            query_features=query_features,
+            reward=reward,
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        adj: Adjacency,
+        relations: Sequence[str],
+        *,
+        config: PolicyConfig,
+        query_dim: int = 384,
+        action_features: np.ndarray | None = None,
+        entity_features: np.ndarray | None = None,
+        query_features: np.ndarray | None = None,
+        reward: Any = None,
+    ) -> PathReasoner:
+        """A new, untrained set walk (features: see :class:`PathPolicy`); what the walk
+        registry calls for ``walk="set"``."""
         torch.manual_seed(config.seed)
         n_rel = adj.num_base_relations
         network = PathPolicy(
@@ -515,18 +440,7 @@ class PathReasoner:
 
     def network_spec(self) -> dict[str, Any]:
         """The network's constructor arguments (feature tables as their widths)."""
-        net = self.network
-        return {
-            "num_actions": net.num_actions,
-            "mode": net.mode,
-            "dim": net.dim,
-            "query_dim": _query_dim(net),
-            "num_query_relations": _rows(net, "query_relation"),
-            "num_entities": _rows(net, "entity"),
-            "action_features": _feature_dim(net),
-            "entity_features": _buffer_dim(net, "entity_features"),
-            "query_features": _buffer_dim(net, "query_features"),
-        }
+        return self.network.spec()
 
     def save(
         self,
@@ -556,71 +470,12 @@ class PathReasoner:
 
     @classmethod
     def load(cls, directory: str | Path, adj: Adjacency, relations: Sequence[str]) -> PathReasoner:
-        """Reads a saved policy for a graph; refuses one trained on other relations."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        """Reads a saved policy of any walk for a graph; refuses one trained on other
+        relations. The same as :func:`kgagent.policy.load_reasoner` (kept for the callers
+        of this name)."""
+        from kgagent.policy.walks import load_reasoner
 
-        directory = Path(directory)
-        try:
-            config = json.loads((directory / "config.json").read_text())
-            saved_relations = json.loads((directory / "relations.json").read_text())
-            weights = load_file(str(directory / "weights.safetensors"))
-        except (OSError, ValueError, SafetensorError) as exc:
-            raise PolicyError(f"{directory}: unreadable policy checkpoint ({exc})") from exc
-        if config.get("format") != FORMAT:
-            raise PolicyError(f"{directory}: format {config.get('format')!r}, expected {FORMAT}")
-        if list(relations[: len(saved_relations)]) != saved_relations:
-            raise PolicyError(
-                f"{directory}: trained on {len(saved_relations)} relations that are not this "
-                f"graph's first relations (it has {len(relations)}); retrain, or transfer it"
-            )
-        if len(relations) != len(saved_relations):
-            raise PolicyError(
-                f"{directory}: trained on {len(saved_relations)} relations, the graph now has "
-                f"{len(relations)}; retrain the policy"
-            )
-        net = dict(config["network"])
-        known = {f.name for f in fields(PolicyConfig)}
-        cfg = PolicyConfig(**{k: v for k, v in config["policy"].items() if k in known})
-        if net.pop("kind", "set") == "edge":
-            from kgagent.policy.edge import EdgePolicy, EdgeReasoner
-
-            network, build = EdgePolicy(**net), EdgeReasoner
-        else:
-            # feature buffers are in the weights file; zeros of the right shape until loaded
-            feats = net.pop("action_features")
-            ent, qry = net.pop("entity_features", 0), net.pop("query_features", 0)
-            network = PathPolicy(
-                **net,
-                action_features=torch.zeros(net["num_actions"], feats) if feats else None,
-                entity_features=torch.zeros(net["num_entities"], ent) if ent else None,
-                query_features=torch.zeros(net["num_query_relations"], qry) if qry else None,
-            )
-            build = cls
-        try:
-            network.load_state_dict(weights)
-        except RuntimeError as exc:
-            raise PolicyError(f"{directory}: weights do not match config.json ({exc})") from exc
-        network.eval()
-        return build(network, adj, saved_relations, cfg)
-
-
-def _query_dim(net: PathPolicy) -> int:
-    return int(net.query[0].in_features) if net.mode == "question" else 0
-
-
-def _rows(net: PathPolicy, name: str) -> int:
-    module = getattr(net, name, None)
-    return int(module.num_embeddings) if module is not None else 0
-
-
-def _feature_dim(net: PathPolicy) -> int:
-    return int(net.action_features.shape[1]) if net.action_proj is not None else 0
-
-
-def _buffer_dim(net: PathPolicy, name: str) -> int:
-    buf = getattr(net, name, None)
-    return int(buf.shape[1]) if buf is not None else 0
+        return load_reasoner(directory, adj, relations)
 
 
 def _tensor(x: np.ndarray | None) -> torch.Tensor | None:
