@@ -7,7 +7,9 @@
   components from a bundle, and what of them keeps training;
 - :mod:`~kgagent.transfer.exchange`: export from / import into agent workspaces;
 - :mod:`~kgagent.transfer.experiment` / :mod:`~kgagent.transfer.metrics`: scratch vs
-  transfer learning curves and Taylor & Stone's metrics.
+  transfer learning curves and Taylor & Stone's metrics;
+  :mod:`~kgagent.transfer.linkpred_experiment`: the arms of an experiment whose target
+  task is link prediction (a KG embedding, warm-started or from scratch).
 
 Submodules import torch lazily; importing this package is cheap.
 """

@@ -215,7 +215,7 @@ class TransferExperiment:
     def _qa_arms(self, bundle, agent, ents, rels, seed):
         """One seed of the QA task: the policy from scratch and from the transfer."""
         from kgagent.agents.builder import qa_pairs
-        from kgagent.agents.paths import policy_queries
+        from kgagent.pipeline.policy import policy_queries
         from kgagent.transfer.exchange import warm_policy_for
 
         if self._queries is None:  # linked and encoded once for every seed
@@ -246,7 +246,7 @@ class TransferExperiment:
         """One seed of the link-prediction task: the embedding from scratch and transferred."""
         from kgagent.embeddings import TripleSplits
         from kgagent.transfer.exchange import warm_embedding_for
-        from kgagent.transfer.linkpred import (
+        from kgagent.transfer.linkpred_experiment import (
             embedding_curve,
             scratch_embedding,
             task_triples,
@@ -293,7 +293,7 @@ class TransferExperiment:
         return dataclasses.replace(base, mode=net["mode"], dim=net["dim"], seed=seed)
 
     def _linkpred_config(self, bundle: Bundle) -> dict[str, Any]:
-        from kgagent.transfer.linkpred import training_options
+        from kgagent.transfer.linkpred_experiment import training_options
 
         cfg = bundle.config("embeddings")
         return {"model": cfg["model"], "dim": cfg["dim"], **training_options(bundle)}

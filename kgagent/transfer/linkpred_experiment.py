@@ -1,4 +1,6 @@
-"""Link-prediction targets: a KG embedding warm-started from a bundle vs one from scratch.
+"""Transfer experiments on link prediction: a KG embedding warm-started from a bundle vs
+one from scratch (the ``"linkpred"`` task of :class:`~kgagent.transfer.TransferExperiment`;
+not to be confused with :mod:`kgagent.policy.linkpred`, the path policy on link prediction).
 
 The target task is a pair of triple files over the target graph (``head<TAB>relation<TAB>
 tail``, each term an IRI, an N-Triples term or an unambiguous label). Both arms are the
