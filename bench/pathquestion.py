@@ -77,7 +77,7 @@ def _path_names(path) -> tuple[str, ...]:
 
 
 def policy_alone(agent, rows: list[dict]) -> dict:
-    from kgagent.agents.paths import policy_queries
+    from kgagent.pipeline.policy import policy_queries
 
     retriever = agent.retriever
     reasoner = retriever.policy

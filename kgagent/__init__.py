@@ -44,14 +44,14 @@ _LAZY = {
     "KnowledgeGraph": "kgagent.kg.graph",
     "LoadReport": "kgagent.kg.graph",
     "Source": "kgagent.kg.graph",
-    "Team": "kgagent.agents.team",
+    "Team": "kgagent.team",
 }
 
 if TYPE_CHECKING:
     from kgagent.agents.agent import Agent
-    from kgagent.agents.team import Team
     from kgagent.config import AgentConfig
     from kgagent.kg.graph import KnowledgeGraph, LoadReport, Source
+    from kgagent.team.team import Team
     from kgagent.types import Answer, AnswerEntity, Evidence, Fact, GraphPath, Path
 
 

@@ -66,9 +66,9 @@ def _regular_stem(word: str) -> str:
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             base = word[: -len(suffix)]
-            if suffix in ("ing", "ed") and len(base) >= 4 and base[-1] == base[-2]:
-                if base[-1] in _UNDOUBLE:
-                    base = base[:-1]
+            doubled = len(base) >= 4 and base[-1] == base[-2] and base[-1] in _UNDOUBLE
+            if suffix in ("ing", "ed") and doubled:
+                base = base[:-1]
             return base
     return word
 

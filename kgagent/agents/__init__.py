@@ -1,9 +1,20 @@
-"""Agents: the objects users ask questions of, alone or as a team."""
+"""Agents: the objects users ask questions of (teams: :mod:`kgagent.team`)."""
 
 from __future__ import annotations
 
-from kgagent.agents.agent import Agent, IndexReport
-from kgagent.agents.router import Route, Router
-from kgagent.agents.team import Team
+from typing import Any
 
-__all__ = ["Agent", "IndexReport", "Route", "Router", "Team"]
+from kgagent.agents.agent import Agent, IndexReport
+
+__all__ = ["Agent", "IndexReport"]
+
+#: names that lived here before teams had a package of their own
+_MOVED = {"Team": "kgagent.team", "Route": "kgagent.team", "Router": "kgagent.team"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:  # compatibility: ``from kgagent.agents import Team`` keeps working
+        from importlib import import_module
+
+        return getattr(import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'kgagent.agents' has no attribute {name!r}")

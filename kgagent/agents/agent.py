@@ -1,68 +1,39 @@
 """The Agent: a knowledge graph plus everything built from it to answer questions.
 
-This stage covers indexing and retrieval: ``agent.index()`` verbalizes the graph's facts,
-embeds the new ones, and updates the faiss index, the entity linker and the relation
-phrases in ``WORKSPACE/index/`` as one atomic directory swap; ``agent.retrieve(q)``
-returns ranked, citable :class:`~kgagent.types.Evidence`.
+A thin facade: :class:`~kgagent.retrieval.artifacts.RetrievalIndex` builds and stores
+the index, :mod:`kgagent.agents.builder` turns the configuration into the question
+pipeline (:mod:`kgagent.pipeline`), the reader (:class:`~kgagent.llm.reader.Reader`)
+picks the answer, and :class:`~kgagent.workspace.Workspace` says where things live.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
-import json
 import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kgagent._io import atomic_dir
-from kgagent.agents.builder import build_llm, qa_pairs
-from kgagent.agents.paths import load_policy, train_policy
+from kgagent.agents.builder import (
+    build_llm,
+    build_retriever,
+    policy_proposer,
+    qa_pairs,
+    reader_settings,
+)
 from kgagent.config import AgentConfig
-from kgagent.errors import IndexMismatchError, KGAgentError
+from kgagent.errors import KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
+from kgagent.retrieval.artifacts import IndexReport, RetrievalIndex
 from kgagent.types import Answer, Evidence
+from kgagent.workspace import Workspace
 
 __all__ = ["Agent", "IndexReport"]
 
 log = logging.getLogger(__name__)
-
-INDEX_FORMAT = "kgagent-index/1"
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    """What ``index()`` did."""
-
-    facts: int
-    encoded: int  # facts embedded in this run (new or changed)
-    removed: int
-    seconds: float
-    kind: str  # faiss index kind: flat | hnsw
-
-    def __str__(self) -> str:
-        return (
-            f"{self.facts:,} facts indexed ({self.kind}): {self.encoded:,} encoded, "
-            f"{self.removed:,} removed, {self.seconds:.1f}s"
-        )
-
-
-class _Built:
-    """The in-memory retrieval artifacts."""
-
-    def __init__(self, *, facts, vectors, linker, relations, manifest) -> None:
-        self.facts = facts
-        self.vectors = vectors
-        self.linker = linker
-        self.relations = relations  # list of (term, forward phrase, inverse phrase)
-        self.manifest = manifest
 
 
 class Agent:
@@ -86,8 +57,10 @@ class Agent:
         self.kg = kg
         self.config = config or AgentConfig()
         self.workspace = None if workspace is None else Path(workspace)
+        #: the workspace's paths (None: memory only)
+        self.ws = None if workspace is None else Workspace(workspace)
         self._encoder = encoder
-        self._built: _Built | None = None
+        self._index: RetrievalIndex | None = None
         self._retriever = None
         self._llm: Any = None
         self._lock = threading.RLock()
@@ -99,11 +72,10 @@ class Agent:
         ``read_only``: open the embedded store read-only, beside a process that has it
         open for writing (a team's Ray actors do; such an agent can answer, not index).
         """
-        from kgagent.workspace import open_kg, read_config
-
+        ws = Workspace(workspace)
         return cls(
-            open_kg(workspace, read_only=read_only),
-            config=read_config(workspace),
+            ws.open_kg(read_only=read_only),
+            config=ws.read_config(),
             workspace=workspace,
             encoder=encoder,
         )
@@ -138,19 +110,17 @@ class Agent:
         import shutil
         import tempfile
 
-        from kgagent.workspace import CONFIG_FILE, init_workspace, open_kg
-
         directory = Path(directory)
         with self._lock:
-            if self.workspace is not None and directory.resolve() == self.workspace.resolve():
-                self.config.to_yaml(directory / CONFIG_FILE)
+            if self.ws is not None and directory.resolve() == self.ws.root.resolve():
+                self.ws.write_config(self.config)
                 self.index()
                 return directory
             if directory.exists() and any(directory.iterdir()):
                 raise KGAgentError(f"{directory}: exists and is not empty")
             with atomic_dir(directory) as tmp:
-                init_workspace(tmp, config=self.config)
-                target = open_kg(tmp)
+                copy = Workspace(tmp).init(config=self.config)
+                target = copy.open_kg()
                 try:
                     with tempfile.TemporaryDirectory() as scratch:
                         for src in self.kg.sources():
@@ -160,16 +130,16 @@ class Agent:
                             target.load(f, graph=src.graph)
                 finally:
                     target.close()
-                if self._built is not None or (
-                    self.index_dir is not None and self.index_dir.exists()
-                ):
-                    built = self._built or self._load()
-                    self._save(built, tmp / "index")
-                if self.workspace is not None and (self.workspace / "adapters").is_dir():
-                    shutil.copytree(self.workspace / "adapters", tmp / "adapters")
-        with Agent.open(directory, encoder=self._encoder) as copy:
-            if (directory / "index").exists():
-                copy.index()  # re-stamps the copied index for the copy's graph
+                built = self._index
+                if built is None and self.ws is not None and self.ws.index_dir.exists():
+                    built = self._load_index()
+                if built is not None:
+                    built.save(copy.index_dir, reuse=self.ws.index_dir if self.ws else None)
+                if self.ws is not None and self.ws.adapters_dir.is_dir():
+                    shutil.copytree(self.ws.adapters_dir, copy.adapters_dir)
+        with Agent.open(directory, encoder=self._encoder) as saved:
+            if saved.ws.index_dir.exists():
+                saved.index()  # re-stamps the copied index for the copy's graph
         return directory
 
     def close(self) -> None:
@@ -195,229 +165,123 @@ class Agent:
 
     @property
     def index_dir(self) -> Path | None:
-        return None if self.workspace is None else self.workspace / "index"
-
-    def _vector_expectations(self) -> dict[str, Any]:
-        return {"dim": int(self.encoder.dim), "encoder": self.encoder.name}
-
-    def _expected_manifest(self) -> dict[str, Any]:
-        enc = self.encoder
-        return {"format": INDEX_FORMAT, "encoder": enc.name, "dim": int(enc.dim)}
+        return None if self.ws is None else self.ws.index_dir
 
     # -- indexing -----------------------------------------------------------------------
 
     def index(self, *, progress: bool = False) -> IndexReport:
         """Builds the fact index, or updates it: only new facts are encoded."""
-        from kgagent.retrieval.facts import FactTable
-        from kgagent.retrieval.index import FactIndex
-        from kgagent.retrieval.linker import EntityLinker
-        from kgagent.retrieval.verbalize import Verbalizer
-
-        t0 = time.perf_counter()
-        with self._lock, _gc_paused():
-            enc = self.encoder
-            scan = self.kg.triples_frame()  # held: one store scan serves every view below
-            verbalizer = Verbalizer(self.kg.ontology)
-            facts = FactTable.from_kg(self.kg, verbalizer=verbalizer)
-            previous = self._previous_vectors()
-            vectors = previous or FactIndex(int(enc.dim), exact_max=self.config.retrieval.exact_max)
-            ids = facts.ids
-            have = vectors.ids() if len(vectors) else np.empty(0, dtype=np.int64)
-            new_mask = ~np.isin(ids, have)
-            if previous is not None:
-                # same triple, new wording (a label changed): its vector is stale too
-                new_mask |= self._text_changed(facts)
-            stale = have[~np.isin(have, ids)]
-            removed = vectors.remove(stale) if len(stale) else 0
-            new_rows = np.flatnonzero(new_mask)
-            if len(new_rows):
-                all_texts = facts.texts  # a list built once: the property copies the column
-                texts = [all_texts[i] for i in new_rows.tolist()]
-                emb = enc.encode(texts, show_progress=progress)  # (n, d)
-                vectors.add(ids[new_rows], np.asarray(emb, dtype=np.float32))
-            old_linker = self._previous_linker()
-            linker = EntityLinker.from_kg(self.kg, encoder=enc, previous=old_linker)
-            linker.embed_labels(old_linker, show_progress=progress)
-            relations = [
-                (term, *_relation_phrases(verbalizer, term[1:-1]))
-                for term in self.kg.vocab.relations.terms  # predicates are always IRIs
-            ]
-            manifest = {
-                **self._expected_manifest(),
-                "normalized": True,
-                "kg_fingerprint": self.kg.fingerprint(),
-                "facts": len(facts),
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            self._built = _Built(
-                facts=facts, vectors=vectors, linker=linker, relations=relations, manifest=manifest
+        rc = self.config.retrieval
+        with self._lock:
+            previous = self._index
+            if previous is None and self.ws is not None:
+                previous = RetrievalIndex.reusable(self.ws.index_dir, encoder=self.encoder)
+            built, report = RetrievalIndex.build(
+                self.kg,
+                self.encoder,
+                previous=previous,
+                exact_max=rc.exact_max,
+                linker_stopwords=tuple(getattr(rc, "linker_stopwords", ())),
+                progress=progress,
             )
+            self._index = built
             self._retriever = None
-            if self.index_dir is not None:
-                self._save(self._built)
-            del scan
-        return IndexReport(
-            facts=len(facts),
-            encoded=len(new_rows),
-            removed=int(removed),
-            seconds=time.perf_counter() - t0,
-            kind=vectors.kind,
-        )
+            if self.ws is not None:
+                built.save(self.ws.index_dir)
+        return report
 
-    def _previous_vectors(self):
-        """The vectors of the last build, reusable if made by the same encoder."""
-        from kgagent.retrieval.index import FactIndex
-
-        if self._built is not None:
-            m = self._built.manifest
-            if m["encoder"] == self.encoder.name and m["dim"] == self.encoder.dim:
-                return self._built.vectors
-            return None
-        d = self.index_dir
-        if d is None or not (d / "manifest.json").exists():
-            return None
-        try:
-            # same dimension is not enough: vectors of another encoder are meaningless here
-            return FactIndex.load(d / "vectors", expect=self._vector_expectations())
-        except KGAgentError:
-            return None  # unusable (other encoder, corrupt): rebuild from scratch
-
-    def _text_changed(self, facts) -> np.ndarray:
-        """(n,) bool: facts whose sentence differs from the last build's."""
-        from kgagent.retrieval.facts import FactTable
-
-        old = None
-        if self._built is not None:
-            old = self._built.facts
-        elif self.index_dir is not None and (self.index_dir / "facts.tsv").exists():
-            try:
-                old = FactTable.load(self.index_dir / "facts.tsv")
-            except (OSError, ValueError):
-                return np.ones(len(facts), dtype=bool)
-        if old is None:
-            return np.zeros(len(facts), dtype=bool)
-        before = dict(zip(old.ids.tolist(), old.texts, strict=True))
-        return np.fromiter(
-            (before.get(i, t) != t for i, t in zip(facts.ids.tolist(), facts.texts, strict=True)),
-            dtype=bool,
-            count=len(facts),
-        )
-
-    def _previous_linker(self):
-        """The last build's linker (for its label embeddings), if any."""
-        from kgagent.retrieval.linker import EntityLinker
-
-        if self._built is not None:
-            return self._built.linker
-        d = self.index_dir
-        if d is None or not (d / "linker").exists():
-            return None
-        try:
-            return EntityLinker.load(d / "linker", encoder=self.encoder)
-        except KGAgentError:
-            return None
-
-    def _save(self, built: _Built, index_dir: Path | None = None) -> None:
-        """Writes the index artifacts (to ``index_dir``, default the workspace's) atomically."""
-        index_dir = index_dir or self.index_dir
-        assert index_dir is not None
-        with atomic_dir(index_dir) as tmp:
-            built.facts.save(tmp / "facts.tsv")
-            # unchanged leading rows of the vector files are hard-linked, not rewritten
-            old = index_dir
-            built.vectors.save(
-                tmp / "vectors", {"encoder": built.manifest["encoder"]}, reuse=old / "vectors"
-            )
-            built.linker.save(tmp / "linker", reuse=old / "linker")
-            (tmp / "relations.json").write_text(
-                json.dumps([list(r) for r in built.relations], ensure_ascii=False, indent=1)
-            )
-            (tmp / "manifest.json").write_text(json.dumps(built.manifest, indent=2) + "\n")
-
-    def _load(self) -> _Built:
-        from kgagent.retrieval.facts import FactTable
-        from kgagent.retrieval.index import FactIndex
-        from kgagent.retrieval.linker import EntityLinker
-
-        d = self.index_dir
-        if d is None or not (d / "manifest.json").exists():
+    def _load_index(self) -> RetrievalIndex:
+        if self.ws is None:
             raise KGAgentError("no fact index yet: run agent.index() (CLI: `kgagent index WS`)")
-        try:
-            manifest = json.loads((d / "manifest.json").read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexMismatchError(f"{d}/manifest.json: unreadable ({exc})") from exc
-        for key, want in self._expected_manifest().items():
-            if manifest.get(key) != want:
-                raise IndexMismatchError(
-                    f"{d}: index {key} is {manifest.get(key)!r} but this agent uses {want!r}; "
-                    "rebuild it with `kgagent index`"
-                )
-        fp = self.kg.fingerprint()
-        if manifest.get("kg_fingerprint") != fp:
-            raise IndexMismatchError(
-                f"{d}: index was built for another state of the graph (fingerprint "
-                f"{manifest.get('kg_fingerprint')}, graph now {fp}); update it with "
-                "agent.index() / `kgagent index`"
-            )
-        facts = FactTable.load(d / "facts.tsv")
-        vectors = FactIndex.load(d / "vectors", expect=self._vector_expectations())
-        linker = EntityLinker.load(d / "linker", encoder=self.encoder)
-        relations = [tuple(r) for r in json.loads((d / "relations.json").read_text("utf-8"))]
-        return _Built(
-            facts=facts, vectors=vectors, linker=linker, relations=relations, manifest=manifest
+        return RetrievalIndex.load(
+            self.ws.index_dir, encoder=self.encoder, fingerprint=self.kg.fingerprint()
         )
 
     # -- retrieval ----------------------------------------------------------------------
 
     @property
     def retriever(self):
+        """The question pipeline over this graph (built from the index on first use)."""
         with self._lock:
             if self._retriever is None:
-                from kgagent.retrieval.retriever import RetrievalWeights, Retriever
-
-                built = self._built or self._load()
-                self._built = built
-                rc = self.config.retrieval
-                weights = RetrievalWeights(
-                    relation=rc.relation_weight,
-                    linked=rc.link_weight,
-                    dense_k=rc.dense_k,
-                    max_hops=rc.max_hops,
-                    topic_answers=rc.topic_answers,
-                )
-                onto = self.kg.ontology
-                vocab = self.kg.vocab
-                rel_terms = [r[0] for r in built.relations]
-                if rel_terms != vocab.relations.terms:
-                    raise IndexMismatchError(
-                        "the index's relations differ from the graph's; run agent.index()"
-                    )
-                self._retriever = Retriever(
-                    facts=built.facts,
-                    index=built.vectors,
-                    encoder=self.encoder,
-                    linker=built.linker,
-                    adjacency=self.kg.adjacency(),
-                    entity_terms=vocab.entities.terms,
-                    relation_terms=rel_terms,
-                    label=onto.label,
-                    relation_phrases=[(r[1], r[2]) for r in built.relations],
-                    weights=weights,
-                )
-                pc = self.config.policy
-                retriever = self._retriever
-                retriever.policy = load_policy(self, retriever)
-                retriever.policy_beam, retriever.policy_options = pc.beam, pc.options
-                retriever.policy_min_share = pc.min_share
+                if self._index is None:
+                    self._index = self._load_index()
+                retriever = build_retriever(self._index, self.kg, self.encoder, self.config)
+                reasoner = self._saved_policy(retriever)
+                self._retriever = retriever.with_policy(policy_proposer(reasoner, self.config))
             return self._retriever
 
     def retrieve(
         self, question: str, k: int | None = None, *, candidates: bool = False
     ) -> Evidence:
         """Evidence for a question: ranked facts, relation paths, linked entities, and
-        (``candidates=True``, as ``ask`` does) the answer candidates."""
+        (``candidates=True``) the answer candidates ``ask`` reads."""
         k = k or self.config.retrieval.k
         return self.retriever.retrieve(question, k=k, candidates=candidates)
+
+    # -- path policy --------------------------------------------------------------------
+
+    def use_policy(self, reasoner) -> None:
+        """Answers with this trained path policy from now on (None: without a policy)."""
+        with self._lock:
+            retriever = self.retriever
+            self._retriever = retriever.with_policy(policy_proposer(reasoner, self.config))
+
+    def _saved_policy(self, retriever):
+        """The policy the config names, if the workspace has it (checked against the graph)."""
+        from kgagent.errors import PolicyError
+        from kgagent.policy import PathReasoner
+
+        name = self.config.policy.name
+        if not name or self.ws is None:
+            return None
+        directory = self.ws.policy_dir(name)
+        if not (directory / "config.json").exists():
+            return None
+        try:
+            reasoner = PathReasoner.load(directory, retriever.adj, retriever.relation_terms)
+        except PolicyError as exc:  # e.g. a relation added since: answer without the policy
+            log.warning("%s; answering without the path policy", exc)
+            return None
+        if reasoner.config.mode != "question":
+            log.warning(
+                "%s: a %s-mode policy (link prediction) does not answer questions; answering "
+                "without the path policy",
+                directory,
+                reasoner.config.mode,
+            )
+            return None
+        return reasoner
+
+    def train_policy(
+        self, examples, *, name: str | None = None, config=None, progress: bool = False
+    ) -> dict[str, Any]:
+        """Trains the path policy (REINFORCE) on QA pairs; ``ask`` then walks with it.
+
+        Args:
+            examples: a QA file or (question, answers) pairs, as for :meth:`finetune`.
+            name: policy name under ``WORKSPACE/policy/`` (default: ``config.policy.name``).
+            config: a :class:`~kgagent.policy.PolicyConfig`.
+
+        Returns the report (also in ``policy/NAME/metrics.json``): learning curve,
+        validation Hits@1 on a held-out tenth, seconds.
+        """
+        from kgagent.pipeline.policy import fit_policy
+
+        if self.ws is None:
+            raise KGAgentError("training a policy saves it: give the agent a workspace")
+        name = name or self.config.policy.name or "default"
+        reasoner, report = fit_policy(
+            self.retriever,
+            qa_pairs(examples),
+            config=config,
+            topic_answers=self.config.retrieval.topic_answers,
+            progress=progress,
+        )
+        reasoner.save(self.ws.policy_dir(name), metrics=report)
+        if name == self.config.policy.name:
+            self.use_policy(reasoner)
+        return report
 
     # -- fine-tuning --------------------------------------------------------------------
 
@@ -455,9 +319,11 @@ class Agent:
         retriever = self.retriever
         t0 = time.perf_counter()
         data = []
-        for q, answers in pairs:
-            if answers:
-                ev = retriever.retrieve(q, k=self.config.retrieval.k, candidates=True)
+        asked = [(q, answers) for q, answers in pairs if answers]
+        for b in range(0, len(asked), 64):  # the candidates the reader will see
+            chunk = asked[b : b + 64]
+            for ev, (_, answers) in zip(retriever.evidence([q for q, _ in chunk]), chunk,
+                                        strict=True):  # fmt: skip
                 ex = example_from(ev, answers)
                 if ex is not None:
                     data.append(ex)
@@ -465,32 +331,15 @@ class Agent:
         report = train_lora(
             resolve_model(cfg.model),
             data,
-            self.workspace / "adapters" / name,
+            self.ws.adapter_dir(name),
             config=lora,
             precision=cfg.precision,
             progress=progress,
         )
         report["retrieve_seconds"] = round(retrieve_s, 2)
-        with self._lock:
-            if name == cfg.adapter:
-                self._llm = None  # the next question loads the new adapter
+        if name == cfg.adapter:
+            self.reload_llm()  # the next question loads the new adapter
         return report
-
-    def train_policy(
-        self, examples, *, name: str | None = None, config=None, progress: bool = False
-    ) -> dict[str, Any]:
-        """Trains the path policy (REINFORCE) on QA pairs; ``ask`` then walks with it.
-
-        Args:
-            examples: a QA file or (question, answers) pairs, as for :meth:`finetune`.
-            name: policy name under ``WORKSPACE/policy/`` (default: ``config.policy.name``).
-            config: a :class:`~kgagent.policy.PolicyConfig`.
-
-        Returns the report (also in ``policy/NAME/metrics.json``): learning curve,
-        validation Hits@1 on a held-out tenth, seconds.
-        """
-        name = name or self.config.policy.name or "default"
-        return train_policy(self, qa_pairs(examples), name=name, config=config, progress=progress)
 
     # -- transfer -----------------------------------------------------------------------
 
@@ -510,11 +359,19 @@ class Agent:
 
     def import_(self, bundle, *, components: Sequence[str] | None = None, **options: Any) -> dict:
         """Imports a bundle's parts into this workspace, aligned to this graph's
-        vocabulary; returns the coverage report (see
+        vocabulary, and starts using them; returns the coverage report (see
         :func:`kgagent.transfer.exchange.import_bundle` for the options)."""
         from kgagent.transfer.exchange import import_bundle
 
-        return import_bundle(self, bundle, components=components, **options)
+        report = import_bundle(self, bundle, components=components, **options)
+        written = report.get("written", {})
+        if "policy" in written and Path(written["policy"]).name == self.config.policy.name:
+            with self._lock:
+                if self._retriever is not None:  # else the next question loads it
+                    self.use_policy(self._saved_policy(self._retriever))
+        if "adapter" in written:
+            self.reload_llm()  # the next question loads the imported adapter
+        return report
 
     # -- question answering -------------------------------------------------------------
 
@@ -522,9 +379,9 @@ class Agent:
     def adapter_dir(self) -> Path | None:
         """The LoRA adapter the config names, if it exists in the workspace."""
         name = self.config.llm.adapter
-        if self.workspace is None or not name:
+        if self.ws is None or not name:
             return None
-        d = self.workspace / "adapters" / name
+        d = self.ws.adapter_dir(name)
         return d if (d / "adapter_config.json").is_file() else None
 
     @property
@@ -540,6 +397,25 @@ class Agent:
         with self._lock:
             self._llm = value if value is not None else False
 
+    @property
+    def has_llm(self) -> bool:
+        """Whether the reader scores options with an LLM (configured or set), without
+        loading it."""
+        with self._lock:
+            return bool(self._llm) or (self._llm is None and self.config.llm.backend != "none")
+
+    def reload(self) -> None:
+        """Forgets the built pipeline and LLM: the next question rebuilds them from the
+        workspace (its policy, adapter and config as they are on disk now)."""
+        with self._lock:
+            self._retriever = None
+            self._llm = None
+
+    def reload_llm(self) -> None:
+        """Forgets the loaded LLM: the next question builds it again (a new adapter)."""
+        with self._lock:
+            self._llm = None
+
     def ask(self, question: str) -> Answer:
         """Answers one question from the graph, citing the facts used (or abstains)."""
         return self.ask_batch([question])[0]
@@ -549,50 +425,21 @@ class Agent:
         from kgagent.llm.reader import Reader
 
         t0 = time.perf_counter()
-        retriever = self.retriever
-        k = self.config.retrieval.k
-        evidences = [retriever.retrieve(q, k=k, candidates=True) for q in questions]
+        evidences = self.retriever.evidence(questions)
         t1 = time.perf_counter()
-        cfg = self.config.llm
-        reader = Reader(
-            self.llm,
-            min_confidence=cfg.min_confidence,
-            prior_weight=cfg.prior_weight,
-            policy_weight=self.config.policy.prior_weight,
-            decisive=self.config.policy.decisive,
-        )
-        answers = reader.read(evidences)
+        answers = Reader(self.llm, **reader_settings(self.config)).read(evidences)
         t2 = time.perf_counter()
         n = max(1, len(questions))
+        read_ms = (t2 - t1) * 1000 / n  # the batch's LLM time, shared
         out = []
         for ev, a in zip(evidences, answers, strict=True):
+            retrieve_ms = ev.timings.get("total_ms", 0.0)
             timings = {
                 "link_ms": ev.timings.get("link_ms", 0.0),
-                "retrieve_ms": ev.timings.get("total_ms", 0.0),
-                "read_ms": (t2 - t1) * 1000 / n,  # the batch's LLM time, shared
-                "total_ms": ev.timings.get("total_ms", 0.0) + (t2 - t1) * 1000 / n,
+                "retrieve_ms": retrieve_ms,
+                "read_ms": read_ms,
+                "total_ms": retrieve_ms + read_ms,
             }
             out.append(dataclasses.replace(a, timings=timings))
         log.debug("ask_batch: %d questions in %.1f ms", len(questions), (t2 - t0) * 1000)
         return out
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """No cyclic GC while a build allocates millions of short-lived objects: with a warm
-    agent's caches alive, its full collections cost ~0.4 s of a 5 s incremental update."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _relation_phrases(verbalizer, predicate: str) -> tuple[str, str]:
-    """Short phrasings of a relation in both directions, for relation relevance."""
-    t = verbalizer.templates(predicate)
-    label = verbalizer.label(predicate)
-    inverse = t.inverse.replace("{subject}", "").replace("{object}", "").strip(" ,.()")
-    return label, " ".join(inverse.split()) or label

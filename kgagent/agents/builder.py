@@ -1,12 +1,19 @@
-"""Builders: the parts of an agent made from its configuration (LLM) or from user input."""
+"""The builder: the only code that reads an agent's configuration.
+
+It turns ``AgentConfig`` sections into the plain constructor arguments of the components
+(pipeline, proposers, reader, LLM), so components never see the configuration.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from kgagent.config import AgentConfig, RetrievalConfig
 from kgagent.errors import KGAgentError
 
-__all__ = ["build_llm", "qa_pairs"]
+__all__ = ["build_llm", "build_retriever", "policy_proposer", "qa_pairs", "reader_settings",
+           "retrieval_weights"]  # fmt: skip
 
 
 def qa_pairs(examples) -> list[tuple[str, tuple[str, ...]]]:
@@ -23,6 +30,113 @@ def qa_pairs(examples) -> list[tuple[str, tuple[str, ...]]]:
             q, answers = ex
             out.append((str(q), (answers,) if isinstance(answers, str) else tuple(answers)))
     return out
+
+
+def retrieval_weights(rc: RetrievalConfig):
+    """The pipeline's weights with the configuration's overrides."""
+    from kgagent.pipeline.settings import RetrievalWeights
+
+    return RetrievalWeights(
+        relation=rc.relation_weight,
+        linked=rc.link_weight,
+        dense_k=rc.dense_k,
+        max_hops=rc.max_hops,
+        topic_answers=rc.topic_answers,
+    )
+
+
+def reader_settings(config: AgentConfig) -> dict[str, Any]:
+    """The reader's settings (``Reader(llm, **settings)``); a team takes its lead's."""
+    return {
+        "min_confidence": config.llm.min_confidence,
+        "prior_weight": config.llm.prior_weight,
+        "policy_weight": config.policy.prior_weight,
+        "decisive": config.policy.decisive,
+    }
+
+
+def policy_proposer(reasoner, config: AgentConfig, *, linked: float | None = None):
+    """The pipeline's proposer for a trained path policy (None for no policy)."""
+    from kgagent.pipeline.proposers import PolicyProposer
+
+    if reasoner is None:
+        return None
+    pc = config.policy
+    return PolicyProposer(
+        reasoner,
+        beam=pc.beam,
+        options=pc.options,
+        min_share=pc.min_share,
+        linked=config.retrieval.link_weight if linked is None else linked,
+    )
+
+
+def build_pipeline(*, linker, encoder, graph, relevance_texts, relevance_vectors, weights,
+                   policy=None):  # fmt: skip
+    """The question pipeline over a graph view, from its parts and the weights."""
+    from kgagent.pipeline import CandidateBuilder, ChainPlanner, QuestionPipeline
+    from kgagent.pipeline.relevance import RelationRelevance
+
+    w = weights
+    return QuestionPipeline(
+        linker=linker,
+        encoder=encoder,
+        graph=graph,
+        relevance=RelationRelevance(relevance_texts, relevance_vectors, lexical=w.lexical),
+        planner=ChainPlanner(
+            graph,
+            max_hops=w.max_hops,
+            beam=w.relation_beam,
+            plan_nodes=w.plan_nodes,
+            linked=w.linked,
+        ),
+        candidates=CandidateBuilder(
+            graph,
+            max_answers=w.max_answers,
+            walks_per_answer=w.walks_per_answer,
+            topic_answers=w.topic_answers,
+            max_candidates=w.max_candidates,
+            others_with_policy=w.others_with_policy,
+        ),
+        policy=policy,
+        link_min=w.link_min,
+        max_anchors=w.max_anchors,
+    )
+
+
+def build_retriever(index, kg, encoder, config: AgentConfig):
+    """One graph's :class:`~kgagent.pipeline.Retriever` over a retrieval index (no policy:
+    install one with ``retriever.with_policy``)."""
+    import numpy as np
+
+    from kgagent.errors import IndexMismatchError
+    from kgagent.pipeline import GraphLinker, LocalGraph, Retriever
+
+    w = retrieval_weights(config.retrieval)
+    rel_terms = [r[0] for r in index.relations]
+    vocab = kg.vocab
+    if rel_terms != vocab.relations.terms:
+        raise IndexMismatchError("the index's relations differ from the graph's; run agent.index()")
+    texts = [r[1] for r in index.relations] + [r[2] for r in index.relations]  # (2R,)
+    graph = LocalGraph(
+        facts=index.facts,
+        adjacency=kg.adjacency(),
+        entity_terms=vocab.entities.terms,
+        relation_terms=rel_terms,
+        relation_texts=texts,
+        label=kg.ontology.label,
+        linked=w.linked,
+        neighbourhood_cap=w.neighbourhood_cap,
+    )
+    pipeline = build_pipeline(
+        linker=GraphLinker(index.linker, graph),
+        encoder=encoder,
+        graph=graph,
+        relevance_texts=texts,
+        relevance_vectors=np.asarray(encoder.encode(texts), dtype=np.float32),  # (2R, d)
+        weights=w,
+    )
+    return Retriever(pipeline=pipeline, index=index.vectors, weights=w)
 
 
 def build_llm(cfg, adapter: Path | None):

@@ -246,7 +246,7 @@ def _policy_eval_splits(checkpoint, train, graph, valid, test, beam, sep) -> dic
 def _policy_eval_workspace(workspace, queries) -> dict:
     from kgagent.agents import Agent
     from kgagent.agents.builder import qa_pairs
-    from kgagent.agents.paths import policy_queries
+    from kgagent.pipeline.policy import policy_queries
 
     with Agent.open(workspace) as agent:
         retriever = agent.retriever

@@ -220,9 +220,11 @@ def _read_lines(path: Path) -> list[str]:
 
 def embedding_dir(workspace: str | Path, name: str) -> Path:
     """Where a workspace keeps the embedding called ``name``: ``WS/embeddings/NAME``."""
+    from kgagent.workspace import Workspace
+
     if not name or "/" in name or name.startswith("."):
         raise EmbeddingError(f"embedding name {name!r}: expected a plain directory name")
-    return Path(workspace) / "embeddings" / name
+    return Workspace(workspace).embedding_dir(name)
 
 
 def train_workspace(
@@ -287,7 +289,7 @@ def evaluate_path(
     path = Path(path)
     known: list[np.ndarray] = []
     if (path / CONFIG_FILE).exists():
-        name = name or _only_embedding(path)
+        name = name or only_embedding(path)
         with open_kg(path) as kg:
             emb = load_workspace(path, name, kg=kg)
             known.append(kg.adjacency().triples())
@@ -313,8 +315,11 @@ def evaluate_path(
     return report
 
 
-def _only_embedding(workspace: Path) -> str:
-    root = workspace / "embeddings"
+def only_embedding(workspace: Path) -> str:
+    """The name of the workspace's only embedding (an error names them if not one)."""
+    from kgagent.workspace import Workspace
+
+    root = Workspace(workspace).embeddings_dir
     names = (
         sorted(p.name for p in root.iterdir() if (p / "config.json").exists())
         if root.is_dir()

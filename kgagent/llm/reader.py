@@ -1,7 +1,7 @@
 """Reader: evidence -> cited answer, constrained to what the graph offers.
 
 The LLM scores each of retrieval's best answer candidates (relation chains from the
-linked topic entity, executed on the graph; see :mod:`kgagent.retrieval.candidates`):
+linked topic entity, executed on the graph; see :mod:`kgagent.pipeline.candidates`):
 the log-odds of "yes" to "does this path answer the question?", one short prompt per
 candidate, all candidates of all questions in one batch. A softmax over the candidates
 and a "none" option (log-odds 0: an even chance) picks the answer, optionally combined

@@ -14,8 +14,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from kgagent.pipeline.graph import SCHEMA_NAMESPACES
 from kgagent.qa import QAItem
-from kgagent.retrieval.candidates import SCHEMA_NAMESPACES
 
 __all__ = ["synthesize"]
 

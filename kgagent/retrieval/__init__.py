@@ -17,7 +17,6 @@ __all__ = [
     "EntityLinker",
     "FactIndex",
     "FactTable",
-    "Retriever",
     "Verbalizer",
     "get_encoder",
 ]
@@ -37,7 +36,6 @@ _LAZY = {
     "EntityLinker": "kgagent.retrieval.linker",
     "FactIndex": "kgagent.retrieval.index",
     "FactTable": "kgagent.retrieval.facts",
-    "Retriever": "kgagent.retrieval.retriever",
     "Verbalizer": "kgagent.retrieval.verbalize",
 }
 

@@ -21,6 +21,7 @@ import numpy as np
 from kgagent._io import atomic_dir, atomic_write_json, atomic_write_text
 from kgagent.transfer.align import Alignment, align
 from kgagent.transfer.checkpoint import COMPONENTS, Bundle, Component, TransferError, write_bundle
+from kgagent.workspace import Workspace
 
 if TYPE_CHECKING:
     from kgagent.agents.agent import Agent
@@ -100,9 +101,9 @@ def export_agent(
 
 
 def _embedding_component(agent: Agent, name: str | None) -> Component:
-    from kgagent.embeddings.artifact import _only_embedding, load_workspace
+    from kgagent.embeddings.artifact import load_workspace, only_embedding
 
-    name = name or _only_embedding(Path(agent.workspace))
+    name = name or only_embedding(Path(agent.workspace))
     emb = load_workspace(agent.workspace, name, kg=agent.kg)
     config = emb.model.config()
     config["name"] = name
@@ -113,7 +114,7 @@ def _embedding_component(agent: Agent, name: str | None) -> Component:
 def _policy_component(agent: Agent, name: str) -> Component:
     from kgagent.policy import PathReasoner
 
-    directory = Path(agent.workspace) / "policy" / name
+    directory = agent.ws.policy_dir(name)
     if not (directory / "config.json").exists():
         raise TransferError(f"{directory}: no such policy (train it with `kgagent policy train`)")
     reasoner = PathReasoner.load(directory, agent.kg.adjacency(), agent.kg.vocab.relations.terms)
@@ -128,7 +129,7 @@ def _policy_component(agent: Agent, name: str) -> Component:
 def _adapter_component(workspace: Path, name: str, *, base_model: str) -> Component:
     from safetensors.torch import load_file
 
-    directory = Path(workspace) / "adapters" / name
+    directory = Workspace(workspace).adapter_dir(name)
     weights = directory / COMPONENTS["adapter"]
     if not (directory / "adapter_config.json").is_file() or not weights.is_file():
         raise TransferError(
@@ -150,12 +151,10 @@ def _adapter_component(workspace: Path, name: str, *, base_model: str) -> Compon
 
 def open_source(path: str | Path, *, components: Sequence[str] = ("policy",)) -> Bundle:
     """A bundle directory as it is, or a workspace exported to a temporary bundle."""
-    from kgagent.workspace import CONFIG_FILE
-
     path = Path(path)
     if (path / "manifest.json").is_file():
         return Bundle.load(path)
-    if not (path / CONFIG_FILE).is_file():
+    if not Workspace(path).is_workspace():
         raise TransferError(f"{path}: neither a transfer bundle (manifest.json) nor a workspace")
     from kgagent.agents import Agent
 
@@ -194,8 +193,9 @@ def align_agent(
 def action_features(retriever) -> np.ndarray:
     """(2R + 1, d) phrase vectors of each relation and direction, and a zero STOP row,
     as the agent's own policy training builds them."""
-    v = retriever.relation_vectors
-    return np.concatenate([v, np.zeros((1, v.shape[1]), dtype=v.dtype)])
+    from kgagent.pipeline.policy import action_features as features
+
+    return features(retriever.relation_vectors)
 
 
 def import_bundle(
@@ -236,11 +236,13 @@ def import_bundle(
     if "embeddings" in components:
         cfg = bundle.config("embeddings")
         names.setdefault("embeddings", cfg.get("name") or cfg["model"])
-    where = {"embeddings": "embeddings", "policy": "policy", "adapter": "adapters"}
+    layout = Workspace(ws)
+    where = {"embeddings": layout.embedding_dir, "policy": layout.policy_dir,
+             "adapter": layout.adapter_dir}  # fmt: skip
     if "adapter" in components:
         _check_base_model(bundle, agent)
     for kind in components:
-        existing = ws / where[kind] / names[kind]
+        existing = where[kind](names[kind])
         if existing.exists() and not overwrite:
             raise TransferError(
                 f"{existing}: exists; import under another name (names={{{kind!r}: ...}}, "
@@ -260,7 +262,7 @@ def import_bundle(
         out = _import_policy(agent, bundle, ents, rels, names.get("policy"))
         report["written"]["policy"], report["policy"] = str(out[0]), out[1]
     if "adapter" in components:
-        target = ws / "adapters" / names["adapter"]
+        target = layout.adapter_dir(names["adapter"])
         with atomic_dir(target) as tmp:
             for fname in (COMPONENTS["adapter"], "adapter_config.json"):
                 (tmp / fname).write_bytes((bundle.directory / "adapter" / fname).read_bytes())
@@ -268,8 +270,6 @@ def import_bundle(
                 tmp / "metrics.json",
                 {**bundle.entry("adapter")["metrics"], "transferred_from": str(bundle.directory)},
             )
-        with agent._lock:
-            agent._llm = None  # the next question loads the imported adapter
         report["written"]["adapter"] = str(target)
     return report
 
@@ -356,9 +356,6 @@ def warm_policy_for(agent, bundle, ents, rels, *, config=None, reset=(), shrink=
 
 def _import_policy(agent, bundle, ents, rels, name):
     reasoner, _, report = warm_policy_for(agent, bundle, ents, rels)
-    out = Path(agent.workspace) / "policy" / name
+    out = Workspace(agent.workspace).policy_dir(name)
     reasoner.save(out, metrics={"transfer": report, "transferred_from": str(bundle.directory)})
-    with agent._lock:
-        if agent._retriever is not None and name == agent.config.policy.name:
-            agent._retriever.policy = reasoner
     return out, report

@@ -174,11 +174,11 @@ def test_a_trained_policy_proposes_walks_and_reloads(agent, caplog):
     assert any(c.prior is not None for c in ev.candidates)  # the policy's walks
     assert ev.candidates[0].prior is not None  # ... come first
     assert not agent.ask("who directed Titanic").abstained
-    agent._retriever = None  # as a new process would: load it from the workspace
+    agent.reload()  # as a new process would: load it from the workspace
     assert agent.retriever.policy is not None
     # a checkpoint for other relations is refused with a warning, not a crash
     (saved / "relations.json").write_text('["<http://ex.org/other>"]')
-    agent._retriever = None
+    agent.reload()
     with caplog.at_level("WARNING"):
         assert agent.retriever.policy is None
     assert "relations" in caplog.text

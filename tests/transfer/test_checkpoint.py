@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from kgagent.agents.paths import policy_queries
+from kgagent.pipeline.policy import policy_queries
 from kgagent.embeddings.artifact import embedding_dir, load_workspace
 from kgagent.policy import PathReasoner
 from kgagent.transfer import Bundle, TransferError

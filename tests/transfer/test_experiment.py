@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from kgagent.agents.paths import policy_queries
+from kgagent.pipeline.policy import policy_queries
 from kgagent.errors import KGAgentError
 from kgagent.transfer import Budget, Bundle, TransferError, TransferExperiment
 from kgagent.transfer.strategy import Strategy, apply_strategy, get_strategy

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kgagent.agents.messages import SAME_AS, MemberInfo
 from kgagent.errors import KGAgentError
 from kgagent.kg.adjacency import Adjacency
+from kgagent.pipeline.graph import is_schema
 from kgagent.policy.env import RelationWalk
-from kgagent.retrieval.candidates import is_schema
+from kgagent.team.messages import SAME_AS, MemberInfo
 
 __all__ = ["DEFAULT_MATCH", "MATCHERS", "FederatedWalk", "Federation", "MemberEdges"]
 
@@ -71,7 +71,7 @@ class Federation:
     """Team ids for the members' entities and relations, and their edges in those ids.
 
     Args:
-        infos: what each member sent (:class:`~kgagent.agents.messages.MemberInfo`).
+        infos: what each member sent (:class:`~kgagent.team.messages.MemberInfo`).
         match: the entity matchers to use, a subset of :data:`MATCHERS`.
 
     Attributes:

@@ -1,7 +1,7 @@
 """The typed messages a team's members send: what a graph holds, what a question links
 to, and facts with their provenance.
 
-A member answers a handful of requests (see :class:`~kgagent.agents.member.LocalMember`);
+A member answers a handful of requests (see :class:`~kgagent.team.member.LocalMember`);
 each reply is one of these frozen values, plain enough to cross a process boundary
 (Ray actors) unchanged. Every :class:`~kgagent.types.Fact` a member sends carries the
 member's name (``agent``) and its graph (``graph``), so an answer built from several

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kgagent.agents.federation import Federation
-from kgagent.agents.messages import Link
+from kgagent.team.federation import Federation
+from kgagent.team.messages import Link
 
 __all__ = ["Route", "Router"]
 
@@ -104,12 +104,24 @@ class Router:
         for m in range(n):
             acts = federation.action_members[:-1, m]
             coverage.append(float(rel_score[acts].max()) if acts.any() else float("-inf"))
-        if self.top_k is None:
-            members = tuple(range(n))
-        else:
-            # schema relations (rdfs:label, rdf:type) say nothing about what is asked
-            score = np.where(federation.schema_actions, -np.inf, rel_score)
-            top = np.argsort(-score, kind="stable")[: self.top_k]  # (top_k,) actions
-            covering = federation.action_members[top].any(axis=0)  # (members,)
-            members = tuple(m for m in range(n) if m in holders or covering[m])
+        members = self.members_for(federation, topic, rel_score)
         return Route(topic, topic_link, tuple(entities), members, tuple(coverage), holders)
+
+    def members_for(
+        self, federation: Federation, topic: int | None, rel_score: np.ndarray
+    ) -> tuple[int, ...]:
+        """The members that receive a question: those holding its topic entity, and those
+        whose relations include one of the ``top_k`` most relevant (all with top_k None)."""
+        n = len(federation.names)
+        if self.top_k is None:
+            return tuple(range(n))
+        holders = (
+            {m for m in range(n) if federation.to_local[m][topic] >= 0}
+            if topic is not None
+            else set()
+        )
+        # schema relations (rdfs:label, rdf:type) say nothing about what is asked
+        score = np.where(federation.schema_actions, -np.inf, rel_score)
+        top = np.argsort(-score, kind="stable")[: self.top_k]  # (top_k,) actions
+        covering = federation.action_members[top].any(axis=0)  # (members,)
+        return tuple(m for m in range(n) if m in holders or covering[m])

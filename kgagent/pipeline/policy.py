@@ -1,4 +1,4 @@
-"""The agent's path policy: training queries from QA pairs, training, loading.
+"""Path-policy training data from questions, and training over one graph's retriever.
 
 A question becomes a policy query by linking its topic entity (the walk's start),
 masking that mention in the text before encoding it (the policy should learn how a
@@ -9,23 +9,26 @@ gold answers to entity ids, by IRI or by label.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kgagent.errors import KGAgentError
+from kgagent.kg.terms import iri_of
+from kgagent.pipeline.pipeline import mask_mention
 
 if TYPE_CHECKING:
-    from kgagent.agents.agent import Agent
+    from kgagent.pipeline.retriever import Retriever
     from kgagent.policy import PathReasoner, PolicyConfig, Query
-    from kgagent.retrieval.retriever import Retriever
 
-__all__ = ["load_policy", "policy_queries", "train_policy"]
+__all__ = ["action_features", "fit_policy", "policy_queries"]
 
-log = logging.getLogger(__name__)
+
+def action_features(relation_vectors: np.ndarray) -> np.ndarray:
+    """(2R + 1, d): the phrasing vector of each relation and direction; STOP has none."""
+    v = np.asarray(relation_vectors)
+    return np.concatenate([v, np.zeros((1, v.shape[1]), dtype=v.dtype)])
 
 
 def policy_queries(
@@ -34,12 +37,10 @@ def policy_queries(
     """Policy queries for (question, answers) pairs, and how many pairs were unusable
     (no linked entity in the graph, or no answer found in it)."""
     from kgagent.policy import Query
-    from kgagent.retrieval.retriever import mask_mention
 
     by_label: dict[str, list[int]] = {}
     for i, term in enumerate(retriever.entity_terms):
-        iri = term[1:-1] if term.startswith("<") else term
-        by_label.setdefault(retriever.label(iri).casefold(), []).append(i)
+        by_label.setdefault(retriever.label(iri_of(term)).casefold(), []).append(i)
     starts, texts, golds = [], [], []
     for question, answers in pairs:
         start = None
@@ -67,25 +68,23 @@ def policy_queries(
     return queries, len(pairs) - len(queries)
 
 
-def train_policy(
-    agent: Agent,
+def fit_policy(
+    retriever: Retriever,
     pairs: Sequence[tuple[str, Sequence[str]]],
     *,
-    name: str,
     config: PolicyConfig | None = None,
+    topic_answers: bool = False,
     valid_share: float = 0.1,
     progress: bool = False,
     time_budget: float | None = None,
-) -> dict[str, Any]:
-    """Trains a path policy on QA pairs and saves it under ``WORKSPACE/policy/NAME``."""
+) -> tuple[PathReasoner, dict[str, Any]]:
+    """Trains a question-mode path policy over the retriever's graph on QA pairs:
+    (reasoner, report with the learning curve and held-out validation)."""
     from kgagent.policy import PathReasoner, PolicyConfig
 
-    if agent.workspace is None:
-        raise KGAgentError("training a policy saves it: give the agent a workspace")
     config = config or PolicyConfig()
-    if agent.config.retrieval.topic_answers and not config.topic_answers:
+    if topic_answers and not config.topic_answers:
         config = dataclasses.replace(config, topic_answers=True)  # the workspace's rule
-    retriever = agent.retriever
     queries, skipped = policy_queries(retriever, pairs)
     if len(queries) < 2:
         raise KGAgentError(
@@ -97,47 +96,15 @@ def train_policy(
     n_valid = max(1, int(len(queries) * valid_share))
     valid = [queries[i] for i in order[:n_valid]]
     train = [queries[i] for i in order[n_valid:]]
-    features = np.concatenate(
-        [retriever.relation_vectors, np.zeros((1, retriever.relation_vectors.shape[1]))]
-    )  # (2R + 1, d): the phrasing of each relation and direction; STOP has none
+    vectors = retriever.relation_vectors
     reasoner = PathReasoner.create(
         retriever.adj,
         retriever.relation_terms,
         config=config,
-        query_dim=int(agent.encoder.dim),
-        action_features=features,
+        query_dim=int(vectors.shape[1]),
+        action_features=action_features(vectors),
     )
     report = reasoner.fit(train, valid, progress=progress, time_budget=time_budget)
     report["valid"] = reasoner.evaluate(valid)
     report["skipped_questions"] = skipped
-    reasoner.save(agent.workspace / "policy" / name, metrics=report)
-    with agent._lock:
-        if name == agent.config.policy.name:
-            retriever.policy = reasoner
-    return report
-
-
-def load_policy(agent: Agent, retriever: Retriever) -> PathReasoner | None:
-    """The policy the config names, if the workspace has it (checked against the graph)."""
-    from kgagent.policy import PathReasoner, PolicyError
-
-    name = agent.config.policy.name
-    if not name or agent.workspace is None:
-        return None
-    directory = Path(agent.workspace) / "policy" / name
-    if not (directory / "config.json").exists():
-        return None
-    try:
-        reasoner = PathReasoner.load(directory, retriever.adj, retriever.relation_terms)
-    except PolicyError as exc:  # e.g. a relation added since: answer without the policy
-        log.warning("%s; answering without the path policy", exc)
-        return None
-    if reasoner.config.mode != "question":
-        log.warning(
-            "%s: a %s-mode policy (link prediction) does not answer questions; answering "
-            "without the path policy",
-            directory,
-            reasoner.config.mode,
-        )
-        return None
-    return reasoner
+    return reasoner, report

@@ -18,7 +18,7 @@
    facts.
 
 Members run in a thread pool by default, or as Ray actors (``executor="ray"``) with the
-same API. See :mod:`kgagent.agents.federation` for how graphs are matched.
+same API. See :mod:`kgagent.team.federation` for how graphs are matched.
 """
 
 from __future__ import annotations
@@ -31,28 +31,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from kgagent.agents.federation import DEFAULT_MATCH, Federation
-from kgagent.agents.member import make_members
-from kgagent.agents.router import Route, Router
-from kgagent.agents.team_candidates import (
-    Chain,
-    build_chains,
-    chain_score,
-    merge_one_hop,
-    plan_chains,
-)
 from kgagent.errors import KGAgentError
-from kgagent.types import Answer, Evidence
+from kgagent.kg.terms import iri_of
+from kgagent.team.federation import DEFAULT_MATCH, Federation
+from kgagent.team.member import make_members
+from kgagent.team.router import Route, Router
+from kgagent.team.view import FederatedGraph, TeamEncoder, TeamLinker
+from kgagent.text import strip_hints
+from kgagent.types import Answer
 
 __all__ = ["Team"]
 
 #: reader and walk settings a team takes from its lead member unless given
 SETTINGS = ("decisive", "policy_weight", "prior_weight", "min_confidence", "beam", "options",
             "min_share")  # fmt: skip
-_LINK_WEIGHT = 0.5  # weight of the link score in a chain's relevance (RetrievalWeights)
-_LEXICAL = 0.5  # weight of stemmed word overlap in relation relevance (RetrievalWeights)
 
 
 class Team:
@@ -68,7 +60,7 @@ class Team:
         workers: threads for the members (default: one per member).
         match: entity matchers across graphs, any of "iri", "same_as", "label" (as
             written), "normalized_label" (not by default).
-        router: a :class:`~kgagent.agents.router.Router` (default settings otherwise).
+        router: a :class:`~kgagent.team.router.Router` (default settings otherwise).
         llm: "lead" (the first member with an LLM scores the options the policy is unsure
             of), a member name, an LLM instance, or None (read by the policy's prior).
         policy: the team policy's name in ``workspace/policy/``.
@@ -133,18 +125,49 @@ class Team:
             raise
 
     def _form(self) -> None:
-        """(Re)builds the federation from what the members describe, and the policy."""
-        from kgagent.agents.team_policy import load_team_policy
+        """(Re)builds the federation from what the members describe, the pipeline (the
+        single agent's, over the federated view, with the lead member's weights) and the
+        policy."""
+        from kgagent.agents.builder import build_pipeline
+        from kgagent.pipeline.settings import RetrievalWeights
+        from kgagent.team.policy import load_team_policy
 
         infos = [f.result() for f in [m.submit("describe") for m in self.members]]
-        self.federation = Federation(infos, match=self.match)
-        fed = self.federation
-        self._rel_stems = [_stems(t) for t in fed.relation_texts]
-        self._plan_walk = fed.walk_for()  # the planner's (its caches under self._lock)
+        self.federation = fed = Federation(infos, match=self.match)
         lead = next((i for i in infos if i.has_llm), infos[0])
         self.settings = {**lead.settings, **self._settings_override}
-        self.policy = load_team_policy(self, self._policy_name)
+        self.weights = RetrievalWeights(**self.settings.get("weights", {}))
+        self.linker = TeamLinker(fed, self.members, self.router)
+        self.encoder = TeamEncoder(self.members[0], fed.relation_vectors.shape[1])
+        self.graph = FederatedGraph(fed, self.members, self.router, link_min=self.weights.link_min)
+        self._pipeline = build_pipeline(
+            linker=self.linker,
+            encoder=self.encoder,
+            graph=self.graph,
+            relevance_texts=fed.relation_texts,
+            relevance_vectors=fed.relation_vectors,
+            weights=self.weights,
+        )
         self._llm = None
+        self.use_policy(load_team_policy(self, self._policy_name))
+
+    def use_policy(self, reasoner) -> None:
+        """Answers with this team policy from now on (None: planned chains only)."""
+        from kgagent.pipeline.proposers import PolicyProposer
+
+        s = self.settings
+        proposer = None
+        if reasoner is not None:
+            proposer = PolicyProposer(
+                reasoner,
+                beam=s["beam"],
+                options=s["options"],
+                min_share=s["min_share"],
+                linked=self.weights.linked,
+            )
+        with self._lock:
+            self.policy = reasoner
+            self._pipeline = self._pipeline.with_policy(proposer)
 
     # -- public -------------------------------------------------------------------------
 
@@ -160,7 +183,7 @@ class Team:
             "members": [{"name": i.name, "graph": i.graph} for i in fed.infos],
             "entities": fed.num_entities,
             "relations": {
-                _iri(t): [fed.names[m] for m in fed.holders[r]]
+                iri_of(t): [fed.names[m] for m in fed.holders[r]]
                 for r, t in enumerate(fed.relation_terms)
             },
             "coverage": fed.coverage(),
@@ -170,9 +193,10 @@ class Team:
 
     def route(self, question: str) -> Route:
         """Where a question goes (topic entity, receiving members, coverage)."""
-        links = self._link([question])[0]
-        vec = self._encode([_strip_hints(question)])[0]
-        return self.router.route(self.federation, links, self._relation_scores(question, vec))
+        links = self.linker.member_links([question])[0]
+        vec = self.encoder.encode([strip_hints(question)])[0]
+        rel = self._pipeline.relevance.scores(question, vec)
+        return self.router.route(self.federation, links, rel)
 
     def ask(self, question: str) -> Answer:
         """Answers one question from the members' graphs, citing each member's facts."""
@@ -181,40 +205,10 @@ class Team:
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answers many questions; each member gets one request per stage for the batch."""
         from kgagent.llm.reader import Reader
-        from kgagent.retrieval.retriever import mask_mention
 
         t0 = time.perf_counter()
-        qs = [(q or "").strip() for q in questions]
-        links = self._link(qs)
+        evidences = self._pipeline.evidence(questions)
         t1 = time.perf_counter()
-        fed, router = self.federation, self.router
-        topics = [router.topic(fed, found) for found in links]
-        masked = [
-            mask_mention(q, t[2].entity.start, t[2].entity.end) if t[1] is not None else ""
-            for q, t in zip(qs, topics, strict=True)
-        ]
-        has_topic = [i for i, t in enumerate(topics) if t[1] is not None]
-        vecs = self._encode([_strip_hints(q) for q in qs] + [masked[i] for i in has_topic])
-        qvecs, mvecs = vecs[: len(qs)], dict(zip(has_topic, vecs[len(qs) :], strict=True))
-        rel_scores = [self._relation_scores(q, v) for q, v in zip(qs, qvecs, strict=True)]
-        routes = [
-            router.route(fed, found, rs) if q else None
-            for q, found, rs in zip(qs, links, rel_scores, strict=True)
-        ]
-        one_hop = self._one_hop(routes, rel_scores)  # in flight while the walks run
-        chains = self._chains(routes, rel_scores, mvecs)
-        built = build_chains(fed, self.members, chains, cap=self.max_answers)
-        per_q: list[list] = [[] for _ in qs]
-        for chain, cand in zip(chains, built, strict=True):
-            if cand is not None:
-                per_q[chain.question].append(cand)
-        evidences = []
-        for i, q in enumerate(qs):
-            route = routes[i]
-            others = one_hop[i].result() if one_hop[i] is not None else []
-            others = merge_one_hop(fed, route.topic, others) if others else []
-            evidences.append(self._evidence(q, route, per_q[i], others))
-        t3 = time.perf_counter()
         s = self.settings
         reader = Reader(
             self.llm,
@@ -224,13 +218,14 @@ class Team:
             decisive=s["decisive"],
         )
         answers = reader.read(evidences)
-        t4 = time.perf_counter()
-        n = max(1, len(qs))
+        t2 = time.perf_counter()
+        n = max(1, len(questions))
+        link_ms = evidences[0].timings.get("link_ms", 0.0) if evidences else 0.0
         timings = {
-            "link_ms": (t1 - t0) * 1000 / n,
-            "retrieve_ms": (t3 - t0) * 1000 / n,
-            "read_ms": (t4 - t3) * 1000 / n,
-            "total_ms": (t4 - t0) * 1000 / n,
+            "link_ms": link_ms,
+            "retrieve_ms": (t1 - t0) * 1000 / n,
+            "read_ms": (t2 - t1) * 1000 / n,
+            "total_ms": (t2 - t0) * 1000 / n,
         }
         return [dataclasses.replace(a, timings=dict(timings)) for a in answers]
 
@@ -261,17 +256,21 @@ class Team:
         validation Hits@1 after.
         """
         from kgagent.agents.builder import qa_pairs
-        from kgagent.agents.team_policy import train_team_policy
+        from kgagent.team.policy import train_team_policy
 
-        return train_team_policy(
+        name = name or self._policy_name
+        reasoner, report = train_team_policy(
             self,
             qa_pairs(examples),
-            name=name or self._policy_name,
+            name=name,
             config=config,
             warm=warm_start,
             progress=progress,
             time_budget=time_budget,
         )
+        if name == self._policy_name:
+            self.use_policy(reasoner)
+        return report
 
     def join(
         self,
@@ -290,7 +289,7 @@ class Team:
         planned chains until :meth:`train_policy` runs again.
         """
         from kgagent.agents.agent import Agent
-        from kgagent.agents.member import make_members
+        from kgagent.team.member import make_members
 
         report: dict[str, Any] = {}
         opened: list[Agent] = []
@@ -352,99 +351,6 @@ class Team:
             raise KGAgentError(f"llm={choice!r}: no such member ({', '.join(self.names)})")
         return _MemberLLM(self.members[self.names.index(choice)])
 
-    def _set_policy(self, reasoner, name: str) -> None:
-        with self._lock:
-            if name == self._policy_name:
-                self.policy = reasoner
-
-    def _link(self, questions: Sequence[str]) -> list[list]:
-        """Per question, every member's links (members in parallel)."""
-        futures = [m.submit("link", list(questions)) for m in self.members]
-        per_member = [f.result() for f in futures]
-        return [[links[i] for links in per_member] for i in range(len(questions))]
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.federation.relation_vectors.shape[1]), dtype=np.float32)
-        return np.asarray(self.members[0].submit("encode", list(texts)).result())
-
-    def _relation_scores(self, question: str, qvec: np.ndarray) -> np.ndarray:
-        """(2R,) relevance of each team relation (each way), as the single agent's."""
-        stems = _stems(question)
-        lexical = np.array(
-            [len(stems & rs) / len(rs) if rs else 0.0 for rs in self._rel_stems], np.float32
-        )
-        return self.federation.relation_vectors @ qvec + _LEXICAL * lexical
-
-    def _one_hop(self, routes, rel_scores) -> list:
-        """Per question, a future of [(member, one-hop candidate)] from the members that
-        hold its topic and received it (one request per member)."""
-        fed = self.federation
-        asks: list[list[tuple[int, tuple]]] = [[] for _ in self.members]
-        for i, route in enumerate(routes):
-            if route is None or route.topic is None:
-                continue
-            for m in route.members:
-                node = int(fed.to_local[m][route.topic])
-                if node >= 0:
-                    acts = fed.local_actions(m)
-                    local = np.where(acts >= 0, rel_scores[i][np.maximum(acts, 0)], -1.0)
-                    asks[m].append((i, (node, float(route.topic_link.entity.score), local)))
-        futures = [
-            self.members[m].submit("one_hop", [a for _, a in ask]) if ask else None
-            for m, ask in enumerate(asks)
-        ]
-        return [_Gathered(i, asks, futures) for i in range(len(routes))]
-
-    def _chains(self, routes, rel_scores, mvecs) -> list[Chain]:
-        """The chains to execute: the team policy's likely walks (batched beam search),
-        or without a policy the planner's best multi-hop chains."""
-        from kgagent.policy import Query
-        from kgagent.retrieval.retriever import _likely
-
-        fed, s = self.federation, self.settings
-        asked = [i for i, r in enumerate(routes) if r is not None and r.topic is not None]
-        allowed = {i: fed.allowed(routes[i].members) for i in asked}
-        out: list[Chain] = []
-        policy = self.policy
-        if policy is not None and asked:
-            queries = [
-                Query(routes[i].topic, mvecs[i], np.empty(0, np.int64), allowed[i]) for i in asked
-            ]
-            beams = policy.beam_search(queries, beam=s["beam"])
-            for i, paths in zip(asked, beams, strict=True):
-                route = routes[i]
-                for p in _likely(paths, s["options"], s["min_share"]):
-                    score = chain_score(_LINK_WEIGHT, 1.0, rel_scores[i], p.actions)
-                    out.append(Chain(i, route.topic, p.actions, score, p.logp, route.members))
-            return out
-        walk = self._plan_walk
-        for i in asked:
-            route = routes[i]
-            link = float(route.topic_link.entity.score)
-            with self._lock:  # the walk's caches are shared
-                plans = plan_chains(walk, route.topic, rel_scores[i], allowed[i], max_hops=3,
-                                    beam=4)  # fmt: skip
-            for _, actions in plans:
-                if len(actions) >= 2:
-                    score = chain_score(_LINK_WEIGHT, link, rel_scores[i], actions)
-                    out.append(Chain(i, route.topic, actions, score, None, route.members))
-        return out
-
-    def _evidence(self, question: str, route, walked: list, others: list) -> Evidence:
-        """The question's candidates in the single agent's order: the policy's walks,
-        then the best of the rest (all of them without a policy)."""
-        if route is None:
-            return Evidence(question="", facts=())
-        proposed = [c for c in walked if c.prior is not None]
-        rest = sorted([c for c in walked if c.prior is None] + others, key=lambda c: -c.score)
-        best: dict[tuple, Any] = {}
-        for c in [*proposed, *rest]:
-            best.setdefault((c.relations, c.inverse), c)
-        keep = len(proposed) + 1 if proposed else 12
-        entities = tuple(link.entity for _, link, _ in route.entities)
-        return Evidence(question, (), (), entities, {}, tuple(list(best.values())[:keep]))
-
     def close(self) -> None:
         for m in getattr(self, "members", []):
             if not hasattr(m, "agent"):
@@ -461,24 +367,6 @@ class Team:
         self.close()
 
 
-class _Gathered:
-    """One question's share of the members' one-hop replies (resolved on first use)."""
-
-    def __init__(self, index: int, asks, futures) -> None:
-        self.index, self.asks, self.futures = index, asks, futures
-
-    def result(self) -> list:
-        out = []
-        for m, (ask, fut) in enumerate(zip(self.asks, self.futures, strict=True)):
-            if fut is None:
-                continue
-            replies = fut.result()
-            for (i, _), reply in zip(ask, replies, strict=True):
-                if i == self.index:
-                    out += [(m, c) for c in reply.candidates]
-        return out
-
-
 class _MemberLLM:
     """A member's LLM, asked through the member (in its thread, or its actor)."""
 
@@ -490,17 +378,3 @@ class _MemberLLM:
 
     def choose(self, conversations, options):
         return self.member.submit("llm_choose", conversations, list(options)).result()
-
-
-def _stems(text: str) -> set[str]:
-    from kgagent.retrieval.retriever import _STOP_STEMS, _WORD, _stem
-
-    return {_stem(t) for t in _WORD.findall(text.lower())} - _STOP_STEMS
-
-
-def _strip_hints(question: str) -> str:
-    return question.replace("[", "").replace("]", "")
-
-
-def _iri(term: str) -> str:
-    return term[1:-1] if term.startswith("<") else term

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from kgagent.agents.messages import SAME_AS, FactBatch, Link, MemberInfo, OneHop
 from kgagent.errors import KGAgentError
+from kgagent.team.messages import SAME_AS, FactBatch, Link, MemberInfo, OneHop
 from kgagent.types import fact_id
 
 __all__ = ["EXECUTORS", "LocalMember", "RayMember", "make_members"]
@@ -57,6 +57,9 @@ class LocalMember:
     # -- requests -----------------------------------------------------------------------
 
     def describe(self) -> MemberInfo:
+        import dataclasses
+
+        from kgagent.agents.builder import retrieval_weights
         from kgagent.transfer.exchange import vocabulary_of
 
         agent = self.agent
@@ -80,6 +83,7 @@ class LocalMember:
             edges=edges,
             same_as=same_as,
             settings={
+                "weights": dataclasses.asdict(retrieval_weights(cfg.retrieval)),
                 "decisive": cfg.policy.decisive,
                 "policy_weight": cfg.policy.prior_weight,
                 "prior_weight": cfg.llm.prior_weight,
@@ -88,7 +92,7 @@ class LocalMember:
                 "options": cfg.policy.options,
                 "min_share": cfg.policy.min_share,
             },
-            has_llm=cfg.llm.backend != "none" or bool(getattr(agent, "_llm", None)),
+            has_llm=agent.has_llm,
             has_policy=r.policy is not None,
         )
 
@@ -129,25 +133,27 @@ class LocalMember:
             out.append(dataclasses.replace(f, agent=self.name, graph=graph))
         return FactBatch(self.name, graph, tuple(out))
 
-    def one_hop(self, requests: Sequence[tuple[int, float, np.ndarray]]) -> list[OneHop]:
+    def one_hop(
+        self, requests: Sequence[tuple[int, float, np.ndarray]], cap: int = 100
+    ) -> list[OneHop]:
         """Per (local topic id, link score, (2R_local,) relation relevance): the topic's
         one-hop candidates in this graph, literal-valued relations included."""
         import dataclasses
 
-        from kgagent.retrieval.candidates import _one_hop
-
-        r = self.agent.retriever
         graph = self.graph
+        found = self.agent.retriever.graph.one_hop(
+            [(int(n), float(link), np.asarray(rel)) for n, link, rel in requests], cap=cap
+        )
         out = []
-        for node, link, rel_score in requests:
-            cands = []
-            for c in _one_hop(r, int(node), float(link), np.asarray(rel_score), 100):
+        for cands in found:
+            stamped = []
+            for c in cands:
                 support = tuple(
                     tuple(dataclasses.replace(f, agent=self.name, graph=graph) for f in s)
                     for s in c.support
                 )
-                cands.append(dataclasses.replace(c, support=support))
-            out.append(OneHop(self.name, tuple(cands)))
+                stamped.append(dataclasses.replace(c, support=support))
+            out.append(OneHop(self.name, tuple(stamped)))
         return out
 
     def llm_choose(self, conversations, options) -> np.ndarray:

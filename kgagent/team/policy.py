@@ -1,6 +1,6 @@
 """The team's path policy: one policy over the union of the members' relations.
 
-It walks the federated graph (:class:`~kgagent.agents.federation.FederatedWalk`), so a
+It walks the federated graph (:class:`~kgagent.team.federation.FederatedWalk`), so a
 walk may take a relation of one member and then one of another, the entity set crossing
 between graphs at the shared entities. Training is the single agent's REINFORCE on the
 team's questions (topic linked by the router, mention masked, gold answers resolved to
@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kgagent.errors import KGAgentError
+from kgagent.workspace import Workspace
 
 if TYPE_CHECKING:
-    from kgagent.agents.team import Team
     from kgagent.policy import PathReasoner, PolicyConfig, Query
+    from kgagent.team.team import Team
 
 __all__ = ["action_features", "load_team_policy", "team_queries", "train_team_policy"]
 
@@ -50,8 +51,8 @@ def team_queries(
 ) -> tuple[list[Query], int]:
     """Policy queries in team ids for (question, answers) pairs, and how many were
     unusable (no topic linked, or no answer any member holds)."""
+    from kgagent.pipeline.pipeline import mask_mention
     from kgagent.policy import Query
-    from kgagent.retrieval.retriever import mask_mention
 
     fed = team.federation
     by_label: dict[str, list[int]] = {}
@@ -60,7 +61,7 @@ def team_queries(
     starts, texts, golds = [], [], []
     for b in range(0, len(pairs), batch_size):
         chunk = pairs[b : b + batch_size]
-        links = team._link([q for q, _ in chunk])
+        links = team.linker.member_links([q for q, _ in chunk])
         for (question, answers), found in zip(chunk, links, strict=True):
             _, topic, link, _ = team.router.topic(fed, found)
             if topic is None:
@@ -76,7 +77,9 @@ def team_queries(
             starts.append(topic)
             texts.append(mask_mention(question, link.entity.start, link.entity.end))
             golds.append(np.array(sorted(gold), dtype=np.int64))
-    vecs = [team._encode(texts[b : b + batch_size]) for b in range(0, len(texts), batch_size)]
+    vecs = [
+        team.encoder.encode(texts[b : b + batch_size]) for b in range(0, len(texts), batch_size)
+    ]
     vecs = np.concatenate(vecs) if vecs else np.zeros((0, 1), dtype=np.float32)
     queries = [Query(s, v, g) for s, v, g in zip(starts, vecs, golds, strict=True)]
     return queries, len(pairs) - len(queries)
@@ -138,8 +141,8 @@ def train_team_policy(
     valid_share: float = 0.1,
     progress: bool = False,
     time_budget: float | None = None,
-) -> dict[str, Any]:
-    """Trains the team policy and saves it under ``TEAM/policy/NAME``."""
+) -> tuple[PathReasoner, dict[str, Any]]:
+    """Trains the team policy and saves it under ``TEAM/policy/NAME``: (reasoner, report)."""
     from kgagent.policy import PathReasoner, PolicyConfig
 
     if team.workspace is None:
@@ -177,12 +180,11 @@ def train_team_policy(
     report = {**fit, "transfer": report, "valid": reasoner.evaluate(valid)}
     report["skipped_questions"] = skipped
     reasoner.save(
-        Path(team.workspace) / "policy" / name,
+        Workspace(team.workspace).policy_dir(name),
         metrics=report,
         extra={"team": {"members": [{"name": i.name, "graph": i.graph} for i in fed.infos]}},
     )
-    team._set_policy(reasoner, name)
-    return report
+    return reasoner, report
 
 
 def load_team_policy(team: Team, name: str) -> PathReasoner | None:
@@ -191,7 +193,7 @@ def load_team_policy(team: Team, name: str) -> PathReasoner | None:
 
     if team.workspace is None or not name:
         return None
-    directory = Path(team.workspace) / "policy" / name
+    directory = Workspace(team.workspace).policy_dir(name)
     if not (directory / "config.json").exists():
         return None
     fed = team.federation

@@ -1,0 +1,132 @@
+"""Answer candidates: the entity sets that relation chains from a topic entity reach.
+
+One candidate per (topic, relation chain): every relation around the topic (one hop, from
+its facts, literals included) and the chains the proposers chose, executed on the graph
+view. The reader then only has to pick a chain; the graph supplies complete answer sets
+("which films did X direct" has many answers) and the facts behind each answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kgagent.kg.terms import iri_of
+from kgagent.pipeline.graph import GraphView
+from kgagent.pipeline.proposers import Anchor, Proposal
+from kgagent.types import Candidate
+
+__all__ = ["CandidateBuilder"]
+
+
+class CandidateBuilder:
+    """Executes proposals and gathers one-hop answer sets into ranked candidates.
+
+    Args:
+        graph: the view chains execute on.
+        max_answers: answers a candidate carries (with their facts).
+        walks_per_answer: walks executed per kept answer (a chain's first walks).
+        topic_answers: a chain may end on its own topic entity.
+        max_candidates: candidates kept without a policy.
+        others_with_policy: candidates kept beside the policy's walks (a literal-valued
+            relation, or a path the policy missed, stays in the running).
+    """
+
+    def __init__(
+        self,
+        graph: GraphView,
+        *,
+        max_answers: int,
+        walks_per_answer: int,
+        topic_answers: bool,
+        max_candidates: int,
+        others_with_policy: int,
+    ) -> None:
+        self.graph = graph
+        self.max_answers = int(max_answers)
+        self.walks_per_answer = int(walks_per_answer)
+        self.topic_answers = bool(topic_answers)
+        self.max_candidates = int(max_candidates)
+        self.others_with_policy = int(others_with_policy)
+
+    def build(
+        self,
+        n_questions: int,
+        anchors: Sequence[Anchor],
+        rel_scores: Sequence[np.ndarray],
+        policy: Sequence[Sequence[Proposal]],
+        planned: Sequence[Sequence[Proposal]],
+    ) -> list[tuple[Candidate, ...]]:
+        """Per question, its candidates best first: the policy's walks in its order, then
+        the best of the rest (one-hop and planned chains by score).
+
+        ``policy`` and ``planned``: per anchor (``anchors`` order), its proposals.
+        """
+        cap = self.max_answers
+        one_hop = self.graph.one_hop(
+            [(a.node, a.link, rel_scores[a.question]) for a in anchors],
+            cap=cap,
+            scope=_one_scope(anchors),
+        )
+        chains = self.execute([p for ps in (*policy, *planned) for p in ps])
+        proposed: list[list[Candidate]] = [[] for _ in range(n_questions)]
+        others: list[list[Candidate]] = [[] for _ in range(n_questions)]
+        for a, props in zip(anchors, policy, strict=True):
+            proposed[a.question] += [c for c in (chains.pop(0) for _ in props) if c is not None]
+        for a, props, hop in zip(anchors, planned, one_hop, strict=True):
+            others[a.question] += hop
+            others[a.question] += [c for c in (chains.pop(0) for _ in props) if c is not None]
+        out = []
+        for mine, rest in zip(proposed, others, strict=True):
+            rest.sort(key=lambda c: -c.score)
+            best: dict[tuple, Candidate] = {}
+            for c in [*mine, *rest]:
+                best.setdefault((c.topic, c.relations, c.inverse), c)
+            keep = len(mine) + self.others_with_policy if mine else self.max_candidates
+            out.append(tuple(list(best.values())[:keep]))
+        return out
+
+    def execute(self, proposals: Sequence[Proposal]) -> list[Candidate | None]:
+        """The candidate of each proposal (None where its chain reaches nothing); the facts
+        of every kept walk are gathered in one batch."""
+        g, cap = self.graph, self.max_answers
+        reached = [
+            g.execute(
+                p.anchor.node,
+                p.actions,
+                max_walks=cap * self.walks_per_answer,
+                back=self.topic_answers,
+                scope=p.anchor.scope,
+            )
+            for p in proposals
+        ]
+        kept = [list(r.items())[:cap] for r in reached]
+        facts = iter(g.walk_facts([walk for items in kept for _, walk in items]))
+        R = g.num_relations
+        out: list[Candidate | None] = []
+        for p, r, items in zip(proposals, reached, kept, strict=True):
+            if not r:
+                out.append(None)
+                continue
+            node = p.anchor.node
+            out.append(
+                Candidate(
+                    topic=iri_of(g.entity_term(node)),
+                    topic_label=g.entity_label(node),
+                    relations=tuple(iri_of(g.relation_terms[a % R]) for a in p.actions),
+                    inverse=tuple(a >= R for a in p.actions),
+                    relation_labels=tuple(g.relation_texts[a] for a in p.actions),
+                    answers=tuple((iri_of(g.entity_term(t)), g.entity_label(t)) for t, _ in items),
+                    total=len(r),
+                    support=tuple(next(facts) for _ in items),
+                    score=p.score,
+                    prior=p.prior,
+                )
+            )
+        return out
+
+
+def _one_scope(anchors: Sequence[Anchor]):
+    """Scopes travel with each anchor; the view's one-hop takes them per request."""
+    return [a.scope for a in anchors]

@@ -1,0 +1,264 @@
+"""What the question pipeline needs of a graph, and its implementation over one graph.
+
+:class:`GraphView` is the protocol: the relations around a set of nodes, the walks a
+relation chain takes from a topic entity, the facts behind a walk's hops, and the
+one-hop answer sets around a topic (literal values included). :class:`LocalGraph`
+implements it over one graph's CSR adjacency and fact table; a team's
+:class:`~kgagent.team.federation.FederatedGraph` implements it over its members' graphs.
+Every step of the pipeline (planner, policy proposer, candidate builder) talks to the
+protocol only, so one pipeline serves an agent and a team.
+
+Node and action ids: nodes are entity ids of the view; action ``r`` walks relation
+``r`` forward and ``r + R`` walks it backwards (R: ``num_relations``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from kgagent.kg.adjacency import Adjacency
+from kgagent.kg.terms import iri_of
+from kgagent.retrieval.facts import FactTable
+from kgagent.retrieval.subgraph import Hop, relation_paths
+from kgagent.types import Candidate, Fact, fact_id
+
+__all__ = ["SCHEMA_NAMESPACES", "GraphView", "LocalGraph", "is_schema"]
+
+#: vocabularies that describe the schema rather than the domain (N-Triples IRI prefixes)
+SCHEMA_NAMESPACES = (
+    "<http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "<http://www.w3.org/2000/01/rdf-schema#",
+    "<http://www.w3.org/2002/07/owl#",
+)
+
+
+def is_schema(term: str) -> bool:
+    """Whether a predicate term (N-Triples syntax) belongs to RDF, RDFS or OWL: a chain
+    through rdf:type, subclass or OWL axioms leads to classes, not answers."""
+    return term.startswith(SCHEMA_NAMESPACES)
+
+
+@runtime_checkable
+class GraphView(Protocol):
+    """What a pipeline step needs of a graph (one graph, or a team's federation).
+
+    ``scope`` narrows a call to part of the view (a team's members that received the
+    question); None is the whole view. Walks are lists of opaque hop references that only
+    the view that made them reads back (:meth:`walk_facts`).
+    """
+
+    num_relations: int  # R: actions are 0..2R-1, r + R the inverse of r
+    relation_terms: Sequence[str]  # (R,) N-Triples IRIs
+    relation_texts: Sequence[str]  # (2R,) how each action reads
+
+    def node(self, iri: str) -> int | None:
+        """The node of an entity IRI, if the view holds it."""
+
+    def entity_term(self, node: int) -> str:
+        """The N-Triples term of a node."""
+
+    def entity_label(self, node: int) -> str:
+        """The display label of a node."""
+
+    def schema_actions(self) -> np.ndarray:
+        """(2R,) bool: actions of RDF / RDFS / OWL relations."""
+
+    def scope(self, mentions: Sequence[Any], rel_score: np.ndarray) -> tuple[Any, Any]:
+        """(scope, (2R + 1,) allowed actions or None) of a question, from its mentions
+        and relation relevance: (None, None) for one graph; a team's router picks the
+        members that receive it."""
+
+    def out_edges(self, nodes: np.ndarray, scope: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(actions, tails) of every edge out of ``nodes`` (both directions)."""
+
+    def execute(
+        self, topic: int, actions: Sequence[int], *, max_walks: int, back: bool, scope: Any = None
+    ) -> dict[int, list]:
+        """Answer node -> the first walk reaching it along ``actions`` from ``topic``; a walk
+        never revisits an entity and ends on ``topic`` only if ``back``."""
+
+    def walk_facts(self, walks: Sequence[Sequence[Any]]) -> list[tuple[Fact, ...]]:
+        """The facts behind each walk's hops (one batch: a team asks each member once)."""
+
+    def one_hop(
+        self,
+        requests: Sequence[tuple[int, float, np.ndarray]],
+        *,
+        cap: int,
+        scope: Sequence[Any] | None = None,
+    ) -> list[list[Candidate]]:
+        """Per (topic, link score, (2R,) relevance) and its scope: one candidate per
+        relation and direction around the topic, literal values included, scored
+        ``linked * link + relevance`` (see :func:`one_hop_candidates`)."""
+
+
+class LocalGraph:
+    """The :class:`GraphView` of one graph: its CSR adjacency and its fact table.
+
+    Args:
+        facts: the verbalized facts (literals included) with their ids.
+        adjacency: entity-to-entity edges (the inverse direction is added if missing).
+        entity_terms, relation_terms: id -> N-Triples term, as the adjacency numbers them.
+        relation_texts: (2R,) how each relation reads forward, then inverse.
+        label: IRI -> display label.
+        linked: weight of the link score in a one-hop candidate's score.
+        neighbourhood_cap: facts of one topic entity considered for its one-hop answers.
+    """
+
+    def __init__(
+        self,
+        *,
+        facts: FactTable,
+        adjacency: Adjacency,
+        entity_terms: Sequence[str],
+        relation_terms: Sequence[str],
+        relation_texts: Sequence[str],
+        label: Callable[[str], str],
+        linked: float,
+        neighbourhood_cap: int,
+    ) -> None:
+        self.facts = facts
+        self.adj = (
+            adjacency
+            if adjacency.num_relations != adjacency.num_base_relations
+            else adjacency.with_inverse()
+        )
+        self.entity_terms = list(entity_terms)
+        self.entity_id = {t: i for i, t in enumerate(self.entity_terms)}
+        self.relation_terms = list(relation_terms)
+        self.relation_index = {t: i for i, t in enumerate(self.relation_terms)}
+        self.relation_texts = list(relation_texts)
+        self.num_relations = len(self.relation_terms)
+        self.label = label
+        self.linked = float(linked)
+        self.neighbourhood_cap = int(neighbourhood_cap)
+        R = self.num_relations
+        self._schema = np.array([is_schema(self.relation_terms[a % R]) for a in range(2 * R)])
+
+    # -- GraphView ------------------------------------------------------------------------
+
+    def node(self, iri: str) -> int | None:
+        return self.entity_id.get(f"<{iri}>")
+
+    def entity_term(self, node: int) -> str:
+        return self.entity_terms[node]
+
+    def entity_label(self, node: int) -> str:
+        return self.label(iri_of(self.entity_terms[node]))
+
+    def schema_actions(self) -> np.ndarray:
+        return self._schema
+
+    def scope(self, mentions: Sequence[Any], rel_score: np.ndarray) -> tuple[Any, Any]:
+        return None, None
+
+    def out_edges(self, nodes: np.ndarray, scope: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.adj.out_edges(nodes)
+
+    def execute(
+        self, topic: int, actions: Sequence[int], *, max_walks: int, back: bool, scope: Any = None
+    ) -> dict[int, list[Hop]]:
+        walks = relation_paths(
+            self.adj, topic, actions, max_results=max_walks, return_to_source=back
+        )
+        first: dict[int, list[Hop]] = {}
+        for walk in walks:
+            tail = walk[-1].tail
+            if tail != topic or back:
+                first.setdefault(tail, walk)
+        return first
+
+    def walk_facts(self, walks: Sequence[Sequence[Hop]]) -> list[tuple[Fact, ...]]:
+        return [
+            tuple(f for f in (self.hop_fact(h) for h in walk) if f is not None) for walk in walks
+        ]
+
+    def one_hop(
+        self,
+        requests: Sequence[tuple[int, float, np.ndarray]],
+        *,
+        cap: int,
+        scope: Sequence[Any] | None = None,
+    ) -> list[list[Candidate]]:
+        return [self._one_hop(int(n), float(link), rel, cap) for n, link, rel in requests]
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def hop_fact(self, hop: Hop) -> Fact | None:
+        """The fact behind one hop (its triple read in the stored direction)."""
+        R = self.num_relations
+        inv = hop.relation >= R
+        rel = hop.relation - R if inv else hop.relation
+        s, o = (hop.tail, hop.head) if inv else (hop.head, hop.tail)
+        fid = fact_id(self.entity_terms[s], self.relation_terms[rel], self.entity_terms[o])
+        row = self.facts.rows_for_ids(np.array([fid]))[0]
+        return self.facts.fact(int(row), labels=self.label) if row >= 0 else None
+
+    def _one_hop(self, node: int, link: float, rel_score: np.ndarray, cap: int) -> list[Candidate]:
+        return one_hop_candidates(
+            self.facts,
+            self.entity_terms[node],
+            link,
+            rel_score,
+            relation_index=self.relation_index,
+            relation_texts=self.relation_texts,
+            label=self.label,
+            linked=self.linked,
+            cap=cap,
+            max_rows=self.neighbourhood_cap,
+        )
+
+
+def one_hop_candidates(
+    facts: FactTable,
+    term: str,
+    link: float,
+    rel_score: np.ndarray,
+    *,
+    relation_index: dict[str, int],
+    relation_texts: Sequence[str],
+    label: Callable[[str], str],
+    linked: float,
+    cap: int,
+    max_rows: int,
+) -> list[Candidate]:
+    """Every relation (each direction) of a topic's facts, literals included, as one
+    candidate each: its answer set (up to ``cap``) and the fact behind every answer."""
+    rows = facts.rows_touching(term)[:max_rows]
+    if len(rows) == 0:
+        return []
+    subj = facts.column("s")[rows]
+    pred = facts.column("p")[rows]
+    inverse = subj != term
+    R = len(relation_index)
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for row, p, inv in zip(rows.tolist(), pred.tolist(), inverse.tolist(), strict=True):
+        groups.setdefault((p, inv), []).append(row)
+    topic_label = label(iri_of(term))
+    out = []
+    for (p, inv), members in groups.items():
+        rid = relation_index.get(p)
+        if rid is None:
+            continue
+        action = rid + R if inv else rid
+        found = [facts.fact(row, labels=label) for row in members[:cap]]
+        answers = tuple(
+            ((f.subject, f.subject_label) if inv else (f.object, f.object_label)) for f in found
+        )
+        out.append(
+            Candidate(
+                topic=iri_of(term),
+                topic_label=topic_label,
+                relations=(iri_of(p),),
+                inverse=(bool(inv),),
+                relation_labels=(relation_texts[action],),
+                answers=answers,
+                total=len(members),
+                support=tuple((f,) for f in found),
+                score=linked * link + float(rel_score[action]),
+            )
+        )
+    return out
