@@ -107,7 +107,7 @@ def train_lora(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kgagent.retrieval.encoder import _fast_bf16
+    from kgagent.retrieval.encoder import fast_bf16
 
     cfg = config or LoRAConfig()
     if not examples:
@@ -140,7 +140,7 @@ def train_lora(
             task_type="CAUSAL_LM",
         ),
     )
-    bf16 = precision == "bf16" or (precision == "auto" and _fast_bf16("cpu"))
+    bf16 = precision == "bf16" or (precision == "auto" and fast_bf16("cpu"))
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
     def render(conv: list[Message]) -> str:

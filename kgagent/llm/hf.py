@@ -19,7 +19,7 @@ import numpy as np
 from kgagent.errors import ConfigError
 from kgagent.llm.base import Message, normalize_rows
 from kgagent.llm.models import DEFAULT_LLM, resolve_model
-from kgagent.retrieval.encoder import _fast_bf16
+from kgagent.retrieval.encoder import fast_bf16
 
 __all__ = ["TransformersLM"]
 
@@ -58,7 +58,7 @@ class TransformersLM:
         self.adapter = None if adapter is None else Path(adapter)
         if precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"llm precision {precision!r}: expected auto, fp32 or bf16")
-        bf16 = precision == "bf16" or (precision == "auto" and _fast_bf16("cpu"))
+        bf16 = precision == "bf16" or (precision == "auto" and fast_bf16("cpu"))
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         self.batch_size = max(1, int(batch_size))
         self.max_length = int(max_length)

@@ -171,7 +171,7 @@ def _from_hf_cache(repo_id: str) -> Path | None:
     return None
 
 
-def _fast_bf16(device: str) -> bool:
+def fast_bf16(device: str) -> bool:
     """True where the CPU has native bf16 matmuls: AMX tiles (Xeon) or AVX512-BF16 (AMD Zen 4
     and later), the two kinds of CPU where bf16 was measured faster than fp32.
 
@@ -283,7 +283,7 @@ class SentenceTransformerEncoder:
         if self.quantize:
             return "int8"
         if self._precision == "auto":
-            return "bf16" if _fast_bf16(self.device) else "fp32"
+            return "bf16" if fast_bf16(self.device) else "fp32"
         return self._precision
 
     @property

@@ -305,7 +305,7 @@ def _label_pairs(
     """(k, 2) node pairs joining member ``m``'s entities that no earlier member holds yet
     to the earlier members' entities of the same label key, one-to-one: a key shared by
     two candidates on either side matches nothing."""
-    from kgagent.transfer.align import _unique_match
+    from kgagent.transfer.align import unique_match
 
     bits = np.zeros(comp.max() + 1, dtype=np.int64)
     np.bitwise_or.at(bits, comp, np.left_shift(1, owner))
@@ -316,7 +316,7 @@ def _label_pairs(
     if not len(alone) or not len(sources):
         return np.zeros((0, 2), dtype=np.int64)
     rep = _first_node(comp, len(bits))[sources]  # a node standing for each component
-    hit = _unique_match(keys[rep], keys[rep] != "", keys[alone])  # (len(alone),)
+    hit = unique_match(keys[rep], keys[rep] != "", keys[alone])  # (len(alone),)
     _, inverse, counts = np.unique(keys[alone], return_inverse=True, return_counts=True)
     hit[counts[inverse] > 1] = -1
     ok = hit >= 0

@@ -91,7 +91,7 @@ class Alignment:
         }
 
 
-def _unique_match(src_keys: np.ndarray, src_ok: np.ndarray, tgt_keys: np.ndarray) -> np.ndarray:
+def unique_match(src_keys: np.ndarray, src_ok: np.ndarray, tgt_keys: np.ndarray) -> np.ndarray:
     """(n_target,) source index of the one usable source row with the same key, else -1.
 
     Sorted search over string arrays instead of a per-row dictionary walk; a key shared
@@ -135,7 +135,7 @@ def align(
     src = np.asarray(list(source_terms), dtype=str)
     tgt = np.asarray(list(target_terms), dtype=str)
     n_src = len(src)
-    source = _unique_match(src, np.ones(n_src, dtype=bool), tgt)
+    source = unique_match(src, np.ones(n_src, dtype=bool), tgt)
     method = np.where(source >= 0, 1, 0).astype(np.int8)
     score = (source >= 0).astype(np.float32)
     if source_labels is None or target_labels is None:
@@ -150,7 +150,7 @@ def align(
         t_lab = np.asarray([norm(str(x)) for x in target_labels], dtype=str)
         used[source[source >= 0]] = True
         todo = np.flatnonzero((source < 0) & (t_lab != ""))
-        hit = _unique_match(s_lab, ~used & (s_lab != ""), t_lab[todo])
+        hit = unique_match(s_lab, ~used & (s_lab != ""), t_lab[todo])
         found = hit >= 0
         source[todo[found]], method[todo[found]], score[todo[found]] = hit[found], 2, 1.0
     if encoder is None:
