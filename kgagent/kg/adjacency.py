@@ -8,8 +8,12 @@ ids gives exactly that, for the whole graph in three flat arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kgagent.kg.vocab import Vocabulary
 
 __all__ = ["Adjacency"]
 
@@ -38,6 +42,28 @@ class Adjacency:
     num_entities: int
     num_relations: int
     num_base_relations: int
+
+    @classmethod
+    def from_frame(cls, frame, vocab: Vocabulary) -> Adjacency:
+        """The entity-to-entity edges of a triples frame (N-Triples terms), by vocab ids.
+
+        ``vocab`` must already hold every term of ``frame``
+        (:meth:`~kgagent.kg.vocab.Vocabulary.extend_from_frame`).
+        """
+        from kgagent.kg.backends import literal_mask
+
+        rows = frame[~literal_mask(frame[2])]
+        triples = np.stack(
+            [
+                vocab.entities.lookup(rows[0].to_numpy()),
+                vocab.relations.lookup(rows[1].to_numpy()),
+                vocab.entities.lookup(rows[2].to_numpy()),
+            ],
+            axis=1,
+        )  # (n, 3)
+        return cls.from_triples(
+            triples, num_entities=len(vocab.entities), num_relations=len(vocab.relations)
+        )
 
     @classmethod
     def from_triples(

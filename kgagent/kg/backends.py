@@ -91,6 +91,11 @@ def canonical_terms(terms):
     return terms
 
 
+def literal_mask(terms):
+    """Boolean mask of the literals in a Series of N-Triples terms."""
+    return terms.str.startswith('"')
+
+
 class Backend:
     """Interface every store backend implements."""
 

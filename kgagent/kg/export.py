@@ -4,10 +4,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kgagent.errors import StoreError
+
 if TYPE_CHECKING:
+    from kgagent.kg.backends import Backend
     from kgagent.kg.graph import KnowledgeGraph
 
-__all__ = ["to_networkx"]
+__all__ = ["rdflib_dataset", "to_networkx", "to_rdflib"]
+
+
+def to_rdflib(backend: Backend, graphs: list[str]):
+    """A copy of ``graphs`` (and the default graph, where separate) as an ``rdflib.Graph``."""
+    from rdflib import Graph
+
+    g = Graph()
+    data = backend.dump(graphs, include_default=backend.separate_default_graph)
+    if data:
+        g.parse(data=data, format="nt")
+    return g
+
+
+def rdflib_dataset(backend: Backend):
+    """A live ``rdflib.Dataset`` over an embedded Oxigraph store (through oxrdflib)."""
+    from kgagent.kg.backends import OxigraphBackend
+
+    if not isinstance(backend, OxigraphBackend):
+        raise StoreError("rdflib_dataset() needs the embedded Oxigraph store; use to_rdflib()")
+    from oxrdflib import OxigraphStore
+    from rdflib import Dataset
+
+    return Dataset(store=OxigraphStore(store=backend.store))
 
 
 def to_networkx(kg: KnowledgeGraph, *, labels: bool = True):

@@ -13,101 +13,29 @@ crash is marked ``loading`` in the metadata and rolled back the next time the st
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
-import time
-import uuid
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pyoxigraph as ox
 from rdflib.query import Result
 
-from kgagent.errors import KGLoadError, QueryError, StoreError
-from kgagent.kg.backends import Backend, OxigraphBackend, canonical_terms, read_tsv
+from kgagent.errors import QueryError, StoreError
+from kgagent.kg import sources as _sources
+from kgagent.kg.backends import Backend, OxigraphBackend, QueryOutcome, canonical_terms, read_tsv
 from kgagent.kg.formats import resolve_file
-from kgagent.kg.loaders import read_delimited, syntax_error
-from kgagent.kg.sparql import apply_bindings, query_form
-from kgagent.kg.terms import nt, to_rdflib
+from kgagent.kg.loaders import read_delimited
+from kgagent.kg.sources import INFERRED, BytesOpener, LoadReport, Source, graph_iri, load_target
+from kgagent.kg.sparql import apply_bindings, query_form, to_result, with_prefixes
 from kgagent.kg.vocab import Vocabulary
 
 __all__ = ["KnowledgeGraph", "LoadReport", "Source"]
 
-log = logging.getLogger(__name__)
-
-INTERNAL = "urn:kgagent:"
-META_GRAPH = "urn:kgagent:meta"
-STAGING = "urn:kgagent:staging:"
-INFERRED = "urn:kgagent:inferred:"
-_M = "urn:kgagent:meta#"
-_XSD = "http://www.w3.org/2001/XMLSchema#"
-STANDARD_PREFIXES = {
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-    "owl": "http://www.w3.org/2002/07/owl#",
-    "xsd": _XSD,
-    "skos": "http://www.w3.org/2004/02/skos/core#",
-}
-
-
-@dataclass(frozen=True)
-class Source:
-    """One loaded source: a file (or inferred triples) in its own named graph."""
-
-    name: str
-    graph: str
-    kind: str  # "rdf" | "triples" | "inferred"
-    path: str | None
-    format: str
-    triples: int
-    loaded_at: str
-    #: named graphs a dataset file (N-Quads, TriG, JSON-LD) created besides ``graph``
-    extra_graphs: tuple[str, ...] = ()
-
-    @property
-    def graphs(self) -> tuple[str, ...]:
-        return (self.graph, *self.extra_graphs)
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What a load did."""
-
-    source: str
-    graph: str
-    format: str
-    triples: int  # triples now in the source graph
-    added: int  # triples this load put there (the source's size after a replace)
-    seconds: float
-    mode: str  # "new" | "replaced" | "appended"
-
-    def __str__(self) -> str:
-        rate = self.triples / self.seconds if self.seconds > 0 else float("inf")
-        return (
-            f"{self.source}: {self.triples:,} triples ({self.format}, {self.mode}) "
-            f"into <{self.graph}> in {self.seconds:.2f}s ({rate:,.0f}/s)"
-        )
-
-
-def _graph_iri(graph: str) -> str:
-    """A user-given graph: an absolute IRI as is, a bare name under urn:kgagent:graph:."""
-    if ":" in graph:
-        ox.NamedNode(graph)  # validates
-        return graph
-    return f"urn:kgagent:graph:{quote(graph, safe='')}"
-
-
-def _target(path: Path, graph: str | None) -> tuple[str, str, str]:
-    """(graph IRI, source name, mode) of a load: a file replaces its own source; an
-    explicit graph is appended to."""
-    if graph is None:
-        return path.as_uri(), path.name, "replace"
-    return _graph_iri(graph), graph, "append"
+# constants older code imports from this module; they live in kg.sources and kg.sparql
+from kgagent.kg.sources import INTERNAL, META_GRAPH, STAGING  # noqa: F401
+from kgagent.kg.sparql import STANDARD_PREFIXES  # noqa: F401
 
 
 class KnowledgeGraph:
@@ -145,7 +73,7 @@ class KnowledgeGraph:
         self._triples: tuple[int, weakref.ref] | None = None  # (generation, frame)
         self._vocab = Vocabulary(vocab_dir)
         self._vocab_generation = -1
-        self._recover()
+        _sources.recover(self.backend)  # roll back loads a crash interrupted
 
     # -- construction -------------------------------------------------------------------
 
@@ -226,118 +154,24 @@ class KnowledgeGraph:
         self._cache[key] = (self._generation, value)
         return value
 
-    def _meta_update(self, sparql: str) -> None:
-        self.backend.update(sparql)
-
-    def _recover(self) -> None:
-        """Rolls back loads a crash interrupted (status still 'loading')."""
-        if getattr(self.backend, "read_only", False):
-            return
-        stale = [s for s in self._source_rows() if s["status"] != "complete"]
-        for s in stale:
-            log.warning("rolling back the interrupted load of %s", s["name"])
-            self._drop_source_graphs(s["graph"], s["extra"])
-            self._delete_meta(s["graph"])
-        for g in self.backend.named_graphs():
-            if g.startswith(STAGING):
-                self.backend.drop_graph(g)
-        if stale:
-            self.backend.flush()
-
-    def _source_rows(self) -> list[dict[str, Any]]:
-        q = f"""
-            SELECT ?g ?name ?kind ?path ?format ?triples ?at ?status WHERE {{
-              GRAPH <{META_GRAPH}> {{
-                ?g a <{_M}Source> ; <{_M}name> ?name ; <{_M}kind> ?kind ;
-                   <{_M}format> ?format ; <{_M}status> ?status ; <{_M}loadedAt> ?at .
-                OPTIONAL {{ ?g <{_M}path> ?path }}
-                OPTIONAL {{ ?g <{_M}triples> ?triples }}
-              }}
-            }} ORDER BY ?at ?g"""
-        out = self.backend.query(q, default_graphs=[], include_default=True)
-        extra: dict[str, list[str]] = {}
-        for g, x in self.backend.query(
-            f"SELECT ?g ?x WHERE {{ GRAPH <{META_GRAPH}> {{ ?g <{_M}extraGraph> ?x }} }}",
-            default_graphs=[],
-            include_default=True,
-        ).rows:
-            extra.setdefault(g.value, []).append(x.value)
-        rows = []
-        for r in out.rows:
-            g, name, kind, path, fmt, triples, at, status = (
-                None if t is None else t.value for t in r
-            )
-            rows.append(
-                {
-                    "graph": g,
-                    "name": name,
-                    "kind": kind,
-                    "path": path,
-                    "format": fmt,
-                    "triples": int(triples) if triples is not None else 0,
-                    "loaded_at": at,
-                    "status": status,
-                    "extra": tuple(sorted(extra.get(g, ()))),
-                }
-            )
-        return rows
-
-    def _write_meta(self, graph: str, **fields: Any) -> None:
-        self._delete_meta(graph)
-        g = nt(ox.NamedNode(graph))
-        parts = [f"{g} a <{_M}Source>"]
-        for key, value in fields.items():
-            if value is None:
-                continue
-            if isinstance(value, list | tuple):
-                if value:
-                    objs = ", ".join(nt(ox.NamedNode(v)) for v in value)
-                    parts.append(f"<{_M}{key}> {objs}")
-                continue
-            if isinstance(value, int):
-                lit = f'"{value}"^^<{_XSD}integer>'
-            else:
-                lit = nt(ox.Literal(str(value)))
-            parts.append(f"<{_M}{key}> {lit}")
-        self._meta_update(f"INSERT DATA {{ GRAPH <{META_GRAPH}> {{ {' ; '.join(parts)} . }} }}")
-
-    def _delete_meta(self, graph: str) -> None:
-        g = nt(ox.NamedNode(graph))
-        self._meta_update(
-            f"DELETE {{ GRAPH <{META_GRAPH}> {{ {g} ?p ?o }} }} "
-            f"WHERE {{ GRAPH <{META_GRAPH}> {{ {g} ?p ?o }} }}"
-        )
-
-    def _drop_source_graphs(self, graph: str, extra: tuple[str, ...] = ()) -> None:
-        for g in (graph, *extra):
-            self.backend.drop_graph(g)
-
     def _union(self) -> list[str]:
         """Named graphs that make up the queryable union (internal graphs excluded)."""
+        return self._cached("union", lambda: _sources.union_graphs(self.backend))
 
-        def compute() -> list[str]:
-            graphs: set[str] = set()
-            pending: set[str] = set()  # loads in progress (or interrupted): not visible yet
-            for s in self._source_rows():
-                target = graphs if s["status"] == "complete" else pending
-                target.update((s["graph"], *s["extra"]))
-            if self.backend.separate_default_graph:
-                # graphs made by SPARQL updates are part of the union too
-                graphs.update(
-                    g
-                    for g in self.backend.named_graphs()
-                    if not g.startswith(INTERNAL) and g not in pending
-                )
-            return sorted(graphs)
-
-        return self._cached("union", compute)
-
-    def _run(self, sparql: str):
+    def _run(self, sparql: str) -> QueryOutcome:
         return self.backend.query(
             sparql,
             default_graphs=self._union(),
             include_default=self.backend.separate_default_graph,
         )
+
+    def select_rows(self, sparql: str) -> list[tuple[Any, ...]]:
+        """Runs a SELECT over the union; rows of pyoxigraph terms (None where unbound).
+
+        No prefixes, bindings or rdflib conversion: for readers that walk many rows (the
+        ontology view), where rdflib terms would cost more than the query.
+        """
+        return self._run(sparql).rows
 
     def select_tsv(self, sparql: str) -> bytes:
         """Runs a SELECT over the union and returns SPARQL TSV bytes (for bulk reads)."""
@@ -364,7 +198,7 @@ class KnowledgeGraph:
                     loaded_at=s["loaded_at"],
                     extra_graphs=s["extra"],
                 )
-                for s in self._source_rows()
+                for s in _sources.source_rows(self.backend)
                 if s["status"] == "complete"
             ],
         )
@@ -373,7 +207,7 @@ class KnowledgeGraph:
         """The source with this name or graph IRI."""
         matches = [s for s in self.sources() if name in (s.name, s.graph, s.path)]
         if not matches and ":" not in name:
-            matches = [s for s in self.sources() if s.graph == _graph_iri(name)]
+            matches = [s for s in self.sources() if s.graph == graph_iri(name)]
         if not matches:
             known = ", ".join(s.name for s in self.sources()) or "none"
             raise KeyError(f"no source named {name!r} (sources: {known})")
@@ -391,23 +225,7 @@ class KnowledgeGraph:
         with self._lock:
             src = self.source(name)
             before = len(self)
-            self._write_meta(
-                src.graph,
-                name=src.name,
-                kind=src.kind,
-                path=src.path,
-                format=src.format,
-                loadedAt=src.loaded_at,
-                status="removing",
-            )
-            self._drop_source_graphs(src.graph, src.extra_graphs)
-            self._delete_meta(src.graph)
-            if src.kind != "inferred":
-                for other in self.sources():
-                    if other.kind == "inferred":
-                        self._drop_source_graphs(other.graph)
-                        self._delete_meta(other.graph)
-                        log.info("dropped %s (it may depend on %s)", other.name, src.name)
+            _sources.remove(self.backend, src, sources=self.sources())
             self.backend.flush()
             self._changed()
             return before - len(self)
@@ -438,7 +256,7 @@ class KnowledgeGraph:
         """
         resolved = resolve_file(path, format)
         p = resolved.path.resolve()
-        g, name, mode = _target(p, graph)
+        g, name, mode = load_target(p, graph)
         base = base_iri or p.as_uri()
         opener = resolved.open
         if progress:
@@ -472,9 +290,9 @@ class KnowledgeGraph:
         """
         p = Path(path).resolve()
         data = read_delimited(p, sep=sep, base_iri=base_iri)
-        g, name, mode = _target(p, graph)
+        g, name, mode = load_target(p, graph)
         return self._ingest(
-            opener=lambda: _BytesOpener(data.ntriples),
+            opener=lambda: BytesOpener(data.ntriples),
             fmt=ox.RdfFormat.N_TRIPLES,
             fmt_name=f"delimited({data.sep!r})",
             graph=g,
@@ -485,74 +303,13 @@ class KnowledgeGraph:
             mode=mode,
         )
 
-    def _ingest(
-        self, *, opener, fmt, fmt_name, graph, name, path, kind, base_iri, mode
-    ) -> LoadReport:
-        t0 = time.perf_counter()
+    def _ingest(self, **load: Any) -> LoadReport:
+        """Runs :func:`kgagent.kg.sources.ingest` under the lock; caches see the result."""
         with self._lock:
-            previous = next((s for s in self.sources() if s.graph == graph), None)
-            exists = previous is not None or graph in self.backend.named_graphs()
-            before = self.backend.graph_size(graph) if exists else 0
-            # new data goes to a fresh graph: the source itself, or a staging graph that
-            # replaces/extends it in one update once the whole file has parsed
-            target = f"{STAGING}{uuid.uuid4().hex}" if exists else graph
-            stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-            meta = {
-                "name": previous.name if previous and mode == "append" else name,
-                "kind": kind,
-                "path": str(path) if path else None,
-                "format": fmt_name,
-                "loadedAt": stamp,
-            }
-            graphs_before = set(self.backend.named_graphs()) if fmt.supports_datasets else set()
-            if not exists:
-                self._write_meta(graph, **meta, status="loading")
             try:
-                with opener() as stream:
-                    self.backend.load(
-                        stream, format=fmt, graph=target, base_iri=base_iri, fresh=True
-                    )
-            except SyntaxError as exc:
-                self._rollback(graph, target, exists)
-                raise syntax_error(exc, path=path, fmt_name=fmt_name, opener=opener) from exc
-            except (OSError, EOFError, ValueError) as exc:
-                self._rollback(graph, target, exists)
-                raise KGLoadError(f"cannot load: {exc}", path=path) from exc
-            except BaseException:
-                self._rollback(graph, target, exists)
-                raise
-            if exists:
-                op = "MOVE" if mode == "replace" else "ADD"
-                self.backend.update(
-                    f"{op} <{target}> TO <{graph}>"
-                    + ("" if op == "MOVE" else f" ; DROP SILENT GRAPH <{target}>")
-                )
-            extra = sorted(
-                set(previous.extra_graphs if previous else ())
-                | (
-                    set(self.backend.named_graphs()) - graphs_before
-                    if fmt.supports_datasets
-                    else set()
-                )
-                - {graph, target, META_GRAPH}
-            )
-            triples = sum(self.backend.graph_size(g) for g in (graph, *extra))
-            self._write_meta(graph, **meta, triples=triples, extraGraph=extra, status="complete")
-            self.backend.flush()
-            self._changed()
-        added = triples - before if mode != "replace" else triples
-        mode_done = "new" if not exists else ("replaced" if mode == "replace" else "appended")
-        report = LoadReport(
-            name, graph, fmt_name, triples, added, time.perf_counter() - t0, mode_done
-        )
-        log.info("%s", report)
-        return report
-
-    def _rollback(self, graph: str, target: str, exists: bool) -> None:
-        self.backend.drop_graph(target)
-        if not exists:
-            self._delete_meta(graph)
-        self._changed()
+                return _sources.ingest(self.backend, sources=self.sources(), **load)
+            finally:
+                self._changed()
 
     # -- querying -----------------------------------------------------------------------
 
@@ -590,9 +347,9 @@ class KnowledgeGraph:
         form = query_form(sparql)
         if form == "UPDATE":
             raise QueryError("this is a SPARQL update; use kg.update(...)")
-        text = _with_prefixes(apply_bindings(sparql, bindings), prefixes)
+        text = with_prefixes(apply_bindings(sparql, bindings), prefixes)
         outcome = self._run(text)
-        return _to_result(outcome)
+        return to_result(outcome)
 
     def update(
         self,
@@ -604,7 +361,7 @@ class KnowledgeGraph:
         """Runs a SPARQL 1.1 Update (bindings joined into each WHERE group safely)."""
         if query_form(sparql) != "UPDATE":
             raise QueryError("this is a query, not an update; use kg.query(...)")
-        text = _with_prefixes(apply_bindings(sparql, bindings, update=True), prefixes)
+        text = with_prefixes(apply_bindings(sparql, bindings, update=True), prefixes)
         with self._lock:
             self.backend.update(text)
             self.backend.flush()
@@ -664,13 +421,7 @@ class KnowledgeGraph:
         """Stable entity/relation ids, synced with the store on access."""
         with self._lock:
             if self._vocab_generation != self._generation:
-                import pandas as pd
-
-                frame = self.triples_frame()
-                objects = frame[2][~_literal(frame[2])]
-                ents = pd.unique(pd.concat([frame[0], objects], ignore_index=True).to_numpy())
-                rels = pd.unique(frame[1].to_numpy())
-                self._vocab.extend([e for e in ents.tolist() if e], rels.tolist())
+                self._vocab.extend_from_frame(self.triples_frame())
                 self._vocab_generation = self._generation
             return self._vocab
 
@@ -679,22 +430,8 @@ class KnowledgeGraph:
         from kgagent.kg.adjacency import Adjacency
 
         def compute() -> Adjacency:
-            vocab = self.vocab
-            frame = self.triples_frame()
-            rows = frame[~_literal(frame[2])]
-            import numpy as np
-
-            triples = np.stack(
-                [
-                    vocab.entities.lookup(rows[0].to_numpy()),
-                    vocab.relations.lookup(rows[1].to_numpy()),
-                    vocab.entities.lookup(rows[2].to_numpy()),
-                ],
-                axis=1,
-            )
-            return Adjacency.from_triples(
-                triples, num_entities=len(vocab.entities), num_relations=len(vocab.relations)
-            )
+            vocab = self.vocab  # synced first, from the frame it then shares
+            return Adjacency.from_frame(self.triples_frame(), vocab)
 
         adj = self._cached("adjacency", compute)
         return adj.with_inverse() if inverse else adj
@@ -707,22 +444,15 @@ class KnowledgeGraph:
 
     def to_rdflib(self):
         """A copy of the union as an in-memory ``rdflib.Graph``."""
-        from rdflib import Graph
+        from kgagent.kg.export import to_rdflib
 
-        g = Graph()
-        data = self.backend.dump(self._union(), include_default=self.backend.separate_default_graph)
-        if data:
-            g.parse(data=data, format="nt")
-        return g
+        return to_rdflib(self.backend, self._union())
 
     def rdflib_dataset(self):
         """A live ``rdflib.Dataset`` over the embedded store (oxrdflib), for rdflib users."""
-        if not isinstance(self.backend, OxigraphBackend):
-            raise StoreError("rdflib_dataset() needs the embedded Oxigraph store; use to_rdflib()")
-        from oxrdflib import OxigraphStore
-        from rdflib import Dataset
+        from kgagent.kg.export import rdflib_dataset
 
-        return Dataset(store=OxigraphStore(store=self.backend.store))
+        return rdflib_dataset(self.backend)
 
     def label(self, iri: Any, lang: str | None = None) -> str:
         """The best label of ``iri`` in ``lang`` (default: the graph's language)."""
@@ -750,66 +480,28 @@ class KnowledgeGraph:
 
         return validate(self, shapes, inference=inference)
 
-    def _add_inferred(self, graph: str, name: str, profile: str, ntriples: bytes) -> LoadReport:
-        with self._lock:
-            return self._ingest(
-                opener=lambda: _BytesOpener(ntriples),
-                fmt=ox.RdfFormat.N_TRIPLES,
-                fmt_name=f"inferred({profile})",
-                graph=graph,
-                name=name,
-                path=None,
-                kind="inferred",
-                base_iri=None,
-                mode="replace",
-            )
+    def add_inferred(
+        self, ntriples: bytes, *, profile: str, graph: str | None = None, name: str | None = None
+    ) -> LoadReport:
+        """Stores derived triples as an ``inferred`` source, replacing its previous content.
 
+        Inferred triples live in a source of their own so that :meth:`clear_inferences`
+        and :meth:`remove_source` can take them back out (see kg.reasoning).
 
-class _BytesOpener:
-    """A context manager yielding in-memory bytes, like an opened file."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __enter__(self) -> bytes:
-        return self.data
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _with_prefixes(sparql: str, prefixes: Mapping[str, str] | None) -> str:
-    decls = dict(STANDARD_PREFIXES)
-    decls.update(prefixes or {})
-    head = "".join(f"PREFIX {k}: {nt(ox.NamedNode(v))}\n" for k, v in decls.items())
-    return head + sparql
-
-
-def _to_result(outcome) -> Result:
-    if outcome.kind == "ask":
-        res = Result("ASK")
-        res.askAnswer = bool(outcome.boolean)
-        return res
-    if outcome.kind == "select":
-        from rdflib import Variable
-
-        res = Result("SELECT")
-        res.vars = [Variable(v) for v in outcome.variables]
-        res.bindings = [
-            {res.vars[i]: to_rdflib(t) for i, t in enumerate(row) if t is not None}
-            for row in outcome.rows
-        ]
-        return res
-    from rdflib import Graph
-
-    res = Result("CONSTRUCT")
-    g = Graph()
-    for t in outcome.triples:
-        g.add((to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)))
-    res.graph = g
-    return res
-
-
-def _literal(terms):
-    """Boolean mask of the literals in a Series of N-Triples terms."""
-    return terms.str.startswith('"')
+        Args:
+            ntriples: the triples, serialized as N-Triples.
+            profile: the reasoning profile that derived them (``rdfs``, ``owlrl``).
+            graph: the source's graph (default ``urn:kgagent:inferred:{profile}``).
+            name: the source's name (default ``inferred:{profile}``).
+        """
+        return self._ingest(
+            opener=lambda: BytesOpener(ntriples),
+            fmt=ox.RdfFormat.N_TRIPLES,
+            fmt_name=f"inferred({profile})",
+            graph=graph or f"{INFERRED}{profile}",
+            name=name or f"inferred:{profile}",
+            path=None,
+            kind="inferred",
+            base_iri=None,
+            mode="replace",
+        )

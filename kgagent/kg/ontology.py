@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kgagent.kg.graph import STANDARD_PREFIXES
+from kgagent.kg.sparql import STANDARD_PREFIXES
 
 if TYPE_CHECKING:
     from kgagent.kg.graph import KnowledgeGraph
@@ -115,8 +115,7 @@ class Ontology:
 
     @staticmethod
     def _rows(kg: KnowledgeGraph, sparql: str) -> Iterable[tuple[Any, ...]]:
-        out = kg._run(sparql)
-        return out.rows
+        return kg.select_rows(sparql)
 
     @staticmethod
     def _literal_rows(kg: KnowledgeGraph, sparql: str) -> Iterable[tuple[str, str, str]]:

@@ -22,7 +22,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS
 
 from kgagent.errors import KGAgentError
-from kgagent.kg.graph import INFERRED
+from kgagent.kg.sources import INFERRED
 from kgagent.kg.terms import nt, to_ox
 
 if TYPE_CHECKING:
@@ -112,5 +112,7 @@ def materialize(
             lines.append(f"{nt(to_ox(s))} {nt(to_ox(p))} {nt(to_ox(o))} .\n")
         except KGAgentError:
             continue  # e.g. ill-typed literals owlrl produced; not representable
-    report = kg._add_inferred(graph_iri, f"inferred:{profile}", profile, "".join(lines).encode())
+    report = kg.add_inferred(
+        "".join(lines).encode(), profile=profile, graph=graph_iri, name=f"inferred:{profile}"
+    )
     return ReasoningReport(profile, graph_iri, report.triples, time.perf_counter() - t0)

@@ -16,10 +16,22 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kgagent.errors import QueryError
-from kgagent.kg.terms import to_ox
+import pyoxigraph as ox
+from rdflib.query import Result
 
-__all__ = ["apply_bindings", "query_form"]
+from kgagent.errors import QueryError
+from kgagent.kg.terms import nt, to_ox, to_rdflib
+
+__all__ = ["STANDARD_PREFIXES", "apply_bindings", "query_form", "to_result", "with_prefixes"]
+
+#: prefixes every query and update may use without declaring them
+STANDARD_PREFIXES = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    "owl": "http://www.w3.org/2002/07/owl#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "skos": "http://www.w3.org/2004/02/skos/core#",
+}
 
 _VAR_NAME = re.compile(r"^[A-Za-z0-9_\u00B7\u00C0-\uFFFF]+$")
 _IRIREF = re.compile(r"<[^<>\"{}|^`\\\x00-\x20]*>")
@@ -201,3 +213,37 @@ def apply_bindings(sparql: str, bindings: Mapping[str, Any] | None, *, update: b
         last = off + 1
     out.append(sparql[last:])
     return "".join(out)
+
+
+def with_prefixes(sparql: str, prefixes: Mapping[str, str] | None) -> str:
+    """``sparql`` after PREFIX declarations: the standard ones, then ``prefixes``."""
+    decls = dict(STANDARD_PREFIXES)
+    decls.update(prefixes or {})
+    head = "".join(f"PREFIX {k}: {nt(ox.NamedNode(v))}\n" for k, v in decls.items())
+    return head + sparql
+
+
+def to_result(outcome: Any) -> Result:
+    """A backend's :class:`~kgagent.kg.backends.QueryOutcome` as an ``rdflib`` Result."""
+    if outcome.kind == "ask":
+        res = Result("ASK")
+        res.askAnswer = bool(outcome.boolean)
+        return res
+    if outcome.kind == "select":
+        from rdflib import Variable
+
+        res = Result("SELECT")
+        res.vars = [Variable(v) for v in outcome.variables]
+        res.bindings = [
+            {res.vars[i]: to_rdflib(t) for i, t in enumerate(row) if t is not None}
+            for row in outcome.rows
+        ]
+        return res
+    from rdflib import Graph
+
+    res = Result("CONSTRUCT")
+    g = Graph()
+    for t in outcome.triples:
+        g.add((to_rdflib(t.subject), to_rdflib(t.predicate), to_rdflib(t.object)))
+    res.graph = g
+    return res

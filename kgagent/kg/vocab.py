@@ -161,3 +161,18 @@ class Vocabulary:
             if n_ent or n_rel:
                 self.save()
             return n_ent, n_rel
+
+    def extend_from_frame(self, frame) -> tuple[int, int]:
+        """Adds the unseen terms of a triples frame (columns 0 1 2, N-Triples terms).
+
+        Subjects and non-literal objects are entities, predicates relations, each in
+        first-seen order, so ids follow the order the store lists its triples.
+        """
+        import pandas as pd
+
+        from kgagent.kg.backends import literal_mask
+
+        objects = frame[2][~literal_mask(frame[2])]
+        ents = pd.unique(pd.concat([frame[0], objects], ignore_index=True).to_numpy())
+        rels = pd.unique(frame[1].to_numpy())
+        return self.extend([e for e in ents.tolist() if e], rels.tolist())
