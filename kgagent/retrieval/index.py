@@ -26,7 +26,6 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,44 +33,13 @@ import numpy as np
 
 from kgagent._io import atomic_dir, fsync_file, load_rows, save_rows
 from kgagent.errors import IndexLoadError, IndexMismatchError
+from kgagent.retrieval.faiss_kinds import HNSW, Flat, faiss_module, omp_threads, pad, tune_blas
 
 __all__ = ["FORMAT", "FactIndex"]
 
 FORMAT = "kgagent-faiss/1"
 #: rebuild an HNSW index once this share of its rows are tombstones
 REBUILD_TOMBSTONES = 0.2
-_FAISS_DEFAULT_BLAS_THRESHOLD = 128_000  # faiss >= 1.10: in units of queries x dim
-
-
-@cache
-def _faiss() -> Any:
-    import faiss
-
-    return faiss
-
-
-def _tune_blas(faiss: Any, dim: int) -> None:
-    """Lets exact search of 2+ queries use BLAS (one query keeps the faster SIMD scan).
-
-    A process-wide faiss setting; changed only while it still has faiss's default, so a
-    value the user set wins.
-    """
-    if faiss.cvar.distance_compute_blas_threshold == _FAISS_DEFAULT_BLAS_THRESHOLD:
-        faiss.cvar.distance_compute_blas_threshold = dim + 1
-
-
-@contextlib.contextmanager
-def _omp_threads(faiss: Any, n: int) -> Iterator[None]:
-    """Runs faiss on ``n`` OpenMP threads in this thread only (the setting is per thread)."""
-    previous = faiss.omp_get_max_threads()
-    if previous == n:
-        yield
-        return
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(previous)
 
 
 class _RWLock:
@@ -116,169 +84,6 @@ class _RWLock:
                 self._cond.notify_all()
 
 
-def _pad(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    scores = np.full((nq, k), -np.inf, dtype=np.float32)  # (q, k)
-    ids = np.full((nq, k), -1, dtype=np.int64)  # (q, k)
-    return scores, ids
-
-
-class _Flat:
-    """Exact search; faiss removes ids itself (compacting the rows, O(n) per call)."""
-
-    kind = "flat"
-
-    def __init__(self, dim: int, index: Any = None) -> None:
-        faiss = _faiss()
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self.live: set[int] = set(self.row_ids().tolist())
-
-    def __len__(self) -> int:
-        return len(self.live)
-
-    @property
-    def tombstones(self) -> int:
-        return 0
-
-    def row_ids(self) -> np.ndarray:
-        return _faiss().vector_to_array(self.index.id_map).astype(np.int64, copy=False)
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.remove(ids)  # replace: drop the old vectors of ids already present
-        self.index.add_with_ids(vectors, ids)
-        self.live.update(ids.tolist())
-
-    def remove(self, ids: np.ndarray) -> int:
-        present = np.fromiter((i in self.live for i in ids.tolist()), dtype=bool, count=len(ids))
-        gone = ids[present]
-        if len(gone):
-            self.index.remove_ids(gone)
-            self.live.difference_update(gone.tolist())
-        return len(gone)
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if not self.live:
-            return _pad(len(queries), k)
-        scores, ids = self.index.search(queries, k)  # (q, k), (q, k)
-        scores[ids < 0] = -np.inf
-        return scores, ids
-
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        return self.index.reconstruct_batch(ids)  # (m, d)
-
-    def live_items(self) -> tuple[np.ndarray, np.ndarray]:
-        n = self.index.ntotal
-        return self.row_ids(), self.index.index.reconstruct_n(0, n)  # (n,), (n, d)
-
-    def raw_vectors(self) -> np.ndarray:
-        """(n, d) view of the stored vectors in row order (no copy; valid until a write)."""
-        faiss = _faiss()
-        n, d = self.index.ntotal, self.index.d
-        if n == 0:
-            return np.zeros((0, d), dtype=np.float32)
-        flat = faiss.downcast_index(self.index.index)
-        return faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
-
-
-class _HNSW:
-    """Approximate search; removed or replaced rows become tombstones (row id -1)."""
-
-    kind = "hnsw"
-
-    def __init__(
-        self,
-        dim: int,
-        *,
-        m: int,
-        ef_construction: int,
-        ef_search: int,
-        index: Any = None,
-        row_ids: np.ndarray | None = None,
-    ) -> None:
-        faiss = _faiss()
-        if index is None:
-            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = ef_construction
-        index.hnsw.efSearch = ef_search
-        self.index = index
-        rows = np.empty(0, dtype=np.int64) if row_ids is None else row_ids
-        self._row_ids = np.array(rows, dtype=np.int64)  # (capacity,), id per row, -1 = dead
-        n = index.ntotal
-        live = np.flatnonzero(self._row_ids[:n] >= 0)
-        ids = self._row_ids[live].tolist()
-        self.live: dict[int, int] = dict(zip(ids, live.tolist(), strict=True))  # id -> row
-
-    def __len__(self) -> int:
-        return len(self.live)
-
-    @property
-    def tombstones(self) -> int:
-        return self.index.ntotal - len(self.live)
-
-    def row_ids(self) -> np.ndarray:
-        return self._row_ids[: self.index.ntotal]
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.remove(ids)
-        base = self.index.ntotal
-        need = base + len(ids)
-        if need > len(self._row_ids):
-            grown = np.full(max(need, 2 * len(self._row_ids), 1024), -1, dtype=np.int64)
-            grown[:base] = self._row_ids[:base]
-            self._row_ids = grown
-        self.index.add(vectors)
-        self._row_ids[base:need] = ids
-        self.live.update(zip(ids.tolist(), range(base, need), strict=True))
-
-    def remove(self, ids: np.ndarray) -> int:
-        removed = 0
-        for i in ids.tolist():
-            row = self.live.pop(i, None)
-            if row is not None:
-                self._row_ids[row] = -1
-                removed += 1
-        return removed
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        nq, n = len(queries), self.index.ntotal
-        if not self.live:
-            return _pad(nq, k)
-        if not self.tombstones:  # every row is live: map rows to ids, nothing to filter
-            scores, rows = self.index.search(queries, k)  # (q, k), (q, k)
-            ids = np.where(rows >= 0, self._row_ids[rows], -1)  # rows -1: faiss padding
-            scores[rows < 0] = -np.inf
-            return scores, ids
-        scores, ids = _pad(nq, k)
-        # over-fetch past tombstones; a query that still finds fewer than k live rows (its
-        # neighbourhood is full of replaced vectors) asks again, 4x deeper
-        fetch = min(n, k + min(self.tombstones, max(k, 32)))
-        todo = np.arange(nq)
-        while len(todo):
-            d, rows = self.index.search(queries[todo], fetch)  # (t, fetch), (t, fetch)
-            found = np.where(rows >= 0, self._row_ids[np.maximum(rows, 0)], -1)  # (t, fetch)
-            live = found >= 0
-            order = np.argsort(~live, axis=1, kind="stable")[:, :k]  # live first, by score
-            got_ids = np.take_along_axis(found, order, axis=1)  # (t, <=k)
-            got = np.take_along_axis(np.where(live, d, -np.inf), order, axis=1)
-            width = got_ids.shape[1]
-            ids[todo, :width] = got_ids
-            scores[todo, :width] = np.where(got_ids >= 0, got, -np.inf)
-            short = live.sum(axis=1) < min(k, len(self.live))
-            if fetch >= n or not short.any():
-                break
-            todo = todo[short]
-            fetch = min(n, fetch * 4)
-        return scores, ids
-
-    def vectors(self, ids: np.ndarray) -> np.ndarray:
-        rows = np.fromiter((self.live[i] for i in ids.tolist()), dtype=np.int64, count=len(ids))
-        return self.index.reconstruct_batch(rows)  # (m, d)
-
-    def live_items(self) -> tuple[np.ndarray, np.ndarray]:
-        n = self.index.ntotal
-        rows = np.flatnonzero(self._row_ids[:n] >= 0)
-        return self._row_ids[rows], self.index.storage.reconstruct_n(0, n)[rows]
-
-
 class FactIndex:
     """Fact vectors keyed by stable int64 ids; exact, or HNSW past ``exact_max``.
 
@@ -313,8 +118,8 @@ class FactIndex:
         self.ef_construction = int(ef_construction)
         self._ef_search = int(ef_search)
         self._lock = _RWLock()
-        _tune_blas(_faiss(), self.dim)
-        self._store: _Flat | _HNSW = _Flat(self.dim)
+        tune_blas(faiss_module(), self.dim)
+        self._store: Flat | HNSW = Flat(self.dim)
 
     def __repr__(self) -> str:
         return f"FactIndex(dim={self.dim}, kind={self.kind!r}, count={len(self)})"
@@ -341,7 +146,7 @@ class FactIndex:
             raise ValueError(f"ef_search must be >= 1, not {value}")
         with self._lock.write():
             self._ef_search = int(value)
-            if isinstance(self._store, _HNSW):
+            if self._store.kind == "hnsw":
                 self._store.index.hnsw.efSearch = int(value)
 
     def __len__(self) -> int:
@@ -382,7 +187,7 @@ class FactIndex:
             ids, vectors = ids[keep], vectors[keep]
         with self._lock.write():
             store = self._store
-            if isinstance(store, _Flat):
+            if store.kind == "flat":
                 new = sum(1 for i in ids.tolist() if i not in store.live)
                 if len(store) + new > self.exact_max:
                     old_ids, old_vecs = store.live_items()
@@ -415,15 +220,15 @@ class FactIndex:
         if store.tombstones and store.tombstones > REBUILD_TOMBSTONES * store.index.ntotal:
             self._store = self._build(*store.live_items())
 
-    def _build(self, ids: np.ndarray, vectors: np.ndarray) -> _Flat | _HNSW:
+    def _build(self, ids: np.ndarray, vectors: np.ndarray) -> Flat | HNSW:
         """A fresh store for these vectors: flat up to ``exact_max``, HNSW above."""
-        store = _Flat(self.dim) if len(ids) <= self.exact_max else self._hnsw()
+        store = Flat(self.dim) if len(ids) <= self.exact_max else self._hnsw()
         if len(ids):
             store.add(np.ascontiguousarray(ids), np.ascontiguousarray(vectors))
         return store
 
-    def _hnsw(self, index: Any = None, row_ids: np.ndarray | None = None) -> _HNSW:
-        return _HNSW(
+    def _hnsw(self, index: Any = None, row_ids: np.ndarray | None = None) -> HNSW:
+        return HNSW(
             self.dim,
             m=self.hnsw_m,
             ef_construction=self.ef_construction,
@@ -448,10 +253,10 @@ class FactIndex:
             raise ValueError(f"k must be >= 1, not {k}")
         k = int(k)
         if len(q) == 0:
-            return _pad(0, k)
+            return pad(0, k)
         with self._lock.read():
             if len(q) == 1:  # one thread: faster for one query, and leaves a core to others
-                with _omp_threads(_faiss(), 1):
+                with omp_threads(faiss_module(), 1):
                     return self._store.search(q, k)
             return self._store.search(q, k)
 
@@ -484,11 +289,11 @@ class FactIndex:
         adding facts), that file is hard-linked and only the new rows are written. HNSW
         is saved as faiss's ``index.faiss``.
         """
-        faiss = _faiss()
+        faiss = faiss_module()
         directory = Path(directory)
         with self._lock.read(), atomic_dir(directory) as tmp:
             store = self._store
-            if isinstance(store, _Flat):
+            if store.kind == "flat":
                 files = save_rows(tmp, "vectors", store.raw_vectors(), _reusable(reuse))
             else:
                 faiss.write_index(store.index, str(tmp / "index.faiss"))
@@ -570,7 +375,7 @@ class FactIndex:
                 )
         if "ids.npy" not in sizes or not ({"index.faiss", "vectors.npy"} & set(sizes)):
             raise IndexLoadError(f"{directory}/manifest.json: lists no index or ids file")
-        faiss = _faiss()
+        faiss = faiss_module()
         try:
             row_ids = np.load(directory / "ids.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -622,7 +427,7 @@ class FactIndex:
             ef_construction=int(m.get("ef_construction", 80)),
             ef_search=int(m.get("ef_search", 128)),
         )
-        store = _Flat(dim, index) if kind == "flat" else self._hnsw(index, row_ids)
+        store = Flat(dim, index) if kind == "flat" else self._hnsw(index, row_ids)
         if not np.array_equal(store.row_ids(), row_ids) or len(store) != count:
             raise IndexLoadError(f"{directory}: ids.npy does not match the index's ids")
         self._store = store

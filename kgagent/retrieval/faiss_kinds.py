@@ -1,0 +1,218 @@
+"""The two storage kinds behind :class:`~kgagent.retrieval.index.FactIndex`, over faiss.
+
+``Flat`` is exact search (``IndexIDMap2(IndexFlatIP)``), which deletes in place; ``HNSW``
+is approximate search (Malkov & Yashunin, TPAMI 2018), which cannot delete, so it keeps
+tombstones (row id -1) and over-fetches past them. Both share one small interface (``kind``,
+``live``, ``tombstones``, ``row_ids``, ``add``, ``remove``, ``search``, ``vectors``,
+``live_items``) so the index switches between them without caring which it holds; the
+choice, the locking and persistence stay in ``index.py``. faiss is imported on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+__all__ = ["HNSW", "Flat", "faiss_module", "omp_threads", "pad", "tune_blas"]
+
+_FAISS_DEFAULT_BLAS_THRESHOLD = 128_000  # faiss >= 1.10: in units of queries x dim
+
+
+@cache
+def faiss_module() -> Any:
+    """The faiss module, imported on first use so that importing kgagent stays cheap."""
+    import faiss
+
+    return faiss
+
+
+def tune_blas(faiss: Any, dim: int) -> None:
+    """Lets exact search of 2+ queries use BLAS (one query keeps the faster SIMD scan).
+
+    A process-wide faiss setting; changed only while it still has faiss's default, so a
+    value the user set wins.
+    """
+    if faiss.cvar.distance_compute_blas_threshold == _FAISS_DEFAULT_BLAS_THRESHOLD:
+        faiss.cvar.distance_compute_blas_threshold = dim + 1
+
+
+@contextlib.contextmanager
+def omp_threads(faiss: Any, n: int) -> Iterator[None]:
+    """Runs faiss on ``n`` OpenMP threads in this thread only (the setting is per thread)."""
+    previous = faiss.omp_get_max_threads()
+    if previous == n:
+        yield
+        return
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
+def pad(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Empty search results: scores -inf, ids -1, (nq, k)."""
+    scores = np.full((nq, k), -np.inf, dtype=np.float32)  # (q, k)
+    ids = np.full((nq, k), -1, dtype=np.int64)  # (q, k)
+    return scores, ids
+
+
+class Flat:
+    """Exact search; faiss removes ids itself (compacting the rows, O(n) per call)."""
+
+    kind = "flat"
+
+    def __init__(self, dim: int, index: Any = None) -> None:
+        faiss = faiss_module()
+        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.live: set[int] = set(self.row_ids().tolist())
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    @property
+    def tombstones(self) -> int:
+        return 0
+
+    def row_ids(self) -> np.ndarray:
+        return faiss_module().vector_to_array(self.index.id_map).astype(np.int64, copy=False)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.remove(ids)  # replace: drop the old vectors of ids already present
+        self.index.add_with_ids(vectors, ids)
+        self.live.update(ids.tolist())
+
+    def remove(self, ids: np.ndarray) -> int:
+        present = np.fromiter((i in self.live for i in ids.tolist()), dtype=bool, count=len(ids))
+        gone = ids[present]
+        if len(gone):
+            self.index.remove_ids(gone)
+            self.live.difference_update(gone.tolist())
+        return len(gone)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if not self.live:
+            return pad(len(queries), k)
+        scores, ids = self.index.search(queries, k)  # (q, k), (q, k)
+        scores[ids < 0] = -np.inf
+        return scores, ids
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        return self.index.reconstruct_batch(ids)  # (m, d)
+
+    def live_items(self) -> tuple[np.ndarray, np.ndarray]:
+        n = self.index.ntotal
+        return self.row_ids(), self.index.index.reconstruct_n(0, n)  # (n,), (n, d)
+
+    def raw_vectors(self) -> np.ndarray:
+        """(n, d) view of the stored vectors in row order (no copy; valid until a write)."""
+        faiss = faiss_module()
+        n, d = self.index.ntotal, self.index.d
+        if n == 0:
+            return np.zeros((0, d), dtype=np.float32)
+        flat = faiss.downcast_index(self.index.index)
+        return faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+
+
+class HNSW:
+    """Approximate search; removed or replaced rows become tombstones (row id -1)."""
+
+    kind = "hnsw"
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        m: int,
+        ef_construction: int,
+        ef_search: int,
+        index: Any = None,
+        row_ids: np.ndarray | None = None,
+    ) -> None:
+        faiss = faiss_module()
+        if index is None:
+            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = ef_construction
+        index.hnsw.efSearch = ef_search
+        self.index = index
+        rows = np.empty(0, dtype=np.int64) if row_ids is None else row_ids
+        self._row_ids = np.array(rows, dtype=np.int64)  # (capacity,), id per row, -1 = dead
+        n = index.ntotal
+        live = np.flatnonzero(self._row_ids[:n] >= 0)
+        ids = self._row_ids[live].tolist()
+        self.live: dict[int, int] = dict(zip(ids, live.tolist(), strict=True))  # id -> row
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    @property
+    def tombstones(self) -> int:
+        return self.index.ntotal - len(self.live)
+
+    def row_ids(self) -> np.ndarray:
+        return self._row_ids[: self.index.ntotal]
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.remove(ids)
+        base = self.index.ntotal
+        need = base + len(ids)
+        if need > len(self._row_ids):
+            grown = np.full(max(need, 2 * len(self._row_ids), 1024), -1, dtype=np.int64)
+            grown[:base] = self._row_ids[:base]
+            self._row_ids = grown
+        self.index.add(vectors)
+        self._row_ids[base:need] = ids
+        self.live.update(zip(ids.tolist(), range(base, need), strict=True))
+
+    def remove(self, ids: np.ndarray) -> int:
+        removed = 0
+        for i in ids.tolist():
+            row = self.live.pop(i, None)
+            if row is not None:
+                self._row_ids[row] = -1
+                removed += 1
+        return removed
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        nq, n = len(queries), self.index.ntotal
+        if not self.live:
+            return pad(nq, k)
+        if not self.tombstones:  # every row is live: map rows to ids, nothing to filter
+            scores, rows = self.index.search(queries, k)  # (q, k), (q, k)
+            ids = np.where(rows >= 0, self._row_ids[rows], -1)  # rows -1: faiss padding
+            scores[rows < 0] = -np.inf
+            return scores, ids
+        scores, ids = pad(nq, k)
+        # over-fetch past tombstones; a query that still finds fewer than k live rows (its
+        # neighbourhood is full of replaced vectors) asks again, 4x deeper
+        fetch = min(n, k + min(self.tombstones, max(k, 32)))
+        todo = np.arange(nq)
+        while len(todo):
+            d, rows = self.index.search(queries[todo], fetch)  # (t, fetch), (t, fetch)
+            found = np.where(rows >= 0, self._row_ids[np.maximum(rows, 0)], -1)  # (t, fetch)
+            live = found >= 0
+            order = np.argsort(~live, axis=1, kind="stable")[:, :k]  # live first, by score
+            got_ids = np.take_along_axis(found, order, axis=1)  # (t, <=k)
+            got = np.take_along_axis(np.where(live, d, -np.inf), order, axis=1)
+            width = got_ids.shape[1]
+            ids[todo, :width] = got_ids
+            scores[todo, :width] = np.where(got_ids >= 0, got, -np.inf)
+            short = live.sum(axis=1) < min(k, len(self.live))
+            if fetch >= n or not short.any():
+                break
+            todo = todo[short]
+            fetch = min(n, fetch * 4)
+        return scores, ids
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        rows = np.fromiter((self.live[i] for i in ids.tolist()), dtype=np.int64, count=len(ids))
+        return self.index.reconstruct_batch(rows)  # (m, d)
+
+    def live_items(self) -> tuple[np.ndarray, np.ndarray]:
+        n = self.index.ntotal
+        rows = np.flatnonzero(self._row_ids[:n] >= 0)
+        return self._row_ids[rows], self.index.storage.reconstruct_n(0, n)[rows]
