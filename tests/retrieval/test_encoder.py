@@ -176,6 +176,9 @@ def test_encode_is_safe_from_threads():
 
 
 def test_registry_names():
+    from kgagent import retrieval
+
+    assert ENCODERS is retrieval.ENCODERS  # declared in the package, re-exported here
     assert ENCODERS["minilm"] is SentenceTransformerEncoder
     assert ENCODERS["sentence-transformers"] is SentenceTransformerEncoder
     assert ENCODERS["hashing"] is HashingEncoder
