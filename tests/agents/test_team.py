@@ -12,9 +12,9 @@ import pytest
 
 from kgagent import Team as TopLevelTeam
 from kgagent.agents import Router, Team
+from kgagent.errors import KGAgentError
 from kgagent.team.federation import Federation
 from kgagent.team.messages import MemberInfo
-from kgagent.errors import KGAgentError
 from tests.agents.conftest import FILMS_BASE, TINY_POLICY, make_member, team_questions
 from tests.fakes import OverlapLM
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from kgagent.pipeline.policy import policy_queries
 from kgagent.embeddings.artifact import embedding_dir, load_workspace
+from kgagent.pipeline.policy import policy_queries
 from kgagent.policy import PathReasoner
 from kgagent.transfer import Bundle, TransferError
 from tests.transfer.conftest import CONFIG, OTHER, director_questions, make_workspace

@@ -9,8 +9,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from kgagent.pipeline.policy import policy_queries
 from kgagent.errors import KGAgentError
+from kgagent.pipeline.policy import policy_queries
 from kgagent.transfer import Budget, Bundle, TransferError, TransferExperiment
 from kgagent.transfer.strategy import Strategy, apply_strategy, get_strategy
 from tests.transfer.conftest import actor_questions, director_questions, write_kb
