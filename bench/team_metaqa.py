@@ -32,7 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, machine, peak_rss_mib, update_doc_section, write_results
-from qa_metaqa import DECISIVE, _plain
+from _metaqa_lexicon import configure
+from qa_metaqa import _plain, metaqa_config
 
 PEOPLE = ("directed_by", "written_by", "starred_actors")
 FILMS_BASE = "http://films.example.org/kg/"  # the films team mints its own IRIs
@@ -53,7 +54,6 @@ def split_kb(kb: Path, root: Path) -> dict[str, Path]:
 
 def build_member(name: str, kb: Path, root: Path, single: Path, args, split: dict) -> dict:
     from kgagent.agents import Agent
-    from kgagent.config import AgentConfig, PolicySection
     from kgagent.policy import PolicyConfig
     from kgagent.workspace import init_workspace
 
@@ -61,7 +61,8 @@ def build_member(name: str, kb: Path, root: Path, single: Path, args, split: dic
     report: dict = {}
     if (ws / "policy" / "default" / "config.json").exists():
         return json.loads((ws / "build_report.json").read_text())
-    init_workspace(ws, config=AgentConfig(name=name, policy=PolicySection(decisive=DECISIVE)))
+    init_workspace(ws, config=metaqa_config(name))
+    configure(ws)  # a workspace made before the list moved to bench/
     if args.reuse_index and not (ws / "index").exists():
         shutil.copytree(single / "index", ws / "index")
     if not (ws / "adapters").exists():

@@ -51,6 +51,14 @@ class RetrievalConfig(_Strict):
         description="a question may be answered by its own topic entity ('the spouse of "
         "X's husband' is X, as in PathQuestion); off for MetaQA, whose gold never is",
     )
+    linker_stopwords: list[str] = Field(
+        default_factory=list,
+        description="extra words the entity linker does not take for a name on their own (a "
+        "span of only such words is a last resort): a dataset's question vocabulary "
+        "('movie', 'film' for MetaQA). English question words "
+        "and the words of the graph's relation and class labels (inflections included) "
+        "are stopwords already; saved with the index, so changing this needs a re-index",
+    )
 
 
 class LLMConfig(_Strict):

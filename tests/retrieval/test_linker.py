@@ -192,7 +192,7 @@ def test_alias_from_skos_alt_label_and_other_languages(tiny_kg):
 
 def test_from_kg_links_entities_not_schema(tiny_kg):
     linker = EntityLinker.from_kg(tiny_kg)
-    iris = set(linker._iris)
+    iris = set(linker.table.iris)
     assert {D + "inception", D + "nolan", D + "titanic"} <= iris
     assert not any(i.startswith("http://example.org/film#") for i in iris)  # classes, props
     assert not any(i.startswith("http://www.w3.org/") for i in iris)
@@ -222,7 +222,7 @@ def test_kg_without_labels_uses_local_names(tmp_path):
     found = linker.link("what did Christopher Nolan direct")
     assert found[0].iri == "http://ex.org/Christopher_Nolan"
     assert top(linker.link("when was Inception released")) == "http://ex.org/Inception"
-    assert "http://ex.org/directed" not in linker._iris  # a property, not an entity
+    assert "http://ex.org/directed" not in linker.table.iris  # a property, not an entity
     kg.close()
 
 
@@ -333,14 +333,83 @@ def test_update_extends_the_previous_tables_like_a_rebuild(data_dir, tmp_path):
     kg.load_triples(extra)
     updated = EntityLinker.from_kg(kg, previous=before)
     fresh = EntityLinker.from_kg(kg)
-    assert updated._extends(before)  # only added entities: the tables were extended
-    for attr in ("_iris", "_labels", "_index", "_symbols", "_prefixes", "_keys"):
-        assert getattr(updated, attr) == getattr(fresh, attr), attr
+    assert updated.table.extends(before.table)  # only added entities: tables extended
+    for attr in ("iris", "labels", "entries", "symbols", "prefixes", "keys"):
+        assert getattr(updated.table, attr) == getattr(fresh.table, attr), attr
     assert updated.link("who directed Memento")[0].label == "Memento"
-    assert "memento" not in before._index  # the tables it shares were copied on write
-    assert before._index["christopher nolan"] == fresh._index["christopher nolan"][:1]
+    assert "memento" not in before.table.entries  # the tables it shares: copied on write
+    nolan = "christopher nolan"
+    assert before.table.entries[nolan] == fresh.table.entries[nolan][:1]
     kg.remove_source(kg.sources()[-1].name)
     after_removal = EntityLinker.from_kg(kg, previous=updated)
-    assert not after_removal._extends(updated)  # names changed: a full rebuild
-    assert after_removal._index == EntityLinker.from_kg(kg)._index
+    assert not after_removal.table.extends(updated.table)  # names changed: a full rebuild
+    assert after_removal.table.entries == EntityLinker.from_kg(kg).table.entries
+    kg.close()
+
+
+# -- the lexicon: English in the library, the graph's words derived, a dataset's configured --
+
+
+def test_the_library_knows_english_not_film_words(linker):
+    assert linker.is_stopword("what") and linker.is_stopword("which")
+    for word in ("movie", "films", "director", "genre", "screenwriter", "votes"):
+        assert not linker.is_stopword(word), word
+
+
+def test_from_kg_derives_the_lexicon_with_inflections(data_dir):
+    kg = KnowledgeGraph()
+    kg.load_triples(data_dir / "tiny_kb.txt")  # directed_by, starred_actors, release_year
+    linker = EntityLinker.from_kg(kg)
+    assert {"directed", "by", "starred", "actors", "release", "year"} <= set(linker.lexicon)
+    for word in ("director", "directors", "directing", "actor", "acting", "released", "years"):
+        assert linker.is_stopword(word), word
+    for word in ("movie", "nolan", "inception", "dir"):
+        assert not linker.is_stopword(word), word
+    assert linker.extra_stopwords == []
+    kg.close()
+
+
+def test_configured_stopwords_are_matched_as_written(data_dir):
+    from kgagent.config import RetrievalConfig
+
+    assert RetrievalConfig().linker_stopwords == []
+    config = RetrievalConfig(linker_stopwords=["Movie", "films"])
+    kg = KnowledgeGraph()
+    kg.load_triples(data_dir / "tiny_kb.txt")
+    linker = EntityLinker.from_kg(kg, stopwords=config.linker_stopwords)
+    assert linker.extra_stopwords == ["films", "movie"]
+    assert linker.is_stopword("movie") and linker.is_stopword("films")
+    assert not linker.is_stopword("movies")  # a dataset's list is taken as written
+    kg.close()
+
+
+def test_a_stopword_makes_a_name_a_last_resort():
+    names = {E + "movie": ["Movie"]}
+    plain = EntityLinker(names).link("which movie")[0].score
+    assert plain > 0.5  # a name like any other: linked with confidence
+    for linker in (
+        EntityLinker(names, stopwords=["movie"]),
+        EntityLinker(names, lexicon=["movies"]),
+    ):
+        found = linker.link("which movie")  # by itself a stopword span is still offered,
+        assert found[0].iri == E + "movie" and found[0].score < 0.5  # below a topic's bar
+
+
+def test_saved_linker_keeps_its_lexicon(data_dir, tmp_path):
+    kg = KnowledgeGraph()
+    kg.load_triples(data_dir / "tiny_kb.txt")
+    linker = EntityLinker.from_kg(kg, stopwords=["movie"])
+    linker.save(tmp_path / "linker")
+    manifest = json.loads((tmp_path / "linker" / "manifest.json").read_text())
+    assert manifest["format"] == "kgagent-linker/2"
+    assert manifest["stopwords"] == ["movie"] and "directed" in manifest["lexicon"]
+    loaded = EntityLinker.load(tmp_path / "linker")
+    assert (loaded.extra_stopwords, loaded.lexicon) == (linker.extra_stopwords, linker.lexicon)
+    assert loaded.is_stopword("director") and loaded.is_stopword("movie")
+    # a linker saved before the lexicon (its stopwords held film words): rebuild, not guess
+    manifest["format"] = "kgagent-linker/1"
+    del manifest["lexicon"]
+    (tmp_path / "linker" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="kgagent index"):
+        EntityLinker.load(tmp_path / "linker")
     kg.close()
