@@ -181,7 +181,7 @@ class Agent:
                 self.encoder,
                 previous=previous,
                 exact_max=rc.exact_max,
-                linker_stopwords=tuple(getattr(rc, "linker_stopwords", ())),
+                linker_stopwords=tuple(rc.linker_stopwords),
                 progress=progress,
             )
             self._index = built
