@@ -230,7 +230,7 @@ class Agent:
     def _saved_policy(self, retriever):
         """The policy the config names, if the workspace has it (checked against the graph)."""
         from kgagent.errors import PolicyError
-        from kgagent.policy import PathReasoner
+        from kgagent.policy import load_reasoner
 
         name = self.config.policy.name
         if not name or self.ws is None:
@@ -239,7 +239,7 @@ class Agent:
         if not (directory / "config.json").exists():
             return None
         try:
-            reasoner = PathReasoner.load(directory, retriever.adj, retriever.relation_terms)
+            reasoner = load_reasoner(directory, retriever.adj, retriever.relation_terms)
         except PolicyError as exc:  # e.g. a relation added since: answer without the policy
             log.warning("%s; answering without the path policy", exc)
             return None

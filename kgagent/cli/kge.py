@@ -14,6 +14,7 @@ import typer
 
 from kgagent.cli._common import handle_errors, report_unseen, unescape
 from kgagent.errors import KGAgentError
+from kgagent.workspace import Workspace
 
 kge_app = typer.Typer(
     help="KG embeddings (TransE, DistMult, ComplEx, RotatE): train and evaluate.",
@@ -90,7 +91,7 @@ def kge_train(
         result = train_workspace(
             workspace, name=name, model=model, heldout=heldout, nproc=nproc, **options
         )
-        where = workspace / "embeddings" / (name or model)
+        where = Workspace(workspace).embedding_dir(name or model)
     else:
         if out is None:
             raise KGAgentError("--out DIR is required with --train")

@@ -14,6 +14,7 @@ import typer
 
 from kgagent.cli._common import handle_errors, report_unseen, unescape
 from kgagent.errors import KGAgentError
+from kgagent.workspace import Workspace
 
 policy_app = typer.Typer(
     help="The RL path policy `ask` walks with: train and evaluate it on QA files.",
@@ -113,14 +114,14 @@ def policy_train(
     elif queries is None:
         raise KGAgentError("--queries FILE is required with a workspace")
     elif mode == "relation":
-        where = out or workspace / "policy" / (name or "linkpred")
+        where = out or Workspace(workspace).policy_dir(name or "linkpred")
         report = _policy_workspace_relation(workspace, queries, cfg, kge, beam, where, sep)
     else:
         from kgagent.agents import Agent
 
         with Agent.open(workspace) as agent:
             report = agent.train_policy(queries, name=name, config=cfg, progress=True)
-            where = agent.workspace / "policy" / (name or agent.config.policy.name)
+            where = agent.ws.policy_dir(name or agent.config.policy.name)
         if out is not None:
             import shutil
 

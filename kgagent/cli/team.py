@@ -15,6 +15,7 @@ import typer
 
 from kgagent.cli._common import handle_errors, read_questions, show_answer, write_answers
 from kgagent.errors import KGAgentError
+from kgagent.workspace import CONFIG_FILE, Workspace
 
 team_app = typer.Typer(
     help="Teams: several agents over different graphs answering together.",
@@ -57,12 +58,12 @@ def _team(
     match: str = "iri,same_as,label",
 ) -> Iterator[Any]:
     """The open read-only Team of ``--agent`` members (Ray started and stopped if asked)."""
-    from kgagent.agents import Team
+    from kgagent.team import Team
 
     workspaces, names = _members(specs)
     for ws in workspaces:
-        if not (Path(ws) / "kgagent.yaml").is_file():
-            raise KGAgentError(f"--agent {ws}: not a kgagent workspace (no kgagent.yaml)")
+        if not Workspace(ws).is_workspace():
+            raise KGAgentError(f"--agent {ws}: not a kgagent workspace (no {CONFIG_FILE})")
     started = False
     if executor == "ray":
         try:

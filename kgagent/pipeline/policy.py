@@ -80,7 +80,7 @@ def fit_policy(
 ) -> tuple[PathReasoner, dict[str, Any]]:
     """Trains a question-mode path policy over the retriever's graph on QA pairs:
     (reasoner, report with the learning curve and held-out validation)."""
-    from kgagent.policy import PathReasoner, PolicyConfig
+    from kgagent.policy import PolicyConfig, create_reasoner
 
     config = config or PolicyConfig()
     if topic_answers and not config.topic_answers:
@@ -97,7 +97,7 @@ def fit_policy(
     valid = [queries[i] for i in order[:n_valid]]
     train = [queries[i] for i in order[n_valid:]]
     vectors = retriever.relation_vectors
-    reasoner = PathReasoner.create(
+    reasoner = create_reasoner(
         retriever.adj,
         retriever.relation_terms,
         config=config,

@@ -143,7 +143,7 @@ def train_team_policy(
     time_budget: float | None = None,
 ) -> tuple[PathReasoner, dict[str, Any]]:
     """Trains the team policy and saves it under ``TEAM/policy/NAME``: (reasoner, report)."""
-    from kgagent.policy import PathReasoner, PolicyConfig
+    from kgagent.policy import PolicyConfig, create_reasoner
 
     if team.workspace is None:
         raise KGAgentError("training a team policy saves it: give the team a workspace")
@@ -165,7 +165,7 @@ def train_team_policy(
         reasoner, report = warm_start(team, warm if isinstance(warm, str) else None, config)
     if reasoner is None:
         reasoner = federate(
-            PathReasoner.create(
+            create_reasoner(
                 fed.edges[0].adj,
                 fed.relation_terms,
                 config=cfg,
@@ -189,7 +189,7 @@ def train_team_policy(
 
 def load_team_policy(team: Team, name: str) -> PathReasoner | None:
     """The team policy saved under ``TEAM/policy/NAME``, if it fits the team's relations."""
-    from kgagent.policy import PathReasoner, PolicyError
+    from kgagent.policy import PolicyError, load_reasoner
 
     if team.workspace is None or not name:
         return None
@@ -198,7 +198,7 @@ def load_team_policy(team: Team, name: str) -> PathReasoner | None:
         return None
     fed = team.federation
     try:
-        reasoner = PathReasoner.load(directory, fed.edges[0].adj, fed.relation_terms)
+        reasoner = load_reasoner(directory, fed.edges[0].adj, fed.relation_terms)
     except PolicyError as exc:  # e.g. a member joined with new relations: retrain
         log.warning("%s; the team answers without its policy (train it again)", exc)
         return None

@@ -38,7 +38,7 @@ from kgagent.team.member import make_members
 from kgagent.team.router import Route, Router
 from kgagent.team.view import FederatedGraph, TeamEncoder, TeamLinker
 from kgagent.text import strip_hints
-from kgagent.types import Answer
+from kgagent.types import Answer, Evidence
 
 __all__ = ["Team"]
 
@@ -202,12 +202,17 @@ class Team:
         """Answers one question from the members' graphs, citing each member's facts."""
         return self.ask_batch([question])[0]
 
+    def evidence(self, questions: Sequence[str]) -> list[Evidence]:
+        """Per question: the merged linked entities and the answer candidates the reader
+        reads (the pipeline's output, before reading)."""
+        return self._pipeline.evidence(questions)
+
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answers many questions; each member gets one request per stage for the batch."""
         from kgagent.llm.reader import Reader
 
         t0 = time.perf_counter()
-        evidences = self._pipeline.evidence(questions)
+        evidences = self.evidence(questions)
         t1 = time.perf_counter()
         s = self.settings
         reader = Reader(

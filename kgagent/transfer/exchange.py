@@ -112,12 +112,12 @@ def _embedding_component(agent: Agent, name: str | None) -> Component:
 
 
 def _policy_component(agent: Agent, name: str) -> Component:
-    from kgagent.policy import PathReasoner
+    from kgagent.policy import load_reasoner
 
     directory = agent.ws.policy_dir(name)
     if not (directory / "config.json").exists():
         raise TransferError(f"{directory}: no such policy (train it with `kgagent policy train`)")
-    reasoner = PathReasoner.load(directory, agent.kg.adjacency(), agent.kg.vocab.relations.terms)
+    reasoner = load_reasoner(directory, agent.kg.adjacency(), agent.kg.vocab.relations.terms)
     config = json.loads((directory / "config.json").read_text("utf-8"))
     config["name"] = name
     metrics_path = directory / "metrics.json"

@@ -300,7 +300,7 @@ class TransferExperiment:
 
     def _scratch(self, bundle: Bundle, retriever, config):
         """A fresh policy of the source's architecture on the target graph."""
-        from kgagent.policy import PathReasoner
+        from kgagent.policy import create_reasoner
         from kgagent.transfer.exchange import action_features
 
         net = bundle.config("policy")["network"]
@@ -309,7 +309,7 @@ class TransferExperiment:
                 f"{bundle.directory}: a {net['mode']!r}-mode policy; experiments on QA "
                 "tasks need a question-mode one"
             )
-        return PathReasoner.create(
+        return create_reasoner(
             retriever.adj,
             retriever.relation_terms,
             config=config,

@@ -92,7 +92,7 @@ def warm_policy(
     """
     import torch
 
-    from kgagent.policy import PathReasoner, PolicyConfig
+    from kgagent.policy import PolicyConfig, create_reasoner
 
     cfg = bundle.config("policy")
     net, saved = cfg["network"], cfg.get("policy", {})
@@ -130,7 +130,7 @@ def warm_policy(
             f"{bundle.directory}: the policy's relation features are {feats}-d, the target's "
             f"{np.asarray(action_features).shape[1]}-d (another encoder?)"
         )
-    target = PathReasoner.create(
+    target = create_reasoner(
         adj,
         relations,
         config=config,

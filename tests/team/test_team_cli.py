@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from kgagent.cli import app
-from tests.agents.conftest import team_questions
+from tests.team.conftest import team_questions
 
 runner = CliRunner()
 GENRES = "what genres are the films directed by Christopher Nolan"

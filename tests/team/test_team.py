@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from kgagent import Team as TopLevelTeam
-from kgagent.agents import Router, Team
+from kgagent.agents import Agent
 from kgagent.errors import KGAgentError
+from kgagent.team import Router, Team
 from kgagent.team.federation import Federation
 from kgagent.team.messages import MemberInfo
-from tests.agents.conftest import FILMS_BASE, TINY_POLICY, make_member, team_questions
 from tests.fakes import OverlapLM
+from tests.team.conftest import FILMS_BASE, TINY_POLICY, make_member, team_questions
 
 E = "http://kgagent.local/kg/entity/"
 GENRES_OF_NOLAN = "what genres are the films directed by Christopher Nolan"
@@ -241,3 +242,22 @@ def test_labels_match_one_to_one_and_normalised_only_when_asked():
     loose = Federation([a, b], match=("iri", "label", "normalized_label"))
     assert loose.match_counts["b"]["normalized_label"] == 1  # "tom hanks" -> "Tom Hanks"
     assert int(loose.to_team[1][0]) == int(loose.to_team[0][0])
+
+
+def test_a_team_of_one_answers_like_its_agent(member_dirs):
+    """The same pipeline over the federated view of one graph: same candidates, same
+    answers, same cited facts (the team stamps each fact with its member)."""
+    with Agent.open(member_dirs["people"], read_only=True) as agent:
+        agent.llm = OverlapLM()
+        agent.use_policy(None)  # the team has no policy of its own
+        with Team(agents=[agent]) as team:
+            questions = [q for q, _ in team_questions()] + ["who starred in Titanic", ""]
+            mine, theirs = agent.retriever.evidence(questions), team.evidence(questions)
+            for a, b in zip(mine, theirs, strict=True):
+                key = [(c.topic, c.relations, c.inverse, c.answers, round(c.score, 5))
+                       for c in a.candidates]  # fmt: skip
+                assert key == [(c.topic, c.relations, c.inverse, c.answers, round(c.score, 5))
+                               for c in b.candidates]  # fmt: skip
+            for a, b in zip(agent.ask_batch(questions), team.ask_batch(questions), strict=True):
+                assert a.labels == b.labels and a.confidence == pytest.approx(b.confidence)
+                assert [f.id for f in a.facts] == [f.id for f in b.facts]
