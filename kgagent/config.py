@@ -15,6 +15,10 @@ from pydantic import ValidationError as PydanticValidationError
 
 from kgagent._io import atomic_write_text
 from kgagent.errors import ConfigError
+from kgagent.pipeline.settings import RetrievalWeights
+
+#: the pipeline's defaults, written once (kgagent/pipeline/settings.py)
+_W = RetrievalWeights()
 
 __all__ = ["AgentConfig", "KGConfig", "PolicySection", "RetrievalConfig"]
 
@@ -42,12 +46,12 @@ class RetrievalConfig(_Strict):
     encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
     exact_max: int = Field(1_000_000, gt=0, description="exact faiss search up to this size")
     k: int = Field(10, gt=0, description="facts returned per question")
-    dense_k: int = Field(50, gt=0)
-    relation_weight: float = 0.6
-    link_weight: float = 0.5
-    max_hops: int = Field(3, ge=1, le=4)
+    dense_k: int = Field(_W.dense_k, gt=0, description="facts found by dense search")
+    relation_weight: float = Field(_W.relation, description="weight of relation relevance")
+    link_weight: float = Field(_W.linked, description="weight of the entity link score")
+    max_hops: int = Field(_W.max_hops, ge=1, le=4)
     topic_answers: bool = Field(
-        False,
+        _W.topic_answers,
         description="a question may be answered by its own topic entity ('the spouse of "
         "X's husband' is X, as in PathQuestion); off for MetaQA, whose gold never is",
     )
