@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 import pyoxigraph as ox
+from rdflib.namespace import XSD
 
 from kgagent.errors import QueryError, StoreError
 
@@ -61,7 +62,7 @@ def read_tsv(data: bytes, columns: int):
     return frame
 
 
-_XSD = "http://www.w3.org/2001/XMLSchema#"
+_XSD = str(XSD)
 
 
 def _bare_literal(token: str) -> str:

@@ -20,6 +20,7 @@ import urllib.request
 from typing import Any
 
 import pyoxigraph as ox
+from rdflib.namespace import XSD
 
 from kgagent.errors import QueryError, StoreError
 from kgagent.kg.backends import Backend, QueryOutcome
@@ -27,7 +28,7 @@ from kgagent.kg.sparql import query_form
 
 __all__ = ["SparqlEndpointBackend"]
 
-_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_XSD_STRING = str(XSD.string)
 GENID = "http://kgagent.local/.well-known/genid/"
 
 

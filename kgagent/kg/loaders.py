@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from rdflib.namespace import RDF, RDFS
+
 from kgagent.errors import KGLoadError
 
 __all__ = [
@@ -32,9 +34,9 @@ __all__ = [
 ]
 
 DEFAULT_BASE_IRI = "http://kgagent.local/kg/"
-RDFS_LABEL = "<http://www.w3.org/2000/01/rdf-schema#label>"
-RDF_TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
-RDF_PROPERTY = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#Property>"
+RDFS_LABEL = f"<{RDFS.label}>"
+RDF_TYPE = f"<{RDF.type}>"
+RDF_PROPERTY = f"<{RDF.Property}>"
 
 _POSITION = re.compile(
     r"^Parser error (?:at line \d+ (?:column \d+|between columns \d+ and \d+)"

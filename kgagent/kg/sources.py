@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pyoxigraph as ox
+from rdflib.namespace import XSD
 
 from kgagent.errors import KGLoadError
 from kgagent.kg.backends import Backend
@@ -59,7 +60,7 @@ META_GRAPH = "urn:kgagent:meta"
 STAGING = "urn:kgagent:staging:"
 INFERRED = "urn:kgagent:inferred:"
 _M = "urn:kgagent:meta#"
-_XSD = "http://www.w3.org/2001/XMLSchema#"
+_XSD = str(XSD)
 
 
 @dataclass(frozen=True)

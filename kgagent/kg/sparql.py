@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pyoxigraph as ox
+from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
 from rdflib.query import Result
 
 from kgagent.errors import QueryError
@@ -26,11 +27,11 @@ __all__ = ["STANDARD_PREFIXES", "apply_bindings", "query_form", "to_result", "wi
 
 #: prefixes every query and update may use without declaring them
 STANDARD_PREFIXES = {
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-    "owl": "http://www.w3.org/2002/07/owl#",
-    "xsd": "http://www.w3.org/2001/XMLSchema#",
-    "skos": "http://www.w3.org/2004/02/skos/core#",
+    "rdf": str(RDF),
+    "rdfs": str(RDFS),
+    "owl": str(OWL),
+    "xsd": str(XSD),
+    "skos": str(SKOS),
 }
 
 _VAR_NAME = re.compile(r"^[A-Za-z0-9_\u00B7\u00C0-\uFFFF]+$")

@@ -13,6 +13,7 @@ import random
 from collections import defaultdict
 
 import numpy as np
+from rdflib.namespace import SKOS
 
 from kgagent.pipeline.graph import SCHEMA_NAMESPACES
 from kgagent.qa import QAItem
@@ -130,7 +131,7 @@ def synthesize(agent, *, n: int = 400, seed: int = 0, multi_hop: float = 0.3) ->
 
 
 #: predicates no user asks about: the schema's own, and SKOS's
-_SKIPPED = (*SCHEMA_NAMESPACES, "<http://www.w3.org/2004/02/skos/core#")
+_SKIPPED = (*SCHEMA_NAMESPACES, f"<{SKOS}")
 
 
 def _no_questions(term: str) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from rdflib.namespace import OWL, RDF, RDFS
 
 from kgagent.kg.adjacency import Adjacency
 from kgagent.kg.terms import iri_of
@@ -28,11 +29,7 @@ from kgagent.types import Candidate, Fact, fact_id
 __all__ = ["SCHEMA_NAMESPACES", "GraphView", "LocalGraph", "is_schema"]
 
 #: vocabularies that describe the schema rather than the domain (N-Triples IRI prefixes)
-SCHEMA_NAMESPACES = (
-    "<http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "<http://www.w3.org/2000/01/rdf-schema#",
-    "<http://www.w3.org/2002/07/owl#",
-)
+SCHEMA_NAMESPACES = tuple(f"<{ns}" for ns in (RDF, RDFS, OWL))
 
 
 def is_schema(term: str) -> bool:

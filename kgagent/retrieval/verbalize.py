@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from rdflib.namespace import RDF as _RDF
+from rdflib.namespace import RDFS as _RDFS
+from rdflib.namespace import SKOS, XSD
 
 from kgagent.text import past_tense
 
@@ -27,9 +30,9 @@ if TYPE_CHECKING:
 __all__ = ["KGA", "Verbalizer", "format_literal"]
 
 KGA = "https://kgagent.dev/vocab#"
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-RDFS = "http://www.w3.org/2000/01/rdf-schema#"
-_XSD = "http://www.w3.org/2001/XMLSchema#"
+RDF_TYPE = str(_RDF.type)
+RDFS = str(_RDFS)
+_XSD = str(XSD)
 
 _VERBS = {
     "knows", "likes", "loves", "owns", "contains", "includes", "influences", "follows",
@@ -50,9 +53,9 @@ _FIXED = {
 NAME_PREDICATES = frozenset(
     {
         f"{RDFS}label",
-        "http://www.w3.org/2004/02/skos/core#prefLabel",
-        "http://www.w3.org/2004/02/skos/core#altLabel",
-        "http://www.w3.org/2004/02/skos/core#hiddenLabel",
+        str(SKOS.prefLabel),
+        str(SKOS.altLabel),
+        str(SKOS.hiddenLabel),
     }
 )
 

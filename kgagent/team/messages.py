@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from rdflib.namespace import OWL
 
 from kgagent.types import Candidate, Fact
 
 __all__ = ["FactBatch", "Link", "MemberInfo", "OneHop"]
 
 #: the owl:sameAs predicate (N-Triples): its pairs merge entities across and within graphs
-SAME_AS = "<http://www.w3.org/2002/07/owl#sameAs>"
+SAME_AS = f"<{OWL.sameAs}>"
 
 
 @dataclass(frozen=True)
