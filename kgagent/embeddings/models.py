@@ -14,7 +14,6 @@ Embedding rows are entity / relation ids: for a workspace they are the stable id
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from kgagent._io import atomic_write_json
+from kgagent.artifact import read_manifest, write_manifest
 from kgagent.embeddings._kernels import ComplexL1, L1Distance
 from kgagent.errors import EmbeddingError
 
@@ -217,7 +216,8 @@ class KGEModel(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         save_file(tensors, str(directory / "weights.safetensors"), metadata={"format": FORMAT})
-        atomic_write_json(directory / "config.json", {**self.config(), **(extra or {})})
+        fields = {**self.config(), **(extra or {})}
+        write_manifest(directory, "config.json", format=fields.pop("format"), **fields)
         return directory
 
     @classmethod
@@ -255,19 +255,16 @@ class KGEModel(nn.Module):
 
 
 def read_config(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / "config.json"
-    try:
-        cfg = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise EmbeddingError(f"{path}: missing (not an embedding directory)") from None
-    except (OSError, ValueError) as exc:
-        raise EmbeddingError(f"{path}: unreadable ({exc})") from exc
-    if cfg.get("format") != FORMAT:
-        raise EmbeddingError(f"{path}: format {cfg.get('format')!r}, expected {FORMAT!r}")
-    for key in ("model", "num_entities", "num_relations", "dim"):
-        if key not in cfg:
-            raise EmbeddingError(f"{path}: field {key!r} is missing")
-    return cfg
+    """``config.json`` of a saved model, refused (EmbeddingError naming the file) if
+    missing, unreadable, of another format or without the sizes to rebuild the model."""
+    return read_manifest(
+        directory,
+        "config.json",
+        format=FORMAT,
+        require=("model", "num_entities", "num_relations", "dim"),
+        error=EmbeddingError,
+        what="an embedding directory",
+    )
 
 
 class TransE(KGEModel):

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from kgagent._io import atomic_dir
+from kgagent.artifact import write_manifest
 from kgagent.errors import PolicyError
 from kgagent.kg.adjacency import Adjacency
 from kgagent.policy.config import FORMAT, BeamPath, PolicyConfig, Query
@@ -456,12 +457,14 @@ class PathReasoner:
         with atomic_dir(directory) as tmp:
             weights = {k: v.detach().contiguous() for k, v in self.network.state_dict().items()}
             save_file(weights, str(tmp / "weights.safetensors"))
-            config = {
-                "format": FORMAT,
-                "policy": asdict(self.config),
-                "network": self.network_spec(),
-            }
-            (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+            write_manifest(
+                tmp,
+                "config.json",
+                format=FORMAT,
+                sort_keys=False,  # in this order, as every policy saved so far
+                policy=asdict(self.config),
+                network=self.network_spec(),
+            )
             (tmp / "relations.json").write_text(json.dumps(self.relations) + "\n")
             if metrics is not None:
                 (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -19,6 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kgagent.artifact import read_manifest
 from kgagent.errors import PolicyError
 from kgagent.policy import WALKS
 from kgagent.policy.config import FORMAT, PolicyConfig
@@ -67,14 +68,19 @@ def load_reasoner(directory: str | Path, adj: Adjacency, relations: Sequence[str
     from safetensors.torch import load_file
 
     directory = Path(directory)
+    config = read_manifest(
+        directory,
+        "config.json",
+        format=FORMAT,
+        require=("policy", "network"),
+        error=PolicyError,
+        what="a policy checkpoint",
+    )
     try:
-        config = json.loads((directory / "config.json").read_text())
         saved_relations = json.loads((directory / "relations.json").read_text())
         weights = load_file(str(directory / "weights.safetensors"))
     except (OSError, ValueError, SafetensorError) as exc:
         raise PolicyError(f"{directory}: unreadable policy checkpoint ({exc})") from exc
-    if config.get("format") != FORMAT:
-        raise PolicyError(f"{directory}: format {config.get('format')!r}, expected {FORMAT}")
     if list(relations[: len(saved_relations)]) != saved_relations:
         raise PolicyError(
             f"{directory}: trained on {len(saved_relations)} relations that are not this "

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kgagent._io import atomic_dir
+from kgagent.artifact import read_manifest, write_manifest
 from kgagent.errors import IndexMismatchError, KGAgentError
 
 if TYPE_CHECKING:
@@ -165,7 +166,9 @@ class RetrievalIndex:
             (tmp / "relations.json").write_text(
                 json.dumps([list(r) for r in self.relations], ensure_ascii=False, indent=1)
             )
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+            fields = {k: v for k, v in self.manifest.items() if k != "format"}
+            # in the order built (the layout of every index saved so far)
+            write_manifest(tmp, "manifest.json", format=INDEX_FORMAT, sort_keys=False, **fields)
 
     @classmethod
     def load(cls, directory: str | Path, *, encoder, fingerprint: str) -> RetrievalIndex:
@@ -178,16 +181,8 @@ class RetrievalIndex:
         d = Path(directory)
         if not (d / "manifest.json").exists():
             raise KGAgentError("no fact index yet: run agent.index() (CLI: `kgagent index WS`)")
-        try:
-            manifest = json.loads((d / "manifest.json").read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexMismatchError(f"{d}/manifest.json: unreadable ({exc})") from exc
-        for key, want in cls.expected(encoder).items():
-            if manifest.get(key) != want:
-                raise IndexMismatchError(
-                    f"{d}: index {key} is {manifest.get(key)!r} but this agent uses {want!r}; "
-                    "rebuild it with `kgagent index`"
-                )
+        want = cls.expected(encoder)
+        manifest = _read_manifest(d, format=want.pop("format"), expect=want)
         if manifest.get("kg_fingerprint") != fingerprint:
             raise IndexMismatchError(
                 f"{d}: index was built for another state of the graph (fingerprint "
@@ -213,10 +208,8 @@ class RetrievalIndex:
         from kgagent.retrieval.linker import EntityLinker
 
         d = Path(directory)
-        if not (d / "manifest.json").exists():
-            return None
         try:
-            manifest = json.loads((d / "manifest.json").read_text("utf-8"))
+            manifest = _read_manifest(d, format=INDEX_FORMAT)
             # same dimension is not enough: vectors of another encoder are meaningless here
             vectors = FactIndex.load(
                 d / "vectors", expect={"dim": int(encoder.dim), "encoder": encoder.name}
@@ -226,6 +219,22 @@ class RetrievalIndex:
         except (KGAgentError, OSError, ValueError):
             return None  # unusable (other encoder, corrupt): rebuild from scratch
         return cls(facts, vectors, linker, [], manifest)
+
+
+def _read_manifest(
+    directory: Path, *, format: str, expect: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The index's manifest through the shared checks (:mod:`kgagent.artifact`); every
+    refusal is an IndexMismatchError that says to rebuild."""
+    return read_manifest(
+        directory,
+        "manifest.json",
+        format=format,
+        expect=expect,
+        error=IndexMismatchError,
+        what="a retrieval index",
+        hint="rebuild it with `kgagent index`",
+    )
 
 
 def _text_changed(old: FactTable, facts: FactTable) -> np.ndarray:

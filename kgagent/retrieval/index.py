@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import re
 import threading
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from kgagent._io import atomic_dir, fsync_file, load_rows, save_rows
+from kgagent.artifact import read_manifest, write_manifest
 from kgagent.errors import IndexLoadError, IndexMismatchError
 from kgagent.retrieval.faiss_kinds import HNSW, Flat, faiss_module, omp_threads, pad, tune_blas
 
@@ -303,7 +303,6 @@ class FactIndex:
             np.save(tmp / "ids.npy", row_ids)
             fsync_file(tmp / "ids.npy")
             facts = {
-                "format": FORMAT,
                 "kind": store.kind,
                 "dim": self.dim,
                 "count": len(store),
@@ -317,24 +316,13 @@ class FactIndex:
                 "files": {name: (tmp / name).stat().st_size for name in [*files, "ids.npy"]},
                 "ids_digest": _digest(row_ids),
             }
-            text = json.dumps({**(manifest or {}), **facts}, indent=2, sort_keys=True)
-            (tmp / "manifest.json").write_text(text + "\n", encoding="utf-8")
-            fsync_file(tmp / "manifest.json")
+            fields = {k: v for k, v in {**(manifest or {}), **facts}.items() if k != "format"}
+            write_manifest(tmp, "manifest.json", format=FORMAT, **fields)
 
     @staticmethod
     def read_manifest(directory: str | Path) -> dict[str, Any]:
-        """The manifest of a saved index, without reading the index itself."""
-        path = Path(directory) / "manifest.json"
-        if not path.is_file():
-            what = "no such directory" if not Path(directory).exists() else "no manifest.json"
-            raise IndexLoadError(f"{directory}: not a saved fact index ({what})")
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise IndexLoadError(f"{path}: unreadable manifest ({exc})") from exc
-        if not isinstance(manifest, dict):
-            raise IndexLoadError(f"{path}: the manifest is not a JSON object")
-        return manifest
+        """The manifest of a saved index (any format), without reading the index itself."""
+        return _read_manifest(directory, format=None)
 
     @classmethod
     def load(cls, directory: str | Path, *, expect: dict[str, Any] | None = None) -> FactIndex:
@@ -343,22 +331,11 @@ class FactIndex:
         Raises:
             IndexMismatchError: a manifest field differs from ``expect`` (checked before the
                 index itself is read).
-            IndexLoadError: the directory is missing, incomplete or corrupt.
+            IndexLoadError: the directory is missing, incomplete or corrupt, or of another
+                format (checked first).
         """
         directory = Path(directory)
-        m = cls.read_manifest(directory)
-        for key, want in (expect or {}).items():
-            found = m.get(key, "<missing>")
-            if key not in m or found != want:
-                raise IndexMismatchError(
-                    f"{directory}: index manifest field {key!r} is {found!r}, expected "
-                    f"{want!r}; the index was built with other settings: rebuild it"
-                )
-        if m.get("format") != FORMAT:
-            raise IndexLoadError(
-                f"{directory}: format {m.get('format')!r} is not {FORMAT!r} (not a FactIndex, "
-                "or written by another version)"
-            )
+        m = _read_manifest(directory, format=FORMAT, expect=expect)
         try:
             kind, dim, count, rows = m["kind"], int(m["dim"]), int(m["count"]), int(m["rows"])
             sizes = {str(name): int(size) for name, size in m["files"].items()}
@@ -456,11 +433,30 @@ def _digest(row_ids: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(row_ids).tobytes(), digest_size=16).hexdigest()
 
 
+def _read_manifest(
+    directory: str | Path, *, format: str | None, expect: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A saved index's manifest through the shared checks (:mod:`kgagent.artifact`):
+    IndexLoadError if missing, unreadable or of another format, IndexMismatchError if an
+    ``expect`` field differs (the index was built with other settings)."""
+    return read_manifest(
+        directory,
+        "manifest.json",
+        format=format,
+        expect=expect,
+        error=IndexLoadError,
+        mismatch=IndexMismatchError,
+        what="a saved fact index",
+        hint="rebuild the index",
+    )
+
+
 def _reusable(reuse: str | Path | None) -> Path | None:
     """A previous save's directory, if it holds a readable manifest of this format."""
     if reuse is None:
         return None
     try:
-        return Path(reuse) if FactIndex.read_manifest(reuse).get("format") == FORMAT else None
+        _read_manifest(reuse, format=FORMAT)
     except IndexLoadError:
         return None
+    return Path(reuse)

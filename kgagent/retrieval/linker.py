@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kgagent._io import atomic_dir, load_rows, save_rows
+from kgagent.artifact import read_manifest, write_manifest
 from kgagent.errors import IndexMismatchError
 from kgagent.retrieval.name_table import NameTable
 from kgagent.retrieval.spans import BARRIER, Question, Span, SpanFinder
@@ -407,18 +408,17 @@ class EntityLinker:
                 old = Path(reuse) if reuse is not None else None
                 save_rows(tmp, "embeddings", t.embeddings, old)
                 encoder = {"name": str(self.encoder.name), "dim": int(t.embeddings.shape[1])}
-            manifest = {
-                "format": FORMAT,
-                "count": len(t.iris),
-                "fuzzy_threshold": self.fuzzy_threshold,
-                "max_ngram": self.max_ngram,
-                "stopwords": self.extra_stopwords,
-                "lexicon": self.lexicon,
-                "encoder": encoder,
-                "fingerprint": self.fingerprint,
-            }
-            (tmp / "manifest.json").write_text(
-                json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            write_manifest(
+                tmp,
+                "manifest.json",
+                format=FORMAT,
+                count=len(t.iris),
+                fuzzy_threshold=self.fuzzy_threshold,
+                max_ngram=self.max_ngram,
+                stopwords=self.extra_stopwords,
+                lexicon=self.lexicon,
+                encoder=encoder,
+                fingerprint=self.fingerprint,
             )
 
     @classmethod
@@ -443,13 +443,15 @@ class EntityLinker:
             IndexMismatchError: unreadable or inconsistent files, or a stale fingerprint.
         """
         directory = Path(directory)
+        manifest = read_manifest(
+            directory,
+            "manifest.json",
+            format=FORMAT,
+            error=IndexMismatchError,
+            what="a saved entity linker",
+            hint="rebuild the index (`kgagent index`)",
+        )
         try:
-            manifest = json.loads((directory / "manifest.json").read_text("utf-8"))
-            if manifest.get("format") != FORMAT:
-                raise ValueError(
-                    f"format {manifest.get('format')!r}, expected {FORMAT!r}: rebuild the "
-                    "index (`kgagent index`)"
-                )
             data = json.loads((directory / "entities.json").read_text("utf-8"))
             iris, labels, names = data["iris"], data["labels"], data["names"]
             pop = np.load(directory / "popularity.npy", allow_pickle=False)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kgagent._io import atomic_dir
+from kgagent.artifact import read_manifest, write_manifest
 from kgagent.errors import TransferError
 
 __all__ = [
@@ -149,7 +150,6 @@ def write_bundle(
             json.dumps(vocab, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         manifest: dict[str, Any] = {
-            "format": FORMAT,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "source": source or {},
             "libraries": library_versions(),
@@ -190,7 +190,8 @@ def write_bundle(
                 },
                 "files": extra,
             }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        # in the order built: the components' order is the order they are imported in
+        write_manifest(tmp, "manifest.json", format=FORMAT, sort_keys=False, **manifest)
     return path
 
 
@@ -217,14 +218,9 @@ class Bundle:
         """
         directory = Path(path)
         mpath = directory / "manifest.json"
-        try:
-            manifest = json.loads(mpath.read_text("utf-8"))
-        except FileNotFoundError:
-            raise TransferError(f"{mpath}: missing (not a transfer bundle)") from None
-        except (OSError, ValueError) as exc:
-            raise TransferError(f"{mpath}: unreadable ({exc})") from exc
-        if manifest.get("format") != FORMAT:
-            raise TransferError(f"{mpath}: format {manifest.get('format')!r}, expected {FORMAT}")
+        manifest = read_manifest(
+            directory, mpath.name, format=FORMAT, error=TransferError, what="a transfer bundle"
+        )
         bundle = cls(directory, manifest)
         vocab = manifest.get("vocabulary", {})
         bundle._check_digest(vocab.get("file", "vocabulary.json"), vocab.get("sha256"))
