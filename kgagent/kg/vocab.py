@@ -9,17 +9,19 @@ form SPARQL TSV results use, so syncing with the store is a vectorized set diffe
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from kgagent._io import atomic_write_json, atomic_write_text
+from kgagent._io import atomic_write_text
+from kgagent.artifact import read_manifest, write_manifest
 from kgagent.errors import VocabularyError
 
 __all__ = ["TermTable", "Vocabulary"]
+
+FORMAT = "kgagent-vocab/1"
 
 
 def _to_term(value: object) -> str:
@@ -121,8 +123,15 @@ class Vocabulary:
 
     def _read(self) -> None:
         assert self.directory is not None
+        manifest = read_manifest(
+            self.directory,
+            "manifest.json",
+            format=FORMAT,
+            require=("entities", "relations"),
+            error=VocabularyError,
+            what="an id table",
+        )
         try:
-            manifest = json.loads((self.directory / "manifest.json").read_text("utf-8"))
             tables = {}
             for name in ("entities", "relations"):
                 path = self.directory / f"{name}.txt"
@@ -150,8 +159,7 @@ class Vocabulary:
                 self.directory / f"{name}.txt", "".join(t + "\n" for t in table.terms)
             )
             manifest[name] = {"count": len(table), "sha256": table.digest()}
-        manifest["format"] = "kgagent-vocab/1"
-        atomic_write_json(self.directory / "manifest.json", manifest)
+        write_manifest(self.directory, "manifest.json", format=FORMAT, **manifest)
 
     def extend(self, entity_terms: Iterable[str], relation_terms: Iterable[str]) -> tuple[int, int]:
         """Adds unseen terms (N-Triples syntax); persists if anything changed."""
