@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
 
 from kgagent._io import atomic_dir, load_rows, save_rows
 from kgagent.artifact import read_manifest, write_manifest
@@ -62,13 +63,7 @@ FORMAT = "kgagent-linker/2"
 #: the lookup key of a name or mention (the linker's old name for it)
 normalize = normalize_name
 
-_SKIP_NAMESPACES = (
-    "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "http://www.w3.org/2000/01/rdf-schema#",
-    "http://www.w3.org/2002/07/owl#",
-    "http://www.w3.org/2001/XMLSchema#",
-    "http://www.w3.org/2004/02/skos/core#",
-)
+_SKIP_NAMESPACES = tuple(str(ns) for ns in (RDF, RDFS, OWL, XSD, SKOS))
 
 _ENGLISH = """
 a about after all also am an and another any are as at be been before being between both
