@@ -100,7 +100,7 @@ class RetrievalIndex:
             scan = kg.triples_frame()  # held: one store scan serves every view below
             verbalizer = Verbalizer(kg.ontology)
             facts = FactTable.from_kg(kg, verbalizer=verbalizer)
-            reuse = previous is not None and previous.fits(encoder)
+            reuse = previous is not None and previous.vectors is not None and previous.fits(encoder)
             vectors = (
                 previous.vectors if reuse else FactIndex(int(encoder.dim), exact_max=exact_max)
             )
@@ -109,7 +109,7 @@ class RetrievalIndex:
             new_mask = ~np.isin(ids, have)
             if reuse:
                 # same triple, new wording (a label changed): its vector is stale too
-                new_mask |= _text_changed(previous.facts, facts)
+                new_mask |= _text_changed(previous.facts, facts)  # no old facts: all
             stale = have[~np.isin(have, ids)]
             removed = vectors.remove(stale) if len(stale) else 0
             new_rows = np.flatnonzero(new_mask)
@@ -202,7 +202,9 @@ class RetrievalIndex:
     def reusable(cls, directory: str | Path, *, encoder) -> RetrievalIndex | None:
         """What a rebuild can reuse of the index in ``directory`` (any graph state): its
         vectors if ``encoder`` made them, its facts (to spot re-worded ones) and its
-        linker. None where there is nothing usable (absent, another encoder, corrupt)."""
+        linker, each on its own (a part that cannot be read is None and is rebuilt: a
+        linker of an older format must not cost the vectors). None where nothing is
+        usable."""
         from kgagent.retrieval.facts import FactTable
         from kgagent.retrieval.index import FactIndex
         from kgagent.retrieval.linker import EntityLinker
@@ -210,14 +212,22 @@ class RetrievalIndex:
         d = Path(directory)
         try:
             manifest = _read_manifest(d, format=INDEX_FORMAT)
-            # same dimension is not enough: vectors of another encoder are meaningless here
-            vectors = FactIndex.load(
-                d / "vectors", expect={"dim": int(encoder.dim), "encoder": encoder.name}
-            )
-            facts = FactTable.load(d / "facts.tsv")
-            linker = EntityLinker.load(d / "linker", encoder=encoder)
-        except (KGAgentError, OSError, ValueError):
-            return None  # unusable (other encoder, corrupt): rebuild from scratch
+        except KGAgentError:
+            return None
+
+        def part(load):  # each part on its own: an old linker must not cost the vectors
+            try:
+                return load()
+            except (KGAgentError, OSError, ValueError):
+                return None  # unusable (other encoder, older format, corrupt): rebuilt
+
+        # same dimension is not enough: vectors of another encoder are meaningless here
+        expect = {"dim": int(encoder.dim), "encoder": encoder.name}
+        vectors = part(lambda: FactIndex.load(d / "vectors", expect=expect))
+        facts = part(lambda: FactTable.load(d / "facts.tsv"))
+        linker = part(lambda: EntityLinker.load(d / "linker", encoder=encoder))
+        if vectors is None and linker is None:
+            return None
         return cls(facts, vectors, linker, [], manifest)
 
 
@@ -237,8 +247,11 @@ def _read_manifest(
     )
 
 
-def _text_changed(old: FactTable, facts: FactTable) -> np.ndarray:
-    """(n,) bool: facts whose sentence differs from the last build's."""
+def _text_changed(old: FactTable | None, facts: FactTable) -> np.ndarray:
+    """(n,) bool: facts whose sentence differs from the last build's (all of them when
+    the last build's sentences are unreadable: their vectors cannot be vouched for)."""
+    if old is None:
+        return np.ones(len(facts), dtype=bool)
     before = dict(zip(old.ids.tolist(), old.texts, strict=True))
     return np.fromiter(
         (before.get(i, t) != t for i, t in zip(facts.ids.tolist(), facts.texts, strict=True)),
