@@ -5,10 +5,10 @@ Heavy modules load lazily so ``import kgagent`` and ``kgagent --help`` stay inst
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kgagent import errors
+from kgagent._lazy import lazy_attributes
 from kgagent.errors import KGAgentError, KGLoadError
 
 __version__ = "0.1.0"
@@ -55,9 +55,4 @@ if TYPE_CHECKING:
     from kgagent.types import Answer, AnswerEntity, Evidence, Fact, GraphPath, Path
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kgagent' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -28,3 +28,14 @@ def virtuoso(tmp_path_factory):
         pytest.fail("Virtuoso is not installed: run `bash scripts/install-virtuoso.sh`")
     with run_virtuoso(tmp_path_factory.mktemp("virtuoso")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small REINFORCE batches run several times faster on one thread of shared cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,9 +13,9 @@ this package is cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
+from kgagent._lazy import lazy_attributes
 from kgagent._registry import Registry
 from kgagent.errors import EmbeddingError
 
@@ -76,7 +76,4 @@ def get_model(name: str, **kwargs: Any):
     return get_model_class(name)(**kwargs)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kgagent.embeddings' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -7,9 +7,9 @@ import torch lazily; importing this package is cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
+from kgagent._lazy import lazy_attributes
 from kgagent._registry import Registry
 from kgagent.errors import ConfigError
 
@@ -35,7 +35,4 @@ def get_llm(backend: str, **kwargs: Any):
     return LLM_BACKENDS.get(backend)(**kwargs)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kgagent.llm' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

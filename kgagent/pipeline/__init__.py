@@ -8,8 +8,9 @@ federation; see docs/architecture.md. Names load lazily: the configuration impor
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kgagent._lazy import lazy_attributes
 
 __all__ = [
     "HOP_PENALTY",
@@ -63,9 +64,4 @@ if TYPE_CHECKING:
     from kgagent.pipeline.settings import HOP_PENALTY, RetrievalWeights
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"kgagent.pipeline.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kgagent.pipeline' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {k: f"kgagent.pipeline.{v}" for k, v in _LAZY.items()})

@@ -21,6 +21,7 @@ An agent and a team run this same class; they differ only in the components they
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,18 +97,11 @@ class QuestionPipeline:
         self.max_anchors = int(max_anchors)
 
     def with_policy(self, policy: PolicyProposer | None) -> QuestionPipeline:
-        """The same pipeline with another path policy (None: without one)."""
-        return QuestionPipeline(
-            linker=self.linker,
-            encoder=self.encoder,
-            graph=self.graph,
-            relevance=self.relevance,
-            planner=self.planner,
-            candidates=self.candidates,
-            policy=policy,
-            link_min=self.link_min,
-            max_anchors=self.max_anchors,
-        )
+        """The same pipeline with another path policy (None: without one); this one is
+        left as it is, so questions in flight finish with the policy they started with."""
+        other = copy.copy(self)
+        other.policy = policy
+        return other
 
     def evidence(self, questions: Sequence[str]) -> list[Evidence]:
         """Per question: its linked entities and answer candidates (no fact ranking: the

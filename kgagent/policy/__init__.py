@@ -16,9 +16,9 @@ lazily: importing this package (or reading :data:`WALKS`) does not.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kgagent._lazy import lazy_attributes
 from kgagent._registry import Registry
 from kgagent.errors import PolicyError
 
@@ -66,12 +66,7 @@ if TYPE_CHECKING:
     from kgagent.policy.walks import create_reasoner, load_reasoner
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kgagent.policy' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -5,9 +5,7 @@ Submodules import torch/faiss lazily; importing this package is cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from kgagent._lazy import lazy_attributes
 from kgagent._registry import Registry
 from kgagent.errors import EncoderError
 
@@ -40,7 +38,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kgagent.retrieval' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

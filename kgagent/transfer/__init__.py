@@ -16,8 +16,7 @@ Submodules import torch lazily; importing this package is cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from kgagent._lazy import lazy_attributes
 
 __all__ = [
     "COMPONENTS",
@@ -52,7 +51,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kgagent.transfer' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -33,7 +33,7 @@ def test_a_saved_index_loads_only_for_its_graph_and_encoder(kg, tmp_path):
     assert len(again.facts) == len(built.facts) and again.relations == built.relations
     with pytest.raises(IndexMismatchError, match="another state of the graph"):
         RetrievalIndex.load(tmp_path / "index", encoder=enc, fingerprint="other")
-    with pytest.raises(IndexMismatchError, match="manifest.json: field .encoder."):
+    with pytest.raises(IndexMismatchError, match=r"manifest\.json: field .encoder."):
         RetrievalIndex.load(
             tmp_path / "index", encoder=get_encoder("hashing", dim=64), fingerprint="x"
         )

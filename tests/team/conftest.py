@@ -64,14 +64,8 @@ def make_member(root: Path, name: str, llm: str = "transformers") -> Path:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Small REINFORCE batches run several times faster on one thread of shared cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread):
+    """Every test here trains or walks with one torch thread (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

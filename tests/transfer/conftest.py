@@ -77,11 +77,5 @@ def target(tmp_path, kb):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
+def _one_thread(one_torch_thread):
     """Tiny tensors: one intra-op thread is faster than several contending for 2 cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
