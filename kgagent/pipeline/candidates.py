@@ -97,16 +97,16 @@ class CandidateBuilder:
                 p.actions,
                 max_walks=cap * self.walks_per_answer,
                 back=self.topic_answers,
+                keep=cap,
                 scope=p.anchor.scope,
             )
             for p in proposals
         ]
-        kept = [list(r.items())[:cap] for r in reached]
-        facts = iter(g.walk_facts([walk for items in kept for _, walk in items]))
+        facts = iter(g.walk_facts([walk for r in reached for walk in r.walks.values()]))
         R = g.num_relations
         out: list[Candidate | None] = []
-        for p, r, items in zip(proposals, reached, kept, strict=True):
-            if not r:
+        for p, r in zip(proposals, reached, strict=True):
+            if not r.total:
                 out.append(None)
                 continue
             node = p.anchor.node
@@ -117,9 +117,9 @@ class CandidateBuilder:
                     relations=tuple(iri_of(g.relation_terms[a % R]) for a in p.actions),
                     inverse=tuple(a >= R for a in p.actions),
                     relation_labels=tuple(g.relation_texts[a] for a in p.actions),
-                    answers=tuple((iri_of(g.entity_term(t)), g.entity_label(t)) for t, _ in items),
-                    total=len(r),
-                    support=tuple(next(facts) for _ in items),
+                    answers=tuple((iri_of(g.entity_term(t)), g.entity_label(t)) for t in r.walks),
+                    total=r.total,
+                    support=tuple(next(facts) for _ in r.walks),
                     score=p.score,
                     prior=p.prior,
                 )

@@ -22,8 +22,9 @@ from rdflib.namespace import OWL, RDF, RDFS
 
 from kgagent.kg.adjacency import Adjacency
 from kgagent.kg.terms import iri_of
+from kgagent.pipeline.execute import EdgeKeys, Reached, execute_chain
 from kgagent.retrieval.facts import FactTable
-from kgagent.retrieval.subgraph import Hop, relation_paths
+from kgagent.retrieval.subgraph import Hop
 from kgagent.types import Candidate, Fact, fact_id
 
 __all__ = ["SCHEMA_NAMESPACES", "GraphView", "LocalGraph", "is_schema"]
@@ -72,10 +73,18 @@ class GraphView(Protocol):
         """(actions, tails) of every edge out of ``nodes`` (both directions)."""
 
     def execute(
-        self, topic: int, actions: Sequence[int], *, max_walks: int, back: bool, scope: Any = None
-    ) -> dict[int, list]:
-        """Answer node -> the first walk reaching it along ``actions`` from ``topic``; a walk
-        never revisits an entity and ends on ``topic`` only if ``back``."""
+        self,
+        topic: int,
+        actions: Sequence[int],
+        *,
+        max_walks: int,
+        back: bool,
+        keep: int,
+        scope: Any = None,
+    ) -> Reached:
+        """The answers ``actions`` reach from ``topic`` and the first walk to each of the
+        first ``keep`` (:func:`~kgagent.pipeline.execute.execute_chain`): a walk never
+        revisits an entity and ends on ``topic`` only if ``back``."""
 
     def walk_facts(self, walks: Sequence[Sequence[Any]]) -> list[tuple[Fact, ...]]:
         """The facts behind each walk's hops (one batch: a team asks each member once)."""
@@ -134,6 +143,7 @@ class LocalGraph:
         self.neighbourhood_cap = int(neighbourhood_cap)
         R = self.num_relations
         self._schema = np.array([is_schema(self.relation_terms[a % R]) for a in range(2 * R)])
+        self._keys = EdgeKeys(self.adj)
 
     # -- GraphView ------------------------------------------------------------------------
 
@@ -156,22 +166,37 @@ class LocalGraph:
         return self.adj.out_edges(nodes)
 
     def execute(
-        self, topic: int, actions: Sequence[int], *, max_walks: int, back: bool, scope: Any = None
-    ) -> dict[int, list[Hop]]:
-        walks = relation_paths(
-            self.adj, topic, actions, max_results=max_walks, return_to_source=back
+        self,
+        topic: int,
+        actions: Sequence[int],
+        *,
+        max_walks: int,
+        back: bool,
+        keep: int,
+        scope: Any = None,
+    ) -> Reached:
+        return execute_chain(
+            [self._keys], topic, actions, max_walks=max_walks, back=back, keep=keep
         )
-        first: dict[int, list[Hop]] = {}
-        for walk in walks:
-            tail = walk[-1].tail
-            if tail != topic or back:
-                first.setdefault(tail, walk)
-        return first
 
-    def walk_facts(self, walks: Sequence[Sequence[Hop]]) -> list[tuple[Fact, ...]]:
-        return [
-            tuple(f for f in (self.hop_fact(h) for h in walk) if f is not None) for walk in walks
+    def walk_facts(self, walks: Sequence[Sequence[tuple[int, int]]]) -> list[tuple[Fact, ...]]:
+        edges = np.array([e for walk in walks for _, e in walk], dtype=np.int64)  # (n,)
+        heads = self._keys.head_of(edges)
+        hops = [
+            Hop(int(h), int(r), int(t))
+            for h, r, t in zip(
+                heads.tolist(),
+                self.adj.relations[edges].tolist(),
+                self.adj.targets[edges].tolist(),
+                strict=True,
+            )
         ]
+        facts = iter(self.hop_facts(hops))
+        out = []
+        for walk in walks:
+            found = [next(facts) for _ in walk]
+            out.append(tuple(f for f in found if f is not None))
+        return out
 
     def one_hop(
         self,
@@ -186,13 +211,26 @@ class LocalGraph:
 
     def hop_fact(self, hop: Hop) -> Fact | None:
         """The fact behind one hop (its triple read in the stored direction)."""
+        return self.hop_facts([hop])[0]
+
+    def hop_facts(self, hops: Sequence[Hop]) -> list[Fact | None]:
+        """The facts behind hops, looked up in one batch."""
+        if not hops:
+            return []
         R = self.num_relations
-        inv = hop.relation >= R
-        rel = hop.relation - R if inv else hop.relation
-        s, o = (hop.tail, hop.head) if inv else (hop.head, hop.tail)
-        fid = fact_id(self.entity_terms[s], self.relation_terms[rel], self.entity_terms[o])
-        row = self.facts.rows_for_ids(np.array([fid]))[0]
-        return self.facts.fact(int(row), labels=self.label) if row >= 0 else None
+        ids = []
+        for hop in hops:
+            inv = hop.relation >= R
+            rel = hop.relation - R if inv else hop.relation
+            s, o = (hop.tail, hop.head) if inv else (hop.head, hop.tail)
+            ids.append(
+                fact_id(self.entity_terms[s], self.relation_terms[rel], self.entity_terms[o])
+            )
+        rows = self.facts.rows_for_ids(np.array(ids, dtype=np.int64))
+        return [
+            self.facts.fact(int(row), labels=self.label) if row >= 0 else None
+            for row in rows.tolist()
+        ]
 
     def _one_hop(self, node: int, link: float, rel_score: np.ndarray, cap: int) -> list[Candidate]:
         return one_hop_candidates(

@@ -263,19 +263,6 @@ class Federation:
 
     # -- walks ----------------------------------------------------------------------------
 
-    def expand(self, node: int, action: int, members: Sequence[int]) -> list[tuple[int, int, int]]:
-        """(member, CSR edge index, tail) of every edge ``action`` takes out of ``node``
-        in the given members' graphs."""
-        out = []
-        for m in members:
-            adj = self.edges[m].adj
-            lo, hi = adj.indptr[node], adj.indptr[node + 1]
-            rels = adj.relations[lo:hi]
-            a, b = np.searchsorted(rels, action), np.searchsorted(rels, action, side="right")
-            for i, t in enumerate(adj.targets[lo + a : lo + b].tolist(), start=int(lo + a)):
-                out.append((m, i, t))
-        return out
-
     def allowed(self, members: Sequence[int]) -> np.ndarray:
         """(2R + 1,) bool: the actions some of ``members`` can take (STOP always)."""
         return self.action_members[:, list(members)].any(axis=1)

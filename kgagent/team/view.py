@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from kgagent.kg.terms import iri_of
+from kgagent.pipeline.execute import EdgeKeys, Reached, execute_chain
 from kgagent.pipeline.pipeline import Mention
 from kgagent.team.federation import Federation
 from kgagent.team.router import Router
@@ -85,6 +86,7 @@ class FederatedGraph:
         self.relation_terms = federation.relation_terms
         self.relation_texts = federation.relation_texts
         self._all = tuple(range(len(self.members)))
+        self._keys = [EdgeKeys(e.adj) for e in federation.edges]
 
     # -- ids ------------------------------------------------------------------------------
 
@@ -118,33 +120,23 @@ class FederatedGraph:
         return np.concatenate(rels), np.concatenate(tails)
 
     def execute(
-        self, topic: int, actions: Sequence[int], *, max_walks: int, back: bool, scope: Any = None
-    ) -> dict[int, list[tuple[int, int]]]:
-        """Answer node -> one supporting walk [(member, CSR edge index), ...]."""
-        members = scope or self._all
-        walks: list[tuple[list[tuple[int, int]], int, frozenset]] = [
-            ([], topic, frozenset([topic]))
-        ]
-        for step, action in enumerate(actions):
-            last = back and step == len(actions) - 1
-            nxt = []
-            for hops, node, seen in walks:
-                for m, edge, tail in self.fed.expand(node, action, members):
-                    if tail in seen and not (last and tail == topic and hops):
-                        continue  # a walk never revisits an entity
-                    nxt.append(([*hops, (m, edge)], tail, seen | {tail}))
-                    if len(nxt) >= max_walks:
-                        break
-                if len(nxt) >= max_walks:
-                    break
-            walks = nxt
-            if not walks:
-                return {}
-        first: dict[int, list[tuple[int, int]]] = {}
-        for hops, tail, _ in walks:
-            if tail != topic or back:
-                first.setdefault(tail, hops)
-        return first
+        self,
+        topic: int,
+        actions: Sequence[int],
+        *,
+        max_walks: int,
+        back: bool,
+        keep: int,
+        scope: Any = None,
+    ) -> Reached:
+        """The chain over the scope's members; walks name their hops (member, CSR edge)."""
+        members = tuple(scope or self._all)
+        parts = [self._keys[m] for m in members]
+        r = execute_chain(parts, topic, actions, max_walks=max_walks, back=back, keep=keep)
+        if members == tuple(range(len(members))):
+            return r  # local member indices are team member indices
+        walks = {t: [(members[k], e) for k, e in walk] for t, walk in r.walks.items()}
+        return Reached(r.total, walks)
 
     def walk_facts(self, walks: Sequence[Sequence[tuple[int, int]]]) -> list[tuple[Fact, ...]]:
         """The facts of every hop, asked of the members that hold them (one request each)."""
