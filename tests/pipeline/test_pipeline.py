@@ -237,3 +237,19 @@ def test_an_empty_question_gets_empty_evidence(r):
     pipe, _ = _pipeline(r, [])
     evs = pipe.evidence(["", "   "])
     assert [ev.question for ev in evs] == ["", ""] and not any(ev.candidates for ev in evs)
+
+
+def test_the_planner_is_the_fallback_when_the_policy_proposes_nothing(r):
+    titanic = _node(r, "Titanic")
+    mention = [Mention(titanic, _Entity("t", 1.0, 13, 20))]
+    walk = _Beam((_action(r, "directed_by"), _action(r, "directed_by", inverse=True)), 0.0)
+    sure = PolicyProposer(_FakeReasoner([walk]), beam=4, options=4, min_share=0.01, linked=0.5)
+    pipe, _ = _pipeline(r, mention, sure)
+    anchors = [Anchor(0, titanic, 1.0, np.ones(4, dtype=np.float32))]
+    rel = [np.ones(2 * len(r.relation_terms), dtype=np.float32)]
+    policy, planned = pipe._propose(anchors, rel)
+    assert [p.actions for p in policy[0]] == [walk.actions] and planned == [[]]
+    silent = PolicyProposer(_FakeReasoner([]), beam=4, options=4, min_share=0.01, linked=0.5)
+    pipe, _ = _pipeline(r, mention, silent)
+    policy, planned = pipe._propose(anchors, rel)
+    assert policy == [[]] and planned[0]  # no walk: the planner proposes
