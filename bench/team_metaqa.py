@@ -106,8 +106,8 @@ def build_members(args) -> dict:
 
 def build_team(args) -> dict:
     """The team policy over both members' graphs, warm-started from a member's policy."""
-    from kgagent.agents import Team
     from kgagent.policy import PolicyConfig
+    from kgagent.team import Team
 
     root, single = Path(args.root), Path(args.single)
     split = json.loads((single / "qa_split.json").read_text())
@@ -213,8 +213,9 @@ def eval_hops(single, team, items, hops: int, args) -> dict:
 def run_eval(args) -> None:
     import random
 
-    from kgagent.agents import Agent, Team
+    from kgagent.agents import Agent
     from kgagent.qa import read_qa
+    from kgagent.team import Team
 
     root, single_ws = Path(args.root), Path(args.single)
     split = json.loads((single_ws / "qa_split.json").read_text())

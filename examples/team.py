@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kgagent.agents import Agent, Team
+from kgagent import Agent, Team
 from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
 from kgagent.policy import PolicyConfig
 from kgagent.workspace import init_workspace, open_kg
