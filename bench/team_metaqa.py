@@ -248,8 +248,8 @@ def render(r: dict) -> str:
     b = r.get("build", {})
     m = r["machine"]
     lines += [
-        f"{m['cores']} cores (shared with another engineer's benchmarks; team and single "
-        f"agent measured in the same run, interleaved), {m['date']}. The KB is split by "
+        f"{m['cores']} cores (team and single agent measured in the same run, "
+        f"interleaved), {m['date']}. The KB is split by "
         "relation: *people* (directed_by, written_by, starred_actors) and *films* (genres, "
         "tags, years, languages, ratings, under its own IRIs: the team matches the films "
         "the graphs share by label). The single agent is the full-KB workspace of "
@@ -311,18 +311,14 @@ def render(r: dict) -> str:
         ]
     lines += [
         "",
-        "The people agent reused the single workspace's fact vectors (same IRIs, "
-        "`--reuse-index`: only the other half was removed); the films agent mints its own "
-        "IRIs, so its 62,399 facts and 21,289 labels were encoded (4.0 + 3.8 min, in a first "
-        "build run that was stopped during policy training and resumed with one torch "
-        "thread; the resumed run found the index up to date, hence 0 encoded above). "
-        "Latency: one question at a time, single and team alternating question by "
-        "question, one torch thread each; the team does less per question than "
-        "`Agent.ask` (it builds answer candidates only, not the ranked fact list and "
-        "retrieval paths `Evidence` carries), and its members link in parallel threads. "
-        "Batch throughput: one `ask_batch` pass per system, back to back, so it moves "
-        "with the other engineer's load (the single agent's 1-hop 14.8 q/s vs 3.2 q/s at "
-        "2-hop): read it as indicative only.",
+        "The people agent reuses the single workspace's fact vectors (same IRIs, "
+        "`--reuse-index`: only the other half is removed); the films agent mints its own "
+        "IRIs, so its facts and labels are encoded. Latency: one question at a time, "
+        "single and team alternating question by question, one torch thread each. Both "
+        "run the same question pipeline (kgagent/pipeline): the team over its federated "
+        "view, its members linking in parallel threads and sending facts on request, so "
+        "a team question pays for the messages between members. Batch throughput: one "
+        "`ask_batch` pass per system, back to back.",
     ]
     return "\n".join(lines)
 
