@@ -227,11 +227,11 @@ def evaluate_hops(args, agent, hops: int) -> dict:
         a, _ = _run(agent, sub)
         res["retrieval_only"] = evaluate([x.labels for x in a], sub_gold)
         agent.llm = llm
-        retriever = agent.retriever
-        policy, retriever.policy = retriever.policy, None  # the fine-tuned LLM, no policy
+        policy = agent.retriever.policy
+        agent.use_policy(None)  # the fine-tuned LLM, no policy
         a, _ = _run(agent, sub)
         res["no_policy"] = evaluate([x.labels for x in a], sub_gold)
-        retriever.policy = policy
+        agent.use_policy(policy)
         from kgagent.llm import get_llm
 
         base = get_llm("transformers", model=saved.model, precision=saved.precision)
@@ -289,8 +289,7 @@ def tune(args) -> None:
             sample = {id(x) for x in random.Random(7).sample(held, min(len(held), args.limit))}
             pool = [x for x in held if id(x) not in sample]
             chosen = random.Random(11).sample(pool, min(200, len(pool)))
-            evs = [r.retrieve(_plain(it.question), k=cfg.retrieval.k, candidates=True)
-                   for it in chosen]  # fmt: skip
+            evs = r.evidence([_plain(it.question) for it in chosen])
             for it, ev, a in zip(chosen, evs, reader.read(evs), strict=True):
                 gold = {g.casefold() for g in it.answers}
                 ok_llm = bool(a.labels) and a.labels[0].casefold() in gold
