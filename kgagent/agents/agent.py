@@ -204,12 +204,16 @@ class Agent:
         """The question pipeline over this graph (built from the index on first use)."""
         with self._lock:
             if self._retriever is None:
-                if self._index is None:
-                    self._index = self._load_index()
-                retriever = build_retriever(self._index, self.kg, self.encoder, self.config)
+                retriever = self._bare_retriever()
                 reasoner = self._saved_policy(retriever)
                 self._retriever = retriever.with_policy(policy_proposer(reasoner, self.config))
             return self._retriever
+
+    def _bare_retriever(self):
+        """The pipeline without a path policy (the index loaded on first use)."""
+        if self._index is None:
+            self._index = self._load_index()
+        return build_retriever(self._index, self.kg, self.encoder, self.config)
 
     def retrieve(
         self, question: str, k: int | None = None, *, candidates: bool = False
@@ -224,7 +228,8 @@ class Agent:
     def use_policy(self, reasoner) -> None:
         """Answers with this trained path policy from now on (None: without a policy)."""
         with self._lock:
-            retriever = self.retriever
+            # not built yet: build it bare, not with the saved policy only to replace it
+            retriever = self._retriever or self._bare_retriever()
             self._retriever = retriever.with_policy(policy_proposer(reasoner, self.config))
 
     def _saved_policy(self, retriever):
