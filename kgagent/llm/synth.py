@@ -15,6 +15,7 @@ from collections import defaultdict
 import numpy as np
 from rdflib.namespace import SKOS
 
+from kgagent.kg.terms import iri_of
 from kgagent.pipeline.graph import SCHEMA_NAMESPACES
 from kgagent.qa import QAItem
 
@@ -79,7 +80,7 @@ def synthesize(agent, *, n: int = 400, seed: int = 0, multi_hop: float = 0.3) ->
             continue
         rel = r.relation_texts[rid].lower()
         if rng.random() < 0.5:  # the relation's own sentence with a wh-word in the gap
-            sentence = verbalizer.templates(_iri(p)).forward
+            sentence = verbalizer.templates(iri_of(p)).forward
             wh = rng.choice(("what", "who", "which"))
             filled = (
                 sentence.format(subject=wh, object=f"[{x_label}]")
@@ -119,11 +120,11 @@ def synthesize(agent, *, n: int = 400, seed: int = 0, multi_hop: float = 0.3) ->
         ends.discard(src)
         if not ends or len(ends) > 50:
             continue
-        labels = [r.label(_iri(r.entity_terms[e])) for e in sorted(ends)]
+        labels = [r.label(iri_of(r.entity_terms[e])) for e in sorted(ends)]
         q = rng.choice(_CHAIN).format(
             rel1=r.relation_texts[r1].lower(),
             rel2=r.relation_texts[r2].lower(),
-            x=r.label(_iri(r.entity_terms[src])),
+            x=r.label(iri_of(r.entity_terms[src])),
         )
         out.append(QAItem(q, tuple(labels)))
     rng.shuffle(out)
@@ -136,7 +137,3 @@ _SKIPPED = (*SCHEMA_NAMESPACES, f"<{SKOS}")
 
 def _no_questions(term: str) -> bool:
     return term.startswith(_SKIPPED)
-
-
-def _iri(term: str) -> str:
-    return term[1:-1] if term.startswith("<") else term

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kgagent.kg.terms import parse_literal
+from kgagent.kg.terms import iri_of, parse_literal
 from kgagent.retrieval.verbalize import NAME_PREDICATES, Verbalizer, format_literal
 from kgagent.types import Fact, fact_id
 
@@ -26,10 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["FactTable", "parse_literal"]
 
 _COLUMNS = ["id", "s", "p", "o", "text"]
-
-
-def _iri(term: str) -> str:
-    return term[1:-1] if term.startswith("<") else term
 
 
 @dataclass
@@ -84,7 +80,7 @@ class FactTable:
                         lex, dt, _ = parse_literal(term)
                         labels[term] = format_literal(lex, dt)
                     else:
-                        labels[term] = onto.label(_iri(term))
+                        labels[term] = onto.label(iri_of(term))
             return np.array([labels[t] for t in uniques.tolist()], dtype=object)[codes]
 
         s_labels, o_labels = label_column(rows[0]), label_column(rows[2])
@@ -94,7 +90,7 @@ class FactTable:
         bounds = np.searchsorted(p_codes[order], np.arange(len(predicates) + 1))
         for k, p in enumerate(predicates.tolist()):
             at = order[bounds[k] : bounds[k + 1]]  # rows of predicate p
-            texts[at] = verbalizer.sentences(s_labels[at], _iri(p), o_labels[at])
+            texts[at] = verbalizer.sentences(s_labels[at], iri_of(p), o_labels[at])
         ids = np.fromiter(
             (fact_id(s, p, o) for s, p, o in zip(s_col, p_col, o_col, strict=True)),
             dtype=np.int64,
@@ -137,15 +133,15 @@ class FactTable:
             lex, dt, _ = parse_literal(o)
             obj, obj_label = lex, format_literal(lex, dt)
         else:
-            obj = _iri(o)
+            obj = iri_of(o)
             obj_label = labels(obj) if labels else obj
         return Fact(
             id=int(self.column("id")[row]),
-            subject=_iri(s),
-            predicate=_iri(p),
+            subject=iri_of(s),
+            predicate=iri_of(p),
             object=obj,
-            subject_label=labels(_iri(s)) if labels else _iri(s),
-            predicate_label=labels(_iri(p)) if labels else _iri(p),
+            subject_label=labels(iri_of(s)) if labels else iri_of(s),
+            predicate_label=labels(iri_of(p)) if labels else iri_of(p),
             object_label=obj_label,
             text=self.column("text")[row],
             object_is_literal=literal,
