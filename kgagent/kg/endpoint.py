@@ -30,6 +30,8 @@ __all__ = ["SparqlEndpointBackend"]
 
 _XSD_STRING = str(XSD.string)
 GENID = "http://kgagent.local/.well-known/genid/"
+# The default graph of a query over an empty union: no one writes to it, so it reads empty.
+_EMPTY_GRAPH = "urn:kgagent:empty-union"
 
 
 def _skolem(term):
@@ -132,10 +134,17 @@ class SparqlEndpointBackend(Backend):
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             raise StoreError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
 
-    def _dataset(self, default_graphs: list[str]) -> dict[str, Any]:
-        # An empty list would mean "the server's default" (often every graph it has);
-        # the internal metadata queries name their graph explicitly instead.
-        return {"default-graph-uri": list(default_graphs)} if default_graphs else {}
+    def _dataset(self, default_graphs: list[str], include_default: bool) -> dict[str, Any]:
+        """The protocol's dataset parameters for a query over ``default_graphs``.
+
+        Sending no ``default-graph-uri`` means "the server's default", which on Virtuoso
+        is every graph it holds, system graphs included. So an empty union (a graph with
+        no sources yet) names a graph nobody writes, and reads as empty; only the internal
+        queries that ask for the server's default (``include_default``) get it.
+        """
+        if default_graphs:
+            return {"default-graph-uri": list(default_graphs)}
+        return {} if include_default else {"default-graph-uri": [_EMPTY_GRAPH]}
 
     # -- Backend ------------------------------------------------------------------------
 
@@ -196,7 +205,7 @@ class SparqlEndpointBackend(Backend):
         if form in ("CONSTRUCT", "DESCRIBE"):
             body, ctype = self._post(
                 self.query_endpoint,
-                {"query": sparql, **self._dataset(default_graphs)},
+                {"query": sparql, **self._dataset(default_graphs, include_default)},
                 "application/n-triples, text/plain;q=0.9, text/turtle;q=0.8",
             )
             fmt = ox.RdfFormat.TURTLE if "turtle" in ctype else ox.RdfFormat.N_TRIPLES
@@ -207,7 +216,7 @@ class SparqlEndpointBackend(Backend):
             return QueryOutcome(kind="construct", triples=triples)
         body, _ = self._post(
             self.query_endpoint,
-            {"query": sparql, **self._dataset(default_graphs)},
+            {"query": sparql, **self._dataset(default_graphs, include_default)},
             "application/sparql-results+json",
         )
         try:
@@ -238,7 +247,7 @@ class SparqlEndpointBackend(Backend):
         out = self.query(
             "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }",
             default_graphs=[],
-            include_default=False,
+            include_default=True,  # the server's own dataset: every named graph
         )
         return [r[0].value for r in out.rows if isinstance(r[0], ox.NamedNode)]
 
@@ -246,7 +255,7 @@ class SparqlEndpointBackend(Backend):
         out = self.query(
             f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {ox.NamedNode(graph)} {{ ?s ?p ?o }} }}",
             default_graphs=[],
-            include_default=False,
+            include_default=True,
         )
         return int(out.rows[0][0].value)
 
