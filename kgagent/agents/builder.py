@@ -75,9 +75,23 @@ def build_pipeline(*, linker, encoder, graph, relevance_texts, relevance_vectors
                    policy=None):  # fmt: skip
     """The question pipeline over a graph view, from its parts and the weights."""
     from kgagent.pipeline import CandidateBuilder, ChainPlanner, QuestionPipeline
+    from kgagent.pipeline.ranker import ChainRanker
     from kgagent.pipeline.relevance import RelationRelevance
 
     w = weights
+    ranker = (
+        ChainRanker(
+            encoder,
+            relevance_texts,
+            relevance_vectors,
+            lexical=w.lexical,
+            hop_cost=w.hop_cost,
+            chain_weight=w.chain_weight,
+            shared_weight=w.shared_weight,
+        )
+        if w.zero_shot
+        else None
+    )
     return QuestionPipeline(
         linker=linker,
         encoder=encoder,
@@ -99,6 +113,7 @@ def build_pipeline(*, linker, encoder, graph, relevance_texts, relevance_vectors
             others_with_policy=w.others_with_policy,
         ),
         policy=policy,
+        ranker=ranker,
         link_min=w.link_min,
         max_anchors=w.max_anchors,
     )

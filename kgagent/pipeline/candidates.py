@@ -8,7 +8,8 @@ view. The reader then only has to pick a chain; the graph supplies complete answ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -57,11 +58,14 @@ class CandidateBuilder:
         rel_scores: Sequence[np.ndarray],
         policy: Sequence[Sequence[Proposal]],
         planned: Sequence[Sequence[Proposal]],
+        rank: Callable[[list[list[Candidate]]], list[np.ndarray]] | None = None,
     ) -> list[tuple[Candidate, ...]]:
         """Per question, its candidates best first: the policy's walks in its order, then
         the best of the rest (one-hop and planned chains by score).
 
         ``policy`` and ``planned``: per anchor (``anchors`` order), its proposals.
+        ``rank``: new scores for the rest of each question's candidates (the zero-shot
+        :class:`~kgagent.pipeline.ranker.ChainRanker`), given all of them at once.
         """
         cap = self.max_answers
         one_hop = self.graph.one_hop(
@@ -77,6 +81,11 @@ class CandidateBuilder:
         for a, props, hop in zip(anchors, planned, one_hop, strict=True):
             others[a.question] += hop
             others[a.question] += [c for c in (chains.pop(0) for _ in props) if c is not None]
+        if rank is not None:
+            others = [
+                [dataclasses.replace(c, score=float(s)) for c, s in zip(rest, scores, strict=True)]
+                for rest, scores in zip(others, rank(others), strict=True)
+            ]
         out = []
         for mine, rest in zip(proposed, others, strict=True):
             rest.sort(key=lambda c: -c.score)

@@ -13,7 +13,8 @@
    members a team's router chose);
 6. :meth:`_propose` — chains from the path policy and from the planner (one protocol);
 7. :meth:`_candidates` — the chains executed on the view, with the one-hop answer sets,
-   ranked as the reader will see them.
+   re-scored by the zero-shot :class:`~kgagent.pipeline.ranker.ChainRanker` and ranked
+   as the reader will see them.
 
 The reader (:class:`~kgagent.llm.reader.Reader`) then picks a candidate or abstains.
 An agent and a team run this same class; they differ only in the components they pass.
@@ -32,6 +33,7 @@ import numpy as np
 from kgagent.pipeline.candidates import CandidateBuilder
 from kgagent.pipeline.graph import GraphView
 from kgagent.pipeline.proposers import Anchor, ChainPlanner, PolicyProposer
+from kgagent.pipeline.ranker import ChainRanker
 from kgagent.pipeline.relevance import RelationRelevance
 from kgagent.text import strip_hints
 from kgagent.types import Evidence
@@ -69,6 +71,8 @@ class QuestionPipeline:
         planner: the relation-chain planner.
         candidates: executes chains into ranked candidates.
         policy: the path policy's proposer, if one is trained.
+        ranker: the zero-shot chain ranker that re-scores the candidates the policy did
+            not propose (None: retrieval's scores rank them).
         link_min: least linking score for a topic entity.
         max_anchors: topic entities (distinct mentions) per question.
     """
@@ -83,6 +87,7 @@ class QuestionPipeline:
         planner: ChainPlanner,
         candidates: CandidateBuilder,
         policy: PolicyProposer | None = None,
+        ranker: ChainRanker | None = None,
         link_min: float,
         max_anchors: int,
     ) -> None:
@@ -93,6 +98,7 @@ class QuestionPipeline:
         self.planner = planner
         self.candidates = candidates
         self.policy = policy
+        self.ranker = ranker
         self.link_min = float(link_min)
         self.max_anchors = int(max_anchors)
 
@@ -120,7 +126,9 @@ class QuestionPipeline:
             for k, (node, link, _) in enumerate(found)
         ]
         policy, planned = self._propose(anchors, rel_scores)
-        built = self.candidates.build(len(qs), anchors, rel_scores, policy, planned)
+        built = self.candidates.build(
+            len(qs), anchors, rel_scores, policy, planned, rank=self._ranking(qs, tops)
+        )
         t2 = time.perf_counter()
         n = max(1, len(qs))
         timings = {"link_ms": (t1 - t0) * 1000 / n, "total_ms": (t2 - t0) * 1000 / n}
@@ -175,6 +183,13 @@ class QuestionPipeline:
         """(scope, allowed actions) of a question: the view decides (a team's router)."""
         return self.graph.scope(mentions, rel_score)
 
+    def _ranking(self, questions: Sequence[str], tops):
+        """The candidate builder's re-ranking step: the ranker over these questions."""
+        if self.ranker is None:
+            return None
+        spans = [_topic_span(t) for t in tops]
+        return lambda pools: self.ranker.rank(questions, spans, pools)
+
     def _propose(self, anchors: Sequence[Anchor], rel_scores):
         """Per anchor: the policy's walks (first anchor of each question only), and the
         planner's chains for the questions the policy proposes nothing for. Beside the
@@ -194,6 +209,11 @@ class QuestionPipeline:
                             strict=True):  # fmt: skip
             planned[k] = found
         return policy, planned
+
+
+def _topic_span(found) -> tuple[int, int] | None:
+    e = found[0][2] if found else None
+    return (e.start, e.end) if e is not None and e.start >= 0 else None
 
 
 def mask_mention(question: str, start: int, end: int) -> str:

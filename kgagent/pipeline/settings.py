@@ -32,7 +32,11 @@ class RetrievalWeights:
     lexical: float = 0.5  # weight of stemmed word overlap in relation relevance
     per_relation: float = 0.5  # share of the k facts one relation may fill before others
     max_hops: int = 3
-    relation_beam: int = 4  # relation paths executed per topic entity
+    relation_beam: int = 24  # relation paths planned and executed per topic entity
+    zero_shot: bool = True  # re-rank candidates by the zero-shot chain ranker
+    hop_cost: float = 0.6  # what each hop must earn in the ranker's alignment
+    chain_weight: float = 1.0  # the ranker's weight of a chain phrasing's similarity
+    shared_weight: float = 0.4  # the ranker's credit (or penalty) for a shared relation
     max_paths: int = 30
     topic_answers: bool = False  # a chain may end on its own topic entity (PathQuestion)
     max_anchors: int = 2  # topic entities (distinct mentions) candidates start from

@@ -1,0 +1,216 @@
+"""The zero-shot chain ranker: which relation chain a question asks for, with no training.
+
+Retrieval's own score of a chain (its link plus the *mean* relevance of its relations)
+cannot tell "which films did X star in" from "who directed the films X starred in": both
+chains are relevant on average, so the shorter one wins, and an untrained agent answers
+the first hop of every multi-hop question. Three signals that need no QA data fix that:
+
+* **alignment** — each hop of the chain must be asked for by its own part of the question:
+  every hop takes the word window (one or two content words, the topic's mention left
+  out) its relation reads most like, no two hops the same window, and each hop costs
+  ``hop_cost``. A hop earns its place only where the question names it;
+* **the chain's phrasing** — the encoder's similarity of the question (topic masked) to
+  the chain read as a noun phrase, last hop first ("directed by of starred actors NE"),
+  which captures what the word windows miss ("what kind of" reads like "genre");
+* **shared relations** — a relation followed by its own inverse ("films that share
+  actors with X") reuses one window, so it is only credible where the question says so
+  with the English words of sharing ("same", "share", "also", "co-" ...); elsewhere such
+  a loop is penalized.
+
+The ranker adds these to retrieval's score of each candidate and re-ranks; the reader then
+weighs the ranked candidates (its LLM score is the third signal the issue names).
+Weights were chosen on MetaQA dev questions (bench/zeroshot.py) and checked on
+PathQuestion and the movies ontology.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
+from kgagent.types import Candidate
+
+__all__ = ["SHARING_WORDS", "ChainRanker"]
+
+#: English words that say two things share a neighbour ("films that share actors with
+#: X", "the same director as", "co-starred", "also wrote")
+SHARING_WORDS = frozenset(
+    [
+        "same",
+        "share",
+        "shares",
+        "shared",
+        "sharing",
+        "also",
+        "co",
+        "other",
+        "others",
+        "together",
+        "too",
+        "both",
+        "common",
+        "fellow",
+        "another",
+    ]
+)
+_CACHE_MAX = 50_000  # chain phrasings kept encoded
+
+
+class ChainRanker:
+    """Re-ranks answer candidates by how well their relation chain fits the question.
+
+    Args:
+        encoder: sentence encoder (unit vectors).
+        relation_texts: (2R,) how each relation reads, forward then inverse.
+        relation_vectors: (2R, d) the encoder's vectors of ``relation_texts``.
+        lexical: weight of the stem overlap of a window and a relation beside the cosine.
+        hop_cost: what each hop must earn in alignment.
+        chain_weight: weight of the chain phrasing's similarity to the question.
+        shared_weight: credit (with sharing words) or penalty (without) per hop that
+            walks back the relation it just walked.
+        window: longest word window a hop aligns to.
+    """
+
+    def __init__(
+        self,
+        encoder,
+        relation_texts: Sequence[str],
+        relation_vectors: np.ndarray,
+        *,
+        lexical: float = 0.5,
+        hop_cost: float = 0.6,
+        chain_weight: float = 1.0,
+        shared_weight: float = 0.4,
+        window: int = 2,
+    ) -> None:
+        self.encoder = encoder
+        self.lexical = float(lexical)
+        self.hop_cost = float(hop_cost)
+        self.chain_weight = float(chain_weight)
+        self.shared_weight = float(shared_weight)
+        self.window = int(window)
+        vectors = np.asarray(relation_vectors, dtype=np.float32)  # (2R, d)
+        self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
+        for text, vec in zip(relation_texts, vectors, strict=True):
+            self._rel.setdefault(text, (vec, content_stems(text)))
+        self._phrases: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def rank(
+        self,
+        questions: Sequence[str],
+        spans: Sequence[tuple[int, int] | None],
+        pools: Sequence[Sequence[Candidate]],
+    ) -> list[np.ndarray]:
+        """Per question, (n,) new scores of its candidates (``pools[i]``).
+
+        ``spans[i]``: the topic mention's character span in ``questions[i]`` (None: no
+        topic), left out of the windows and masked in the question's phrasing.
+        """
+        masked, wins = [], []
+        for q, span in zip(questions, spans, strict=True):
+            if span is not None and 0 <= span[0] < span[1] <= len(q):
+                masked.append(strip_hints(f"{q[: span[0]]}NE{q[span[1] :]}"))
+                wins.append(self._windows(f"{q[: span[0]]} , {q[span[1] :]}"))
+            else:
+                masked.append(strip_hints(q))
+                wins.append(self._windows(q))
+        vecs = self._encode(masked, [w for ws in wins for _, _, w in ws], pools)
+        out = []
+        for q, m, ws, pool in zip(questions, masked, wins, pools, strict=True):
+            if not pool:
+                out.append(np.zeros(0))
+                continue
+            out.append(self._scores(q, vecs[m], ws, vecs, pool))
+        return out
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _windows(self, text: str) -> list[tuple[int, int, str]]:
+        """(first word, end word, text) of every window of 1..``window`` words that
+        starts and ends on a content word."""
+        toks = words(text)
+        out = []
+        for n in range(1, self.window + 1):
+            for i in range(len(toks) - n + 1):
+                w = toks[i : i + n]
+                if w[0] in STOP_WORDS or w[-1] in STOP_WORDS or w[0] == "ne":
+                    continue
+                out.append((i, i + n, " ".join(w)))
+        return out
+
+    def _encode(self, masked, windows, pools) -> dict[str, np.ndarray]:
+        """One encoder call for the questions, windows and new chain phrasings."""
+        chains = {_phrase(c) for pool in pools for c in pool}
+        with self._lock:
+            known = {p: self._phrases[p] for p in chains if p in self._phrases}
+        texts = list(dict.fromkeys([*masked, *windows, *(c for c in chains if c not in known)]))
+        vecs = np.asarray(self.encoder.encode(texts), dtype=np.float32) if texts else []
+        out = dict(zip(texts, vecs, strict=True))
+        with self._lock:
+            if len(self._phrases) > _CACHE_MAX:
+                self._phrases.clear()
+            self._phrases.update({c: out[c] for c in chains if c in out})
+        out.update(known)
+        return out
+
+    def _scores(self, question, qvec, windows, vecs, pool: Sequence[Candidate]) -> np.ndarray:
+        """(n,) retrieval's score plus alignment, phrasing and shared-relation terms."""
+        sharing = bool(SHARING_WORDS & set(words(question)))
+        spans = [(s, e) for s, e, _ in windows]
+        wvec = np.stack([vecs[w] for _, _, w in windows]) if windows else None  # (W, d)
+        wstems = [content_stems(w) for _, _, w in windows]
+        out = np.empty(len(pool), dtype=np.float64)
+        for i, c in enumerate(pool):
+            k = c.hops
+            align = 0.0
+            if wvec is not None and k:
+                sims = np.stack([self._hop_sims(t, wvec, wstems) for t in c.relation_labels])
+                align = _best_alignment(sims, spans)  # sims: (k, W)
+            loops = sum(
+                1
+                for h in range(k - 1)
+                if c.relations[h] == c.relations[h + 1] and c.inverse[h] != c.inverse[h + 1]
+            )
+            shared = self.shared_weight * loops * (1.0 if sharing else -1.0)
+            phrase = float(self._phrases.get(_phrase(c), qvec) @ qvec) if k else 0.0
+            out[i] = c.score + align - self.hop_cost * k + self.chain_weight * phrase + shared
+        return out
+
+    def _hop_sims(self, text: str, wvec: np.ndarray, wstems: list[set[str]]) -> np.ndarray:
+        """(W,) how much each window reads like one hop's relation."""
+        vec, stems = self._rel.get(text, (None, content_stems(text)))
+        dense = wvec @ vec if vec is not None else np.zeros(len(wvec), dtype=np.float32)
+        overlap = np.array(
+            [len(stems & ws) / len(stems) if stems else 0.0 for ws in wstems], dtype=np.float32
+        )
+        return dense + self.lexical * overlap
+
+
+def _phrase(c: Candidate) -> str:
+    """The chain as a noun phrase, last hop first: "directed by of starred actors NE"."""
+    return " of ".join(reversed(c.relation_labels)) + " NE"
+
+
+def _best_alignment(sims: np.ndarray, spans: Sequence[tuple[int, int]]) -> float:
+    """Σ over hops of the similarity of the window each hop takes, no two hops sharing
+    words: hops choose greedily in every order (k <= 3 hops: at most 6 orders)."""
+    k = sims.shape[0]
+    order = np.argsort(-sims, axis=1)  # (k, W)
+    best = -np.inf
+    for perm in itertools.permutations(range(k)):
+        used: list[tuple[int, int]] = []
+        total = 0.0
+        for h in perm:
+            for j in order[h].tolist():
+                a, b = spans[j]
+                if all(b <= x or a >= y for x, y in used):
+                    used.append((a, b))
+                    total += float(sims[h, j])
+                    break
+        best = max(best, total)
+    return best

@@ -1,0 +1,74 @@
+"""The zero-shot chain ranker (hashing encoder: the signal is in shared words)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgagent.pipeline.ranker import ChainRanker
+from kgagent.retrieval.encoder import HashingEncoder
+from kgagent.types import Candidate
+
+STARRED, DIRECTED = "http://ex/starred_actors", "http://ex/directed_by"
+TEXTS = ["starred actors", "directed by", "is one of the starred actors of", "directed"]
+
+
+def cand(*hops: tuple[str, bool], score: float = 1.0) -> Candidate:
+    """A candidate walking ``hops`` ((relation, inverse) each) from "Tom"."""
+    label = {(STARRED, False): TEXTS[0], (DIRECTED, False): TEXTS[1],
+             (STARRED, True): TEXTS[2], (DIRECTED, True): TEXTS[3]}  # fmt: skip
+    return Candidate(
+        topic="http://ex/tom",
+        topic_label="Tom",
+        relations=tuple(r for r, _ in hops),
+        inverse=tuple(i for _, i in hops),
+        relation_labels=tuple(label[h] for h in hops),
+        answers=(("http://ex/a", "A"),),
+        total=1,
+        support=((),),
+        score=score,
+    )
+
+
+@pytest.fixture(scope="module")
+def ranker():
+    enc = HashingEncoder()
+    return ChainRanker(enc, TEXTS, enc.encode(TEXTS))
+
+
+def best(ranker, question: str, pool: list[Candidate]) -> Candidate:
+    start = question.index("Tom")
+    [scores] = ranker.rank([question], [(start, start + 3)], [pool])
+    assert scores.shape == (len(pool),) and np.isfinite(scores).all()
+    return pool[int(np.argmax(scores))]
+
+
+ONE = cand((STARRED, True))
+TWO = cand((STARRED, True), (DIRECTED, False))
+LOOP = cand((STARRED, True), (STARRED, False))
+
+
+def test_a_hop_earns_its_place_only_where_the_question_asks_for_it(ranker):
+    pool = [ONE, TWO]
+    assert best(ranker, "who directed the films Tom starred in", pool) == TWO
+    assert best(ranker, "which films starred Tom", pool) == ONE
+
+
+def test_a_relation_and_its_inverse_need_words_of_sharing(ranker):
+    pool = [ONE, LOOP]
+    assert best(ranker, "which actors starred in the same films as Tom", pool) == LOOP
+    assert best(ranker, "which films starred Tom", pool) == ONE
+
+
+def test_retrieval_score_still_counts_and_empty_pools_are_fine(ranker):
+    a, b = cand((STARRED, True), score=0.0), cand((STARRED, True), score=1.0)
+    assert best(ranker, "which films starred Tom", [a, b]) is b
+    out = ranker.rank(["which films starred Tom", "nothing here"], [(20, 23), None], [[a], []])
+    assert len(out[0]) == 1 and len(out[1]) == 0
+
+
+def test_phrasings_are_cached_between_batches(ranker):
+    best(ranker, "who directed the films Tom starred in", [ONE, TWO])
+    n = len(ranker._phrases)
+    best(ranker, "who directed the movies Tom starred in", [ONE, TWO])
+    assert len(ranker._phrases) == n
