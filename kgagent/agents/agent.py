@@ -24,6 +24,7 @@ from kgagent.agents.builder import (
     qa_pairs,
     reader_settings,
 )
+from kgagent.agents.training import policy_in_use
 from kgagent.config import AgentConfig
 from kgagent.errors import KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
@@ -243,6 +244,9 @@ class Agent:
         directory = self.ws.policy_dir(name)
         if not (directory / "config.json").exists():
             return None
+        if not policy_in_use(directory):
+            log.info("%s: weaker than the zero-shot ranker on validation; not used", directory)
+            return None
         try:
             reasoner = load_reasoner(directory, retriever.adj, retriever.relation_terms)
         except PolicyError as exc:  # e.g. a relation added since: answer without the policy
@@ -259,7 +263,13 @@ class Agent:
         return reasoner
 
     def train_policy(
-        self, examples, *, name: str | None = None, config=None, progress: bool = False
+        self,
+        examples,
+        *,
+        name: str | None = None,
+        config=None,
+        progress: bool = False,
+        time_budget: float | None = None,
     ) -> dict[str, Any]:
         """Trains the path policy (REINFORCE) on QA pairs; ``ask`` then walks with it.
 
@@ -267,6 +277,7 @@ class Agent:
             examples: a QA file or (question, answers) pairs, as for :meth:`finetune`.
             name: policy name under ``WORKSPACE/policy/`` (default: ``config.policy.name``).
             config: a :class:`~kgagent.policy.PolicyConfig`.
+            time_budget: seconds training may take (it stops early on validation).
 
         Returns the report (also in ``policy/NAME/metrics.json``): learning curve,
         validation Hits@1 on a held-out tenth, seconds.
@@ -282,11 +293,21 @@ class Agent:
             config=config,
             topic_answers=self.config.retrieval.topic_answers,
             progress=progress,
+            time_budget=time_budget,
         )
         reasoner.save(self.ws.policy_dir(name), metrics=report)
         if name == self.config.policy.name:
             self.use_policy(reasoner)
         return report
+
+    def train(self, **options: Any):
+        """Trains the policy and the reader on questions synthesized from the graph, each
+        kept only where it beats what it would replace on held-out questions (no QA data
+        needed); see :func:`kgagent.agents.training.train_agent` for the options. Returns
+        the :class:`~kgagent.agents.training.TrainReport`."""
+        from kgagent.agents.training import train_agent
+
+        return train_agent(self, **options)
 
     # -- fine-tuning --------------------------------------------------------------------
 

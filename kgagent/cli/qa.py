@@ -1,4 +1,4 @@
-"""The question-answering commands: ``ask``, ``synth``, ``finetune`` (the reader's LoRA
+"""The question-answering commands: ``ask``, ``synth``, ``train``, ``finetune`` (the reader's LoRA
 adapter) and ``eval``. Registered on the main command in :mod:`kgagent.cli`."""
 
 from __future__ import annotations
@@ -64,6 +64,35 @@ def synth(
             row = {"question": it.question, "answers": list(it.answers)}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     typer.echo(f"{len(items)} questions -> {out}")
+
+
+@app.command()
+@handle_errors
+def train(
+    workspace: Workspace,
+    questions: Annotated[int, typer.Option("-n", help="questions to synthesize")] = 2000,
+    steps: Annotated[int, typer.Option(help="the reader's LoRA steps")] = 150,
+    policy: Annotated[bool, typer.Option(help="train the path policy")] = True,
+    reader: Annotated[bool, typer.Option(help="fine-tune the reader")] = True,
+    policy_budget: Annotated[float, typer.Option(help="seconds the policy may train")] = 300.0,
+    seed: int = 0,
+) -> None:
+    """Train the agent on its own graph with no QA data: synthesized questions -> path
+    policy -> reader, each part kept only where it beats what it replaces on held-out
+    questions. The report is also written to WORKSPACE/runs/train.json."""
+    from kgagent.agents import Agent
+
+    with Agent.open(workspace) as agent:
+        report = agent.train(
+            questions=questions,
+            reader_steps=steps,
+            policy=policy,
+            reader=reader,
+            policy_budget=policy_budget,
+            seed=seed,
+            progress=True,
+        )
+    typer.echo(str(report))
 
 
 @app.command()

@@ -1,0 +1,198 @@
+"""Training an agent on its own graph with no QA data: ``kgagent train`` / ``Agent.train``.
+
+synthesis -> path policy -> reader, each part kept only where it measurably helps:
+
+1. questions are synthesized from the graph (:mod:`kgagent.synth`) and split into a
+   training and a held-out validation part;
+2. the path policy trains on the training part; on the validation part, answered
+   without the LLM, it must beat the zero-shot chain ranker it would overrule, or it is
+   kept on disk but marked unused (``reader.json`` beside it), so a weak policy never
+   overrules a better ranker;
+3. the reader's LoRA adapter trains on the same questions; it is kept only if its option
+   accuracy on held-out questions rises.
+
+The report says what each part reached on validation and how long it took.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kgagent.errors import KGAgentError
+
+if TYPE_CHECKING:
+    from kgagent.agents.agent import Agent
+
+__all__ = ["POLICY_USE_FILE", "TrainReport", "policy_in_use", "train_agent"]
+
+log = logging.getLogger(__name__)
+
+#: beside a saved policy: whether the reader should use it, and the validation behind it
+POLICY_USE_FILE = "reader.json"
+
+
+@dataclass
+class TrainReport:
+    """What ``train`` did: per part, its validation figures and seconds."""
+
+    questions: dict[str, Any] = field(default_factory=dict)
+    zero_shot: dict[str, Any] = field(default_factory=dict)
+    policy: dict[str, Any] = field(default_factory=dict)
+    reader: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        lines = [
+            f"questions: {self.questions.get('train', 0)} train, "
+            f"{self.questions.get('valid', 0)} validation "
+            f"({self.questions.get('seconds', 0):.0f}s)",
+            f"zero-shot ranker: validation Hits@1 {self.zero_shot.get('hits_at_1', 0):.3f}",
+        ]
+        if self.policy:
+            used = "used" if self.policy.get("used") else "NOT used (the ranker is better)"
+            lines.append(
+                f"path policy: validation Hits@1 {self.policy.get('hits_at_1', 0):.3f}, "
+                f"{used} ({self.policy.get('seconds', 0):.0f}s)"
+            )
+        if self.reader:
+            kept = "kept" if self.reader.get("kept") else "NOT kept (no gain)"
+            lines.append(
+                f"reader: option accuracy {self.reader.get('option_accuracy_before', 0):.3f}"
+                f" -> {self.reader.get('option_accuracy_after', 0):.3f}, {kept} "
+                f"({self.reader.get('seconds', 0):.0f}s)"
+            )
+        lines.append(f"total {self.seconds:.0f}s")
+        return "\n".join(lines)
+
+
+def train_agent(
+    agent: Agent,
+    *,
+    questions: int = 2000,
+    valid_share: float = 0.15,
+    policy: bool = True,
+    reader: bool = True,
+    reader_steps: int = 150,
+    policy_budget: float | None = 300.0,
+    seed: int = 0,
+    progress: bool = False,
+) -> TrainReport:
+    """Trains ``agent``'s policy and reader on questions synthesized from its graph.
+
+    Args:
+        questions: how many questions to synthesize (fewer on a small graph).
+        valid_share: the held-out share every part is judged on.
+        policy, reader: which parts to train.
+        reader_steps: the reader's LoRA steps.
+        policy_budget: seconds the policy may train (it stops early on its own
+            validation before that).
+        seed: synthesis, split and training seed.
+    """
+    from kgagent.llm.finetune import LoRAConfig
+    from kgagent.llm.synth import synthesize
+    from kgagent.policy import PolicyConfig
+
+    if agent.ws is None:
+        raise KGAgentError("training saves the policy and the adapter: give the agent a workspace")
+    report = TrainReport()
+    t0 = time.perf_counter()
+    agent.use_policy(None)
+    items = synthesize(agent, n=questions, seed=seed)
+    if len(items) < 10:
+        raise KGAgentError(
+            f"only {len(items)} questions could be synthesized from this graph: too few to train"
+        )
+    random.Random(seed).shuffle(items)
+    n_valid = max(5, int(len(items) * valid_share))
+    valid = [(it.question, it.answers) for it in items[:n_valid]]
+    train = [(it.question, it.answers) for it in items[n_valid:]]
+    report.questions = {
+        "train": len(train),
+        "valid": len(valid),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    report.zero_shot = {"hits_at_1": retrieval_hits(agent, valid)}
+    if policy:
+        t1 = time.perf_counter()
+        fit = agent.train_policy(
+            train,
+            config=PolicyConfig(seed=seed),
+            progress=progress,
+            time_budget=policy_budget,
+        )
+        hits = retrieval_hits(agent, valid)
+        used = hits > report.zero_shot["hits_at_1"]
+        report.policy = {
+            "hits_at_1": hits,
+            "used": used,
+            "fit_valid": fit.get("valid", {}),
+            "seconds": round(time.perf_counter() - t1, 1),
+        }
+        mark_policy(agent, used=used, validation={"policy": hits, **report.zero_shot})
+        if not used:
+            agent.use_policy(None)
+    if reader and agent.config.llm.backend == "transformers":
+        t2 = time.perf_counter()
+        fit = agent.finetune(
+            train, lora=LoRAConfig(max_steps=reader_steps, seed=seed), progress=progress
+        )
+        kept = fit["option_accuracy_after"] > fit["option_accuracy_before"]
+        if not kept and agent.adapter_dir is not None:
+            shutil.rmtree(agent.adapter_dir)
+            agent.reload_llm()
+        report.reader = {
+            "option_accuracy_before": fit["option_accuracy_before"],
+            "option_accuracy_after": fit["option_accuracy_after"],
+            "steps": fit["steps"],
+            "kept": kept,
+            "seconds": round(time.perf_counter() - t2, 1),
+        }
+    report.seconds = round(time.perf_counter() - t0, 1)
+    if agent.ws is not None:
+        path = agent.ws.runs_dir / "train.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
+
+
+def retrieval_hits(agent: Agent, pairs, *, batch_size: int = 64) -> float:
+    """Hits@1 of the agent's pipeline on (question, answers) pairs, read without the LLM
+    (the best candidate by the policy's prior, else the ranker's score)."""
+    from kgagent.llm.reader import Reader
+    from kgagent.qa import evaluate
+
+    reader = Reader(None)
+    labels = []
+    for b in range(0, len(pairs), batch_size):
+        chunk = pairs[b : b + batch_size]
+        answers = reader.read(agent.retriever.evidence([q for q, _ in chunk]))
+        labels += [a.labels for a in answers]
+    return round(evaluate(labels, [a for _, a in pairs])["hits_at_1"], 4)
+
+
+def mark_policy(agent: Agent, *, used: bool, validation: dict[str, float]) -> None:
+    """Writes ``reader.json`` beside the agent's policy: whether questions use it."""
+    directory = agent.ws.policy_dir(agent.config.policy.name or "default")
+    doc = {"use": bool(used), "validation_hits_at_1": validation}
+    (directory / POLICY_USE_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def policy_in_use(directory) -> bool:
+    """False where training found the policy weaker than the zero-shot ranker."""
+    path = directory / POLICY_USE_FILE
+    if not path.is_file():
+        return True
+    try:
+        return bool(json.loads(path.read_text()).get("use", True))
+    except (OSError, ValueError):
+        log.warning("%s: unreadable; using the policy", path)
+        return True

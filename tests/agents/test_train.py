@@ -1,0 +1,61 @@
+"""Training with no QA data (``Agent.train``, ``kgagent train``): synthesized questions,
+a policy used only where it beats the zero-shot ranker on held-out questions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from kgagent.agents import Agent
+from kgagent.agents.training import POLICY_USE_FILE, mark_policy, policy_in_use
+from kgagent.cli import app
+from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
+from kgagent.workspace import Workspace
+
+CONFIG = AgentConfig(retrieval=RetrievalConfig(encoder="hashing"), llm=LLMConfig(backend="none"))
+
+
+@pytest.fixture
+def ws(tmp_path, data_dir, one_torch_thread):
+    ws = Workspace(tmp_path / "ws").init(config=CONFIG)
+    with ws.open_kg() as kg:
+        kg.load_triples(data_dir / "tiny_kb.txt")
+    with Agent.open(ws.root) as a:
+        a.index()
+    return ws
+
+
+def test_train_reports_each_part_on_held_out_questions(ws):
+    with Agent.open(ws.root) as agent:
+        report = agent.train(questions=200, policy_budget=20)
+    assert report.questions["train"] > report.questions["valid"] >= 5
+    assert 0.0 <= report.zero_shot["hits_at_1"] <= 1.0
+    assert 0.0 <= report.policy["hits_at_1"] <= 1.0
+    assert report.policy["used"] == (report.policy["hits_at_1"] > report.zero_shot["hits_at_1"])
+    assert report.reader == {}  # llm.backend none: no reader to fine-tune
+    saved = json.loads((ws.runs_dir / "train.json").read_text())
+    assert saved["policy"]["used"] == report.policy["used"]
+    use = json.loads((ws.policy_dir("default") / POLICY_USE_FILE).read_text())
+    assert use["use"] == report.policy["used"]
+    assert "policy" in str(report) and "zero-shot" in str(report)
+
+
+def test_a_policy_marked_unused_is_not_loaded(ws):
+    with Agent.open(ws.root) as agent:
+        agent.train(questions=200, reader=False, policy_budget=20)
+        mark_policy(agent, used=False, validation={"policy": 0.1, "hits_at_1": 0.9})
+    assert not policy_in_use(ws.policy_dir("default"))
+    with Agent.open(ws.root) as agent:
+        assert agent.retriever.policy is None
+        mark_policy(agent, used=True, validation={"policy": 0.9, "hits_at_1": 0.1})
+    with Agent.open(ws.root) as agent:
+        assert agent.retriever.policy is not None
+
+
+def test_the_train_command(ws):
+    r = CliRunner().invoke(app, ["train", str(ws.root), "-n", "150", "--policy-budget", "10"])
+    assert r.exit_code == 0, r.output
+    assert "zero-shot ranker: validation Hits@1" in r.output
+    assert (ws.runs_dir / "train.json").is_file()
