@@ -57,7 +57,7 @@ SHARING_WORDS = frozenset(
         "another",
     ]
 )
-_CACHE_MAX = 50_000  # chain phrasings kept encoded
+_CACHE_MAX = 100_000  # windows and chain phrasings kept encoded
 
 
 class ChainRanker:
@@ -97,7 +97,7 @@ class ChainRanker:
         self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
         for text, vec in zip(relation_texts, vectors, strict=True):
             self._rel.setdefault(text, (vec, content_stems(text)))
-        self._phrases: dict[str, np.ndarray] = {}
+        self._cache: dict[str, np.ndarray] = {}  # window / phrasing -> vector
         self._lock = threading.Lock()
 
     def rank(
@@ -144,17 +144,18 @@ class ChainRanker:
         return out
 
     def _encode(self, masked, windows, pools) -> dict[str, np.ndarray]:
-        """One encoder call for the questions, windows and new chain phrasings."""
-        chains = {_phrase(c) for pool in pools for c in pool}
+        """One encoder call for the questions and the windows and chain phrasings not seen
+        before (windows and phrasings repeat across questions: they are cached)."""
+        cached = {_phrase(c) for pool in pools for c in pool} | set(windows)
         with self._lock:
-            known = {p: self._phrases[p] for p in chains if p in self._phrases}
-        texts = list(dict.fromkeys([*masked, *windows, *(c for c in chains if c not in known)]))
+            known = {t: self._cache[t] for t in cached if t in self._cache}
+        texts = list(dict.fromkeys([*masked, *(t for t in cached if t not in known)]))
         vecs = np.asarray(self.encoder.encode(texts), dtype=np.float32) if texts else []
         out = dict(zip(texts, vecs, strict=True))
         with self._lock:
-            if len(self._phrases) > _CACHE_MAX:
-                self._phrases.clear()
-            self._phrases.update({c: out[c] for c in chains if c in out})
+            if len(self._cache) > _CACHE_MAX:
+                self._cache.clear()
+            self._cache.update({t: out[t] for t in cached if t in out})
         out.update(known)
         return out
 
@@ -177,7 +178,7 @@ class ChainRanker:
                 if c.relations[h] == c.relations[h + 1] and c.inverse[h] != c.inverse[h + 1]
             )
             shared = self.shared_weight * loops * (1.0 if sharing else -1.0)
-            phrase = float(self._phrases.get(_phrase(c), qvec) @ qvec) if k else 0.0
+            phrase = float(vecs[_phrase(c)] @ qvec) if k else 0.0
             out[i] = c.score + align - self.hop_cost * k + self.chain_weight * phrase + shared
         return out
 

@@ -67,8 +67,8 @@ def test_retrieval_score_still_counts_and_empty_pools_are_fine(ranker):
     assert len(out[0]) == 1 and len(out[1]) == 0
 
 
-def test_phrasings_are_cached_between_batches(ranker):
+def test_windows_and_phrasings_are_cached_between_batches(ranker):
     best(ranker, "who directed the films Tom starred in", [ONE, TWO])
-    n = len(ranker._phrases)
-    best(ranker, "who directed the movies Tom starred in", [ONE, TWO])
-    assert len(ranker._phrases) == n
+    n = len(ranker._cache)
+    best(ranker, "who directed the films Tom starred in", [TWO, ONE])
+    assert len(ranker._cache) == n
