@@ -114,9 +114,10 @@ def transfer_run(
     strategy: Annotated[
         str,
         typer.Option(
-            help="finetune | partial | frozen | reset-head | shrink-perturb | freeze:PREFIX,..."
+            help="auto (shrink-perturb for a policy, finetune for an embedding) | finetune | "
+            "partial | frozen | reset-head | shrink-perturb | freeze:PREFIX,..."
         ),
-    ] = "finetune",
+    ] = "auto",
     seeds: Annotated[
         int, typer.Option(help="seeds 0..N-1, one scratch + one transfer run each")
     ] = 3,

@@ -109,6 +109,8 @@ def test_frozen_transfer_is_a_flat_curve_and_bad_setups_are_refused(bundle, targ
     run = exp.run()["runs"][0]
     assert len(set(run["transfer"]["metric"])) == 1 and run["transfer"]["seconds"] == [0, 0, 0]
     assert run["warm_start"]["frozen"] and run["warm_start"]["trainable"] == 0
+    default = TransferExperiment(source=bundle, target=target, train=pairs, eval=pairs)
+    assert default.strategy.name == "shrink-perturb"  # the default for a policy
     with pytest.raises(TransferError, match="measures one learned part"):
         TransferExperiment(source=bundle, target=target, train=pairs, eval=pairs,
                            components=["policy", "embeddings"])  # fmt: skip
@@ -193,6 +195,7 @@ def test_a_link_prediction_experiment_moves_an_embedding(source, target, tmp_pat
     assert run["scratch"]["step"] == [0, 2, 4] and run["transfer"]["step"] == [0, 2, 4]
     assert run["transfer"]["episodes"][-1] == 4 * 8  # epochs x training triples
     assert res["jumpstart"] > 0.2, run  # the moved rows already rank the held-out facts
+    assert exp.strategy.name == "finetune"  # the default for an embedding
     assert (tmp_path / "run" / "curves.png").exists()
 
 
