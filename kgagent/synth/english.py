@@ -49,7 +49,7 @@ _PERSON_NOUNS = frozenset(
      "ancestor", "descendant", "successor", "predecessor", "mentor", "pupil", "worker",
      "officer", "minister", "king", "queen", "ruler", "politician", "athlete", "citizen",
      "resident", "inhabitant", "speaker", "presenter", "host", "guest", "voice", "collaborator",
-     "co-author", "coauthor", "investigator", "inventors", "developer", "programmer"}
+     "co-author", "coauthor", "investigator", "developer", "programmer"}
 )  # fmt: skip
 
 #: verbs that take no direct object: "acted in X" is an action, "based on X" a state
