@@ -78,6 +78,7 @@ def train_agent(
     agent: Agent,
     *,
     questions: int = 2000,
+    multi_hop: float = 0.5,
     valid_share: float = 0.15,
     policy: bool = True,
     reader: bool = True,
@@ -90,6 +91,7 @@ def train_agent(
 
     Args:
         questions: how many questions to synthesize (fewer on a small graph).
+        multi_hop: the share of them that chain two or three relations.
         valid_share: the held-out share every part is judged on.
         policy, reader: which parts to train.
         reader_steps: the reader's LoRA steps.
@@ -98,15 +100,15 @@ def train_agent(
         seed: synthesis, split and training seed.
     """
     from kgagent.llm.finetune import LoRAConfig
-    from kgagent.llm.synth import synthesize
     from kgagent.policy import PolicyConfig
+    from kgagent.synth import synthesize
 
     if agent.ws is None:
         raise KGAgentError("training saves the policy and the adapter: give the agent a workspace")
     report = TrainReport()
     t0 = time.perf_counter()
     agent.use_policy(None)
-    items = synthesize(agent, n=questions, seed=seed)
+    items = synthesize(agent, n=questions, seed=seed, multi_hop=multi_hop)
     if len(items) < 10:
         raise KGAgentError(
             f"only {len(items)} questions could be synthesized from this graph: too few to train"

@@ -51,18 +51,24 @@ def synth(
     workspace: Workspace,
     out: Annotated[Path, typer.Option(help="JSONL file of questions and answers")],
     n: Annotated[int, typer.Option("-n", help="how many questions")] = 400,
+    multi_hop: Annotated[float, typer.Option(help="share of 2- and 3-hop questions")] = 0.3,
+    max_hops: Annotated[int, typer.Option(help="longest relation chain")] = 3,
     seed: int = 0,
 ) -> None:
-    """Generate training questions from the graph by ontology-driven templates."""
+    """Generate training questions from the graph: relation chains of 1-3 hops phrased
+    from the ontology's labels and templates, with their complete answer sets."""
     from kgagent.agents import Agent
-    from kgagent.llm.synth import synthesize
+    from kgagent.synth import synthesize_report
 
     with Agent.open(workspace) as agent:
-        items = synthesize(agent, n=n, seed=seed)
+        items, report = synthesize_report(
+            agent, n=n, seed=seed, multi_hop=multi_hop, max_hops=max_hops
+        )
     with open(out, "w", encoding="utf-8") as fh:
         for it in items:
             row = {"question": it.question, "answers": list(it.answers)}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    typer.echo(report.summary())
     typer.echo(f"{len(items)} questions -> {out}")
 
 
