@@ -3,8 +3,9 @@ agent that answers questions from it, citing the facts it used.
 
 Run with ``make demo`` (or ``python examples/demo.py [WORKSPACE]``). The workspace is
 re-used across runs: loading the same file again replaces its source, reasoning replaces
-the previous inferences, the index only encodes new facts, and the reader's LoRA adapter
-is trained (briefly, on questions generated from the ontology) only if none is cached.
+the previous inferences, the index only encodes new facts, and the path policy and the
+reader's LoRA adapter are trained (briefly, on questions synthesized from the graph: no QA
+data) only on the first run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from rdflib import Literal
 
 from kgagent.agents import Agent
 from kgagent.kg.info import describe, render, render_result
-from kgagent.llm.synth import synthesize
 from kgagent.workspace import init_workspace, open_kg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,20 +70,13 @@ QUESTIONS = [
 def ask(workspace: Path) -> None:
     with Agent.open(workspace) as agent:
         print(f"\n== index\n{agent.index(progress=True)}")
-        if agent.adapter_dir is None:
-            print("\n== fine-tune the reader (LoRA; once, cached in the workspace)")
-            questions = synthesize(agent, n=400, seed=0)
-            from kgagent.llm.finetune import LoRAConfig
-
-            report = agent.finetune(
-                questions, lora=LoRAConfig(max_steps=40, batch_size=6), progress=True
-            )
-            print(
-                f"{report['train_examples']} generated questions, {report['steps']} steps, "
-                f"{report['train_seconds']:.0f}s; option accuracy on held-out generated "
-                f"questions {report['option_accuracy_before']:.2f} -> "
-                f"{report['option_accuracy_after']:.2f}"
-            )
+        if not (workspace / "runs" / "train.json").is_file():
+            print("\n== train on questions synthesized from the graph (no QA data; once)")
+            report = agent.train(
+                questions=400, reader_steps=40, reader_batch_size=6, policy_budget=30,
+                progress=True,
+            )  # fmt: skip
+            print(report)
         for a, q in zip(agent.ask_batch(QUESTIONS), QUESTIONS, strict=True):
             print(f"\n== ask: {q}\n{a.text}")
             if not a.abstained:

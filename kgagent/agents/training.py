@@ -83,6 +83,7 @@ def train_agent(
     policy: bool = True,
     reader: bool = True,
     reader_steps: int = 150,
+    reader_batch_size: int = 8,
     policy_budget: float | None = 300.0,
     seed: int = 0,
     progress: bool = False,
@@ -94,7 +95,7 @@ def train_agent(
         multi_hop: the share of them that chain two or three relations.
         valid_share: the held-out share every part is judged on.
         policy, reader: which parts to train.
-        reader_steps: the reader's LoRA steps.
+        reader_steps, reader_batch_size: the reader's LoRA steps and their batch size.
         policy_budget: seconds the policy may train (it stops early on its own
             validation before that).
         seed: synthesis, split and training seed.
@@ -145,7 +146,9 @@ def train_agent(
     if reader and agent.config.llm.backend == "transformers":
         t2 = time.perf_counter()
         fit = agent.finetune(
-            train, lora=LoRAConfig(max_steps=reader_steps, seed=seed), progress=progress
+            train,
+            lora=LoRAConfig(max_steps=reader_steps, batch_size=reader_batch_size, seed=seed),
+            progress=progress,
         )
         kept = fit["option_accuracy_after"] > fit["option_accuracy_before"]
         if not kept and agent.adapter_dir is not None:
