@@ -49,13 +49,27 @@ def policy_train(
     valid: Annotated[Path | None, typer.Option(help="split files: early stopping")] = None,
     test: Annotated[Path | None, typer.Option(help="split files: metrics")] = None,
     kge: Annotated[Path | None, typer.Option(help=_KGE_HELP)] = None,
-    epochs: Annotated[int, typer.Option(help="most epochs (the best validation one is kept)")] = 20,
-    patience: Annotated[int, typer.Option(help="epochs without a better validation score")] = 6,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="most epochs, the best validation one kept (question 20, relation 80)"),
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(help="epochs without a better validation score (question 6, relation 20)"),
+    ] = None,
     dim: Annotated[int, typer.Option(help="hidden size")] = 128,
-    hops: Annotated[int, typer.Option(help="longest walk")] = 3,
+    hops: Annotated[
+        int | None,
+        typer.Option(help="longest walk (question: 3; relation: 2 or 3, chosen on validation)"),
+    ] = None,
+    entropy: Annotated[
+        float | None, typer.Option(help="entropy bonus (question 0.05, relation 0.1)")
+    ] = None,
     lr: float = 1e-3,
     batch_size: Annotated[int, typer.Option(help="queries per update")] = 64,
-    beam: Annotated[int, typer.Option(help="relation mode: walks kept per query")] = 64,
+    beam: Annotated[
+        int, typer.Option(help="relation mode: walks kept per query when ranking")
+    ] = 256,
     answer_weights: Annotated[
         str | None,
         typer.Option(help="how a walk's answers share it: walk (relation-mode default) | uniform"),
@@ -99,11 +113,22 @@ def policy_train(
         raise KGAgentError(f"--objective {objective!r}: expected likelihood or reward")
     if walk == "edge" and mode != "relation":
         raise KGAgentError("--walk edge answers link-prediction queries: use --mode relation")
-    cfg = PolicyConfig(mode=mode, epochs=epochs, dim=dim, max_hops=hops, lr=lr,
-                       batch_size=batch_size, seed=seed, answer_weights=answer_weights,
-                       walk=walk, rollouts=rollouts, start_entity=start_entity,
-                       patience=patience, objective=objective,
-                       action_dropout=action_dropout)  # fmt: skip
+    relation = mode == "relation"
+    given = {"epochs": epochs, "patience": patience, "max_hops": hops, "entropy": entropy}
+    common = dict(mode=mode, dim=dim, lr=lr, batch_size=batch_size, seed=seed,
+                  answer_weights=answer_weights, walk=walk, rollouts=rollouts,
+                  start_entity=start_entity, objective=objective,
+                  action_dropout=action_dropout)  # fmt: skip
+    if relation and walk == "set":
+        from kgagent.policy.linkpred import default_configs
+
+        # what bench/policy.py chose by hand, now chosen on validation
+        cfg = default_configs(**common, **{k: v for k, v in given.items() if v is not None})
+    else:
+        defaults = {"epochs": 80 if relation else 20, "patience": 20 if relation else 6,
+                    "max_hops": 3, "entropy": PolicyConfig.entropy}  # fmt: skip
+        cfg = PolicyConfig(**common, **{k: defaults[k] if v is None else v
+                                        for k, v in given.items()})  # fmt: skip
     if (workspace is None) == (train is None):
         raise KGAgentError("give a WORKSPACE (with --queries) or --train FILE (with --out)")
     if workspace is None:
@@ -194,7 +219,8 @@ def _policy_workspace_relation(workspace, queries, cfg, kge, beam, out, sep):
     from kgagent.workspace import open_kg
 
     with open_kg(workspace) as kg:
-        data, walked = workspace_splits(kg, read_triples(queries, sep=sep), seed=cfg.seed)
+        seed = (cfg[0] if isinstance(cfg, list) else cfg).seed
+        data, walked = workspace_splits(kg, read_triples(queries, sep=sep), seed=seed)
     model, offset = _load_kge(kge, data.num_entities, data.entities)
     _, metrics = train_on_splits(data, config=cfg, graph=walked, kge=model, kge_offset=offset,
                                  beam=beam, out=out, progress=True)  # fmt: skip

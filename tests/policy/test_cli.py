@@ -51,6 +51,11 @@ def test_split_files_train_eval_and_kge_shaping(tmp_path):
         assert isinstance(metrics[key], int | float), key
     assert metrics["hits_at_1"] >= 0.9, metrics  # the 2-hop rule
     assert metrics["kge"] == {"reward_shaping": False, "initialised": False}
+    # no --hops: the path length is chosen on the validation split, and the choice recorded
+    sel = metrics["selection"]
+    assert [t["max_hops"] for t in sel["tried"]] == [2, 3]
+    best = max(sel["tried"], key=lambda t: t["valid_mrr"])
+    assert sel["chosen"]["max_hops"] == best["max_hops"]
 
     r = invoke("policy", "eval", "--checkpoint", tmp_path / "pol", "--train", f["train"],
                "--valid", f["valid"], "--test", f["test"], "--beam", "16")  # fmt: skip
@@ -68,6 +73,17 @@ def test_split_files_train_eval_and_kge_shaping(tmp_path):
     shaped = json.loads((tmp_path / "shaped" / "metrics.json").read_text())
     assert shaped["kge"] == {"reward_shaping": True, "initialised": True}
     assert shaped["hits_at_1"] >= 0.8, shaped  # a 5-epoch KGE model: plumbing, not quality
+
+
+def test_default_configs_follow_the_bench_and_yield_to_the_user():
+    from kgagent.policy.linkpred import default_configs
+
+    two, three = default_configs(seed=3)
+    assert (two.max_hops, three.max_hops) == (2, 3)
+    assert two.mode == "relation" and two.epochs == 80 and two.patience == 20
+    assert two.entropy == 0.1 and two.seed == 3
+    [only] = default_configs(max_hops=4, epochs=5)
+    assert only.max_hops == 4 and only.epochs == 5
 
 
 def test_split_file_errors_name_the_problem(tmp_path):
