@@ -24,7 +24,7 @@ from kgagent.agents.builder import (
     qa_pairs,
     reader_settings,
 )
-from kgagent.agents.training import policy_in_use
+from kgagent.agents.training import policy_in_use, reader_calibration
 from kgagent.config import AgentConfig
 from kgagent.errors import KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
@@ -453,7 +453,12 @@ class Agent:
         t0 = time.perf_counter()
         evidences = self.retriever.evidence(questions)
         t1 = time.perf_counter()
-        answers = Reader(self.llm, **reader_settings(self.config)).read(evidences)
+        settings = reader_settings(self.config)
+        chosen = reader_calibration(self.adapter_dir)  # what training chose, if it did
+        llm = self.llm if chosen.get("use_llm", True) else None
+        if chosen.get("weight") is not None:
+            settings.update(prior_weight=chosen["weight"], policy_weight=chosen["weight"])
+        answers = Reader(llm, **settings).read(evidences)
         t2 = time.perf_counter()
         n = max(1, len(questions))
         read_ms = (t2 - t1) * 1000 / n  # the batch's LLM time, shared

@@ -9,7 +9,11 @@ synthesis -> path policy -> reader, each part kept only where it measurably help
    kept on disk but marked unused (``reader.json`` beside it), so a weak policy never
    overrules a better ranker;
 3. the reader's LoRA adapter trains on the same questions; it is kept only if its option
-   accuracy on held-out questions rises.
+   accuracy on held-out questions rises, and then the weight of the ranking (or the
+   policy's prior) beside the LLM's scores is chosen on the validation part, reading
+   without the LLM included (``reader.json`` beside the adapter): on MetaQA the
+   SmolLM2 reader's yes/no scores pick worse chains than the zero-shot ranker, and this
+   step finds that without any MetaQA question.
 
 The report says what each part reached on validation and how long it took.
 """
@@ -29,12 +33,24 @@ from kgagent.errors import KGAgentError
 if TYPE_CHECKING:
     from kgagent.agents.agent import Agent
 
-__all__ = ["POLICY_USE_FILE", "TrainReport", "policy_in_use", "train_agent"]
+__all__ = [
+    "POLICY_USE_FILE",
+    "READER_FILE",
+    "TrainReport",
+    "calibrate_reader",
+    "policy_in_use",
+    "reader_calibration",
+    "train_agent",
+]
 
 log = logging.getLogger(__name__)
 
 #: beside a saved policy: whether the reader should use it, and the validation behind it
 POLICY_USE_FILE = "reader.json"
+#: beside an adapter: how the reader weighs the LLM (or reads without it), and why
+READER_FILE = "reader.json"
+#: the weights of retrieval's ranking beside the LLM's log-odds tried (None: no LLM)
+READER_WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0, None)
 
 
 @dataclass
@@ -70,6 +86,13 @@ class TrainReport:
                 f" -> {self.reader.get('option_accuracy_after', 0):.3f}, {kept} "
                 f"({self.reader.get('seconds', 0):.0f}s)"
             )
+            if "reader_weight" in self.reader:
+                w = self.reader["reader_weight"]
+                how = "reads without the LLM" if w is None else f"ranking weight {w}"
+                lines.append(
+                    f"reader on validation: {how} (Hits@1 by weight: "
+                    f"{self.reader['validation_hits_at_1']})"
+                )
         lines.append(f"total {self.seconds:.0f}s")
         return "\n".join(lines)
 
@@ -143,7 +166,7 @@ def train_agent(
         mark_policy(agent, used=used, validation={"policy": hits, **report.zero_shot})
         if not used:
             agent.use_policy(None)
-    if reader and agent.config.llm.backend == "transformers":
+    if reader and agent.config.llm.backend == "transformers" and agent.config.llm.adapter:
         t2 = time.perf_counter()
         fit = agent.finetune(
             train,
@@ -159,8 +182,10 @@ def train_agent(
             "option_accuracy_after": fit["option_accuracy_after"],
             "steps": fit["steps"],
             "kept": kept,
-            "seconds": round(time.perf_counter() - t2, 1),
         }
+        if kept:
+            report.reader.update(calibrate_reader(agent, valid))
+        report.reader["seconds"] = round(time.perf_counter() - t2, 1)
     report.seconds = round(time.perf_counter() - t0, 1)
     if agent.ws is not None:
         path = agent.ws.runs_dir / "train.json"
@@ -182,6 +207,44 @@ def retrieval_hits(agent: Agent, pairs, *, batch_size: int = 64) -> float:
         answers = reader.read(agent.retriever.evidence([q for q, _ in chunk]))
         labels += [a.labels for a in answers]
     return round(evaluate(labels, [a for _, a in pairs])["hits_at_1"], 4)
+
+
+def calibrate_reader(agent: Agent, pairs, *, batch_size: int = 64) -> dict[str, Any]:
+    """Chooses how the reader weighs the LLM against retrieval's ranking on held-out
+    (question, answers) pairs — one LLM pass, every weight of :data:`READER_WEIGHTS`
+    scored on it, reading without the LLM included — and saves the choice beside the
+    agent's adapter. Ties go to the larger weight (the cheaper, steadier ranking)."""
+    from kgagent.llm.reader import Reader, answer, candidate_logits
+    from kgagent.qa import evaluate
+
+    evidences = []
+    for b in range(0, len(pairs), batch_size):
+        evidences += agent.retriever.evidence([q for q, _ in pairs[b : b + batch_size]])
+    logits = candidate_logits(agent.llm, evidences)
+    gold = [a for _, a in pairs]
+    hits: dict[str, float] = {}
+    for w in READER_WEIGHTS:
+        reader = Reader(None) if w is None else Reader(agent.llm, prior_weight=w, policy_weight=w)
+        choices = reader.choose(evidences, None if w is None else logits)
+        labels = [answer(ev, ch).labels for ev, ch in zip(evidences, choices, strict=True)]
+        hits["none" if w is None else str(w)] = round(evaluate(labels, gold)["hits_at_1"], 4)
+    best = max(hits.values())
+    chosen = [w for w in READER_WEIGHTS if hits["none" if w is None else str(w)] == best][-1]
+    doc = {"use_llm": chosen is not None, "weight": chosen, "validation_hits_at_1": hits}
+    (agent.adapter_dir / READER_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+    return {"reader_weight": chosen, "validation_hits_at_1": hits}
+
+
+def reader_calibration(adapter_dir) -> dict[str, Any]:
+    """The reader settings training chose for an adapter ({} if none)."""
+    path = None if adapter_dir is None else adapter_dir / READER_FILE
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        log.warning("%s: unreadable; the reader uses its configured weights", path)
+        return {}
 
 
 def mark_policy(agent: Agent, *, used: bool, validation: dict[str, float]) -> None:

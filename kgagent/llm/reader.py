@@ -68,8 +68,14 @@ class Reader:
         self.policy_weight = float(policy_weight)
         self.decisive = None if decisive is None else float(decisive)
 
-    def choose(self, evidences: Sequence[Evidence]) -> list[Choice]:
-        """Which candidate answers each question (batched through the LLM)."""
+    def choose(
+        self, evidences: Sequence[Evidence], logits: Sequence[np.ndarray] | None = None
+    ) -> list[Choice]:
+        """Which candidate answers each question (batched through the LLM).
+
+        ``logits``: the LLM's :func:`candidate_logits` of these evidences, if already
+        computed (training weighs the same logits under several settings).
+        """
         out: list[Choice | None] = [None] * len(evidences)
         asks = [i for i, ev in enumerate(evidences) if ev.candidates]
         for i, ev in enumerate(evidences):
@@ -87,8 +93,11 @@ class Reader:
                         if choice.confidence >= self.decisive:
                             out[i] = choice
                 asks = [i for i in asks if out[i] is None]
-            logits = candidate_logits(self.llm, [evidences[i] for i in asks]) if asks else []
-            for row, i in zip(logits, asks, strict=True):
+            if logits is not None:
+                rows = [logits[i] for i in asks]
+            else:
+                rows = candidate_logits(self.llm, [evidences[i] for i in asks]) if asks else []
+            for row, i in zip(rows, asks, strict=True):
                 n = len(row)
                 cands = evidences[i].candidates
                 weight = self.policy_weight if cands[0].prior is not None else self.prior_weight

@@ -59,3 +59,30 @@ def test_the_train_command(ws):
     assert r.exit_code == 0, r.output
     assert "zero-shot ranker: validation Hits@1" in r.output
     assert (ws.runs_dir / "train.json").is_file()
+
+
+def test_the_reader_weight_is_chosen_on_held_out_questions_and_used(ws):
+    from kgagent.agents.training import READER_FILE, calibrate_reader, reader_calibration
+    from kgagent.synth import synthesize
+    from tests.fakes import OverlapLM
+
+    adapter = ws.adapter_dir("default")
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")  # the agent sees an adapter
+    with Agent.open(ws.root) as agent:
+        agent.llm = OverlapLM()
+        pairs = [(it.question, it.answers) for it in synthesize(agent, n=60, seed=1)]
+        got = calibrate_reader(agent, pairs)
+        hits = got["validation_hits_at_1"]
+        assert set(hits) == {"0.5", "1.0", "2.0", "4.0", "8.0", "none"}
+        best = max(hits.values())
+        key = "none" if got["reader_weight"] is None else str(got["reader_weight"])
+        assert hits[key] == best
+        saved = reader_calibration(agent.adapter_dir)
+        assert saved["weight"] == got["reader_weight"]
+        assert saved["use_llm"] == (got["reader_weight"] is not None)
+        # without the LLM: ask_batch reads by the ranking alone and never calls it
+        (adapter / READER_FILE).write_text(json.dumps({"use_llm": False, "weight": None}))
+        agent.llm.calls = 0
+        assert agent.ask_batch([pairs[0][0]])[0].labels
+        assert agent.llm.calls == 0
