@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, SHARED, machine, peak_rss_mib, update_doc_section, write_results
 from qa_metaqa import KAPING as KAPING_GPT35
 
-SYSTEMS = ("untrained", "kaping", "trained", "supervised")
+SYSTEMS = ("untrained", "ranker", "kaping", "trained", "supervised")
 DATASETS = {
     "metaqa": {"name": "MetaQA", "kb": "metaqa/kb.txt", "sep": "|", "hops": (1, 2, 3)},
     "pathquestion": {
@@ -63,6 +63,7 @@ TARGETS = {
 }
 LABELS = {
     "untrained": "untrained agent (init, load, index)",
+    "ranker": "untrained agent, read without the LLM (the zero-shot ranker alone)",
     "kaping": "KAPING recipe: MiniLM top-{k} facts -> SmolLM2-135M",
     "kaping_contains": "KAPING recipe, lenient (a gold answer anywhere in the generation)",
     "trained": "trained on synthesized questions (`kgagent train`)",
@@ -157,15 +158,18 @@ def _latency(lat: list[float]) -> dict:
     }
 
 
-def eval_agent(ws: Path, questions: dict, *, latency_n: int) -> dict:
+def eval_agent(ws: Path, questions: dict, *, latency_n: int, llm: bool = True) -> dict:
     """Hits@1 / F1 / abstention per hop from ``ask_batch`` (batches of 32), and the
-    latency of single ``ask`` calls on the first ``latency_n`` questions of each hop."""
+    latency of single ``ask`` calls on the first ``latency_n`` questions of each hop
+    (``llm=False``: the reader picks by the ranking alone)."""
     from kgagent.agents import Agent
     from kgagent.qa import evaluate
 
     out: dict = {"workspace": str(ws), "hops": {}}
     every: list[float] = []
     with Agent.open(ws, read_only=True) as agent:
+        if not llm:
+            agent.llm = None
         agent.retrieve("warm up")
         for hop, pairs in questions["hops"].items():
             qs, gold = [q for q, _ in pairs], [a for _, a in pairs]
@@ -236,7 +240,7 @@ def _brief(m: dict) -> str:
 def training_seconds(system: str, ws: Path | None) -> float | None:
     """The system's training time: ``runs/train.json`` (``Agent.train``) for the trained
     workspace, ``build_report.json`` (policy + reader) for a bench/qa_metaqa.py build."""
-    if system in ("untrained", "kaping"):
+    if system in ("untrained", "ranker", "kaping"):
         return 0.0
     report = _read_json(ws / "runs" / "train.json") if ws else None
     if report is not None:
@@ -253,7 +257,8 @@ def evaluate_systems(args, ws: Path, trained: Path | None, supervised: Path | No
     """Every requested system on the same questions; the results document."""
     split = args.split or (supervised / "qa_split.json" if supervised else None)
     questions = load_questions(args.dataset, args.data, split=split, limit=args.limit)
-    wss = {"untrained": ws, "kaping": ws, "trained": trained, "supervised": supervised}
+    wss = {"untrained": ws, "ranker": ws, "kaping": ws, "trained": trained,
+           "supervised": supervised}  # fmt: skip
     results: dict = {
         "dataset": args.dataset,
         "machine": machine(),
@@ -275,8 +280,9 @@ def evaluate_systems(args, ws: Path, trained: Path | None, supervised: Path | No
         res = (
             eval_kaping(ws, questions, args)
             if name == "kaping"
-            else eval_agent(wss[name], questions, latency_n=args.latency_n)
+            else eval_agent(wss[name], questions, latency_n=args.latency_n, llm=name != "ranker")
         )
+        res["per_hop"] = results["questions"]["per_hop"]
         res["eval_seconds"] = time.perf_counter() - t
         res["train_seconds"] = training_seconds(name, wss[name])
         res["f1"] = statistics.mean(h["f1"] for h in res["hops"].values())
@@ -294,7 +300,9 @@ def save(results: dict, *, dry_run: bool) -> None:
         return
     name = f"zeroshot_{results['dataset']}"
     old = _read_json(RESULTS / f"{name}.json")
-    if old and old.get("questions") == results["questions"]:
+    # the same sample: a system measured on fewer questions (its first N per hop) stays,
+    # and its row says how many
+    if old and old.get("questions", {}).get("source") == results["questions"]["source"]:
         results["systems"] = {**old.get("systems", {}), **results["systems"]}
         results["build"] = results["build"] or old.get("build")
         results["train"] = results["train"] or old.get("train")
@@ -380,9 +388,16 @@ def render_dataset(r: dict) -> list[str]:
             f"| {_minutes(m.get('train_seconds'))} | {m.get('latency_p50_ms', 0):.0f} |"
         )
 
+    def label(name: str) -> str:
+        text = LABELS[name].format(k=s[name].get("k", 10))
+        n = s[name].get("per_hop")
+        if n and n != r["questions"]["per_hop"]:
+            text += f" ({next(iter(n.values()))} per hop)"
+        return text
+
     for name in SYSTEMS:
         if name in s:
-            lines.append(row(LABELS[name].format(k=s[name].get("k", 10)), s[name]))
+            lines.append(row(label(name), s[name]))
         if name == "kaping" and name in s:
             hits = _cells(s[name]["hops"].get(str(h), {}).get("contains") for h in hops)
             lines.append(f"| {LABELS['kaping_contains']} | {hits} | | | | |")
