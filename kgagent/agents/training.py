@@ -15,7 +15,10 @@ synthesis -> path policy -> reader, each part kept only where it measurably help
    SmolLM2 reader's yes/no scores pick worse chains than the zero-shot ranker, and this
    step finds that without any MetaQA question.
 
-The report says what each part reached on validation and how long it took.
+The report says what each part reached on validation and how long it took. The policy
+and the adapter are written under the configured names (``policy.name``,
+``llm.adapter``), replacing what is there: to keep a policy or adapter trained on your
+own questions, point the configuration at other names first.
 """
 
 from __future__ import annotations
