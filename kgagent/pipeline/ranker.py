@@ -184,7 +184,8 @@ class ChainRanker:
 
     def _hop_sims(self, text: str, wvec: np.ndarray, wstems: list[set[str]]) -> np.ndarray:
         """(W,) how much each window reads like one hop's relation."""
-        vec, stems = self._rel.get(text, (None, content_stems(text)))
+        found = self._rel.get(text)  # every relation's phrasing, unless a view adds one
+        vec, stems = found if found is not None else (None, content_stems(text))
         dense = wvec @ vec if vec is not None else np.zeros(len(wvec), dtype=np.float32)
         overlap = np.array(
             [len(stems & ws) / len(stems) if stems else 0.0 for ws in wstems], dtype=np.float32
