@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from kgagent.retrieval.linker import EntityLinker
 
 __all__ = ["INDEX_FORMAT", "IndexReport", "RetrievalIndex"]
+
+log = logging.getLogger(__name__)
 
 INDEX_FORMAT = "kgagent-index/1"
 
@@ -89,7 +92,12 @@ class RetrievalIndex:
         progress: bool = False,
     ) -> tuple[RetrievalIndex, IndexReport]:
         """Builds the index of ``kg``, reusing ``previous``'s vectors (same encoder) and
-        linker label embeddings: only new or re-worded facts are encoded."""
+        linker label embeddings: only new or re-worded facts are encoded.
+
+        ``exact_max`` applies to a reused index too: if the previous build used another
+        value and the index is now on the other side of it, the vectors are re-indexed
+        as the other kind (flat or HNSW) from their stored values, without encoding.
+        """
         from kgagent.retrieval.facts import FactTable
         from kgagent.retrieval.index import FactIndex
         from kgagent.retrieval.linker import EntityLinker
@@ -104,6 +112,8 @@ class RetrievalIndex:
             vectors = (
                 previous.vectors if reuse else FactIndex(int(encoder.dim), exact_max=exact_max)
             )
+            if reuse:  # the configured size, not the one the last build saved, decides
+                vectors.exact_max = exact_max  # the kind (flat <-> HNSW, no re-encoding)
             ids = facts.ids
             have = vectors.ids() if len(vectors) else np.empty(0, dtype=np.int64)
             new_mask = ~np.isin(ids, have)
@@ -181,7 +191,9 @@ class RetrievalIndex:
             )
 
     @classmethod
-    def load(cls, directory: str | Path, *, encoder, fingerprint: str) -> RetrievalIndex:
+    def load(
+        cls, directory: str | Path, *, encoder, fingerprint: str, exact_max: int | None = None
+    ) -> RetrievalIndex:
         """The index saved in ``directory``, checked against the encoder and the graph
         state (``kg.fingerprint()``); :class:`IndexMismatchError` names what differs.
 
@@ -189,6 +201,13 @@ class RetrievalIndex:
         where the index has an inventory (every index saved since), and in any case the
         row counts (facts, relations, vectors, entities), so a truncated ``facts.tsv`` is
         an :class:`IndexLoadError` naming it, never an index that retrieves nothing.
+
+        ``exact_max`` (the configured ``retrieval.exact_max``) is a build-time property:
+        the saved index keeps the kind (exact or HNSW) it was built as, because switching
+        on every open would rebuild an HNSW graph in memory each time (~22 s per 129k
+        facts) and never save it. Given a value that differs from the saved one, a
+        warning says so, naming both and the next ``kgagent index`` (which applies it
+        without re-encoding).
         """
         from kgagent.retrieval.index import FactIndex
         from kgagent.retrieval.linker import EntityLinker
@@ -212,6 +231,16 @@ class RetrievalIndex:
             raise IndexLoadError(
                 f"{d / 'vectors'}: {len(vectors)} vectors for {len(facts)} facts in "
                 f"{d / 'facts.tsv'}; {_REBUILD}"
+            )
+        if exact_max is not None and exact_max != vectors.exact_max:
+            log.warning(
+                "%s: built with retrieval.exact_max %d (%s search of %d facts); the configured "
+                "%d applies at the next `kgagent index` (agent.index(), no re-encoding)",
+                d,
+                vectors.exact_max,
+                "exact" if vectors.kind == "flat" else "HNSW",
+                len(vectors),
+                exact_max,
             )
         return cls(
             facts,

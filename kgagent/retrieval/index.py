@@ -113,7 +113,7 @@ class FactIndex:
         if exact_max < 0 or hnsw_m < 2 or ef_construction < 1 or ef_search < 1:
             raise ValueError("exact_max >= 0, hnsw_m >= 2, ef_construction/ef_search >= 1")
         self.dim = int(dim)
-        self.exact_max = int(exact_max)
+        self._exact_max = int(exact_max)
         self.hnsw_m = int(hnsw_m)
         self.ef_construction = int(ef_construction)
         self._ef_search = int(ef_search)
@@ -130,6 +130,25 @@ class FactIndex:
     def kind(self) -> str:
         """``"flat"`` (exact) or ``"hnsw"`` (approximate)."""
         return self._store.kind
+
+    @property
+    def exact_max(self) -> int:
+        """The largest size searched exactly (a saved index keeps the value it was built
+        with)."""
+        return self._exact_max
+
+    @exact_max.setter
+    def exact_max(self, value: int) -> None:
+        """Changes the threshold and, if the index is now on the wrong side of it, rebuilds
+        it as the other kind from its stored vectors (no encoder needed; building HNSW
+        takes ~22 s per 129k 384-d vectors on 2 cores)."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"exact_max must be an int >= 0, not {value!r}")
+        with self._lock.write():
+            self._exact_max = value
+            want = "flat" if len(self._store) <= value else "hnsw"
+            if self._store.kind != want:
+                self._store = self._build(*self._store.live_items())
 
     @property
     def tombstones(self) -> int:

@@ -22,10 +22,10 @@ from kgagent._io import atomic_dir, recover_dir
 from kgagent.agents import Agent
 from kgagent.artifact import read_manifest, write_manifest
 from kgagent.config import AgentConfig, RetrievalConfig
-from kgagent.errors import IndexLoadError, KGAgentError, PolicyError
+from kgagent.errors import IndexLoadError, PolicyError
 from kgagent.retrieval.artifacts import RetrievalIndex
 from kgagent.retrieval.encoder import get_encoder
-from kgagent.workspace import init_workspace, open_kg
+from kgagent.workspace import Workspace, init_workspace, open_kg
 
 HASHING = AgentConfig(retrieval=RetrievalConfig(encoder="hashing"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,5 +282,40 @@ def test_recovery_is_a_no_op_on_a_clean_directory(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
 
 
-def test_unused_names_keep_linters_quiet():
-    assert KGAgentError and RetrievalIndex and get_encoder
+# -- item 13 (part): retrieval.exact_max on an existing index ------------------------------
+
+
+def _vectors_manifest(ws: Path) -> dict:
+    return json.loads((ws / "index" / "vectors" / "manifest.json").read_text())
+
+
+def test_the_configured_exact_max_applies_to_an_existing_index(ws):
+    assert _vectors_manifest(ws)["kind"] == "flat"
+    Workspace(ws).write_config(
+        AgentConfig(retrieval=RetrievalConfig(encoder="hashing", exact_max=5))
+    )
+    with Agent.open(ws) as agent:  # `kgagent index WS` after editing kgagent.yaml
+        report = agent.index()
+    assert (report.kind, report.encoded) == ("hnsw", 0)  # re-indexed, not re-encoded
+    m = _vectors_manifest(ws)
+    assert (m["kind"], m["exact_max"]) == ("hnsw", 5)
+    with Agent.open(ws) as agent:
+        ev = agent.retrieve("who directed Titanic", k=1)
+        assert ev.facts[0].text == "Titanic was directed by James Cameron"
+    Workspace(ws).write_config(HASHING)
+    with Agent.open(ws) as agent:
+        agent.index()  # back to the default: exact again
+    assert _vectors_manifest(ws)["kind"] == "flat"
+
+
+def test_opening_with_another_exact_max_warns_how_to_apply_it(ws, caplog):
+    enc = get_encoder("hashing")
+    with open_kg(ws) as kg:
+        fingerprint = kg.fingerprint()
+    with caplog.at_level("WARNING", logger="kgagent.retrieval.artifacts"):
+        RetrievalIndex.load(ws / "index", encoder=enc, fingerprint=fingerprint, exact_max=5)
+    assert "built with retrieval.exact_max 1000000" in caplog.text
+    assert "configured 5 applies at the next `kgagent index`" in caplog.text
+    caplog.clear()
+    RetrievalIndex.load(ws / "index", encoder=enc, fingerprint=fingerprint, exact_max=1_000_000)
+    assert "exact_max" not in caplog.text
