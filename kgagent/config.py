@@ -16,11 +16,12 @@ from pydantic import ValidationError as PydanticValidationError
 from kgagent._io import atomic_write_text
 from kgagent.errors import ConfigError
 from kgagent.pipeline.settings import RetrievalWeights
+from kgagent.text import MAX_QUESTION_CHARS
 
 #: the pipeline's defaults, written once (kgagent/pipeline/settings.py)
 _W = RetrievalWeights()
 
-__all__ = ["AgentConfig", "KGConfig", "PolicySection", "RetrievalConfig"]
+__all__ = ["AgentConfig", "KGConfig", "PolicySection", "QAConfig", "RetrievalConfig"]
 
 
 class _Strict(BaseModel):
@@ -115,6 +116,19 @@ class PolicySection(_Strict):
     )
 
 
+class QAConfig(_Strict):
+    """How ``ask`` and ``ask_batch`` take questions (issue 19: bounded input, bounded memory)."""
+
+    max_question_chars: int = Field(
+        MAX_QUESTION_CHARS,
+        gt=0,
+        description="longer questions are refused with an error naming them",
+    )
+    batch_chunk: int = Field(
+        64, gt=0, description="ask_batch reads this many questions at a time (bounds memory)"
+    )
+
+
 class AgentConfig(_Strict):
     """The whole configuration of an agent workspace (kgagent.yaml)."""
 
@@ -124,6 +138,7 @@ class AgentConfig(_Strict):
     retrieval: RetrievalConfig = RetrievalConfig()
     llm: LLMConfig = LLMConfig()
     policy: PolicySection = PolicySection()
+    qa: QAConfig = QAConfig()
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AgentConfig:
