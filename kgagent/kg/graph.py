@@ -30,6 +30,7 @@ from kgagent.kg.loaders import read_delimited
 from kgagent.kg.sources import INFERRED, BytesOpener, LoadReport, Source, graph_iri, load_target
 from kgagent.kg.sparql import apply_bindings, query_form, to_result, with_prefixes
 from kgagent.kg.vocab import Vocabulary
+from kgagent.kg.xmlguard import check_entities
 
 __all__ = ["KnowledgeGraph", "LoadReport", "Source"]
 
@@ -251,11 +252,16 @@ class KnowledgeGraph:
         Args:
             progress: show a progress bar (bytes read) on stderr.
 
+        RDF/XML whose DOCTYPE entities would expand out of proportion to the file is
+        refused before it is parsed (see :mod:`kgagent.kg.xmlguard`).
+
         Raises:
             KGLoadError: naming the file, line and column; the store is unchanged.
         """
         resolved = resolve_file(path, format)
         p = resolved.path.resolve()
+        if resolved.format_name == "xml":
+            check_entities(resolved.open, path=p)  # before Oxigraph expands them
         g, name, mode = load_target(p, graph)
         base = base_iri or p.as_uri()
         opener = resolved.open
@@ -273,6 +279,7 @@ class KnowledgeGraph:
             kind="rdf",
             base_iri=base,
             mode=mode,
+            sniffed=resolved.sniffed,
         )
 
     def load_triples(
