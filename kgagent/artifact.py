@@ -47,6 +47,7 @@ __all__ = [
     "check_inventory",
     "file_inventory",
     "read_manifest",
+    "sha256_file",
     "write_manifest",
 ]
 
@@ -202,7 +203,9 @@ def file_inventory(
         if p.name in skip or p.name.startswith(".") or p.is_symlink() or not p.is_file():
             continue
         size = p.stat().st_size
-        out[p.name] = {"size": size, "sha256": _sha256(p)} if size <= digest_max else {"size": size}
+        out[p.name] = (
+            {"size": size, "sha256": sha256_file(p)} if size <= digest_max else {"size": size}
+        )
     return out
 
 
@@ -244,7 +247,7 @@ def check_inventory(
         found = p.stat().st_size
         if found != size:
             raise refuse(f"{p}: {found} bytes, {manifest} says {size} (truncated or replaced)")
-        if digest is not None and _sha256(p) != digest:
+        if digest is not None and sha256_file(p) != digest:
             raise refuse(f"{p}: contents differ from {manifest} (sha256); corrupt or replaced")
 
 
@@ -255,9 +258,10 @@ def _plain_name(name: str) -> bool:
     )
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with Path(path).open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -319,3 +320,175 @@ def test_opening_with_another_exact_max_warns_how_to_apply_it(ws, caplog):
     caplog.clear()
     RetrievalIndex.load(ws / "index", encoder=enc, fingerprint=fingerprint, exact_max=1_000_000)
     assert "exact_max" not in caplog.text
+
+
+# -- item 10: a bundle holds every file it names, each with a digest ------------------------
+
+
+def _bundle(path: Path) -> Path:
+    """A small valid bundle: a policy and an adapter (with its config file)."""
+    import torch
+
+    from kgagent.transfer.checkpoint import Component, write_bundle
+
+    gen = torch.Generator().manual_seed(0)
+    policy = Component(
+        "policy", {"network": {"mode": "relation"}}, {"w": torch.randn(3, 2, generator=gen)}
+    )
+    adapter = Component(
+        "adapter",
+        {"name": "default", "peft": {"r": 2}, "base_model": "smollm2"},
+        {"base.q.lora_A.weight": torch.randn(2, 4, generator=gen)},
+        files={"adapter_config.json": b'{"peft_type": "LORA", "r": 2}'},
+    )
+    return write_bundle(
+        path,
+        entities=(["<e:a>", "<e:b>"], ["a", "b"]),
+        relations=(["<r:p>"], ["p"]),
+        components=[policy, adapter],
+    )
+
+
+def _edit(bundle: Path, change) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    change(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_bundle_written_now_has_a_digest_for_every_file(tmp_path):
+    from kgagent.transfer import Bundle
+
+    bundle = _bundle(tmp_path / "b")
+    m = Bundle.load(bundle).manifest
+    digests = {m["vocabulary"]["file"]: m["vocabulary"]["sha256"]}
+    for entry in m["components"].values():
+        digests[entry["weights"]["file"]] = entry["weights"]["sha256"]
+        digests.update(entry["files"])
+    on_disk = {str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file()}
+    assert on_disk - {"manifest.json"} == set(digests)
+    assert all(len(d) == 64 for d in digests.values())
+
+
+def test_a_weights_file_outside_the_bundle_without_a_digest_is_refused(tmp_path):
+    from kgagent.transfer import Bundle, TransferError
+
+    bundle = _bundle(tmp_path / "b")
+    (tmp_path / "elsewhere").mkdir()
+    os.rename(bundle / "policy" / "weights.safetensors", tmp_path / "elsewhere" / "w.safetensors")
+
+    def outside(m):  # the review's bundle: a path out, and no sha256 to check it against
+        m["components"]["policy"]["weights"]["file"] = "../elsewhere/w.safetensors"
+        del m["components"]["policy"]["weights"]["sha256"]
+
+    _edit(bundle, outside)
+    with pytest.raises(TransferError, match=r"'components\.policy\.weights\.file' is '\.\./else"):
+        Bundle.load(bundle)
+    os.rename(tmp_path / "elsewhere" / "w.safetensors", bundle / "policy" / "weights.safetensors")
+    _edit(
+        bundle,
+        lambda m: m["components"]["policy"]["weights"].update(file="policy/weights.safetensors"),
+    )
+    with pytest.raises(TransferError, match=r"'components\.policy\.weights\.sha256' is missing"):
+        Bundle.load(bundle)  # in place, but without a digest: still refused
+
+
+@pytest.mark.parametrize(
+    "where", ["../elsewhere/w.safetensors", "/tmp/w.safetensors", "policy/../w.safetensors"]
+)
+def test_a_file_off_its_place_is_refused_even_with_a_good_digest(tmp_path, where):
+    from kgagent.transfer import Bundle, TransferError
+
+    bundle = _bundle(tmp_path / "b")
+    _edit(bundle, lambda m: m["components"]["policy"]["weights"].update(file=where))
+    with pytest.raises(TransferError) as info:
+        Bundle.load(bundle)
+    assert "field 'components.policy.weights.file'" in str(info.value)
+    assert "expected 'policy/weights.safetensors'" in str(info.value)
+
+
+def test_a_symlink_leading_out_of_the_bundle_is_refused(tmp_path):
+    from kgagent.transfer import Bundle, TransferError
+
+    bundle = _bundle(tmp_path / "b")
+    weights = bundle / "policy" / "weights.safetensors"
+    outside = tmp_path / "w.safetensors"
+    os.rename(weights, outside)
+    weights.symlink_to(outside)  # same bytes, same digest: only the path tells
+    with pytest.raises(TransferError, match="a symlink leading out of the bundle"):
+        Bundle.load(bundle)
+    weights.unlink()
+    os.rename(outside, weights)
+    os.rename(bundle / "adapter", tmp_path / "adapter")
+    (bundle / "adapter").symlink_to(tmp_path / "adapter", target_is_directory=True)
+    with pytest.raises(TransferError, match=r"adapter: missing, or not a directory of the bundle"):
+        Bundle.load(bundle)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda m: m.update(components="zz"),
+            "field 'components' is a str ('zz'), expected an object",
+        ),
+        (lambda m: m.update(components={"zz": {}}), "unknown component 'zz'"),
+        (lambda m: m["components"].update(policy=[1]), "field 'components.policy' is a list"),
+        (lambda m: m.update(vocabulary=None), "field 'vocabulary' is null, expected an object"),
+        (lambda m: m["vocabulary"].pop("sha256"), "field 'vocabulary.sha256' is missing"),
+        (lambda m: m["vocabulary"].update(entities="2"), "field 'vocabulary.entities' is a str"),
+        (lambda m: m.update(source="me"), "field 'source' is a str ('me'), expected an object"),
+        (
+            lambda m: m["components"]["adapter"]["files"].update(
+                {"adapter/adapter_config.json": None}
+            ),
+            r"field 'components\.adapter\.files\.adapter/adapter_config\.json' is missing",
+        ),
+        (
+            lambda m: m["components"]["policy"]["weights"].update(tensors={"w": {"shape": "3x2"}}),
+            r"field 'components\.policy\.weights\.tensors\.w\.shape' is a str",
+        ),
+        (
+            lambda m: m["components"]["policy"].update(type="adapter"),
+            "'components.policy.type' is 'adapter'",
+        ),
+    ],
+)
+def test_a_malformed_bundle_manifest_names_the_field(tmp_path, change, message):
+    from kgagent.transfer import Bundle, TransferError
+
+    bundle = _bundle(tmp_path / "b")
+    _edit(bundle, change)
+    with pytest.raises(TransferError) as info:
+        Bundle.load(bundle)
+    assert str(info.value).startswith(f"{bundle / 'manifest.json'}: ")
+    assert re.search(message if "\\" in message else re.escape(message), str(info.value))
+
+
+def test_an_unlisted_file_in_a_component_is_refused(tmp_path):
+    from kgagent.transfer import Bundle, TransferError
+
+    bundle = _bundle(tmp_path / "b")
+    (bundle / "adapter" / "tokenizer.json").write_text("{}")
+    with pytest.raises(TransferError, match=r"does not list \(tokenizer\.json\)"):
+        Bundle.load(bundle)
+
+
+def test_importing_a_hostile_bundle_writes_nothing_and_a_good_one_imports(ws, tmp_path):
+    from kgagent.transfer import TransferError, import_bundle
+
+    bundle = _bundle(tmp_path / "b")
+    good = tmp_path / "good"
+    import shutil
+
+    shutil.copytree(bundle, good)
+    _edit(bundle, lambda m: m["components"]["adapter"]["weights"].pop("sha256"))
+    with Agent.open(ws) as agent:
+        with pytest.raises(TransferError, match="sha256' is missing"):
+            import_bundle(agent, bundle, components="adapter")
+        assert not (ws / "adapters").exists()
+        report = import_bundle(agent, good, components="adapter")  # one name, not letters
+    written = Path(report["written"]["adapter"])
+    assert (written / "adapter_model.safetensors").read_bytes() == (
+        good / "adapter" / "adapter_model.safetensors"
+    ).read_bytes()
+    assert json.loads((written / "adapter_config.json").read_text())["r"] == 2
