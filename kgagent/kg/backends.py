@@ -223,6 +223,24 @@ def _outcome(result: Any) -> QueryOutcome:
     return QueryOutcome(kind="construct", triples=list(result))
 
 
+def _hint(exc: OSError) -> str:
+    """What an Oxigraph open error means for the user (RocksDB's words are cryptic)."""
+    text = str(exc).lower()
+    if "current process" in text:
+        return (
+            " (this process has it open already: close that KnowledgeGraph or Agent "
+            "first, or open both read-only)"
+        )
+    if "lock" in text:
+        return (
+            " (another process has it open for writing; commands that only read open it "
+            "read-only and run beside it, Python: read_only=True)"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return " (no store there yet; `kgagent init` creates it)"
+    return ""
+
+
 class OxigraphBackend(Backend):
     """Oxigraph, embedded: in memory (``path=None``) or a RocksDB directory on disk."""
 
@@ -241,10 +259,8 @@ class OxigraphBackend(Backend):
                 self.path.mkdir(parents=True, exist_ok=True)
                 self.store = ox.Store(str(self.path))
         except OSError as exc:
-            hint = ""
-            if "lock" in str(exc).lower():
-                hint = " (another process has it open; close it or open read-only)"
-            raise StoreError(f"{self.path}: cannot open the Oxigraph store{hint}: {exc}") from exc
+            what = f"{self.path}: cannot open the Oxigraph store"
+            raise StoreError(f"{what}{_hint(exc)}: {exc}") from exc
 
     @property
     def persistent(self) -> bool:  # type: ignore[override]

@@ -23,7 +23,7 @@ so a syntax error's position can be given in the user's own text.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,6 +258,13 @@ class PreparedQuery:
         user = max(0, min(offset - shift, len(self.source)))
         before = self.source[:user]
         return before.count("\n") + 1, user - (before.rfind("\n") + 1) + 1
+
+    def run(self, execute: Callable[[str], Any]) -> Any:
+        """``execute(self.text)``, a QueryError's position given in the user's text."""
+        try:
+            return execute(self.text)
+        except QueryError as exc:
+            raise QueryError(self.relocate(str(exc))) from exc
 
     def relocate(self, message: str) -> str:
         """``message`` with the store's ``error at L:C`` given in the user's text."""

@@ -25,11 +25,11 @@ from rdflib.query import Result
 from kgagent.errors import QueryError, StoreError
 from kgagent.kg import sources as _sources
 from kgagent.kg.backends import Backend, OxigraphBackend, QueryOutcome, canonical_terms, read_tsv
-from kgagent.kg.bindings import PreparedQuery, prepare
+from kgagent.kg.bindings import prepare
 from kgagent.kg.formats import resolve_file
 from kgagent.kg.loaders import read_delimited
 from kgagent.kg.sources import INFERRED, BytesOpener, LoadReport, Source, graph_iri, load_target
-from kgagent.kg.sparql import network_keywords, query_form, to_result
+from kgagent.kg.sparql import query_form, refuse_network, to_result
 from kgagent.kg.vocab import Vocabulary
 from kgagent.kg.xmlguard import check_entities
 
@@ -98,8 +98,7 @@ class KnowledgeGraph:
         Layout: ``path/store/`` (Oxigraph) and ``path/vocab/`` (id tables) — the same
         layout an agent workspace uses, so a workspace directory opens directly.
 
-        ``read_only``: open beside other processes that have it open (for writing, or
-        read-only too); such a graph sees the store as it was when opened.
+        ``read_only``: beside processes that have it open; sees the store as it was then.
         """
         root = Path(path)
         if root.exists() and not root.is_dir():
@@ -269,8 +268,7 @@ class KnowledgeGraph:
         Args:
             progress: show a progress bar (bytes read) on stderr.
 
-        RDF/XML whose DOCTYPE entities would expand out of proportion to the file is
-        refused before it is parsed (see :mod:`kgagent.kg.xmlguard`).
+        RDF/XML with DOCTYPE entities that expand out of proportion is refused (xmlguard).
 
         Raises:
             KGLoadError: naming the file, line and column; the store is unchanged.
@@ -360,13 +358,11 @@ class KnowledgeGraph:
 
         Args:
             sparql: the query; rdf, rdfs, owl, xsd and skos prefixes are predeclared.
-            bindings: variable -> value, joined in safely as ``VALUES`` (and a ``FILTER``),
-                never by string formatting. Plain ``str`` is a literal: where the variable
-                is matched against the graph (a triple pattern), it matches that text in
-                any language or as ``xsd:string`` (``{"l": "Inception"}`` finds
-                ``"Inception"@en``); an ``rdflib.Literal`` with a language or datatype
-                matches exactly. Use ``rdflib.URIRef`` for IRIs. A list value binds
-                several rows.
+            bindings: variable -> value (a list: several rows), joined in safely (never by
+                string formatting; see kg.bindings). A plain ``str`` matched in a triple
+                pattern matches that text in any language or as ``xsd:string``
+                (``{"l": "Inception"}`` finds ``"Inception"@en``); an ``rdflib.Literal``
+                with a language or datatype, or a ``URIRef`` (IRIs), matches exactly.
             prefixes: extra prefix -> namespace declarations.
             allow_service: allow ``SERVICE`` (the store fetching a URL) for this call;
                 None: the graph's ``allow_service``.
@@ -376,15 +372,14 @@ class KnowledgeGraph:
             ASK, ``result.graph`` for CONSTRUCT.
 
         Raises:
-            QueryError: a syntax error (its position in ``sparql`` as written), a bad
-                binding, ``SERVICE`` when not allowed, or a failed ``SERVICE`` call.
+            QueryError: syntax (positioned in ``sparql``), binding, or ``SERVICE`` errors.
         """
         form = query_form(sparql)
         if form == "UPDATE":
             raise QueryError("this is a SPARQL update; use kg.update(...)")
-        self._check_network(sparql, allow_service)
+        refuse_network(sparql, allowed=self._allows_service(allow_service))
         prepared = prepare(sparql, bindings, prefixes)
-        return to_result(self._relocated(prepared, self._run))
+        return to_result(prepared.run(self._run))
 
     def update(
         self,
@@ -401,33 +396,17 @@ class KnowledgeGraph:
         """
         if query_form(sparql) != "UPDATE":
             raise QueryError("this is a query, not an update; use kg.query(...)")
-        self._check_network(sparql, allow_service)
+        refuse_network(sparql, allowed=self._allows_service(allow_service))
         prepared = prepare(sparql, bindings, prefixes, update=True)
         with self._lock:
             try:
-                self._relocated(prepared, self.backend.update)
+                prepared.run(self.backend.update)
                 self.backend.flush()
             finally:
                 self._changed()
 
-    def _check_network(self, sparql: str, allow: bool | None) -> None:
-        """Refuses SERVICE and LOAD unless allowed (per call, or by the graph)."""
-        found = network_keywords(sparql)
-        if found and not (self.allow_service if allow is None else allow):
-            raise QueryError(
-                f"SPARQL {' and '.join(found)} is off: it makes the store fetch a URL, which "
-                "whoever writes the query could point at internal services; allow it with "
-                "allow_service=True (CLI: --allow-service; kgagent.yaml: kg.allow_service: "
-                "true)"
-            )
-
-    @staticmethod
-    def _relocated(prepared: PreparedQuery, run):
-        """``run(prepared.text)``, with a syntax error's position given in the user's text."""
-        try:
-            return run(prepared.text)
-        except QueryError as exc:
-            raise QueryError(prepared.relocate(str(exc))) from exc
+    def _allows_service(self, allow: bool | None) -> bool:
+        return self.allow_service if allow is None else allow
 
     def fingerprint(self) -> str:
         """A digest that changes whenever the graph's content may have changed."""

@@ -25,6 +25,7 @@ __all__ = [
     "STANDARD_PREFIXES",
     "network_keywords",
     "query_form",
+    "refuse_network",
     "scan",
     "to_result",
     "with_prefixes",
@@ -152,6 +153,17 @@ def network_keywords(sparql: str) -> list[str]:
             if kind == "word" and up in _NETWORK and up not in found:
                 found.append(up)
     return found
+
+
+def refuse_network(sparql: str, *, allowed: bool) -> None:
+    """Raises QueryError if ``sparql`` uses SERVICE or LOAD and that is not ``allowed``."""
+    found = network_keywords(sparql)
+    if found and not allowed:
+        raise QueryError(
+            f"SPARQL {' and '.join(found)} is off: it makes the store fetch a URL, which "
+            "whoever writes the query could point at internal services; allow it with "
+            "allow_service=True (CLI: --allow-service; kgagent.yaml: kg.allow_service: true)"
+        )
 
 
 def query_form(sparql: str) -> str:
