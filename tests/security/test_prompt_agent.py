@@ -476,3 +476,120 @@ def test_a_broken_adapter_is_refused_naming_the_file(case, tiny_lm_dir, tiny_ada
 def test_an_intact_adapter_still_loads(tiny_lm_dir, tiny_adapter_dir, no_torch_load):
     lm = _lm(tiny_lm_dir, adapter=tiny_adapter_dir)
     assert lm.name.endswith("+lora:" + tiny_adapter_dir.name)
+
+
+# -- policy and KGE configs, `policy train --out` (item 11) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def policy_ws(tmp_path_factory, data_dir, one_torch_thread):
+    """A workspace with a tiny trained path policy (WS/policy/default)."""
+    from kgagent.policy import PolicyConfig
+
+    root = init_workspace(tmp_path_factory.mktemp("policy") / "ws", config=CONFIG)
+    with open_kg(root) as kg:
+        kg.load_triples(data_dir / "tiny_kb.txt")
+    with Agent.open(root) as agent:
+        agent.index()
+        pairs = [("who directed Titanic", ["James Cameron"]),
+                 ("who directed Inception", ["Christopher Nolan"])] * 4  # fmt: skip
+        agent.train_policy(pairs, config=PolicyConfig(epochs=2, dim=8))
+    return root
+
+
+def _policy_config(**edit):
+    def change(config):
+        for path, value in edit.items():
+            *head, last = path.split("__")
+            target = config
+            for key in head:
+                target = target[key]
+            target[last] = value
+
+    return change
+
+
+POLICY_CASES = {
+    "policy a list": (_policy_config(policy=[1]), r"field 'policy': expected an object"),
+    "network a list": (_policy_config(network=[1]), r"field 'network': expected an object"),
+    "string dim": (_policy_config(policy__dim="8"), r"field 'policy.dim': expected int"),
+    "float beam": (_policy_config(policy__beam=2.5), r"field 'policy.beam': expected int"),
+    "zero hops": (_policy_config(policy__max_hops=0), r"field 'policy.max_hops': expected >= 1"),
+    "string network dim": (_policy_config(network__dim="8"),
+                           r"field 'network.dim': expected a non-negative integer"),
+    "list kind": (_policy_config(network__kind=[1]), r"field 'network.kind': expected a string"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(POLICY_CASES))
+def test_a_wrong_typed_policy_config_names_the_field(case, policy_ws, tmp_path):
+    import json
+    import shutil
+
+    from kgagent.errors import PolicyError
+    from kgagent.policy import load_reasoner
+
+    edit, message = POLICY_CASES[case]
+    saved = shutil.copytree(policy_ws / "policy" / "default", tmp_path / "policy")
+    config = json.loads((saved / "config.json").read_text())
+    edit(config)
+    (saved / "config.json").write_text(json.dumps(config))
+    with Agent.open(policy_ws) as agent:
+        r = agent.retriever
+        load_reasoner(policy_ws / "policy" / "default", r.adj, r.relation_terms)  # intact
+        with pytest.raises(PolicyError, match=re.escape(str(saved / "config.json")) + ".*"
+                           + message):  # fmt: skip
+            load_reasoner(saved, r.adj, r.relation_terms)
+
+
+KGE_CASES = {
+    "string dim": ({"dim": "4"}, r"field 'dim': expected a positive integer"),
+    "float size": ({"num_entities": 3.0}, r"field 'num_entities': expected a positive integer"),
+    "list hyperparameters": ({"hyperparameters": [1]}, r"field 'hyperparameters': expected an"),
+    "bad hyperparameter": ({"hyperparameters": {"p": "x"}},
+                           r"field 'hyperparameters' does not build a transe model"),
+    "list vocabulary": ({"vocabulary": [1]}, r"field 'vocabulary': expected an object"),
+    "int model": ({"model": 5}, r"field 'model': expected a model name"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(KGE_CASES))
+def test_a_wrong_typed_kge_config_names_the_field(case, tmp_path):
+    import json
+
+    from kgagent.embeddings import get_model_class
+    from kgagent.embeddings.artifact import Embedding
+    from kgagent.errors import EmbeddingError
+
+    directory = get_model_class("transe")(num_entities=3, num_relations=1, dim=4).save(tmp_path)
+    (directory / "entities.txt").write_text("a\nb\nc\n")
+    (directory / "relations.txt").write_text("r\n")
+    assert Embedding.load(directory).model.dim == 4  # intact, it loads
+    fields, message = KGE_CASES[case]
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, **fields}))
+    with pytest.raises(EmbeddingError, match=r"config\.json: " + message):
+        Embedding.load(directory)
+
+
+def test_policy_train_out_naming_the_default_place_writes_in_place(policy_ws, tmp_path):
+    """It crashed in shutil.copytree copying the directory onto itself."""
+    from typer.testing import CliRunner
+
+    from kgagent.cli import app
+
+    qa = tmp_path / "qa.txt"
+    qa.write_text("who directed [Titanic]\tJames Cameron\nwho directed [Inception]\t"
+                  "Christopher Nolan\n" * 3)  # fmt: skip
+    default = policy_ws / "policy" / "default"
+    before = (default / "weights.safetensors").stat().st_mtime_ns
+    args = ["policy", "train", str(policy_ws), "--queries", str(qa), "--epochs", "2",
+            "--dim", "8", "--out"]  # fmt: skip
+    r = CliRunner().invoke(app, [*args, str(default)])
+    assert r.exit_code == 0, r.output
+    assert f"saved to {default}" in r.output
+    assert (default / "weights.safetensors").stat().st_mtime_ns != before  # written anew
+    r = CliRunner().invoke(app, [*args, str(default / "inner")])
+    assert r.exit_code != 0 and "inside" in r.output and not (default / "inner").exists()
+    r = CliRunner().invoke(app, [*args, str(tmp_path / "copy")])
+    assert r.exit_code == 0 and (tmp_path / "copy" / "weights.safetensors").is_file()
