@@ -492,3 +492,210 @@ def test_importing_a_hostile_bundle_writes_nothing_and_a_good_one_imports(ws, tm
         good / "adapter" / "adapter_model.safetensors"
     ).read_bytes()
     assert json.loads((written / "adapter_config.json").read_text())["r"] == 2
+
+
+# -- item 12: the OpenAI-compatible server under hostile clients ----------------------------
+
+
+class _SlowLM:
+    """The fake LLM (tests/fakes.py) with a cost: it encodes the prompt as a tokenizer
+    would (a lone surrogate fails there) and takes ``per_char`` seconds per character, or
+    waits for ``gate`` when given."""
+
+    def __init__(self, per_char: float = 0.0, gate: threading.Event | None = None) -> None:
+        from tests.fakes import OverlapLM
+
+        self.fake, self.per_char, self.gate = OverlapLM(), per_char, gate
+        self.name = self.fake.name
+
+    def generate(self, conversations, *, max_new_tokens=64):
+        import time
+
+        text = "".join(m["content"] for c in conversations for m in c).encode("utf-8")
+        if self.gate is not None:
+            self.gate.wait(10)
+        time.sleep(self.per_char * len(text))
+        return self.fake.generate(conversations, max_new_tokens=max_new_tokens)
+
+
+@pytest.fixture
+def serve():
+    """``serve(llm=None, **limits)`` -> (server, port), stopped at the end of the test;
+    a read timeout of 0.5 s unless given."""
+    from kgagent.llm.serve import OpenAIServer
+
+    started = []
+
+    def start(llm=None, **kwargs):
+        kwargs.setdefault("read_timeout", 0.5)
+        server = OpenAIServer(llm or _SlowLM(), **kwargs)
+        port = int(server.start().rsplit(":", 1)[1].split("/")[0])
+        started.append(server)
+        return server, port
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _chat(text: str, **extra) -> bytes:
+    return json.dumps({"messages": [{"role": "user", "content": text}], **extra}).encode()
+
+
+def _post(port: int, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("POST", "/v1/chat/completions", body=body, headers=headers or {})
+        reply = conn.getresponse()
+        return reply.status, json.loads(reply.read())
+    finally:
+        conn.close()
+
+
+def _head(content_length: int, extra: str = "") -> bytes:
+    return (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{extra}"
+        f"Content-Length: {content_length}\r\n\r\n"
+    ).encode()
+
+
+def _recv_all(sock, timeout: float = 3.0) -> bytes:
+    sock.settimeout(timeout)
+    out = b""
+    while chunk := sock.recv(65536):
+        out += chunk
+    return out
+
+
+def test_stalled_uploads_are_dropped_after_the_read_timeout(serve):
+    import socket
+    import time
+
+    _, port = serve()
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    for s in stalled:
+        s.sendall(_head(100))  # the body never comes
+    trickle = socket.create_connection(("127.0.0.1", port))
+    t0 = time.monotonic()
+    with pytest.raises(OSError):  # a byte every 0.1 s does not reset the deadline
+        for ch in _head(10):
+            trickle.sendall(bytes([ch]))
+            time.sleep(0.1)
+    assert time.monotonic() - t0 < 2.5
+    for s in stalled:  # each was closed by the server (EOF), none is still held
+        assert _recv_all(s) == b""
+        s.close()
+    trickle.close()
+    assert _post(port, _chat("who directed Titanic"))[0] == 200
+
+
+def test_the_api_key_is_checked_before_the_body_is_read(serve):
+    import socket
+    import time
+
+    _, port = serve(api_key="sekret", read_timeout=5)
+    s = socket.create_connection(("127.0.0.1", port))
+    t0 = time.monotonic()
+    s.sendall(_head(1000, "Authorization: Bearer wrong\r\n"))  # and no body
+    reply = _recv_all(s)
+    assert reply.startswith(b"HTTP/1.1 401") and time.monotonic() - t0 < 2
+    s.close()
+    status, _ = _post(port, _chat("hi"), {"Authorization": "Bearer sekret"})
+    assert status == 200
+
+
+def test_an_oversized_body_is_413_and_the_client_can_read_it(serve):
+    _, port = serve(max_body=10_000)
+    status, body = _post(port, _chat("x" * 1_000_000))
+    assert status == 413 and "over this server's limit of 10,000" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("depth", [33, 100_000])
+def test_deeply_nested_json_is_400_without_a_traceback(serve, caplog, capfd, depth):
+    _, port = serve()
+    body = b'{"messages": ' + b"[" * depth + b"]" * depth + b"}"
+    with caplog.at_level("INFO", logger="kgagent.llm.serve"):
+        status, reply = _post(port, body)
+    assert status == 400 and "nests deeper than 32 levels" in reply["error"]["message"]
+    assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_lone_surrogate_is_400_naming_the_field(serve):
+    _, port = serve()
+    status, reply = _post(port, b'{"messages": [{"role": "user", "content": "a\\ud800b"}]}')
+    assert status == 400
+    assert reply["error"]["message"] == (
+        "body.messages[0].content: a lone surrogate (U+D800) at character 1 is not text"
+    )
+    ok = b'{"messages": [{"role": "user", "content": "\\ud83d\\ude00"}]}'  # a pair: an emoji
+    assert _post(port, ok)[0] == 200
+
+
+def test_a_client_that_disconnects_costs_one_log_line(serve, caplog, capfd):
+    import socket
+    import struct
+    import time
+
+    _, port = serve(_SlowLM(per_char=0.01))
+    with caplog.at_level("INFO", logger="kgagent.llm.serve"):
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", port))
+            body = _chat("x" * 20)  # ~0.2 s of model time; the client leaves meanwhile
+            s.sendall(_head(len(body)) + body)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # a reset, not a polite close
+        time.sleep(0.6)
+        assert _post(port, _chat("still serving"))[0] == 200
+    gone = [r for r in caplog.records if "went away" in r.getMessage()]
+    assert len(gone) == 3 and not any(r.exc_info for r in caplog.records)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_one_huge_prompt_cannot_hold_the_model_for_everyone(serve):
+    import time
+
+    _, port = serve(_SlowLM(per_char=1e-6), max_prompt_chars=10_000, max_body=1 << 22)
+    t0 = time.monotonic()
+    status, reply = _post(port, _chat("x" * 2_000_000))  # 2 s of model time if accepted
+    assert status == 400 and "2,000,000 characters" in reply["error"]["message"]
+    assert "limit of 10,000 (max_prompt_chars)" in reply["error"]["message"]
+    assert time.monotonic() - t0 < 1
+    status, reply = _post(port, _chat("hi", max_tokens=100_000))
+    assert status == 400 and "over this server's limit of 1024" in reply["error"]["message"]
+
+
+def test_a_request_waits_for_the_model_at_most_queue_timeout(serve):
+    import time
+
+    gate = threading.Event()
+    _, port = serve(_SlowLM(gate=gate), queue_timeout=0.3, read_timeout=5)
+    first = {}
+    t = threading.Thread(target=lambda: first.update(r=_post(port, _chat("first"))))
+    t.start()
+    time.sleep(0.2)  # the first holds the model
+    t0 = time.monotonic()
+    status, reply = _post(port, _chat("second"))
+    assert status == 503 and reply["error"]["type"] == "server_busy"
+    assert time.monotonic() - t0 < 2
+    gate.set()
+    t.join(5)
+    assert first["r"][0] == 200
+
+
+def test_connections_over_the_limit_get_503_at_once(serve):
+    import socket
+
+    _, port = serve(max_connections=2, read_timeout=2)
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    for s in held:
+        s.sendall(_head(100))
+    import time
+
+    time.sleep(0.1)
+    extra = socket.create_connection(("127.0.0.1", port))
+    assert _recv_all(extra, timeout=1).startswith(b"HTTP/1.1 503")
+    for s in (*held, extra):
+        s.close()
