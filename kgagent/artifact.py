@@ -66,7 +66,7 @@ def write_manifest(
     *,
     format: str,
     sort_keys: bool = True,
-    inventory: bool = False,
+    inventory: bool | Iterable[str] = False,
     **fields: Any,
 ) -> Path:
     """Writes ``DIRECTORY/NAME``: ``{"format": format, **fields}`` as indented UTF-8 JSON.
@@ -85,8 +85,9 @@ def write_manifest(
             byte-identical, and a reader that iterates a field sees the write order).
         inventory: also record every file now in the directory (not in subdirectories,
             which are parts with their own manifests; not dot-files) under
-            ``"inventory"`` (see :func:`file_inventory`), checked by every read; write
-            the manifest last, once the files it vouches for are complete.
+            ``"inventory"`` (see :func:`file_inventory`), checked by every read; or only
+            the files named (a part whose other files are rewritten later, e.g. its
+            metrics). Write the manifest once the files it vouches for are complete.
         **fields: the part's own entries (JSON-serialisable).
 
     Returns:
@@ -95,7 +96,8 @@ def write_manifest(
     path = Path(directory) / name
     manifest = {"format": format, **fields}
     if inventory:
-        manifest[INVENTORY] = file_inventory(directory, exclude=(name,))
+        only = None if inventory is True else list(inventory)
+        manifest[INVENTORY] = file_inventory(directory, exclude=(name,), only=only)
     if sort_keys:
         atomic_write_json(path, manifest)
     else:
@@ -188,9 +190,14 @@ def read_manifest(
 
 
 def file_inventory(
-    directory: str | Path, *, exclude: Iterable[str] = (), digest_max: int = DIGEST_MAX
+    directory: str | Path,
+    *,
+    exclude: Iterable[str] = (),
+    only: Iterable[str] | None = None,
+    digest_max: int = DIGEST_MAX,
 ) -> dict[str, dict[str, Any]]:
-    """``{name: {"size": bytes, "sha256": hex}}`` of the plain files in ``directory``.
+    """``{name: {"size": bytes, "sha256": hex}}`` of the plain files in ``directory``
+    (or of ``only`` those, each of which must exist).
 
     Dot-files (locks, temps) and subdirectories are left out; ``sha256`` only for files
     of at most ``digest_max`` bytes. Names are sorted, so the same files give the same
@@ -198,8 +205,13 @@ def file_inventory(
     """
     directory = Path(directory)
     skip = set(exclude)
+    if only is not None:
+        only = list(only)
+        missing = [n for n in only if not (directory / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{directory}: no file {missing[0]!r} to record")
     out: dict[str, dict[str, Any]] = {}
-    for p in sorted(directory.iterdir()):
+    for p in sorted(directory.iterdir() if only is None else (directory / n for n in only)):
         if p.name in skip or p.name.startswith(".") or p.is_symlink() or not p.is_file():
             continue
         size = p.stat().st_size

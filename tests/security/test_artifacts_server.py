@@ -124,6 +124,10 @@ def test_a_manifest_with_an_inventory_vouches_for_its_files_in_every_part(tmp_pa
     (tmp_path / "weights.bin").write_bytes(b"\0" * 99)
     with pytest.raises(PolicyError, match=r"weights\.bin: 99 bytes, config\.json says 100"):
         read_manifest(tmp_path, "config.json", format="kgagent-policy/1", error=PolicyError)
+    (tmp_path / "metrics.json").write_text("{}")  # rewritten later: left out by name
+    write_manifest(tmp_path, "config.json", format="x/1", inventory=["weights.bin"])
+    (tmp_path / "metrics.json").write_text('{"more": 1}')
+    assert set(read_manifest(tmp_path, "config.json", format="x/1")["inventory"]) == {"weights.bin"}
     bad = {"format": "x/1", "inventory": {"../outside": {"size": 1}}}
     (tmp_path / "config.json").write_text(json.dumps(bad))
     with pytest.raises(PolicyError, match=r"field 'inventory' has a bad entry '\.\./outside'"):
