@@ -593,3 +593,25 @@ def test_policy_train_out_naming_the_default_place_writes_in_place(policy_ws, tm
     assert r.exit_code != 0 and "inside" in r.output and not (default / "inner").exists()
     r = CliRunner().invoke(app, [*args, str(tmp_path / "copy")])
     assert r.exit_code == 0 and (tmp_path / "copy" / "weights.safetensors").is_file()
+
+
+def test_fine_tuning_cuts_and_checks_prompts_as_inference_does(tiny_lm_dir, tmp_path,
+                                                               no_torch_load):  # fmt: skip
+    """train_lora reads the model through the same checks and tokenizes with the same
+    cut as the reader (a hostile label trains as the sanitised text inference sees)."""
+    from kgagent.llm.finetune import Example, LoRAConfig, train_lora
+
+    def cand(relation, answer):
+        return Candidate("t", "Inception", ("p",), (False,), (relation,), (("a", answer),), 1,
+                         ((),))  # fmt: skip
+
+    convs = [conversation("who directed Inception", cand("directed by", "Nolan")),
+             conversation("who directed Inception", cand(HOSTILE, "Bay"))]  # fmt: skip
+    _check_prompt(convs[1])
+    lora = LoRAConfig(r=2, target_modules=["q_proj", "v_proj"], top_layers=None, max_steps=2,
+                      batch_size=2)  # fmt: skip
+    report = train_lora(tiny_lm_dir, [Example(convs, 1)] * 4, tmp_path / "ad", config=lora,
+                        precision="fp32")  # fmt: skip
+    assert report["steps"] == 2 and np.isfinite(report["final_loss"])
+    lm = _lm(tiny_lm_dir, adapter=tmp_path / "ad")
+    assert np.isfinite(lm.choose(convs, ["yes", "no"])).all()
