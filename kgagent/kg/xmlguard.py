@@ -99,9 +99,10 @@ def read_entities(opener: Callable[[], Any], *, path: Path | None) -> tuple[list
     parser = xml.parsers.expat.ParserCreate("utf-8")
     entities: list[Entity] = []
     root_at = 0
+    skipped = lines_skipped = 0  # leading whitespace: Oxigraph reads past it, expat not
 
     def declared(name, is_parameter, value, _base, system_id, public_id, _notation):
-        line = parser.CurrentLineNumber
+        line = parser.CurrentLineNumber + lines_skipped
         if is_parameter:
             raise KGLoadError(
                 f"the DOCTYPE declares a parameter entity (%{name};); RDF/XML has no use "
@@ -120,13 +121,21 @@ def read_entities(opener: Callable[[], Any], *, path: Path | None) -> tuple[list
 
     def started(*_args: object) -> None:
         nonlocal root_at
-        root_at = parser.CurrentByteIndex
+        root_at = parser.CurrentByteIndex + skipped
         raise _Prolog
 
     parser.EntityDeclHandler = declared
     parser.StartElementHandler = started
     try:
+        begun = False
         for chunk in _chunks(opener):
+            if not begun:
+                text = chunk.lstrip(b"\xef\xbb\xbf \t\r\n")
+                lines_skipped += chunk.count(b"\n", 0, len(chunk) - len(text))
+                skipped += len(chunk) - len(text)
+                if not text:
+                    continue
+                begun, chunk = True, text
             parser.Parse(chunk, False)
         parser.Parse(b"", True)
     except _Prolog:
@@ -135,7 +144,7 @@ def read_entities(opener: Callable[[], Any], *, path: Path | None) -> tuple[list
         raise KGLoadError(
             f"invalid XML before the root element: {xml.parsers.expat.errors.messages[err.code]}",
             path=path,
-            line=err.lineno,
+            line=err.lineno + lines_skipped,
             column=err.offset + 1,
         ) from err
     return entities, root_at
