@@ -343,7 +343,7 @@ class FactIndex:
     @staticmethod
     def read_manifest(directory: str | Path) -> dict[str, Any]:
         """The manifest of a saved index (any format), without reading the index itself."""
-        return _read_manifest(directory, format=None)
+        return _read_manifest(directory, format=None, check_files=False)
 
     @classmethod
     def load(cls, directory: str | Path, *, expect: dict[str, Any] | None = None) -> FactIndex:
@@ -455,11 +455,16 @@ def _digest(row_ids: np.ndarray) -> str:
 
 
 def _read_manifest(
-    directory: str | Path, *, format: str | None, expect: dict[str, Any] | None = None
+    directory: str | Path,
+    *,
+    format: str | None,
+    expect: dict[str, Any] | None = None,
+    check_files: bool = True,
 ) -> dict[str, Any]:
     """A saved index's manifest through the shared checks (:mod:`kgagent.artifact`):
-    IndexLoadError if missing, unreadable or of another format, IndexMismatchError if an
-    ``expect`` field differs (the index was built with other settings)."""
+    IndexLoadError if missing, unreadable, of another format or if a file differs from
+    its inventory (``check_files``), IndexMismatchError if an ``expect`` field differs
+    (the index was built with other settings)."""
     return read_manifest(
         directory,
         "manifest.json",
@@ -467,6 +472,7 @@ def _read_manifest(
         expect=expect,
         error=IndexLoadError,
         mismatch=IndexMismatchError,
+        check_files=check_files,
         what="a saved fact index",
         hint="rebuild the index",
     )
@@ -476,8 +482,8 @@ def _reusable(reuse: str | Path | None) -> Path | None:
     """A previous save's directory, if it holds a readable manifest of this format."""
     if reuse is None:
         return None
-    try:
-        _read_manifest(reuse, format=FORMAT)
+    try:  # its rows are compared before reuse (save_rows), not trusted: no digests here
+        _read_manifest(reuse, format=FORMAT, check_files=False)
     except IndexLoadError:
         return None
     return Path(reuse)
