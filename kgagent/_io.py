@@ -1,12 +1,17 @@
-"""Atomic file and directory writes: a crash mid-write leaves the previous version."""
+"""Atomic file and directory writes: a crash mid-write leaves the previous version, or
+the new one, never a mix, a missing directory or (after the next open) temp litter."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,11 +26,16 @@ __all__ = [
     "atomic_write_text",
     "fsync_file",
     "load_rows",
+    "recover_dir",
     "save_rows",
 ]
 
+log = logging.getLogger(__name__)
+
 #: a rows file is rewritten whole once its tail passes this share of its base
 MAX_TAIL = 0.25
+#: how long a reader that finds a directory missing waits for a save of it in progress
+RECOVER_WAIT = 10.0
 
 
 def _fsync_dir(path: Path) -> None:
@@ -76,27 +86,168 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yields a temp directory that replaces ``path`` as a whole once the block succeeds.
 
-    The old directory is moved aside before the new one is renamed in, then deleted; a
-    crash leaves either the old or the new directory (plus, at worst, a stale temp dir).
+    The swap commits in one rename and is finished by whoever comes next if a crash cuts
+    it short. Steps (``N`` = ``path.name``): the block writes into ``.N.XXXXXXXX.tmp``;
+    its files are fsynced and it is renamed to ``.N.new`` (the commit point: a complete
+    new version); ``path`` is renamed to ``.N.old``; ``.N.new`` to ``path``; ``.N.old``
+    is deleted. A kill anywhere leaves either the old version, or a committed ``.N.new``
+    that :func:`recover_dir` (run by every later save, and by :mod:`kgagent.artifact`'s
+    readers when something is amiss) renames into place, never no directory at all.
+
+    One save of ``path`` runs at a time: each holds an exclusive ``flock`` on
+    ``.N.lock`` beside it for its whole duration, so a temp directory whose lock is free
+    belongs to a killed save and is deleted, while a concurrent save's is left alone.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _save_lock(path, wait=True):
+        _recover_locked(path)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_tree(tmp)
+        new, old = _side(path, "new"), _side(path, "old")
+        os.replace(tmp, new)  # committed: from here on, recovery rolls forward
+        _fsync_dir(path.parent)
+        _swap_in(path, new, old)
+
+
+def recover_dir(path: str | Path) -> bool:
+    """Repairs what a killed :func:`atomic_dir` save of ``path`` left; True if it did.
+
+    A committed new version (``.N.new``) is renamed into place; failing that, when
+    ``path`` is missing, the previous version (``.N.old``, or an older release's
+    ``.N.old-PID``) is put back; stale temp directories are deleted. Free when there is
+    nothing to repair (one listing of the parent directory). Skipped while another
+    process saves ``path`` (it holds the lock) unless ``path`` is missing, when it waits
+    up to ``RECOVER_WAIT`` seconds for that save to finish. Skipped quietly where the
+    lock file cannot be created (a read-only directory): the reader then sees what
+    is there.
+    """
+    path = Path(path)
+    if not _leftovers(path):
+        return False
+    deadline = time.monotonic() + RECOVER_WAIT
+    while True:
+        try:
+            with _save_lock(path, wait=False) as held:
+                if held:
+                    return _recover_locked(path)
+        except OSError as exc:  # no lock file here (read-only): leave things as they are
+            log.debug("%s: cannot lock for recovery (%s)", path, exc)
+            return False
+        if path.exists() or time.monotonic() > deadline:
+            return False  # a save in progress; what is there is consistent (or it ends soon)
+        time.sleep(0.05)
+
+
+def _side(path: Path, what: str) -> Path:
+    return path.with_name(f".{path.name}.{what}")
+
+
+def _leftovers(path: Path) -> list[Path]:
+    """Entries beside ``path`` that a save of it made: ``.N.new``, ``.N.old``,
+    ``.N.old-PID`` (an older release's name) and ``.N.XXXXXXXX.tmp`` temp directories."""
+    prefix = f".{path.name}."
+    pattern = re.compile(re.escape(prefix) + r"(new|old|old-\d+|[a-z0-9_]{8}\.tmp)")
     try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
+        with os.scandir(path.parent) as entries:
+            return [
+                Path(e.path)
+                for e in entries
+                if e.name.startswith(prefix) and pattern.fullmatch(e.name) and e.is_dir()
+            ]
+    except OSError:
+        return []
+
+
+def _recover_locked(path: Path) -> bool:
+    """:func:`recover_dir`'s work, with the save lock held (no save of ``path`` runs)."""
+    found = _leftovers(path)
+    if not found:
+        return False
+    new, old = _side(path, "new"), _side(path, "old")
+    if new.is_dir():  # committed but not swapped in: finish the swap
+        log.warning("%s: finishing an interrupted save (%s)", path, new.name)
+        _swap_in(path, new, old)
+    elif not path.exists():
+        olds = sorted(
+            (p for p in found if p.name.startswith(old.name) and p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+        )
+        if olds:
+            log.warning("%s: missing after an interrupted save; restoring %s", path, olds[-1].name)
+            os.replace(olds[-1], path)
+            _fsync_dir(path.parent)
+    for p in found:  # temps of killed saves, old copies no longer needed
+        if p.exists() and p != path:
+            shutil.rmtree(p, ignore_errors=True)
+    return True
+
+
+def _swap_in(path: Path, new: Path, old: Path) -> None:
+    """``path`` -> ``old``, ``new`` -> ``path``, ``old`` deleted (``new`` is complete)."""
+    if old.exists():
+        shutil.rmtree(old)
     if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
         os.replace(path, old)
-    os.replace(tmp, path)
+    os.replace(new, path)
     _fsync_dir(path.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flushes every file under ``root`` and the directories themselves, so a committed
+    version survives a power cut too (files already flushed cost next to nothing)."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                with contextlib.suppress(OSError):
+                    fsync_file(p)
+        _fsync_dir(Path(dirpath))
+
+
+@contextlib.contextmanager
+def _save_lock(path: Path, *, wait: bool) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``.N.lock`` beside ``path``; yields whether it is held
+    (False only with ``wait=False`` when another save holds it).
+
+    The lock file is deleted on release, so no litter is left beside the directory (or
+    inside a parent's temp directory, for nested saves). A waiter that wakes holding a
+    deleted file's lock retries on the file now at that name (the usual check of the
+    inode), so two holders never overlap.
+    """
+    lock = path.with_name(f".{path.name}.lock")
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            yield False
+            return
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            here = os.stat(lock)
+            mine = os.fstat(fd)
+            current = (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)  # the previous holder deleted it: lock the new file instead
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
 
 
 def save_rows(

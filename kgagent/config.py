@@ -10,17 +10,28 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from kgagent._io import atomic_write_text
 from kgagent.errors import ConfigError
 from kgagent.pipeline.settings import RetrievalWeights
+from kgagent.text import MAX_QUESTION_CHARS
 
 #: the pipeline's defaults, written once (kgagent/pipeline/settings.py)
 _W = RetrievalWeights()
 
-__all__ = ["AgentConfig", "KGConfig", "PolicySection", "RetrievalConfig"]
+__all__ = [
+    "CONFIG_VERSION",
+    "AgentConfig",
+    "KGConfig",
+    "PolicySection",
+    "QAConfig",
+    "RetrievalConfig",
+]
+
+#: the kgagent.yaml format this version reads and writes
+CONFIG_VERSION = 1
 
 
 class _Strict(BaseModel):
@@ -37,6 +48,11 @@ class KGConfig(_Strict):
         None, description="SPARQL 1.1 Graph Store endpoint for fast loads (store: sparql)"
     )
     lang: str = Field("en", description="preferred label language")
+    allow_service: bool = Field(
+        False,
+        description="let SPARQL queries use SERVICE and updates LOAD, which make the store "
+        "fetch a URL (off: whoever writes a query could point it at internal services)",
+    )
 
 
 class RetrievalConfig(_Strict):
@@ -115,23 +131,58 @@ class PolicySection(_Strict):
     )
 
 
+class QAConfig(_Strict):
+    """How ``ask`` and ``ask_batch`` take questions (issue 19: bounded input, bounded memory)."""
+
+    max_question_chars: int = Field(
+        MAX_QUESTION_CHARS,
+        gt=0,
+        description="longer questions are refused with an error naming them",
+    )
+    batch_chunk: int = Field(
+        64, gt=0, description="ask_batch reads this many questions at a time (bounds memory)"
+    )
+
+
 class AgentConfig(_Strict):
     """The whole configuration of an agent workspace (kgagent.yaml)."""
 
-    version: int = 1
+    version: int = CONFIG_VERSION
     name: str = "agent"
     kg: KGConfig = KGConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     llm: LLMConfig = LLMConfig()
     policy: PolicySection = PolicySection()
+    qa: QAConfig = QAConfig()
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != CONFIG_VERSION:
+            raise ValueError(
+                f"version {value} is not supported: this kgagent reads version {CONFIG_VERSION} "
+                "(a file written by another kgagent version?)"
+            )
+        return value
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AgentConfig:
         p = Path(path)
         try:
-            data = yaml.safe_load(p.read_text("utf-8")) or {}
+            raw = p.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise ConfigError(
+                f"{p}:{line}:{column}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                "kgagent.yaml must be UTF-8"
+            ) from exc
+        try:
+            data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -142,7 +193,8 @@ class AgentConfig(_Strict):
             return cls.model_validate(data)
         except PydanticValidationError as exc:
             msgs = "; ".join(
-                f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
+                f"{'.'.join(str(x) for x in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
             )
             raise ConfigError(f"{p}: {msgs}") from exc
 

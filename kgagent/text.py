@@ -200,3 +200,56 @@ def normalize_answer(text: str, *, underscores_as_spaces: bool = True) -> str:
     if underscores_as_spaces:
         text = text.replace("_", " ")
     return " ".join(text.split())
+
+
+# -- untrusted text: questions and graph text on their way to a prompt -------------------
+# A question comes from whoever calls ``ask``; a label or literal from whoever wrote the
+# graph. Neither may add lines, terminal escapes or invisible characters to what the
+# reader sees: both are flattened to one line here (the prompt module then neutralises
+# and quotes graph text, see :func:`kgagent.llm.prompt.quote`).
+
+__all__ += ["MAX_QUESTION_CHARS", "clean_question", "one_line"]
+
+#: the default cap on a question's length (``qa.max_question_chars``): a question is a
+#: sentence, and a 100,000-character one took 38 s to refuse an answer to
+MAX_QUESTION_CHARS = 1000
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: every control, format and separator character (newlines,
+    NUL, ESC, U+2028, zero-width marks: Unicode categories C and Z) becomes a space, and
+    runs of spaces one. Cheap on the common case: printable text is only re-spaced."""
+    text = str(text)
+    if not text.isprintable():  # the Unicode C and Z categories, the ASCII space excepted
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(text.split())
+
+
+def clean_question(
+    question: object, *, max_chars: int = MAX_QUESTION_CHARS, field: str = "question"
+) -> str:
+    """A question as the pipeline may read it, or a :class:`KGAgentError` naming ``field``.
+
+    Refused: what is not a string, text that is not valid Unicode (a lone surrogate, which
+    tokenizers reject with a bare ``TypeError``) and text longer than ``max_chars`` (a
+    question is a sentence; truncating would answer another question). Control characters
+    (NUL, ESC, newlines) are not refused but become spaces: they mean nothing in a
+    question and must not reach a prompt or a terminal.
+    """
+    from kgagent.errors import KGAgentError
+
+    if not isinstance(question, str):
+        raise KGAgentError(f"{field}: expected a string, got {type(question).__name__}")
+    if len(question) > max_chars:
+        raise KGAgentError(
+            f"{field}: {len(question):,} characters, more than the {max_chars:,} allowed "
+            "(qa.max_question_chars)"
+        )
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise KGAgentError(
+            f"{field}: not valid Unicode (a lone surrogate U+{ord(question[exc.start]):04X} "
+            f"at character {exc.start + 1})"
+        ) from None
+    return one_line(question)

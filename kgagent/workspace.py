@@ -88,6 +88,8 @@ class Workspace:
 
     def init(self, *, config: AgentConfig | None = None, exist_ok: bool = True) -> Workspace:
         """Creates the directory with its config; an existing workspace is left as it is."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"{self.root}: exists and is not a directory")
         if self.config_path.exists():
             if not exist_ok:
                 raise ConfigError(f"{self.root}: already a kgagent workspace")
@@ -102,7 +104,11 @@ class Workspace:
         return self
 
     def open_kg(self, *, read_only: bool = False):
-        """The workspace's KnowledgeGraph (embedded store, or the configured endpoint)."""
+        """The workspace's KnowledgeGraph (embedded store, or the configured endpoint).
+
+        ``read_only``: the embedded store opened beside other processes using it, as every
+        command that only reads does (a long ``retrieve`` then never locks out ``query``).
+        """
         from kgagent.kg.graph import KnowledgeGraph
 
         cfg = self.read_config()
@@ -117,8 +123,11 @@ class Workspace:
                 graph_store_endpoint=cfg.kg.graph_store_endpoint,
                 vocab_dir=self.vocab_dir,
                 lang=cfg.kg.lang,
+                allow_service=cfg.kg.allow_service,
             )
-        return KnowledgeGraph.open(self.root, read_only=read_only, lang=cfg.kg.lang)
+        return KnowledgeGraph.open(
+            self.root, read_only=read_only, lang=cfg.kg.lang, allow_service=cfg.kg.allow_service
+        )
 
 
 def _plain(name: str, what: str) -> str:

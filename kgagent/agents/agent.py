@@ -443,25 +443,53 @@ class Agent:
             self._llm = None
 
     def ask(self, question: str) -> Answer:
-        """Answers one question from the graph, citing the facts used (or abstains)."""
-        return self.ask_batch([question])[0]
+        """Answers one question from the graph, citing the facts used (or abstains).
+
+        Raises:
+            KGAgentError: the question is not a string, not valid Unicode, or longer
+                than ``qa.max_question_chars`` (control characters become spaces).
+        """
+        return self._ask_checked([self._checked(question, "question")])[0]
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
-        """Answers many questions; the LLM reads them in batches (one pass per batch)."""
+        """Answers many questions, ``qa.batch_chunk`` at a time (retrieval and one LLM
+        pass per chunk), so memory does not grow with the batch: the results are those of
+        one unchunked batch. Every question is checked before any is answered (see
+        :meth:`ask`; the error names the question's position)."""
+        if isinstance(questions, str):
+            raise KGAgentError("questions: expected a list of strings, got one string")
+        checked = [self._checked(q, f"questions[{i}]") for i, q in enumerate(questions)]
+        return self._ask_checked(checked)
+
+    def _checked(self, question: object, field: str) -> str:
+        from kgagent.text import clean_question
+
+        return clean_question(question, max_chars=self.config.qa.max_question_chars, field=field)
+
+    def _ask_checked(self, questions: list[str]) -> list[Answer]:
         from kgagent.llm.reader import Reader
 
         t0 = time.perf_counter()
-        evidences = self.retriever.evidence(questions)
-        t1 = time.perf_counter()
         settings = reader_settings(self.config)
         chosen = reader_calibration(self.adapter_dir)  # what training chose, if it did
-        llm = self.llm if chosen.get("use_llm", True) else None
+        llm = self.llm if chosen.get("use_llm", True) and questions else None
         if chosen.get("weight") is not None:
             settings.update(prior_weight=chosen["weight"], policy_weight=chosen["weight"])
-        answers = Reader(llm, **settings).read(evidences)
+        reader = Reader(llm, **settings)
+        size = self.config.qa.batch_chunk
+        out: list[Answer] = []
+        for start in range(0, len(questions), size):
+            out += self._ask_chunk(reader, questions[start : start + size])
+        log.debug("ask_batch: %d questions in %.1f ms", len(questions),
+                  (time.perf_counter() - t0) * 1000)  # fmt: skip
+        return out
+
+    def _ask_chunk(self, reader, questions: list[str]) -> list[Answer]:
+        """Retrieval and reading of one chunk; its LLM time is shared by its questions."""
+        evidences = self.retriever.evidence(questions)
         t2 = time.perf_counter()
-        n = max(1, len(questions))
-        read_ms = (t2 - t1) * 1000 / n  # the batch's LLM time, shared
+        answers = reader.read(evidences)
+        read_ms = (time.perf_counter() - t2) * 1000 / max(1, len(questions))
         out = []
         for ev, a in zip(evidences, answers, strict=True):
             retrieve_ms = ev.timings.get("total_ms", 0.0)
@@ -472,5 +500,4 @@ class Agent:
                 "total_ms": retrieve_ms + read_ms,
             }
             out.append(dataclasses.replace(a, timings=timings))
-        log.debug("ask_batch: %d questions in %.1f ms", len(questions), (t2 - t0) * 1000)
         return out

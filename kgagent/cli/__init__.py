@@ -1,7 +1,7 @@
 """The ``kgagent`` command. Heavy imports happen inside commands so ``--help`` is instant.
 
-One module per command group: :mod:`~kgagent.cli.kg` (init, load, info, query, sources,
-remove, reason, validate), :mod:`~kgagent.cli.retrieval` (index, retrieve),
+One module per command group: :mod:`~kgagent.cli.kg` (init, load, info, query, update,
+sources, remove, reason, validate), :mod:`~kgagent.cli.retrieval` (index, retrieve),
 :mod:`~kgagent.cli.qa` (ask, synth, finetune, eval), and the sub-commands
 :mod:`~kgagent.cli.kge`, :mod:`~kgagent.cli.policy`, :mod:`~kgagent.cli.transfer`,
 :mod:`~kgagent.cli.team`. Every command reports a :class:`~kgagent.errors.KGAgentError`

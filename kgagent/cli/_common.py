@@ -8,7 +8,6 @@ instant; the commands import the heavy parts they use inside their bodies.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Annotated, Any, TypeVar, overload
 
 import typer
 
+from kgagent.cli._output import json_text, printable
 from kgagent.errors import KGAgentError
 
 __all__ = [
@@ -35,8 +35,10 @@ Workspace = Annotated[Path, typer.Argument(help="workspace directory (see `kgage
 
 
 def report_error(exc: BaseException) -> None:
-    """Prints ``error: <exc>`` in red on stderr: the one form every command reports in."""
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    """Prints ``error: <exc>`` in red on stderr: the one form every command reports in
+    (escaped: a message may quote graph text or a file name)."""
+    message = printable(exc, keep="\n")
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
 
 
 @overload
@@ -83,7 +85,7 @@ def read_questions(path: Path) -> list[str]:
 def show_answer(a, out: Path | None) -> bool:
     """One answer as a JSON record in ``out``, or printed (then True)."""
     if out is not None:
-        out.write_text(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+        out.write_text(json_text(a.to_dict()) + "\n", encoding="utf-8")
         return False
     _print_answer(a)
     return True
@@ -99,7 +101,7 @@ def write_answers(asker, qs: list[str], out: Path | None, batch_size: int) -> No
         with tqdm(total=len(qs), unit="q", file=sys.stderr, disable=out is None) as bar:
             for i in range(0, len(qs), batch_size):
                 for a in asker.ask_batch(qs[i : i + batch_size]):
-                    sink.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
+                    sink.write(json_text(a.to_dict()) + "\n")
                 bar.update(min(batch_size, len(qs) - i))
     finally:
         if out:
@@ -107,13 +109,16 @@ def write_answers(asker, qs: list[str], out: Path | None, batch_size: int) -> No
 
 
 def _print_answer(a) -> None:
-    typer.echo(a.text if a.abstained else f"{a.text}  (confidence {a.confidence:.2f})")
+    """An answer and its citations, one line each: graph text is escaped, so a label
+    cannot add a line (a forged citation) or send the terminal escape sequences."""
+    text = printable(a.text)
+    typer.echo(text if a.abstained else f"{text}  (confidence {a.confidence:.2f})")
     for i, f in enumerate(a.facts[:20], 1):
-        typer.echo(f"  [{i}] {f.text}")
+        typer.echo(f"  [{i}] {printable(f.text)}")
     if len(a.facts) > 20:
         typer.echo(f"  ... {len(a.facts) - 20} more facts")
     for p in a.paths[:5]:
-        typer.echo(f"  path: {p.text}")
+        typer.echo(f"  path: {printable(p.text)}")
     typer.echo(f"({a.timings.get('total_ms', 0):.0f} ms)")
 
 
@@ -123,7 +128,7 @@ def report_unseen(data) -> None:
         typer.secho(
             f"warning: {split}: {rep['triples']} triples dropped from evaluation "
             f"({len(rep['entities'])} entities, {len(rep['relations'])} relations not in "
-            f"the training split, e.g. {(rep['entities'] or rep['relations'])[:3]})",
+            f"the training split, e.g. {printable((rep['entities'] or rep['relations'])[:3])})",
             fg=typer.colors.YELLOW,
             err=True,
         )

@@ -6,13 +6,13 @@ train ...`` runs it data-parallel; only rank 0 reports.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from kgagent.cli._common import handle_errors, report_unseen, unescape
+from kgagent.cli._output import json_text, printable
 from kgagent.errors import KGAgentError
 from kgagent.workspace import Workspace
 
@@ -103,8 +103,8 @@ def kge_train(
         return  # a torchrun worker other than rank 0: rank 0 reports and saves
     m = result.metrics
     keys = ("mrr", "hits_at_1", "hits_at_3", "hits_at_10", "train_seconds", "epochs")
-    typer.echo(json.dumps({k: m.get(k) for k in keys}, indent=2))
-    typer.echo(f"saved to {where}")
+    typer.echo(json_text({k: m.get(k) for k in keys}, indent=2))
+    typer.echo(f"saved to {printable(where)}")
 
 
 @kge_app.command("eval")
@@ -123,4 +123,4 @@ def kge_eval(
     from kgagent.embeddings.artifact import evaluate_path
 
     report = evaluate_path(path, name=name, test=test, train=train, valid=valid, sep=unescape(sep))
-    typer.echo(json.dumps(report, indent=2))
+    typer.echo(json_text(report, indent=2))

@@ -164,13 +164,34 @@ def policy_train(
                                         time_budget=budget)  # fmt: skip
             where = agent.ws.policy_dir(name or agent.config.policy.name)
         if out is not None:
-            import shutil
-
-            shutil.copytree(where, out, dirs_exist_ok=True)
-            where = out
+            where = _copy_policy(where, out)
     skip = ("history", "data", "unseen")
     typer.echo(json.dumps({k: v for k, v in report.items() if k not in skip}, indent=2))
     typer.echo(f"saved to {where}")
+
+
+def _copy_policy(saved: Path, out: Path) -> Path:
+    """``--out`` in question mode: a copy of the policy training saved in the workspace.
+
+    Naming the place it was saved (``--out WS/policy/default``) needs no copy: it is
+    written in place (copytree onto itself raised a shutil.Error of single characters).
+    A place inside it, or holding it, is refused: the copy would copy itself.
+    """
+    import shutil
+
+    src, dst = saved.resolve(), out.resolve()
+    if src == dst:
+        return out
+    if src in dst.parents or dst in src.parents:
+        raise KGAgentError(
+            f"--out {out}: inside {saved}, or holding it, where the policy was saved: "
+            "give another directory, or leave --out out"
+        )
+    try:
+        shutil.copytree(saved, out, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as exc:
+        raise KGAgentError(f"--out {out}: cannot copy the policy from {saved} ({exc})") from exc
+    return out
 
 
 def _load_kge(path: Path | None, num_entities: int, entities: list[str]):

@@ -3,7 +3,6 @@ adapter) and ``eval``. Registered on the main command in :mod:`kgagent.cli`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from kgagent.cli._common import (
     show_answer,
     write_answers,
 )
+from kgagent.cli._output import json_text, printable
 from kgagent.errors import KGAgentError
 
 app = typer.Typer()
@@ -38,7 +38,7 @@ def ask(
 
     if (question is None) == (questions is None):
         raise KGAgentError("give either a QUESTION or --questions FILE")
-    with Agent.open(workspace) as agent:
+    with Agent.open(workspace, read_only=True) as agent:  # reads only: beside any writer
         if question is not None:
             show_answer(agent.ask(question), out)
             return
@@ -60,16 +60,15 @@ def synth(
     from kgagent.agents import Agent
     from kgagent.synth import synthesize_report
 
-    with Agent.open(workspace) as agent:
+    with Agent.open(workspace, read_only=True) as agent:
         items, report = synthesize_report(
             agent, n=n, seed=seed, multi_hop=multi_hop, max_hops=max_hops
         )
     with open(out, "w", encoding="utf-8") as fh:
         for it in items:
-            row = {"question": it.question, "answers": list(it.answers)}
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    typer.echo(report.summary())
-    typer.echo(f"{len(items)} questions -> {out}")
+            fh.write(json_text({"question": it.question, "answers": list(it.answers)}) + "\n")
+    typer.echo(printable(report.summary(), keep="\n"))
+    typer.echo(f"{len(items)} questions -> {printable(out)}")
 
 
 @app.command()
@@ -98,7 +97,7 @@ def train(
             seed=seed,
             progress=True,
         )
-    typer.echo(str(report))
+    typer.echo(printable(report, keep="\n"))
 
 
 @app.command()
@@ -119,7 +118,7 @@ def finetune(
     with Agent.open(workspace) as agent:
         cfg = LoRAConfig(max_steps=steps, lr=lr, batch_size=batch_size, seed=seed)
         report = agent.finetune(train, name=name, lora=cfg, progress=True)
-    typer.echo(json.dumps({k: v for k, v in report.items() if k != "config"}, indent=2))
+    typer.echo(json_text({k: v for k, v in report.items() if k != "config"}, indent=2))
 
 
 @app.command("eval")
@@ -138,7 +137,7 @@ def eval_(
     from kgagent.qa import evaluate, read_qa
 
     items = [it for it in read_qa(questions) if it.answers][:limit]
-    with Agent.open(workspace) as agent:
+    with Agent.open(workspace, read_only=True) as agent:
         answers, latency = [], []
         for i in range(0, len(items), batch_size):
             chunk = items[i : i + batch_size]
@@ -156,5 +155,5 @@ def eval_(
     if out:
         with open(out, "w", encoding="utf-8") as fh:
             for a in answers:
-                fh.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
-    typer.echo(json.dumps(report, indent=2))
+                fh.write(json_text(a.to_dict()) + "\n")
+    typer.echo(json_text(report, indent=2))

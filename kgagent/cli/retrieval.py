@@ -3,7 +3,6 @@ question gets, without the reader). Registered on the main command in :mod:`kgag
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from kgagent.cli._common import Workspace, handle_errors, read_questions
+from kgagent.cli._output import json_text, printable
 from kgagent.errors import KGAgentError
 
 app = typer.Typer()
@@ -44,20 +44,20 @@ def retrieve(
 
     if (question is None) == (questions is None):
         raise KGAgentError("give either a QUESTION or --questions FILE")
-    with Agent.open(workspace) as agent:
+    with Agent.open(workspace, read_only=True) as agent:  # reads only: beside any writer
         if question is not None:
             ev = agent.retrieve(question, k=k)
             if out is None:
                 _print_evidence(ev)
             else:
-                out.write_text(json.dumps(_evidence_json(ev), ensure_ascii=False) + "\n")
+                out.write_text(json_text(_evidence_json(ev)) + "\n", encoding="utf-8")
             return
         qs = read_questions(questions)
         sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
         try:
             for q in tqdm(qs, unit="q", file=sys.stderr, disable=out is None):
                 ev = agent.retrieve(q, k=k)
-                sink.write(json.dumps(_evidence_json(ev), ensure_ascii=False) + "\n")
+                sink.write(json_text(_evidence_json(ev)) + "\n")
         finally:
             if out:
                 sink.close()
@@ -85,10 +85,12 @@ def _evidence_json(ev) -> dict:
 
 
 def _print_evidence(ev) -> None:
+    """Linked entities, facts and paths, one line each (graph text escaped)."""
     if ev.entities:
-        typer.echo("entities: " + ", ".join(f"{e.label} ({e.score:.2f})" for e in ev.entities[:3]))
+        linked = ", ".join(f"{printable(e.label)} ({e.score:.2f})" for e in ev.entities[:3])
+        typer.echo(f"entities: {linked}")
     for i, f in enumerate(ev.facts, 1):
-        typer.echo(f"[{i}] {f.text}   (score {f.score:.3f}, id {f.id})")
+        typer.echo(f"[{i}] {printable(f.text)}   (score {f.score:.3f}, id {f.id})")
     for p in ev.paths[:5]:
-        typer.echo(f"path: {p.text}   (score {p.score:.3f})")
+        typer.echo(f"path: {printable(p.text)}   (score {p.score:.3f})")
     typer.echo(f"({ev.timings.get('total_ms', 0):.1f} ms)")

@@ -5,7 +5,6 @@ Registered on the main command in :mod:`kgagent.cli`; heavy imports stay inside 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from kgagent.cli._common import handle_errors, read_questions, show_answer, write_answers
+from kgagent.cli._output import json_text, printable
 from kgagent.errors import KGAgentError
 from kgagent.workspace import CONFIG_FILE, Workspace
 
@@ -115,7 +115,7 @@ def team_ask(
             a = t.ask(question)
             agents = a.to_dict().get("agents")
             if show_answer(a, out) and agents:
-                typer.echo(f"  (facts from: {', '.join(agents)})")
+                typer.echo(f"  (facts from: {printable(', '.join(agents))})")
             return
         write_answers(t, read_questions(questions), out, batch_size)
 
@@ -165,7 +165,7 @@ def team_train(
             multi_hop=multi_hop,
         )
     report.pop("history", None)
-    typer.echo(json.dumps(report, indent=2))
+    typer.echo(json_text(report, indent=2))
 
 
 @team_app.command("info")
@@ -177,4 +177,4 @@ def team_info(
 ) -> None:
     """Members, how their graphs were matched, relations and their holders (JSON)."""
     with _team(agent or [], team, llm="none", match=match) as t:
-        typer.echo(json.dumps(t.info(), indent=2, ensure_ascii=False))
+        typer.echo(json_text(t.info(), indent=2))

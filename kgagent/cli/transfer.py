@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from kgagent.cli._common import Workspace, handle_errors
+from kgagent.cli._output import json_text, printable
 
 transfer_app = typer.Typer(
     help="Move learned parts between agents (bundles) and measure what transfer buys.",
@@ -48,7 +49,7 @@ def transfer_export(
     """Write the workspace's learned parts as a bundle: manifest.json + safetensors."""
     from kgagent.agents import Agent
 
-    with Agent.open(workspace) as agent:
+    with Agent.open(workspace, read_only=True) as agent:  # reads only: beside any writer
         path = agent.export(
             out,
             components=_components(components),
@@ -60,7 +61,7 @@ def transfer_export(
     summary = {
         k: {"tensors": len(v["weights"]["tensors"])} for k, v in manifest["components"].items()
     }
-    typer.echo(json.dumps({"bundle": str(path), "components": summary}, indent=2))
+    typer.echo(json_text({"bundle": str(path), "components": summary}, indent=2))
 
 
 @transfer_app.command("import")
@@ -92,7 +93,7 @@ def transfer_import(
             names=dict.fromkeys(COMPONENT_KINDS, name) if name else None,
             overwrite=overwrite,
         )
-    typer.echo(json.dumps(report, indent=2))
+    typer.echo(json_text(report, indent=2))
 
 
 @transfer_app.command("run")
@@ -144,7 +145,5 @@ def transfer_run(
         use_encoder=encoder_align,
         name=out.name,
     )
-    results = exp.run(out=out, log=lambda line: typer.echo(line, err=True))
-    typer.echo(
-        json.dumps({k: results[k] for k in HEADLINE} | {"files": results["files"]}, indent=2)
-    )
+    results = exp.run(out=out, log=lambda line: typer.echo(printable(line), err=True))
+    typer.echo(json_text({k: results[k] for k in HEADLINE} | {"files": results["files"]}, indent=2))

@@ -119,7 +119,7 @@ class Embedding:
                 the model was trained on.
         """
         directory = Path(directory)
-        cfg = read_config(directory)
+        cfg = _checked_config(directory)
         saved = {k: _read_lines(directory / f"{k}.txt") for k in ("entities", "relations")}
         sizes = {"entities": cfg["num_entities"], "relations": cfg["num_relations"]}
         for kind, labels in saved.items():
@@ -135,7 +135,13 @@ class Embedding:
         for kind, given in (("entities", entities), ("relations", relations)):
             if given is not None:
                 check_vocabulary(directory, kind, saved[kind], given, digests.get(kind))
-        model = KGEModel.load(directory)
+        try:
+            model = KGEModel.load(directory)
+        except (TypeError, ValueError) as exc:  # hyperparameters the model cannot take
+            raise EmbeddingError(
+                f"{directory / 'config.json'}: field 'hyperparameters' does not build a "
+                f"{cfg['model']} model ({exc})"
+            ) from exc
         metrics_path = directory / "metrics.json"
         metrics = json.loads(metrics_path.read_text("utf-8")) if metrics_path.exists() else {}
         return cls(
@@ -208,6 +214,31 @@ class Embedding:
         if not hasattr(self, "_rel_index"):
             self._rel_index = {r: i for i, r in enumerate(self.relations)}
         return self._rel_index
+
+
+def _checked_config(directory: Path) -> dict[str, Any]:
+    """``config.json`` with its fields' JSON types checked before anything is built from
+    it (a string for ``dim`` or a list for ``hyperparameters`` raised bare TypeErrors)."""
+    cfg = read_config(directory)
+    where = directory / "config.json"
+
+    def refuse(key: str, expected: str) -> None:
+        raise EmbeddingError(f"{where}: field {key!r}: expected {expected}, got {cfg[key]!r:.60}")
+
+    if not isinstance(cfg["model"], str):
+        refuse("model", "a model name")
+    for key in ("num_entities", "num_relations", "dim"):
+        value = cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            refuse(key, "a positive integer")
+    for key in ("hyperparameters", "vocabulary", "training"):
+        if key in cfg and not isinstance(cfg[key], dict):
+            refuse(key, "an object")
+    digests = cfg.get("vocabulary", {})
+    for kind, digest in digests.items():
+        if not isinstance(digest, str):
+            raise EmbeddingError(f"{where}: field 'vocabulary.{kind}': expected a digest string")
+    return cfg
 
 
 def _read_lines(path: Path) -> list[str]:

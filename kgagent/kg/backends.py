@@ -23,6 +23,7 @@ import pyoxigraph as ox
 from rdflib.namespace import XSD
 
 from kgagent.errors import QueryError, StoreError
+from kgagent.kg.sparql import network_keywords
 
 __all__ = ["Backend", "OxigraphBackend", "QueryOutcome", "read_tsv"]
 
@@ -211,6 +212,35 @@ def _default_graph_list(default_graphs: list[str], include_default: bool) -> lis
     return graphs
 
 
+def _outcome(result: Any) -> QueryOutcome:
+    """A pyoxigraph query result, read to the end, as a QueryOutcome."""
+    if isinstance(result, ox.QueryBoolean):
+        return QueryOutcome(kind="ask", boolean=bool(result))
+    if isinstance(result, ox.QuerySolutions):
+        variables = [v.value for v in result.variables]
+        rows = [tuple(sol[i] for i in range(len(variables))) for sol in result]
+        return QueryOutcome(kind="select", variables=variables, rows=rows)
+    return QueryOutcome(kind="construct", triples=list(result))
+
+
+def _hint(exc: OSError) -> str:
+    """What an Oxigraph open error means for the user (RocksDB's words are cryptic)."""
+    text = str(exc).lower()
+    if "current process" in text:
+        return (
+            " (this process has it open already: close that KnowledgeGraph or Agent "
+            "first, or open both read-only)"
+        )
+    if "lock" in text:
+        return (
+            " (another process has it open for writing; commands that only read open it "
+            "read-only and run beside it, Python: read_only=True)"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return " (no store there yet; `kgagent init` creates it)"
+    return ""
+
+
 class OxigraphBackend(Backend):
     """Oxigraph, embedded: in memory (``path=None``) or a RocksDB directory on disk."""
 
@@ -229,10 +259,8 @@ class OxigraphBackend(Backend):
                 self.path.mkdir(parents=True, exist_ok=True)
                 self.store = ox.Store(str(self.path))
         except OSError as exc:
-            hint = ""
-            if "lock" in str(exc).lower():
-                hint = " (another process has it open; close it or open read-only)"
-            raise StoreError(f"{self.path}: cannot open the Oxigraph store{hint}: {exc}") from exc
+            what = f"{self.path}: cannot open the Oxigraph store"
+            raise StoreError(f"{what}{_hint(exc)}: {exc}") from exc
 
     @property
     def persistent(self) -> bool:  # type: ignore[override]
@@ -264,27 +292,29 @@ class OxigraphBackend(Backend):
         self._check_writable()
         self.store.extend(quads)
 
-    def _raw_query(self, sparql: str, default_graphs: list[str], include_default: bool):
+    def _raw_query(self, sparql: str, default_graphs: list[str], include_default: bool, read):
+        """``read(result)`` of a query; errors while running it *or* while reading its
+        lazily computed results (a SERVICE call fails there) become QueryError."""
         try:
-            return self.store.query(
+            result = self.store.query(
                 sparql, default_graph=_default_graph_list(default_graphs, include_default)
             )
-        except (SyntaxError, ValueError, RuntimeError, OSError) as exc:
+            return read(result)
+        except (SyntaxError, ValueError, RuntimeError) as exc:
             raise QueryError(f"SPARQL query failed: {exc}") from exc
+        except OSError as exc:
+            raise QueryError(f"SPARQL query failed (store or SERVICE): {exc}") from exc
 
     def query(self, sparql, *, default_graphs, include_default):
-        result = self._raw_query(sparql, default_graphs, include_default)
-        if isinstance(result, ox.QueryBoolean):
-            return QueryOutcome(kind="ask", boolean=bool(result))
-        if isinstance(result, ox.QuerySolutions):
-            variables = [v.value for v in result.variables]
-            rows = [tuple(sol[i] for i in range(len(variables))) for sol in result]
-            return QueryOutcome(kind="select", variables=variables, rows=rows)
-        return QueryOutcome(kind="construct", triples=list(result))
+        return self._raw_query(sparql, default_graphs, include_default, _outcome)
 
     def select_tsv(self, sparql, *, default_graphs, include_default):
-        result = self._raw_query(sparql, default_graphs, include_default)
-        return result.serialize(format=ox.QueryResultsFormat.TSV)
+        return self._raw_query(
+            sparql,
+            default_graphs,
+            include_default,
+            lambda result: result.serialize(format=ox.QueryResultsFormat.TSV),
+        )
 
     def update(self, sparql):
         self._check_writable()
@@ -293,6 +323,8 @@ class OxigraphBackend(Backend):
         except (SyntaxError, ValueError, RuntimeError) as exc:
             raise QueryError(f"SPARQL update failed: {exc}") from exc
         except OSError as exc:
+            if network_keywords(sparql):  # the LOAD or SERVICE failed, not the disk
+                raise QueryError(f"SPARQL update failed (LOAD or SERVICE): {exc}") from exc
             raise StoreError(f"SPARQL update could not be written: {exc}") from exc
 
     def named_graphs(self):

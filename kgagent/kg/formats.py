@@ -17,7 +17,14 @@ import pyoxigraph as ox
 
 from kgagent.errors import KGLoadError
 
-__all__ = ["FORMATS", "ResolvedFile", "resolve_file", "resolve_format", "supported_formats"]
+__all__ = [
+    "FORMATS",
+    "FORMAT_TITLES",
+    "ResolvedFile",
+    "resolve_file",
+    "resolve_format",
+    "supported_formats",
+]
 
 # canonical name -> (pyoxigraph format, aliases incl. extensions and media types)
 FORMATS: dict[str, tuple[ox.RdfFormat, tuple[str, ...]]] = {
@@ -37,6 +44,18 @@ FORMATS: dict[str, tuple[ox.RdfFormat, tuple[str, ...]]] = {
         ("jsonld", "json-ld", "json", "application/ld+json"),
     ),
     "n3": (ox.RdfFormat.N3, ("n3", "text/n3")),
+}
+#: how a format is called in messages (the keys of FORMATS, and what sniffing finds)
+FORMAT_TITLES = {
+    "turtle": "Turtle",
+    "ntriples": "N-Triples",
+    "nquads": "N-Quads",
+    "trig": "TriG",
+    "xml": "RDF/XML",
+    "json-ld": "JSON-LD",
+    "n3": "N3",
+    "owl-xml": "OWL/XML",
+    "delimited": "a delimited triple file",
 }
 _ALIASES = {alias: name for name, (_, aliases) in FORMATS.items() for alias in (name, *aliases)}
 _NOT_RDF_EXT = {
@@ -74,6 +93,9 @@ class ResolvedFile:
     format_name: str
     format: ox.RdfFormat
     gzipped: bool
+    #: what the content looks like ("turtle", "xml", "delimited", ...; None: unclear), for
+    #: an error that says so when the file does not parse as ``format_name``
+    sniffed: str | None = None
 
     def open(self):
         """A binary stream of the (decompressed) content."""
@@ -103,7 +125,8 @@ _NT_LINE = re.compile(
 def _first_element(head: bytes) -> bytes:
     """The first XML start tag after the prolog, comments and doctype."""
     text = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(\[.*?\])?\s*>", b"", head, flags=re.S)
-    m = re.search(rb"<[A-Za-z_][^>]*>", text)
+    # a tag name, then attributes or the end of the tag: not an IRI such as <http://x>
+    m = re.search(rb"<[A-Za-z_][\w.:-]*(?:\s[^>]*)?/?>", text)
     return m.group(0) if m else b""
 
 
@@ -198,14 +221,14 @@ def resolve_file(path: str | Path, format: str | None = None) -> ResolvedFile:
         )
     if format is not None:
         name, fmt = resolve_format(format)
-        return ResolvedFile(p, name, fmt, gzipped)
+        return ResolvedFile(p, name, fmt, gzipped, sniffed)
     if ext in _NOT_RDF_EXT:
         raise KGLoadError(f"looks like {_NOT_RDF_EXT[ext]}", path=p)
     if ext in _ALIASES:
         name = _ALIASES[ext]
         if name == "xml" and sniffed not in (None, "xml", "delimited"):
             name = sniffed  # a .owl/.rdf/.xml file that is really Turtle, N-Triples, ...
-        return ResolvedFile(p, name, FORMATS[name][0], gzipped)
+        return ResolvedFile(p, name, FORMATS[name][0], gzipped, sniffed)
     if sniffed == "delimited":
         raise KGLoadError(
             "looks like a delimited triple file, not RDF; use load_triples() "
@@ -218,4 +241,4 @@ def resolve_file(path: str | Path, format: str | None = None) -> ResolvedFile:
             f"or the content; pass format=..., one of: {supported_formats()}",
             path=p,
         )
-    return ResolvedFile(p, sniffed, FORMATS[sniffed][0], gzipped)
+    return ResolvedFile(p, sniffed, FORMATS[sniffed][0], gzipped, sniffed)

@@ -25,11 +25,13 @@ from rdflib.query import Result
 from kgagent.errors import QueryError, StoreError
 from kgagent.kg import sources as _sources
 from kgagent.kg.backends import Backend, OxigraphBackend, QueryOutcome, canonical_terms, read_tsv
+from kgagent.kg.bindings import prepare
 from kgagent.kg.formats import resolve_file
 from kgagent.kg.loaders import read_delimited
 from kgagent.kg.sources import INFERRED, BytesOpener, LoadReport, Source, graph_iri, load_target
-from kgagent.kg.sparql import apply_bindings, query_form, to_result, with_prefixes
+from kgagent.kg.sparql import query_form, refuse_network, to_result
 from kgagent.kg.vocab import Vocabulary
+from kgagent.kg.xmlguard import check_entities
 
 __all__ = ["KnowledgeGraph", "LoadReport", "Source"]
 
@@ -50,6 +52,9 @@ class KnowledgeGraph:
         store_kwargs: arguments for the named backend.
         vocab_dir: where the entity/relation id tables persist (None: in memory).
         lang: preferred language for labels.
+        allow_service: let queries use ``SERVICE`` and updates ``LOAD``, which make the
+            store fetch a URL (off: an SSRF path wherever query text can be influenced);
+            :meth:`query` and :meth:`update` can also allow it per call.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class KnowledgeGraph:
         store_kwargs: Mapping[str, Any] | None = None,
         vocab_dir: str | Path | None = None,
         lang: str = "en",
+        allow_service: bool = False,
     ) -> None:
         if isinstance(store, str):
             from kgagent.kg import STORE_BACKENDS
@@ -66,6 +72,7 @@ class KnowledgeGraph:
             store = STORE_BACKENDS.get(store)(**dict(store_kwargs or {}))
         self.backend: Backend = store
         self.lang = lang
+        self.allow_service = allow_service
         self.directory: Path | None = None
         self._lock = threading.RLock()
         self._generation = 0
@@ -78,17 +85,26 @@ class KnowledgeGraph:
     # -- construction -------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, read_only: bool = False, lang: str = "en") -> KnowledgeGraph:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        lang: str = "en",
+        allow_service: bool = False,
+    ) -> KnowledgeGraph:
         """Opens (or creates) a persistent graph in directory ``path``.
 
         Layout: ``path/store/`` (Oxigraph) and ``path/vocab/`` (id tables) — the same
         layout an agent workspace uses, so a workspace directory opens directly.
+
+        ``read_only``: beside processes that have it open; sees the store as it was then.
         """
         root = Path(path)
         if root.exists() and not root.is_dir():
             raise StoreError(f"{root}: exists and is not a directory")
         backend = OxigraphBackend(root / "store", read_only=read_only)
-        kg = cls(store=backend, vocab_dir=root / "vocab", lang=lang)
+        kg = cls(store=backend, vocab_dir=root / "vocab", lang=lang, allow_service=allow_service)
         kg.directory = root
         return kg
 
@@ -103,6 +119,7 @@ class KnowledgeGraph:
         vocab_dir: str | Path | None = None,
         timeout: float = 60.0,
         lang: str = "en",
+        allow_service: bool = False,
     ) -> KnowledgeGraph:
         """Connects to any SPARQL 1.1 endpoint (Virtuoso, Fuseki, GraphDB, QLever...).
 
@@ -121,7 +138,7 @@ class KnowledgeGraph:
             timeout=timeout,
             graph_store_endpoint=graph_store_endpoint,
         )
-        return cls(store=backend, vocab_dir=vocab_dir, lang=lang)
+        return cls(store=backend, vocab_dir=vocab_dir, lang=lang, allow_service=allow_service)
 
     def close(self) -> None:
         """Flushes and releases the store (the directory lock of a persistent graph)."""
@@ -251,11 +268,15 @@ class KnowledgeGraph:
         Args:
             progress: show a progress bar (bytes read) on stderr.
 
+        RDF/XML with DOCTYPE entities that expand out of proportion is refused (xmlguard).
+
         Raises:
             KGLoadError: naming the file, line and column; the store is unchanged.
         """
         resolved = resolve_file(path, format)
         p = resolved.path.resolve()
+        if resolved.format_name == "xml":
+            check_entities(resolved.open, path=p)  # before Oxigraph expands them
         g, name, mode = load_target(p, graph)
         base = base_iri or p.as_uri()
         opener = resolved.open
@@ -273,6 +294,7 @@ class KnowledgeGraph:
             kind="rdf",
             base_iri=base,
             mode=mode,
+            sniffed=resolved.sniffed,
         )
 
     def load_triples(
@@ -330,26 +352,34 @@ class KnowledgeGraph:
         bindings: Mapping[str, Any] | None = None,
         *,
         prefixes: Mapping[str, str] | None = None,
+        allow_service: bool | None = None,
     ) -> Result:
         """Runs a SELECT, ASK, CONSTRUCT or DESCRIBE over the union of all sources.
 
         Args:
             sparql: the query; rdf, rdfs, owl, xsd and skos prefixes are predeclared.
-            bindings: variable -> value, joined in safely as a VALUES block (never string
-                formatting). Plain ``str`` is a literal; use ``rdflib.URIRef`` for IRIs. A
-                list value binds several rows.
+            bindings: variable -> value (a list: several rows), joined in safely (never by
+                string formatting; see kg.bindings). A plain ``str`` matched in a triple
+                pattern matches that text in any language or as ``xsd:string``
+                (``{"l": "Inception"}`` finds ``"Inception"@en``); an ``rdflib.Literal``
+                with a language or datatype, or a ``URIRef`` (IRIs), matches exactly.
             prefixes: extra prefix -> namespace declarations.
+            allow_service: allow ``SERVICE`` (the store fetching a URL) for this call;
+                None: the graph's ``allow_service``.
 
         Returns:
             an ``rdflib.query.Result``: iterate rows (``row.var``), ``bool(result)`` for
             ASK, ``result.graph`` for CONSTRUCT.
+
+        Raises:
+            QueryError: syntax (positioned in ``sparql``), binding, or ``SERVICE`` errors.
         """
         form = query_form(sparql)
         if form == "UPDATE":
             raise QueryError("this is a SPARQL update; use kg.update(...)")
-        text = with_prefixes(apply_bindings(sparql, bindings), prefixes)
-        outcome = self._run(text)
-        return to_result(outcome)
+        refuse_network(sparql, allowed=self._allows_service(allow_service))
+        prepared = prepare(sparql, bindings, prefixes)
+        return to_result(prepared.run(self._run))
 
     def update(
         self,
@@ -357,15 +387,26 @@ class KnowledgeGraph:
         bindings: Mapping[str, Any] | None = None,
         *,
         prefixes: Mapping[str, str] | None = None,
+        allow_service: bool | None = None,
     ) -> None:
-        """Runs a SPARQL 1.1 Update (bindings joined into each WHERE group safely)."""
+        """Runs a SPARQL 1.1 Update (bindings joined into each WHERE group safely).
+
+        On the embedded store the whole update is one transaction: if any part fails,
+        nothing of it is applied. ``LOAD`` and ``SERVICE`` need ``allow_service``.
+        """
         if query_form(sparql) != "UPDATE":
             raise QueryError("this is a query, not an update; use kg.query(...)")
-        text = with_prefixes(apply_bindings(sparql, bindings, update=True), prefixes)
+        refuse_network(sparql, allowed=self._allows_service(allow_service))
+        prepared = prepare(sparql, bindings, prefixes, update=True)
         with self._lock:
-            self.backend.update(text)
-            self.backend.flush()
-            self._changed()
+            try:
+                prepared.run(self.backend.update)
+                self.backend.flush()
+            finally:
+                self._changed()
+
+    def _allows_service(self, allow: bool | None) -> bool:
+        return self.allow_service if allow is None else allow
 
     def fingerprint(self) -> str:
         """A digest that changes whenever the graph's content may have changed."""

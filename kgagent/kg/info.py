@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -12,7 +13,9 @@ if TYPE_CHECKING:
 
     from kgagent.kg.graph import KnowledgeGraph
 
-__all__ = ["describe", "render", "render_result"]
+__all__ = ["describe", "render", "render_result", "result_data"]
+
+Clean = Callable[[str], str]
 
 
 def describe(kg: KnowledgeGraph, *, max_items: int = 50) -> dict[str, Any]:
@@ -66,7 +69,9 @@ def describe(kg: KnowledgeGraph, *, max_items: int = 50) -> dict[str, Any]:
     }
 
 
-def render(data: dict[str, Any]) -> str:
+def render(data: dict[str, Any], *, clean: Clean = str) -> str:
+    """:func:`describe`'s data as text; ``clean`` is applied to every name and label (the
+    CLI passes its terminal escaping)."""
     out = [
         f"triples: {data['triples']:,}   entities: {data['entities']:,}   "
         f"relations: {data['relations']:,}   typed individuals: {data['individuals']:,}",
@@ -74,20 +79,25 @@ def render(data: dict[str, Any]) -> str:
         f"sources ({len(data['sources'])}):",
     ]
     for s in data["sources"]:
-        out.append(f"  {s['name']:<32} {s['triples']:>10,}  {s['format']:<16} <{s['graph']}>")
+        out.append(
+            f"  {clean(s['name']):<32} {s['triples']:>10,}  {clean(s['format']):<16} "
+            f"<{clean(s['graph'])}>"
+        )
     classes = data["classes"]
     out += ["", f"classes ({classes['count']}):"]
     for c in classes["items"]:
-        parents = f" ⊑ {', '.join(c['parents'])}" if c["parents"] else ""
-        out.append(f"  {c['label']:<32} {c['instances']:>8,} instances{parents}")
+        parents = f" ⊑ {', '.join(clean(p) for p in c['parents'])}" if c["parents"] else ""
+        out.append(f"  {clean(c['label']):<32} {c['instances']:>8,} instances{parents}")
     if classes["count"] > len(classes["items"]):
         out.append(f"  ... {classes['count'] - len(classes['items'])} more")
     props = data["properties"]
     out += ["", f"properties ({props['count']}):"]
     for p in props["items"]:
-        dom = ", ".join(p["domain"]) or "-"
-        rng = ", ".join(p["range"]) or "-"
-        out.append(f"  {p['label']:<32} {p['kind']:<10} {dom} -> {rng}   ({p['usage']:,} uses)")
+        dom = ", ".join(clean(d) for d in p["domain"]) or "-"
+        rng = ", ".join(clean(r) for r in p["range"]) or "-"
+        out.append(
+            f"  {clean(p['label']):<32} {p['kind']:<10} {dom} -> {rng}   ({p['usage']:,} uses)"
+        )
     if props["count"] > len(props["items"]):
         out.append(f"  ... {props['count'] - len(props['items'])} more")
     return "\n".join(out)
@@ -97,30 +107,50 @@ def _cell(term: Any) -> str:
     return "" if term is None else str(term)
 
 
-def render_result(result: Result, *, fmt: str = "table", limit: int = 50) -> str:
-    """Formats a query result as a table, JSON, CSV or TSV."""
+def result_data(result: Result) -> Any:
+    """A query result as plain JSON data: SPARQL JSON results for SELECT, a boolean for
+    ASK, JSON-LD for CONSTRUCT and DESCRIBE."""
     if result.type == "ASK":
-        return (
-            json.dumps(bool(result.askAnswer))
-            if fmt == "json"
-            else str(bool(result.askAnswer)).lower()
-        )
+        return bool(result.askAnswer)
     if result.type in ("CONSTRUCT", "DESCRIBE"):
-        return result.graph.serialize(format="json-ld" if fmt == "json" else "turtle")
+        return json.loads(result.graph.serialize(format="json-ld"))
+    return json.loads(result.serialize(format="json"))
+
+
+def render_result(
+    result: Result,
+    *,
+    fmt: str = "table",
+    limit: int = 50,
+    clean: Clean = str,
+    keep_layout: Clean | None = None,
+) -> str:
+    """Formats a query result as a table, JSON, CSV or TSV.
+
+    Args:
+        clean: applied to every cell of a table (and of CSV/TSV unless ``keep_layout``).
+        keep_layout: applied instead to CSV/TSV cells and serialized graphs, where quoted
+            newlines and tabs are part of the format (the CLI escapes everything else).
+    """
+    if fmt not in ("table", "json", "csv", "tsv"):
+        raise ValueError(f"unknown format {fmt!r}: table, json, csv or tsv")
+    if fmt == "json":
+        return json.dumps(result_data(result), indent=2, ensure_ascii=False)
+    if result.type == "ASK":
+        return str(bool(result.askAnswer)).lower()
+    layout = keep_layout or clean
+    if result.type in ("CONSTRUCT", "DESCRIBE"):
+        return layout(result.graph.serialize(format="turtle"))
     names = [str(v) for v in result.vars]
     rows = [[row.get(v) for v in result.vars] for row in result.bindings]
-    if fmt == "json":
-        return json.dumps(json.loads(result.serialize(format="json")), indent=2, ensure_ascii=False)
     if fmt in ("csv", "tsv"):
         buf = io.StringIO()
         w = csv.writer(buf, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
         w.writerow(names)
-        w.writerows([[_cell(x) for x in r] for r in rows])
+        w.writerows([[layout(_cell(x)) for x in r] for r in rows])
         return buf.getvalue().rstrip("\n")
-    if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}: table, json, csv or tsv")
     shown = rows if limit <= 0 else rows[:limit]
-    cells = [[_cell(x) for x in r] for r in shown]
+    cells = [[clean(_cell(x)) for x in r] for r in shown]
     widths = [min(60, max([len(n)] + [len(r[i]) for r in cells])) for i, n in enumerate(names)]
     line = "  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]

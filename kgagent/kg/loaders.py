@@ -44,14 +44,52 @@ _POSITION = re.compile(
 )
 
 
-def syntax_error(exc: SyntaxError, *, path: Path | None, fmt_name: str, opener=None) -> KGLoadError:
-    """A KGLoadError from a parser SyntaxError, with the best position we can find."""
+#: formats whose parser also reads the content of the formats listed (no hint then)
+_READS_ALSO = {
+    "turtle": {"ntriples"},
+    "trig": {"ntriples", "nquads", "turtle"},
+    "n3": {"ntriples", "turtle"},
+    "nquads": {"ntriples"},
+}
+
+
+def syntax_error(
+    exc: SyntaxError,
+    *,
+    path: Path | None,
+    fmt_name: str,
+    opener=None,
+    sniffed: str | None = None,
+) -> KGLoadError:
+    """A KGLoadError from a parser SyntaxError, with the best position we can find.
+
+    Args:
+        sniffed: what the content looks like (:attr:`ResolvedFile.sniffed`); when that is
+            another format, the message says so — a ``.ttl`` file holding RDF/XML fails on
+            its first ``<`` with "Invalid IRI code point", which does not say what is wrong.
+    """
     reason = _POSITION.sub("", str(exc.msg or exc))
     line, column = exc.lineno, exc.offset
     if line is None and fmt_name == "xml" and opener is not None:
         line, column, xml_reason = _xml_position(opener)
         if xml_reason:
             reason = f"{reason} (XML: {xml_reason})"
+        elif line is None:
+            line = _doctype_line(opener, reason)
+    if sniffed and sniffed != fmt_name and sniffed not in _READS_ALSO.get(fmt_name, ()):
+        from kgagent.kg.formats import FORMAT_TITLES
+
+        title = FORMAT_TITLES.get(fmt_name, fmt_name)
+        if sniffed == "delimited":
+            reason += (
+                f"; the content looks like a delimited triple file, not {title} "
+                "(use load_triples(); CLI: `kgagent load WS FILE --sep '|'`)"
+            )
+        elif sniffed in FORMAT_TITLES:
+            reason += (
+                f"; the content looks like {FORMAT_TITLES[sniffed]}, not {title} "
+                f"(pass format={sniffed!r}, CLI --format {sniffed}, or fix the extension)"
+            )
     return KGLoadError(f"invalid {fmt_name}: {reason}", path=path, line=line, column=column)
 
 
@@ -59,12 +97,46 @@ def _xml_position(opener) -> tuple[int | None, int | None, str | None]:
     parser = xml.parsers.expat.ParserCreate()
     try:
         with opener() as fh:
-            parser.ParseFile(fh)
+            if isinstance(fh, bytes):
+                parser.Parse(fh, True)
+            else:
+                parser.ParseFile(fh)
     except xml.parsers.expat.ExpatError as err:
         return err.lineno, err.offset + 1, xml.parsers.expat.errors.messages[err.code]
     except (OSError, EOFError):
         pass
     return None, None, None
+
+
+_UNKNOWN_ENTITY = re.compile(r"unrecognized entity `([^`]+)`")
+_ENTITY_DECL = re.compile(rb"<!ENTITY\s+(?:%\s+)?\S+\s+(?P<q>['\"])?")
+_DOCTYPE_SCAN = 4 << 20
+
+
+def _doctype_line(opener, reason: str) -> int | None:
+    """The line a DOCTYPE complaint of Oxigraph's is about, which expat found no fault with
+    (Oxigraph's RDF/XML parser accepts less than XML does, and reports no position).
+
+    An unknown entity: its first reference. An entity declaration: the first one whose
+    value is not in double quotes (the form Oxigraph reads), else the first one. Anything
+    else about the DOCTYPE: its first line.
+    """
+    try:
+        with opener() as fh:
+            head = fh[:_DOCTYPE_SCAN] if isinstance(fh, bytes) else fh.read(_DOCTYPE_SCAN)
+    except (OSError, EOFError):
+        return None
+    at: int = -1
+    unknown = _UNKNOWN_ENTITY.search(reason)
+    if unknown:
+        at = head.find(b"&" + unknown.group(1).encode("utf-8") + b";")
+    elif "ENTITY" in reason or "entity" in reason:
+        decls = list(_ENTITY_DECL.finditer(head))
+        odd = [m for m in decls if m.group("q") != b'"']
+        at = (odd or decls)[0].start() if decls else -1
+    if at < 0 and "DOCTYPE" in reason.upper():
+        at = head.find(b"<!DOCTYPE")
+    return head.count(b"\n", 0, at) + 1 if at >= 0 else None
 
 
 def _escape_literal(text: str) -> str:
@@ -93,6 +165,22 @@ def _detect_sep(line: str, path: Path, lineno: int) -> str:
     raise KGLoadError(
         "cannot detect the separator (no tab, '|' or ','); pass sep=...", path=path, line=lineno
     )
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _check_utf8(line: str, path: Path, lineno: int) -> None:
+    """Refuses a line read with ``surrogateescape`` that held bytes UTF-8 can't decode."""
+    bad = _UNDECODABLE.search(line)
+    if bad is not None:
+        byte = ord(bad.group()) - 0xDC00
+        raise KGLoadError(
+            f"not UTF-8 text (byte 0x{byte:02x}); delimited files must be UTF-8",
+            path=path,
+            line=lineno,
+            column=bad.start() + 1,
+        )
 
 
 @dataclass
@@ -136,9 +224,12 @@ def read_delimited(
     out: list[str] = []
     facts = 0
     try:
-        with opener(p, "rt", encoding="utf-8", newline="") as fh:
+        # undecodable bytes become lone surrogates, so the line they are on is known
+        with opener(p, "rt", encoding="utf-8", errors="surrogateescape", newline="") as fh:
             for lineno, raw in enumerate(fh, 1):
                 line = raw.rstrip("\r\n")
+                if not line.isascii():
+                    _check_utf8(line, p, lineno)
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
                 if "\x00" in line:
@@ -174,8 +265,6 @@ def read_delimited(
                     out.append(f'{ri} {RDFS_LABEL} "{_escape_literal(humanize(r))}" .\n')
                 out.append(f"{hi} {ri} {ti} .\n")
                 facts += 1
-    except UnicodeDecodeError as exc:
-        raise KGLoadError(f"not UTF-8 text ({exc.reason})", path=p) from exc
     except (OSError, EOFError) as exc:
         raise KGLoadError(f"cannot read: {exc}", path=p) from exc
     if facts == 0:

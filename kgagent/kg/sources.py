@@ -278,6 +278,7 @@ def ingest(
     kind: str,
     base_iri: str | None,
     mode: str,
+    sniffed: str | None = None,
 ) -> LoadReport:
     """Loads one parsed stream as a source, all or nothing (the caller holds its lock).
 
@@ -285,6 +286,7 @@ def ingest(
         sources: the complete sources now (``graph``'s previous record, if any, is one).
         opener: a zero-argument callable giving a context manager over the data.
         mode: ``"replace"`` the source's content, or ``"append"`` to it.
+        sniffed: what the content looks like, for a syntax error that says so.
 
     Raises:
         KGLoadError: the data did not parse or could not be read; the store is unchanged.
@@ -312,7 +314,9 @@ def ingest(
             backend.load(stream, format=fmt, graph=target, base_iri=base_iri, fresh=True)
     except SyntaxError as exc:
         _rollback(backend, graph, target, exists)
-        raise syntax_error(exc, path=path, fmt_name=fmt_name, opener=opener) from exc
+        raise syntax_error(
+            exc, path=path, fmt_name=fmt_name, opener=opener, sniffed=sniffed
+        ) from exc
     except (OSError, EOFError, ValueError) as exc:
         _rollback(backend, graph, target, exists)
         raise KGLoadError(f"cannot load: {exc}", path=path) from exc

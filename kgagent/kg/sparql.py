@@ -1,13 +1,11 @@
-"""Safe SPARQL bindings: values are joined in as a ``VALUES`` block, never formatted in.
+"""SPARQL text, read without a full parser: its form, its network keywords, its prefixes.
 
-``kg.query("SELECT ?o WHERE { ?s ?p ?o }", bindings={"s": URIRef(...)})`` places
-``VALUES (?s) { (<...>) }`` at the start of the query's outermost WHERE group. Each value
-is serialized by pyoxigraph as escaped N-Triples, so a literal such as
-``'x" } ; DROP ALL #'`` stays one literal. The same rewrite is used for the embedded
-store and for remote endpoints, so both backends give identical answers.
-
-The rewrite needs to find the WHERE group, which means skipping strings, IRIs and
-comments: :func:`_scan` is a small tokenizer that does only that.
+:func:`scan` is a small tokenizer that skips strings, IRIs, prefixed names and comments,
+so the structural words it yields are really keywords. The binding rewrite
+(:mod:`kgagent.kg.bindings`) finds the WHERE group with it, :func:`query_form` tells a
+query from an update, and :func:`network_keywords` finds ``SERVICE`` and ``LOAD``, which
+make the store itself fetch a URL (an SSRF path wherever query text can be influenced),
+so :class:`~kgagent.kg.graph.KnowledgeGraph` refuses them unless allowed.
 """
 
 from __future__ import annotations
@@ -21,9 +19,17 @@ from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
 from rdflib.query import Result
 
 from kgagent.errors import QueryError
-from kgagent.kg.terms import nt, to_ox, to_rdflib
+from kgagent.kg.terms import nt, to_rdflib
 
-__all__ = ["STANDARD_PREFIXES", "apply_bindings", "query_form", "to_result", "with_prefixes"]
+__all__ = [
+    "STANDARD_PREFIXES",
+    "network_keywords",
+    "query_form",
+    "refuse_network",
+    "scan",
+    "to_result",
+    "with_prefixes",
+]
 
 #: prefixes every query and update may use without declaring them
 STANDARD_PREFIXES = {
@@ -34,18 +40,25 @@ STANDARD_PREFIXES = {
     "skos": str(SKOS),
 }
 
-_VAR_NAME = re.compile(r"^[A-Za-z0-9_\u00B7\u00C0-\uFFFF]+$")
 _IRIREF = re.compile(r"<[^<>\"{}|^`\\\x00-\x20]*>")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_NAME = re.compile(r"[\w\-.\u00B7]*[\w\-\u00B7]|\w")  # a prefix or blank node label
+_LOCAL = re.compile(r"(?:[\w\-:.\u00B7]|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?#@%])*")
+_LANGTAG = re.compile(r"@[A-Za-z]+(?:-[A-Za-z0-9]+)*")
+_NUMBER = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?")
+_CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+_NETWORK = ("SERVICE", "LOAD")
 _VAR = re.compile(r"[?$]([A-Za-z0-9_\u00B7\u00C0-\uFFFF]+)")
 _FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
 
 
-def _scan(text: str) -> Iterator[tuple[str, str, int]]:
+def scan(text: str) -> Iterator[tuple[str, str, int]]:
     """Yields (kind, token, offset) for the structural tokens of a SPARQL string.
 
     kinds: ``word`` (keywords, case preserved), ``var``, ``{``, ``}``, ``(``, ``)``.
-    Strings, IRIs, comments and everything else are skipped.
+    Strings (with their language tag), IRIs, prefixed names, blank node labels, numbers,
+    comments and everything else are skipped, following the SPARQL grammar's terminals,
+    so a keyword inside a literal, an IRI or a comment is never taken for one.
     """
     i, n = 0, len(text)
     while i < n:
@@ -67,6 +80,9 @@ def _scan(text: str) -> Iterator[tuple[str, str, int]]:
                     break
                 j += 1
             i = j + len(quote)
+            tag = _LANGTAG.match(text, i)
+            if tag:
+                i = tag.end()
         elif c == "<":
             m = _IRIREF.match(text, i)
             i = m.end() if m else i + 1
@@ -80,26 +96,79 @@ def _scan(text: str) -> Iterator[tuple[str, str, int]]:
         elif c in "{}()":
             yield c, c, i
             i += 1
+        elif c == ":":
+            i = _local_end(text, i + 1)  # a prefixed name with the empty prefix
+        elif c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+            m = _NUMBER.match(text, i)
+            i = m.end() if m else i + 1
         elif c.isalpha() or c == "_":
             m = _WORD.match(text, i)
-            assert m is not None
-            # prefixed names (ex:foo) are not keywords
-            end = m.end()
-            if end < n and text[end] == ":":
-                j = end + 1
-                while j < n and not text[j].isspace() and text[j] not in "{}();,.":
-                    j += 1
-                i = j
+            if m is None:  # a letter no keyword starts with: part of a name
+                m = _NAME.match(text, i)
+                assert m is not None
+                end = m.end()
+                i = _local_end(text, end + 1) if text.startswith(":", end) else end
                 continue
+            # prefixed names (ex:foo) and blank node labels (_:b) are not keywords
+            end = m.end()
+            if end < n and text[end] in ":.":
+                pname = _NAME.match(text, i)
+                assert pname is not None
+                if text.startswith(":", pname.end()):
+                    i = _local_end(text, pname.end() + 1)
+                    continue
             yield "word", m.group(0), i
             i = end
         else:
             i += 1
 
 
+def _local_end(text: str, i: int) -> int:
+    """The end of the local part of a prefixed name that starts at ``i``."""
+    m = _LOCAL.match(text, i)
+    end = m.end() if m else i
+    while end > i and text[end - 1] == ".":  # a local name does not end with a dot
+        end -= 1
+    return end
+
+
+def _unescape_codepoints(text: str) -> str:
+    """``text`` with SPARQL's ``\\uXXXX``/``\\UXXXXXXXX`` escapes decoded, which the
+    grammar allows anywhere in a query (SPARQL 1.1 §19.2) and some servers apply."""
+    return _CODEPOINT.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
+
+
+def network_keywords(sparql: str) -> list[str]:
+    """The keywords of ``sparql`` that make a store fetch a URL: ``SERVICE`` (a federated
+    query) and ``LOAD`` (an update that downloads a document).
+
+    Read with the tokenizer of :func:`scan`, so a keyword in a comment, a string or an
+    IRI does not count; ``\\u`` escapes are decoded first as well, so an escaped keyword
+    does count.
+    """
+    found: list[str] = []
+    for text in dict.fromkeys((sparql, _unescape_codepoints(sparql))):
+        for kind, tok, _ in scan(text):
+            up = tok.upper()
+            if kind == "word" and up in _NETWORK and up not in found:
+                found.append(up)
+    return found
+
+
+def refuse_network(sparql: str, *, allowed: bool) -> None:
+    """Raises QueryError if ``sparql`` uses SERVICE or LOAD and that is not ``allowed``."""
+    found = network_keywords(sparql)
+    if found and not allowed:
+        raise QueryError(
+            f"SPARQL {' and '.join(found)} is off: it makes the store fetch a URL, which "
+            "whoever writes the query could point at internal services; allow it with "
+            "allow_service=True (CLI: --allow-service; kgagent.yaml: kg.allow_service: true)"
+        )
+
+
 def query_form(sparql: str) -> str:
     """The query form (SELECT, ASK, CONSTRUCT, DESCRIBE) or ``UPDATE``."""
-    for kind, tok, _ in _scan(sparql):
+    for kind, tok, _ in scan(sparql):
         if kind == "word":
             up = tok.upper()
             if up in _FORMS:
@@ -107,113 +176,6 @@ def query_form(sparql: str) -> str:
             if up in ("INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "ADD", "MOVE", "COPY"):
                 return "UPDATE"
     raise QueryError("not a SPARQL query: no SELECT, ASK, CONSTRUCT, DESCRIBE or update found")
-
-
-def _where_braces(sparql: str, *, update: bool) -> list[int]:
-    """Offsets of the '{' opening each top-level WHERE group."""
-    tokens = list(_scan(sparql))
-    found: list[int] = []
-    depth = paren = 0
-    form = None
-    expect_group = False  # the next '{' at depth 0 opens the WHERE group
-    skip_template = False  # CONSTRUCT {template} comes first
-    for idx, (kind, tok, off) in enumerate(tokens):
-        if kind == "word" and depth == 0 and paren == 0:
-            up = tok.upper()
-            if form is None and up in _FORMS:
-                form = up
-                if up in ("SELECT", "ASK", "DESCRIBE"):
-                    expect_group = True
-                elif up == "CONSTRUCT":
-                    nxt = tokens[idx + 1] if idx + 1 < len(tokens) else None
-                    skip_template = not (nxt and nxt[0] == "word" and nxt[1].upper() == "WHERE")
-            elif up == "WHERE":
-                if update and idx > 0 and tokens[idx - 1][1].upper() == "DELETE":
-                    raise QueryError(
-                        "bindings can't be applied to DELETE WHERE {...}; "
-                        "write DELETE {...} WHERE {...} instead"
-                    )
-                expect_group = True
-        elif kind == "(":
-            paren += 1
-        elif kind == ")":
-            paren -= 1
-        elif kind == "{":
-            if depth == 0 and paren == 0:
-                if skip_template:
-                    skip_template = False
-                elif expect_group:
-                    found.append(off)
-                    expect_group = False
-                    if not update:
-                        return found
-            depth += 1
-        elif kind == "}":
-            depth -= 1
-    return found
-
-
-def _values_block(bindings: Mapping[str, Any]) -> str:
-    names: list[str] = []
-    columns: list[list[str]] = []
-    rows = 1
-    for raw_name, value in bindings.items():
-        name = raw_name[1:] if raw_name[:1] in "?$" else raw_name
-        if not _VAR_NAME.match(name):
-            raise QueryError(f"bindings: {raw_name!r} is not a SPARQL variable name")
-        values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
-        if not values:
-            raise QueryError(f"bindings[{raw_name!r}]: empty list of values")
-        terms = []
-        for k, v in enumerate(values):
-            term = to_ox(v, field=f"bindings[{raw_name!r}]" + (f"[{k}]" if len(values) > 1 else ""))
-            if term.__class__.__name__ == "BlankNode":
-                raise QueryError(f"bindings[{raw_name!r}]: blank nodes can't be bound in SPARQL")
-            terms.append(str(term))
-        if len(terms) > 1:
-            if rows not in (1, len(terms)):
-                raise QueryError("bindings: list values must all have the same length")
-            rows = len(terms)
-        names.append(name)
-        columns.append(terms)
-    table = [[col[r] if len(col) > 1 else col[0] for col in columns] for r in range(rows)]
-    head = " ".join(f"?{n}" for n in names)
-    body = " ".join("(" + " ".join(row) + ")" for row in table)
-    return f" VALUES ({head}) {{ {body} }} "
-
-
-def apply_bindings(sparql: str, bindings: Mapping[str, Any] | None, *, update: bool = False) -> str:
-    """Returns ``sparql`` with ``bindings`` joined in as a VALUES block.
-
-    Args:
-        sparql: the query or update.
-        bindings: variable name (with or without ``?``) -> term, or -> list of terms for
-            several rows. Plain ``str`` values are literals; use ``rdflib.URIRef`` for IRIs.
-        update: True for SPARQL Update (every top-level WHERE group gets the block).
-
-    Raises:
-        QueryError: a bound variable does not occur in the query, a value is not a valid
-            term, or the query has no WHERE group to bind into.
-    """
-    if not bindings:
-        return sparql
-    used = {tok for kind, tok, _ in _scan(sparql) if kind == "var"}
-    for raw in bindings:
-        name = raw[1:] if raw[:1] in "?$" else raw
-        if name not in used:
-            raise QueryError(f"bindings: variable ?{name} does not occur in the query")
-    braces = _where_braces(sparql, update=update)
-    if not braces:
-        raise QueryError("bindings given, but the query has no WHERE group to bind them in")
-    block = _values_block(bindings)
-    out: list[str] = []
-    last = 0
-    for off in braces:
-        out.append(sparql[last : off + 1])
-        out.append(block)
-        last = off + 1
-    out.append(sparql[last:])
-    return "".join(out)
 
 
 def with_prefixes(sparql: str, prefixes: Mapping[str, str] | None) -> str:

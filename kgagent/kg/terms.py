@@ -8,6 +8,7 @@ which is what keeps query bindings injection-safe.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pyoxigraph as ox
@@ -90,6 +91,30 @@ def parse_nt_term(text: str) -> OxTerm:
         iter(ox.parse(f"<urn:x:s> <urn:x:p> {text} .", format=ox.RdfFormat.N_TRIPLES)),
     )
     return triple.object
+
+
+_PARSER_WHERE = re.compile(r"^Parser error [^:]*: |\s*\(line \d+\)$")
+
+
+def parse_term(text: str, *, prefixes: Mapping[str, str] | None = None) -> OxTerm:
+    """Parses one IRI or literal written as in Turtle: ``<http://x>``, ``"Inception"@en``,
+    ``"3"^^xsd:integer``, ``'it''s'`` (``prefixes`` name the namespaces ``xsd:`` etc.).
+
+    The text is parsed as the object of one triple and must yield exactly that triple, so
+    it can't smuggle in more than one term.
+
+    Raises:
+        QueryError: not exactly one IRI or literal in Turtle syntax.
+    """
+    head = "".join(f"@prefix {k}: {ox.NamedNode(v)} .\n" for k, v in (prefixes or {}).items())
+    try:
+        triples = list(ox.parse(f"{head}<urn:x:s> <urn:x:p> {text}\n.", format=ox.RdfFormat.TURTLE))
+    except (SyntaxError, ValueError) as exc:
+        reason = _PARSER_WHERE.sub("", str(exc))  # positions in the wrapper, not in ``text``
+        raise QueryError(f"{text!r}: not an IRI or literal in Turtle syntax ({reason})") from exc
+    if len(triples) != 1 or isinstance(triples[0].object, ox.BlankNode | ox.Triple):
+        raise QueryError(f"{text!r}: expected exactly one IRI or literal")
+    return triples[0].object
 
 
 _LITERAL = re.compile(r'^"(?P<lex>(?:[^"\\]|\\.)*)"(?:@(?P<lang>[\w-]+)|\^\^<(?P<dt>[^>]*)>)?$')

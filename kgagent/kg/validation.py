@@ -6,6 +6,7 @@ KnowledgeGraph. Results name the focus node and the property path by their label
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,11 @@ class ValidationReport:
         return [r for r in self.results if r.severity == "Violation"]
 
     def __str__(self) -> str:
+        return self.render()
+
+    def render(self, clean: Callable[[str], str] = str) -> str:
+        """The report as lines for people; ``clean`` is applied to every field that comes
+        from the graph or the shapes (the CLI passes its terminal escaping)."""
         if self.conforms:
             return "conforms: no SHACL violations"
         lab = self._labels
@@ -56,10 +62,10 @@ class ValidationReport:
             f"does not conform: {len(self.violations)} violation(s), {len(self.results)} result(s)"
         ]
         for r in self.results:
-            focus = lab.get(r.focus_node, r.focus_node)
-            path = f" {lab.get(r.path, r.path)}" if r.path else ""
-            value = f" (value: {r.value})" if r.value else ""
-            lines.append(f"  [{r.severity}] {focus} ->{path}: {r.message}{value}")
+            focus = clean(lab.get(r.focus_node, r.focus_node))
+            path = f" {clean(lab.get(r.path, r.path))}" if r.path else ""
+            value = f" (value: {clean(r.value)})" if r.value else ""
+            lines.append(f"  [{clean(r.severity)}] {focus} ->{path}: {clean(r.message)}{value}")
         return "\n".join(lines)
 
 

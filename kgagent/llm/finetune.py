@@ -60,6 +60,9 @@ class LoRAConfig:
     holdout: float = 0.1  # share of examples kept for the before/after report
 
 
+_MAX_TOKENS = 512  # a training prompt's length cap (the reader's prompts are ~75 tokens)
+
+
 def _norm(text: str) -> str:
     """An answer key; underscores kept as written, as this picker always compared them."""
     return normalize_answer(text, underscores_as_spaces=False)
@@ -105,8 +108,10 @@ def train_lora(
     """
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
+    from kgagent.llm.hf import _left_pad, _loaded, load_causal_lm, model_config, prompt_tokens
+    from kgagent.llm.models import check_model_dir
     from kgagent.retrieval.encoder import fast_bf16
 
     cfg = config or LoRAConfig()
@@ -119,12 +124,15 @@ def train_lora(
     n_hold = int(len(data) * cfg.holdout) if len(data) >= 20 else 0
     held, train = data[:n_hold], data[n_hold:]
 
-    tok = AutoTokenizer.from_pretrained(model_path)
-    tok.padding_side, tok.truncation_side = "left", "left"
+    model_path = Path(model_path)
+    check_model_dir(model_path)  # config, complete safetensors, no pickles
+    model_cfg = model_config(model_path)
+    tok = _loaded(model_path, "tokenizer", AutoTokenizer.from_pretrained, model_path)
+    tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     yes, no = (tok.encode(w, add_special_tokens=False)[0] for w in (YES, NO))
-    base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    base = load_causal_lm(model_path, model_cfg)
     n_layers = int(getattr(base.config, "num_hidden_layers", 0) or 0)
     layers = None
     if cfg.top_layers and n_layers > cfg.top_layers:
@@ -143,16 +151,16 @@ def train_lora(
     bf16 = precision == "bf16" or (precision == "auto" and fast_bf16("cpu"))
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
-    def render(conv: list[Message]) -> str:
-        return tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
-
     def option_logits(batch: Sequence[Example]) -> torch.Tensor:
         """(b, 1 + max candidates): 0 for none, yes/no log-odds per candidate, -inf pad."""
         convs = [c for e in batch for c in e.conversations]
-        enc = tok([render(c) for c in convs], return_tensors="pt", padding=True,
-                  truncation=True, max_length=512, add_special_tokens=False)  # fmt: skip
+        # cut as inference cuts them (the middle goes, the system turn and question stay)
+        ids, mask = _left_pad([prompt_tokens(tok, c, _MAX_TOKENS) for c in convs],
+                              tok.pad_token_id)  # fmt: skip
         with autocast:
-            logits = model(**enc, logits_to_keep=1).logits[:, -1, :]  # (sum n, V)
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[
+                :, -1, :
+            ]  # (sum n, V)
         odds = (logits[:, yes] - logits[:, no]).float()  # (sum n,)
         width = 1 + max(len(e.conversations) for e in batch)
         out = torch.full((len(batch), width), float("-inf"))

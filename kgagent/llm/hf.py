@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kgagent.errors import ConfigError
+from kgagent.errors import ConfigError, KGAgentError
 from kgagent.llm.base import Message, normalize_rows
-from kgagent.llm.models import DEFAULT_LLM, resolve_model
+from kgagent.llm.models import DEFAULT_LLM, check_adapter_dir, resolve_model
 from kgagent.retrieval.encoder import fast_bf16
 
-__all__ = ["TransformersLM"]
+__all__ = ["TransformersLM", "load_causal_lm", "model_config", "prompt_tokens"]
 
 Precision = Literal["auto", "fp32", "bf16"]
 
@@ -34,9 +34,11 @@ class TransformersLM:
         adapter: a LoRA adapter directory (peft format) applied on top, or None.
         precision: ``"auto"`` = bf16 where the CPU has native bf16 matmuls (AMX tiles or
             AVX512-BF16: 1.8-3x faster), else fp32.
-        batch_size: conversations per forward pass in ``choose``.
-        max_length: prompts are cut to this many tokens (from the left, keeping the
-            question and the reply position).
+        batch_size: conversations per forward pass (``choose``, ``generate``): the bound
+            on the activations and KV cache of one pass, whatever the number of prompts.
+        max_length: longer prompts lose their middle (see :func:`_cut_middle`): the system
+            turn, the start of the user turn (the question) and the end (the reply
+            position) are kept.
     """
 
     scores_choices = True
@@ -51,26 +53,27 @@ class TransformersLM:
         max_length: int = 1024,
     ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         self.model_name = model
-        self.path = resolve_model(model)
+        self.path = resolve_model(model)  # checked: config, complete safetensors, no pickles
         self.adapter = None if adapter is None else Path(adapter)
+        if self.adapter is not None:
+            check_adapter_dir(self.adapter)
         if precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"llm precision {precision!r}: expected auto, fp32 or bf16")
         bf16 = precision == "bf16" or (precision == "auto" and fast_bf16("cpu"))
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         self.batch_size = max(1, int(batch_size))
-        self.max_length = int(max_length)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.max_length = max(8, int(max_length))
+        config = model_config(self.path)  # first: the tokenizer reads it too, less clearly
+        self.tokenizer = _loaded(self.path, "tokenizer", AutoTokenizer.from_pretrained, self.path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        base = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.float32)
+        base = load_causal_lm(self.path, config)
         if self.adapter is not None:
-            merged = _merge_adapter(
-                AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.float32), self.adapter
-            )
+            merged = _merge_adapter(load_causal_lm(self.path, config), self.adapter)
             # the merged module tree runs 5x slower in bf16 here (measured: 1.5 s vs 0.3 s
             # for 16 prompts); its weights copied into a freshly loaded model run at full speed
             base.load_state_dict(merged.state_dict())
@@ -107,17 +110,9 @@ class TransformersLM:
             self._option_ids[key] = ids
         return self._option_ids[key]
 
-    def encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        """Left-padded, left-truncated token batch (the end of a prompt matters most)."""
-        self.tokenizer.truncation_side = "left"
-        return self.tokenizer(
-            list(texts),
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            add_special_tokens=False,
-        )
+    def tokens(self, conversation: Sequence[Message]) -> list[int]:
+        """The prompt's token ids, at most ``max_length`` (see :func:`prompt_tokens`)."""
+        return prompt_tokens(self.tokenizer, conversation, self.max_length)
 
     # -- LLM protocol -------------------------------------------------------------------
 
@@ -130,16 +125,10 @@ class TransformersLM:
         import torch
 
         ids = self.option_ids(options)
-        tokens = [
-            self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"][
-                -self.max_length :
-            ]
-            for c in conversations
-        ]
+        tokens = [self.tokens(c) for c in conversations]
         out = np.zeros((len(tokens), len(ids)), dtype=np.float64)
-        groups = _prefix_groups(tokens)
-        for start in range(0, len(groups), self.batch_size):
-            chunk = groups[start : start + self.batch_size]
+        groups = _prefix_groups(tokens, max_members=self.batch_size)
+        for chunk in _passes(groups, self.batch_size):  # <= batch_size prompts per pass
             with self._lock, torch.inference_mode():
                 logits = self._grouped_forward(tokens, chunk)  # (members, V)
             rows = [i for _, members in chunk for i in members]
@@ -180,22 +169,49 @@ class TransformersLM:
     ) -> list[str]:
         import torch
 
-        texts = [self.render(c) for c in conversations]
-        replies: list[str] = [""] * len(texts)
-        for start in range(0, len(texts), self.batch_size):
-            chunk = list(range(start, min(len(texts), start + self.batch_size)))
-            batch = self.encode([texts[i] for i in chunk])
+        tokens = [self.tokens(c) for c in conversations]
+        replies: list[str] = [""] * len(tokens)
+        for start in range(0, len(tokens), self.batch_size):
+            chunk = list(range(start, min(len(tokens), start + self.batch_size)))
+            input_ids, mask = _left_pad([tokens[i] for i in chunk], self.tokenizer.pad_token_id)
             with self._lock, torch.inference_mode():
                 gen = self.model.generate(
-                    **batch,
+                    input_ids=input_ids,
+                    attention_mask=mask,
                     max_new_tokens=max_new_tokens,
                     do_sample=False,
                     pad_token_id=self.tokenizer.pad_token_id,
                 )
-            new = gen[:, batch["input_ids"].shape[1] :]
+            new = gen[:, input_ids.shape[1] :]
             for i, row in zip(chunk, new, strict=True):
                 replies[i] = self.tokenizer.decode(row, skip_special_tokens=True).strip()
         return replies
+
+
+def prompt_tokens(tokenizer: Any, conversation: Sequence[Message], max_length: int) -> list[int]:
+    """A conversation's chat-template token ids, ready for the reply, at most
+    ``max_length``: a longer prompt loses its middle, never its system turn, its question
+    or its reply position (inference and fine-tuning both cut prompts here).
+
+    Raises:
+        KGAgentError: a message whose content is not valid text (a lone surrogate, which
+            the tokenizer would refuse with a bare TypeError).
+    """
+    for n, m in enumerate(conversation, 1):
+        text = m.get("content")
+        if not isinstance(text, str) or not _is_unicode(text):
+            raise KGAgentError(f"message {n} ({m.get('role')}): content is not valid text")
+    rendered = tokenizer.apply_chat_template(
+        list(conversation), tokenize=False, add_generation_prompt=True
+    )
+    ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    if len(ids) <= max_length:
+        return ids
+    keep = 0
+    if conversation and conversation[0].get("role") == "system":
+        first = tokenizer.apply_chat_template([dict(conversation[0])], tokenize=False)
+        keep = len(tokenizer(first, add_special_tokens=False)["input_ids"])
+    return _cut_middle(ids, max_length, keep)
 
 
 _MIN_SHARED = 16  # tokens a group of prompts must share before their prefix is cached
@@ -209,19 +225,26 @@ def _lcp(a: list[int], b: list[int]) -> int:
     return i
 
 
-def _prefix_groups(tokens: list[list[int]]) -> list[tuple[int, list[int]]]:
+def _prefix_groups(
+    tokens: list[list[int]], *, max_members: int | None = None
+) -> list[tuple[int, list[int]]]:
     """Runs of consecutive prompts with a common prefix: [(prefix length, indices)].
 
     The prefix always leaves each member at least one token of its own (the position
-    whose logits are read).
+    whose logits are read). A group holds at most ``max_members`` prompts, and once it
+    has two it takes no prompt that would shorten its prefix: one question's candidates
+    share the system turn *and* the question, while every prompt shares the system turn
+    alone — without these rules a whole batch became one group, one forward pass whose
+    memory grew with the batch (issue 19: 100 questions 2.5 GB, 1,000 past 10 GB).
     """
+    cap = max_members or len(tokens) or 1
     groups: list[tuple[int, list[int]]] = []
     i = 0
     while i < len(tokens):
         shared, j = len(tokens[i]) - 1, i + 1
-        while j < len(tokens):
+        while j < len(tokens) and j - i < cap:
             common = min(_lcp(tokens[i], tokens[j]), len(tokens[j]) - 1)
-            if common < _MIN_SHARED:
+            if common < _MIN_SHARED or (j - i > 1 and common < shared):
                 break
             shared, j = min(shared, common), j + 1
         if j - i == 1:
@@ -229,6 +252,40 @@ def _prefix_groups(tokens: list[list[int]]) -> list[tuple[int, list[int]]]:
         groups.append((max(0, shared), list(range(i, j))))
         i = j
     return groups
+
+
+def _is_unicode(text: str) -> bool:
+    """False for text a tokenizer refuses with a bare TypeError (a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _passes(groups: list[tuple[int, list[int]]], size: int):
+    """Consecutive groups packed into forward passes of at most ``size`` prompts (a group
+    is never split: :func:`_prefix_groups` caps it at ``size``)."""
+    chunk: list[tuple[int, list[int]]] = []
+    n = 0
+    for g in groups:
+        if chunk and n + len(g[1]) > size:
+            yield chunk
+            chunk, n = [], 0
+        chunk.append(g)
+        n += len(g[1])
+    if chunk:
+        yield chunk
+
+
+def _cut_middle(ids: list[int], max_length: int, keep: int) -> list[int]:
+    """``ids`` cut to ``max_length`` by dropping the middle: the first ``keep`` tokens
+    (the system turn, at most half the budget), then the rest of the budget split evenly
+    between the start (the question) and the end (the reply position)."""
+    keep = min(keep, max_length // 2)
+    head = keep + (max_length - keep) // 2
+    tail = max_length - head
+    return ids[:head] + ids[len(ids) - tail :]
 
 
 def _left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any]:
@@ -244,10 +301,50 @@ def _left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any]:
     return ids, mask
 
 
+def _loaded(where: Path, what: str, load, *args: Any, **kwargs: Any) -> Any:
+    """``load(*args, **kwargs)``, its failures a ConfigError naming ``where`` and ``what``
+    (the libraries raise bare TypeErrors and errors that name no file)."""
+    try:
+        return load(*args, **kwargs)
+    except KGAgentError:
+        raise
+    except Exception as exc:  # a library boundary: its errors have no common base
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ConfigError(f"{where}: cannot load the {what} ({reason})") from exc
+
+
+def model_config(path: Path) -> Any:
+    """The transformers config of a model directory; a field of the wrong type is a
+    ConfigError naming config.json and the field."""
+    from transformers import AutoConfig
+
+    return _loaded(path / "config.json", "model config", AutoConfig.from_pretrained, path)
+
+
+def load_causal_lm(path: Path, config: Any = None) -> Any:
+    """The fp32 causal LM of a checked model directory (see
+    :func:`~kgagent.llm.models.check_model_dir`), from safetensors only; errors name the
+    file."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if config is None:
+        config = model_config(path)
+    return _loaded(
+        path,
+        "model weights",
+        AutoModelForCausalLM.from_pretrained,
+        path,
+        config=config,
+        dtype=torch.float32,
+        use_safetensors=True,  # never a pickle, whatever else the directory holds
+    )
+
+
 def _merge_adapter(model: Any, adapter: Path) -> Any:
-    """The base model with a peft LoRA adapter merged in (inference runs at base speed)."""
+    """The base model with a peft LoRA adapter merged in (inference runs at base speed);
+    the adapter was checked by :func:`~kgagent.llm.models.check_adapter_dir`."""
     from peft import PeftModel
 
-    if not (adapter / "adapter_config.json").is_file():
-        raise ConfigError(f"{adapter}: not a LoRA adapter (no adapter_config.json)")
-    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    peft_model = _loaded(adapter, "LoRA adapter", PeftModel.from_pretrained, model, str(adapter))
+    return _loaded(adapter, "LoRA adapter", peft_model.merge_and_unload)

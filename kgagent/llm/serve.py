@@ -13,16 +13,30 @@ them, not over the vocabulary). That is exactly what kgagent's reader asks (yes 
 single-digit options); a client wanting first-token log-probabilities over a general
 vocabulary gets wrong numbers.
 Every other request is plain greedy generation.
+
+Limits (each a constructor argument): a request must arrive whole within
+``read_timeout`` seconds (headers and body; a stalled upload is dropped, not held); the
+API key is checked before the body is read; bodies over ``max_body`` bytes get 413;
+JSON nested deeper than ``MAX_DEPTH`` levels or holding a lone surrogate gets 400;
+prompts over ``max_prompt_chars`` characters and ``max_tokens`` over its cap get 400, so
+one request cannot hold the model for long; a request that waits more than
+``queue_timeout`` seconds for the model gets 503; at most ``max_connections`` are
+served at once (others get 503 straight away). A client that disconnects costs one log
+line, never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,9 +52,14 @@ log = logging.getLogger(__name__)
 DIGITS = tuple(str(d) for d in range(10))
 #: the single-token replies kgagent's readers score: option digits and yes / no
 CHOICES = (*DIGITS, "yes", "no")
-MAX_BODY = 16 * 1024 * 1024  # bytes; a chat request is far smaller
+MAX_BODY = 1024 * 1024  # bytes: a prompt at the default cap, JSON-escaped, fits 6 times
+MAX_DEPTH = 32  # JSON nesting levels (a chat request uses 4)
+MAX_PROMPT_CHARS = 65_536  # kgagent's reader prompts are a few thousand
+MAX_TOKENS = 1024  # the largest max_tokens a request may ask for
 DEFAULT_MAX_TOKENS = 256
 _FLOOR = -9999.0  # log-probability sent for "impossible"
+#: a client that went away or stalled: one log line, no traceback
+_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
 class _BadRequest(Exception):
@@ -68,7 +87,16 @@ class OpenAIServer:
         model_name: the id listed by ``/v1/models`` and echoed in replies; ``llm.name``
             if None. The ``model`` field of requests is not checked.
         api_key: if given, requests must carry ``Authorization: Bearer <api_key>``
-            (else 401), as the OpenAI API and vLLM's ``--api-key`` do.
+            (else 401, answered before the body is read), as the OpenAI API and vLLM's
+            ``--api-key`` do.
+        read_timeout: seconds a request (headers and body) may take to arrive, and an
+            idle keep-alive connection stays open.
+        max_body: the largest request body in bytes (else 413).
+        max_prompt_chars: the most characters of message content per request (else 400):
+            the model's work grows with the prompt, and it serves one request at a time.
+        max_tokens: the largest ``max_tokens`` a request may ask for (else 400).
+        queue_timeout: seconds a request waits for the model before a 503.
+        max_connections: connections served at once; more get 503 at once.
     """
 
     def __init__(
@@ -79,12 +107,21 @@ class OpenAIServer:
         port: int = 0,
         model_name: str | None = None,
         api_key: str | None = None,
+        read_timeout: float = 30.0,
+        max_body: int = MAX_BODY,
+        max_prompt_chars: int = MAX_PROMPT_CHARS,
+        max_tokens: int = MAX_TOKENS,
+        queue_timeout: float = 120.0,
+        max_connections: int = 32,
     ) -> None:
         self.llm = llm
         self.host = host
         self.port = int(port)
         self.model_name = model_name or str(llm.name)
         self.api_key = api_key
+        self.read_timeout, self.queue_timeout = float(read_timeout), float(queue_timeout)
+        self.max_body, self.max_prompt_chars = int(max_body), int(max_prompt_chars)
+        self.max_tokens, self.max_connections = int(max_tokens), int(max_connections)
         self._llm_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -103,10 +140,10 @@ class OpenAIServer:
         if self._httpd is not None:
             return self.url
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        server_class = type("_Server", (ThreadingHTTPServer,), {"address_family": family})
+        server_class = type("_Server", (_Server,), {"address_family": family})
         httpd = server_class((self.host, self.port), _Handler)
-        httpd.daemon_threads = True
         httpd.app = self  # type: ignore[attr-defined]
+        httpd.slots = threading.BoundedSemaphore(self.max_connections)  # type: ignore[attr-defined]
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever,
@@ -153,6 +190,12 @@ class OpenAIServer:
         if not isinstance(request, dict):
             raise _BadRequest("request body must be a JSON object")
         messages = _parse_messages(request.get("messages"))
+        size = sum(len(m["content"]) for m in messages)
+        if size > self.max_prompt_chars:
+            raise _BadRequest(
+                f"messages: {size:,} characters, over this server's limit of "
+                f"{self.max_prompt_chars:,} (max_prompt_chars)"
+            )
         if request.get("stream"):
             raise _BadRequest("stream: true is not supported by this server")
         n = request.get("n", 1)
@@ -163,6 +206,10 @@ class OpenAIServer:
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
         ):
             raise _BadRequest("max_tokens must be a positive integer")
+        if max_tokens is not None and max_tokens > self.max_tokens:
+            raise _BadRequest(
+                f"max_tokens {max_tokens} is over this server's limit of {self.max_tokens}"
+            )
         top_n = request.get("top_logprobs")
         if top_n is not None and (
             isinstance(top_n, bool) or not isinstance(top_n, int) or not 0 <= top_n <= 20
@@ -171,7 +218,7 @@ class OpenAIServer:
 
         logprobs = None
         if request.get("logprobs") and max_tokens == 1:
-            with self._llm_lock:
+            with self._model():
                 row = np.asarray(self.llm.choose([messages], list(CHOICES)), dtype=np.float64)[0]
             # -inf (a one-hot row) is not valid JSON: a very low finite value says the same
             row = np.nan_to_num(row, nan=_FLOOR, neginf=_FLOOR, posinf=0.0)
@@ -182,7 +229,7 @@ class OpenAIServer:
             finish = "length"
         else:
             limit = max_tokens or DEFAULT_MAX_TOKENS
-            with self._llm_lock:
+            with self._model():
                 content = str(self.llm.generate([messages], max_new_tokens=limit)[0])
             finish = "stop"
         return {
@@ -199,6 +246,21 @@ class OpenAIServer:
                 }
             ],
         }
+
+    @contextlib.contextmanager
+    def _model(self) -> Iterator[None]:
+        """The model, one request at a time (held for the model call only: parsing and
+        replying run outside); waiting longer than ``queue_timeout`` is a 503."""
+        if not self._llm_lock.acquire(timeout=self.queue_timeout):
+            raise _BadRequest(
+                f"the model is busy (waited {self.queue_timeout:g} s); retry later",
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "server_busy",
+            )
+        try:
+            yield
+        finally:
+            self._llm_lock.release()
 
 
 def _token(token: str, logprob: float) -> dict[str, Any]:
@@ -227,18 +289,156 @@ def _parse_messages(raw: Any) -> list[Message]:
     return out
 
 
+def _decode(body: bytes) -> Any:
+    """The request body as JSON, refused (400) unless UTF-8, valid, at most
+    ``MAX_DEPTH`` levels deep and free of lone surrogates (``"\\ud800"`` decodes to a str
+    that no tokenizer, and no UTF-8 reply, can encode)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _BadRequest(f"request body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        request = json.loads(text)
+    except RecursionError:
+        raise _BadRequest(f"request body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise _BadRequest(f"request body is not valid JSON ({exc})") from exc
+    todo: list[tuple[Any, str, int]] = [(request, "body", 1)]  # (value, where, depth)
+    while todo:
+        value, where, depth = todo.pop()
+        if isinstance(value, str):
+            _check_text(value, where)
+        elif isinstance(value, dict | list) and depth > MAX_DEPTH:
+            raise _BadRequest(f"request body nests deeper than {MAX_DEPTH} levels")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, f"a key of {where}")
+                todo.append((item, f"{where}.{key}", depth + 1))
+        elif isinstance(value, list):
+            todo.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+    return request
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        raise _BadRequest(
+            f"{where}: a lone surrogate (U+{code:04X}) at character {exc.start} is not text"
+        ) from None
+
+
+class _Server(ThreadingHTTPServer):
+    """A threading server that serves at most ``slots`` connections at once and logs a
+    vanished client as one line rather than printing a traceback."""
+
+    daemon_threads = True
+    app: OpenAIServer
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            log.warning(
+                "%s: refused, %d connections open", client_address[0], self.app.max_connections
+            )
+            _refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _GONE):
+            log.info("%s: client went away (%s)", client_address[0], type(exc).__name__)
+        else:
+            log.error("%s: request failed", client_address[0], exc_info=True)
+
+
+def _refuse_busy(request: socket.socket) -> None:
+    """A 503 written straight to a connection over the limit (without a handler thread)."""
+    data = _error_body("too many connections; retry later", "server_busy", 503)
+    head = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    head += f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    with contextlib.suppress(OSError):
+        request.settimeout(0.5)
+        request.sendall(head.encode() + data)
+
+
+def _error_body(message: str, kind: str, status: int) -> bytes:
+    return json.dumps({"error": {"message": message, "type": kind, "code": status}}).encode()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The connection's reading side with one deadline per request: a client trickling
+    one byte at a time cannot keep a request open past ``read_timeout`` (a per-``recv``
+    timeout alone would be reset by every byte)."""
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        self.sock = sock
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"request not received within {self.timeout:g} s")
+        self.sock.settimeout(left)
+        return self.sock.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Routes requests to the :class:`OpenAIServer` stored on the HTTP server."""
 
     protocol_version = "HTTP/1.1"  # keep-alive for clients that reuse connections
     server_version = "kgagent-openai"
+    server: _Server
 
     @property
     def app(self) -> OpenAIServer:
-        return self.server.app  # type: ignore[attr-defined]
+        return self.server.app
+
+    def setup(self) -> None:
+        self.timeout = self.app.read_timeout  # for writes; reads follow the deadline
+        super().setup()
+        self._reader = _DeadlineReader(self.connection, self.app.read_timeout)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = time.monotonic() + self.app.read_timeout
+        try:
+            super().handle_one_request()
+        except _GONE as exc:  # the request line or headers never came, or the client left
+            self.close_connection = True
+            log.info("%s: client went away or stalled (%s)", self.address_string(), exc)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
+
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue``: a wrong key or an oversized body is refused before
+        the client is told to send it."""
+        try:
+            self._authorize()
+            self._length()
+        except _BadRequest as exc:
+            self.close_connection = True
+            self._reply_error(exc)
+            return False
+        return super().handle_expect_100()
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -249,43 +449,67 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         try:
-            body = self._read_body() if method == "POST" else b""
-            self._authorize()
+            try:
+                self._authorize()  # before the body: a wrong key costs no upload
+                body = self._read_body() if method == "POST" else b""
+            except _BadRequest as exc:
+                self.close_connection = True  # the body was not read: no keep-alive
+                self._reply_error(exc)
+                self._linger()
+                return
             if path == "/v1/models" and method == "GET":
                 self._send_json(HTTPStatus.OK, self.app.models())
             elif path == "/v1/chat/completions" and method == "POST":
-                try:
-                    request = json.loads(body)
-                except ValueError as exc:
-                    raise _BadRequest(f"request body is not valid JSON ({exc})") from exc
-                self._send_json(HTTPStatus.OK, self.app.complete(request))
+                self._send_json(HTTPStatus.OK, self.app.complete(_decode(body)))
             elif path in ("/v1/models", "/v1/chat/completions"):
                 raise _BadRequest(f"{method} not allowed on {path}", HTTPStatus.METHOD_NOT_ALLOWED)
             else:
                 raise _BadRequest(f"unknown path {path or '/'}", HTTPStatus.NOT_FOUND, "not_found")
         except _BadRequest as exc:
-            self._send_error(exc.status, str(exc), exc.kind)
+            self._reply_error(exc)
+        except _GONE as exc:
+            self.close_connection = True
+            log.info("%s: client went away or stalled (%s)", self.address_string(), exc)
         except Exception as exc:  # the model failed: tell the client, keep serving
             log.exception("request %s %s failed", method, path)
-            self._send_error(
-                HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}", "server_error"
-            )
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            self._reply_error(_BadRequest(f"{type(exc).__name__}: {exc}", status, "server_error"))
 
-    def _read_body(self) -> bytes:
+    def _linger(self) -> None:
+        """After refusing a request whose body was not read: stop sending, then discard
+        what the client is still uploading for up to a second, so that it reads the
+        refusal rather than a reset connection (Apache's "lingering close")."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            end = time.monotonic() + min(1.0, self.app.read_timeout)
+            while (left := end - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                if not self.connection.recv(1 << 16):
+                    break
+
+    def _length(self) -> int:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self.close_connection = True
             raise _BadRequest("chunked request bodies are not supported: send Content-Length")
         try:
             length = int(self.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError(length)
         except ValueError:
-            self.close_connection = True
             raise _BadRequest("invalid Content-Length") from None
-        if length > MAX_BODY:
-            self.close_connection = True
+        if length > self.app.max_body:
             raise _BadRequest(
-                f"request body over {MAX_BODY} bytes", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+                f"request body of {length:,} bytes is over this server's limit of "
+                f"{self.app.max_body:,}",
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
-        return self.rfile.read(length) if length > 0 else b""
+        return length
+
+    def _read_body(self) -> bytes:
+        length = self._length()
+        body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:
+            raise ConnectionResetError(f"client closed after {len(body)} of {length} bytes")
+        return body
 
     def _authorize(self) -> None:
         key = self.app.api_key
@@ -296,8 +520,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "authentication_error",
             )
 
-    def _send_json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode("utf-8")
+    def _send_json(self, status: HTTPStatus, payload: dict[str, Any] | bytes) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
+        self.connection.settimeout(self.app.read_timeout)  # a reply to a slow reader ends too
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -306,5 +531,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_error(self, status: HTTPStatus, message: str, kind: str) -> None:
-        self._send_json(status, {"error": {"message": message, "type": kind, "code": int(status)}})
+    def _reply_error(self, exc: _BadRequest) -> None:
+        """An OpenAI-style error reply; a client already gone is logged, not raised."""
+        try:
+            self._send_json(exc.status, _error_body(str(exc), exc.kind, int(exc.status)))
+        except _GONE as gone:
+            self.close_connection = True
+            log.info("%s: client went away (%s)", self.address_string(), gone)

@@ -7,14 +7,15 @@ plain dataclasses over numpy arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kgagent.errors import PolicyError
 
-__all__ = ["FORMAT", "BeamPath", "PolicyConfig", "Query"]
+__all__ = ["FORMAT", "BeamPath", "PolicyConfig", "Query", "network_spec"]
 
 #: the format tag of a policy checkpoint's config.json (every walk writes it)
 FORMAT = "kgagent-policy/1"
@@ -88,6 +89,29 @@ class PolicyConfig:
     objective: str | None = None
     reward_floor: float = 0.01
 
+    @classmethod
+    def from_dict(cls, data: object, *, where: str | Path) -> PolicyConfig:
+        """The config a checkpoint's ``config.json`` records under ``policy``: a JSON
+        object whose known fields have their types (unknown fields, from other versions,
+        are ignored). A wrong type is a PolicyError naming ``where`` and the field — a
+        string "128" for ``dim`` used to load and fail later, deep in torch."""
+        if not isinstance(data, dict):
+            raise PolicyError(f"{where}: field 'policy': expected an object, got "
+                              f"{type(data).__name__}")  # fmt: skip
+        values = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if not _accepts(str(f.type), value):
+                raise PolicyError(
+                    f"{where}: field 'policy.{f.name}': expected {f.type}, got {value!r:.60}"
+                )
+            if f.name in _POSITIVE and value < 1:
+                raise PolicyError(f"{where}: field 'policy.{f.name}': expected >= 1, got {value}")
+            values[f.name] = value
+        return cls(**values)
+
     def revisits(self) -> bool:
         return self.mode == "relation" if self.revisit_start is None else self.revisit_start
 
@@ -102,6 +126,52 @@ class PolicyConfig:
         if self.answer_weights is None:
             return "walk" if self.mode == "relation" else "uniform"
         return self.answer_weights
+
+
+_POSITIVE = frozenset({"dim", "max_hops", "beam", "rollouts", "batch_size"})
+_TYPES = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "None": lambda v: v is None,
+}
+
+
+def _accepts(annotation: str, value: object) -> bool:
+    """Whether a JSON value fits a field annotated ``int``, ``str | None``, ... (an
+    annotation of other types accepts anything: nothing here to check it against)."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if not all(k in _TYPES for k in kinds):
+        return True
+    return any(_TYPES[k](value) for k in kinds)
+
+
+def network_spec(data: object, *, where: str | Path) -> dict[str, Any]:
+    """The ``network`` object of a checkpoint's ``config.json``, checked before any
+    network is built from it: sizes (``num_*``, ``dim``, ``*_dim``, ``hidden``,
+    ``layers``, ``*_features``) non-negative integers, ``kind`` and ``mode`` strings,
+    everything else a number or a boolean. A PolicyError names ``where`` and the field."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{where}: field 'network': expected an object, got "
+                          f"{type(data).__name__}")  # fmt: skip
+    for key, value in data.items():
+        size = (
+            key.startswith("num_")
+            or key in ("dim", "hidden", "layers")
+            or key.endswith(("_dim", "_features"))
+        )
+        if key in ("kind", "mode"):
+            ok, expected = isinstance(value, str), "a string"
+        elif size:
+            ok = _TYPES["int"](value) and value >= 0
+            expected = "a non-negative integer"
+        else:
+            ok, expected = isinstance(value, int | float), "a number or a boolean"
+        if not ok:
+            raise PolicyError(f"{where}: field 'network.{key}': expected {expected}, got "
+                              f"{value!r:.60}")  # fmt: skip
+    return dict(data)
 
 
 @dataclass(frozen=True)

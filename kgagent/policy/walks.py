@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgagent.artifact import read_manifest
 from kgagent.errors import PolicyError
 from kgagent.policy import WALKS
-from kgagent.policy.config import FORMAT, PolicyConfig
+from kgagent.policy.config import FORMAT, PolicyConfig, network_spec
 
 if TYPE_CHECKING:
     from kgagent.kg.adjacency import Adjacency
@@ -91,11 +90,14 @@ def load_reasoner(directory: str | Path, adj: Adjacency, relations: Sequence[str
             f"{directory}: trained on {len(saved_relations)} relations, the graph now has "
             f"{len(relations)}; retrain the policy"
         )
-    spec = dict(config["network"])
-    known = {f.name for f in fields(PolicyConfig)}
-    cfg = PolicyConfig(**{k: v for k, v in config["policy"].items() if k in known})
+    where = directory / "config.json"
+    spec = network_spec(config["network"], where=where)
+    cfg = PolicyConfig.from_dict(config["policy"], where=where)
     walk = WALKS.get(spec.pop("kind", "set"))
-    network = walk.network_class.from_spec(spec)
+    try:
+        network = walk.network_class.from_spec(spec)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise PolicyError(f"{where}: field 'network' builds no network ({exc})") from exc
     try:
         network.load_state_dict(weights)
     except RuntimeError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kgagent._io import atomic_dir
-from kgagent.artifact import read_manifest, write_manifest
-from kgagent.errors import IndexMismatchError, KGAgentError
+from kgagent._io import atomic_dir, recover_dir
+from kgagent.artifact import INVENTORY, check_inventory, read_manifest, write_manifest
+from kgagent.errors import IndexLoadError, IndexMismatchError, KGAgentError
 
 if TYPE_CHECKING:
     from kgagent.kg.graph import KnowledgeGraph
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from kgagent.retrieval.linker import EntityLinker
 
 __all__ = ["INDEX_FORMAT", "IndexReport", "RetrievalIndex"]
+
+log = logging.getLogger(__name__)
 
 INDEX_FORMAT = "kgagent-index/1"
 
@@ -89,7 +92,12 @@ class RetrievalIndex:
         progress: bool = False,
     ) -> tuple[RetrievalIndex, IndexReport]:
         """Builds the index of ``kg``, reusing ``previous``'s vectors (same encoder) and
-        linker label embeddings: only new or re-worded facts are encoded."""
+        linker label embeddings: only new or re-worded facts are encoded.
+
+        ``exact_max`` applies to a reused index too: if the previous build used another
+        value and the index is now on the other side of it, the vectors are re-indexed
+        as the other kind (flat or HNSW) from their stored values, without encoding.
+        """
         from kgagent.retrieval.facts import FactTable
         from kgagent.retrieval.index import FactIndex
         from kgagent.retrieval.linker import EntityLinker
@@ -104,6 +112,8 @@ class RetrievalIndex:
             vectors = (
                 previous.vectors if reuse else FactIndex(int(encoder.dim), exact_max=exact_max)
             )
+            if reuse:  # the configured size, not the one the last build saved, decides
+                vectors.exact_max = exact_max  # the kind (flat <-> HNSW, no re-encoding)
             ids = facts.ids
             have = vectors.ids() if len(vectors) else np.empty(0, dtype=np.int64)
             new_mask = ~np.isin(ids, have)
@@ -154,7 +164,9 @@ class RetrievalIndex:
 
     def save(self, directory: str | Path, *, reuse: str | Path | None = None) -> None:
         """Writes the index directory atomically; unchanged leading rows of the vector
-        files of ``reuse`` (default: the directory itself) are hard-linked."""
+        files of ``reuse`` (default: the directory itself) are hard-linked. The manifest,
+        written last, records each top-level file's size and sha256 (its inventory);
+        ``vectors/`` and ``linker/`` carry their own."""
         directory = Path(directory)
         old = Path(reuse) if reuse is not None else directory
         with atomic_dir(directory) as tmp:
@@ -166,19 +178,42 @@ class RetrievalIndex:
             (tmp / "relations.json").write_text(
                 json.dumps([list(r) for r in self.relations], ensure_ascii=False, indent=1)
             )
-            fields = {k: v for k, v in self.manifest.items() if k != "format"}
+            fields = {k: v for k, v in self.manifest.items() if k not in ("format", INVENTORY)}
+            fields["relations"] = len(self.relations)
             # in the order built (the layout of every index saved so far)
-            write_manifest(tmp, "manifest.json", format=INDEX_FORMAT, sort_keys=False, **fields)
+            write_manifest(
+                tmp,
+                "manifest.json",
+                format=INDEX_FORMAT,
+                sort_keys=False,
+                inventory=True,
+                **fields,
+            )
 
     @classmethod
-    def load(cls, directory: str | Path, *, encoder, fingerprint: str) -> RetrievalIndex:
+    def load(
+        cls, directory: str | Path, *, encoder, fingerprint: str, exact_max: int | None = None
+    ) -> RetrievalIndex:
         """The index saved in ``directory``, checked against the encoder and the graph
-        state (``kg.fingerprint()``); :class:`IndexMismatchError` names what differs."""
-        from kgagent.retrieval.facts import FactTable
+        state (``kg.fingerprint()``); :class:`IndexMismatchError` names what differs.
+
+        Every file is checked against the manifests before it is used: sizes and digests
+        where the index has an inventory (every index saved since), and in any case the
+        row counts (facts, relations, vectors, entities), so a truncated ``facts.tsv`` is
+        an :class:`IndexLoadError` naming it, never an index that retrieves nothing.
+
+        ``exact_max`` (the configured ``retrieval.exact_max``) is a build-time property:
+        the saved index keeps the kind (exact or HNSW) it was built as, because switching
+        on every open would rebuild an HNSW graph in memory each time (~22 s per 129k
+        facts) and never save it. Given a value that differs from the saved one, a
+        warning says so, naming both and the next ``kgagent index`` (which applies it
+        without re-encoding).
+        """
         from kgagent.retrieval.index import FactIndex
         from kgagent.retrieval.linker import EntityLinker
 
         d = Path(directory)
+        recover_dir(d)  # a save killed mid-swap: finish it before looking
         if not (d / "manifest.json").exists():
             raise KGAgentError("no fact index yet: run agent.index() (CLI: `kgagent index WS`)")
         want = cls.expected(encoder)
@@ -190,11 +225,28 @@ class RetrievalIndex:
                 "agent.index() / `kgagent index`"
             )
         expect = {"dim": int(encoder.dim), "encoder": encoder.name}
+        facts = _load_facts(d, manifest)
+        vectors = FactIndex.load(d / "vectors", expect=expect)
+        if len(vectors) != len(facts):
+            raise IndexLoadError(
+                f"{d / 'vectors'}: {len(vectors)} vectors for {len(facts)} facts in "
+                f"{d / 'facts.tsv'}; {_REBUILD}"
+            )
+        if exact_max is not None and exact_max != vectors.exact_max:
+            log.warning(
+                "%s: built with retrieval.exact_max %d (%s search of %d facts); the configured "
+                "%d applies at the next `kgagent index` (agent.index(), no re-encoding)",
+                d,
+                vectors.exact_max,
+                "exact" if vectors.kind == "flat" else "HNSW",
+                len(vectors),
+                exact_max,
+            )
         return cls(
-            FactTable.load(d / "facts.tsv"),
-            FactIndex.load(d / "vectors", expect=expect),
+            facts,
+            vectors,
             EntityLinker.load(d / "linker", encoder=encoder),
-            [tuple(r) for r in json.loads((d / "relations.json").read_text("utf-8"))],
+            _load_relations(d, manifest),
             manifest,
         )
 
@@ -205,13 +257,13 @@ class RetrievalIndex:
         linker, each on its own (a part that cannot be read is None and is rebuilt: a
         linker of an older format must not cost the vectors). None where nothing is
         usable."""
-        from kgagent.retrieval.facts import FactTable
         from kgagent.retrieval.index import FactIndex
         from kgagent.retrieval.linker import EntityLinker
 
         d = Path(directory)
-        try:
-            manifest = _read_manifest(d, format=INDEX_FORMAT)
+        recover_dir(d)
+        try:  # each file is checked by the part that reads it, below
+            manifest = _read_manifest(d, format=INDEX_FORMAT, check_files=False)
         except KGAgentError:
             return None
 
@@ -224,27 +276,85 @@ class RetrievalIndex:
         # same dimension is not enough: vectors of another encoder are meaningless here
         expect = {"dim": int(encoder.dim), "encoder": encoder.name}
         vectors = part(lambda: FactIndex.load(d / "vectors", expect=expect))
-        facts = part(lambda: FactTable.load(d / "facts.tsv"))
+        facts = part(lambda: _load_facts(d, manifest))
         linker = part(lambda: EntityLinker.load(d / "linker", encoder=encoder))
         if vectors is None and linker is None:
             return None
         return cls(facts, vectors, linker, [], manifest)
 
 
+_REBUILD = "rebuild it with `kgagent index`"
+
+
 def _read_manifest(
-    directory: Path, *, format: str, expect: dict[str, Any] | None = None
+    directory: Path,
+    *,
+    format: str,
+    expect: dict[str, Any] | None = None,
+    check_files: bool = True,
 ) -> dict[str, Any]:
-    """The index's manifest through the shared checks (:mod:`kgagent.artifact`); every
-    refusal is an IndexMismatchError that says to rebuild."""
+    """The index's manifest through the shared checks (:mod:`kgagent.artifact`): an
+    IndexMismatchError that says to rebuild for another format or encoder, an
+    IndexLoadError for a file that differs from the inventory."""
     return read_manifest(
         directory,
         "manifest.json",
         format=format,
         expect=expect,
         error=IndexMismatchError,
+        broken=IndexLoadError,
+        check_files=check_files,
         what="a retrieval index",
-        hint="rebuild it with `kgagent index`",
+        hint=_REBUILD,
     )
+
+
+def _load_facts(directory: Path, manifest: dict[str, Any]) -> FactTable:
+    """``facts.tsv``, refused (IndexLoadError naming it) unless it matches the manifest:
+    its inventory entry where there is one, its row count always (indexes saved before
+    the inventory have the count, so truncation is caught there too)."""
+    from kgagent.retrieval.facts import FactTable
+
+    path = directory / "facts.tsv"
+    if INVENTORY in manifest:
+        check_inventory(
+            directory, manifest[INVENTORY], error=IndexLoadError, hint=_REBUILD, only=[path.name]
+        )
+    try:
+        facts = FactTable.load(path)
+    except (OSError, ValueError) as exc:  # pandas' ParserError is a ValueError
+        raise IndexLoadError(f"{path}: unreadable ({exc}); {_REBUILD}") from exc
+    want = manifest.get("facts")
+    if not isinstance(want, int) or isinstance(want, bool):
+        raise IndexLoadError(
+            f"{directory / 'manifest.json'}: field 'facts' is {want!r}; {_REBUILD}"
+        )
+    if len(facts) != want:
+        raise IndexLoadError(
+            f"{path}: {len(facts)} facts, manifest.json says {want} (truncated or replaced); "
+            f"{_REBUILD}"
+        )
+    return facts
+
+
+def _load_relations(directory: Path, manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``relations.json`` as (term, forward phrase, inverse phrase) rows, refused unless it
+    is a list of three strings per relation, of the manifest's count where recorded."""
+    path = directory / "relations.json"
+    try:
+        rows = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexLoadError(f"{path}: unreadable ({exc}); {_REBUILD}") from exc
+    if not isinstance(rows, list) or not all(
+        isinstance(r, list) and len(r) == 3 and all(isinstance(x, str) for x in r) for r in rows
+    ):
+        raise IndexLoadError(f"{path}: not a list of [term, phrase, inverse phrase]; {_REBUILD}")
+    want = manifest.get("relations", len(rows))
+    if len(rows) != want:
+        raise IndexLoadError(
+            f"{path}: {len(rows)} relations, manifest.json says {want}; {_REBUILD}"
+        )
+    return [tuple(r) for r in rows]
 
 
 def _text_changed(old: FactTable | None, facts: FactTable) -> np.ndarray:

@@ -44,7 +44,7 @@ from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
 
 from kgagent._io import atomic_dir, load_rows, save_rows
 from kgagent.artifact import read_manifest, write_manifest
-from kgagent.errors import IndexMismatchError
+from kgagent.errors import IndexLoadError, IndexMismatchError
 from kgagent.retrieval.name_table import NameTable
 from kgagent.retrieval.spans import BARRIER, Question, Span, SpanFinder
 from kgagent.text import normalize_name, stem
@@ -414,6 +414,7 @@ class EntityLinker:
                 lexicon=self.lexicon,
                 encoder=encoder,
                 fingerprint=self.fingerprint,
+                inventory=True,  # sizes and digests, checked on load
             )
 
     @classmethod
@@ -436,6 +437,7 @@ class EntityLinker:
 
         Raises:
             IndexMismatchError: unreadable or inconsistent files, or a stale fingerprint.
+            IndexLoadError: a file differs from the manifest's inventory (size, sha256).
         """
         directory = Path(directory)
         manifest = read_manifest(
@@ -443,6 +445,7 @@ class EntityLinker:
             "manifest.json",
             format=FORMAT,
             error=IndexMismatchError,
+            broken=IndexLoadError,  # a file differs from the manifest's inventory
             what="a saved entity linker",
             hint="rebuild the index (`kgagent index`)",
         )

@@ -37,14 +37,17 @@ from kgagent.team.federation import DEFAULT_MATCH, Federation
 from kgagent.team.member import make_members
 from kgagent.team.router import Route, Router
 from kgagent.team.view import FederatedGraph, TeamEncoder, TeamLinker
-from kgagent.text import strip_hints
+from kgagent.text import MAX_QUESTION_CHARS, clean_question, strip_hints
 from kgagent.types import Answer, Evidence
 
 __all__ = ["Team"]
 
-#: reader and walk settings a team takes from its lead member unless given
+#: reader and walk settings a team takes from its lead member unless given; and how
+#: ``ask_batch`` takes questions (``batch_chunk``, ``max_question_chars``: the lead's
+#: ``qa`` section where it tells them, else these defaults)
 SETTINGS = ("decisive", "policy_weight", "prior_weight", "min_confidence", "beam", "options",
-            "min_share")  # fmt: skip
+            "min_share", "batch_chunk", "max_question_chars")  # fmt: skip
+_QA_DEFAULTS = {"batch_chunk": 64, "max_question_chars": MAX_QUESTION_CHARS}
 
 
 class Team:
@@ -66,7 +69,8 @@ class Team:
         policy: the team policy's name in ``workspace/policy/``.
         settings: overrides of the lead member's reader settings (``decisive``,
             ``policy_weight``, ``prior_weight``, ``min_confidence``, ``beam``,
-            ``options``, ``min_share``).
+            ``options``, ``min_share``), and ``ask_batch``'s ``batch_chunk`` and
+            ``max_question_chars``.
         max_answers: answers a candidate carries (with their facts).
         actor_options: Ray ``.options(...)`` for each member actor (num_cpus, ...).
         read_only: open the workspaces given as paths read-only (asking needs no writes;
@@ -199,8 +203,13 @@ class Team:
         return self.router.route(self.federation, links, rel)
 
     def ask(self, question: str) -> Answer:
-        """Answers one question from the members' graphs, citing each member's facts."""
-        return self.ask_batch([question])[0]
+        """Answers one question from the members' graphs, citing each member's facts.
+
+        Raises:
+            KGAgentError: the question is not a string, not valid Unicode, or longer
+                than ``max_question_chars`` (control characters become spaces).
+        """
+        return self._ask_checked([self._checked(question, "question")])[0]
 
     def evidence(self, questions: Sequence[str]) -> list[Evidence]:
         """Per question: the merged linked entities and the answer candidates the reader
@@ -208,20 +217,42 @@ class Team:
         return self._pipeline.evidence(questions)
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
-        """Answers many questions; each member gets one request per stage for the batch."""
+        """Answers many questions, ``batch_chunk`` at a time (each member gets one request
+        per stage and chunk, the LLM one pass per chunk), so memory does not grow with
+        the batch. Every question is checked first (see :meth:`ask`)."""
+        if isinstance(questions, str):
+            raise KGAgentError("questions: expected a list of strings, got one string")
+        checked = [self._checked(q, f"questions[{i}]") for i, q in enumerate(questions)]
+        return self._ask_checked(checked)
+
+    def _qa(self, key: str) -> int:
+        return int(self.settings.get(key) or _QA_DEFAULTS[key])
+
+    def _checked(self, question: object, field: str) -> str:
+        return clean_question(question, max_chars=self._qa("max_question_chars"), field=field)
+
+    def _ask_checked(self, questions: list[str]) -> list[Answer]:
         from kgagent.llm.reader import Reader
 
-        t0 = time.perf_counter()
-        evidences = self.evidence(questions)
-        t1 = time.perf_counter()
         s = self.settings
         reader = Reader(
-            self.llm,
+            self.llm if questions else None,
             min_confidence=s["min_confidence"],
             prior_weight=s["prior_weight"],
             policy_weight=s["policy_weight"],
             decisive=s["decisive"],
         )
+        size = self._qa("batch_chunk")
+        out: list[Answer] = []
+        for start in range(0, len(questions), size):
+            out += self._ask_chunk(reader, questions[start : start + size])
+        return out
+
+    def _ask_chunk(self, reader, questions: list[str]) -> list[Answer]:
+        """One chunk through the pipeline and the reader; timings per question."""
+        t0 = time.perf_counter()
+        evidences = self.evidence(questions)
+        t1 = time.perf_counter()
         answers = reader.read(evidences)
         t2 = time.perf_counter()
         n = max(1, len(questions))

@@ -14,21 +14,25 @@ Layout of ``DIR``::
 
 Weights are safetensors only — nothing is ever unpickled, and a component directory
 holding a pickle-based file (``.bin``, ``.pt``, ``.pkl``) is refused. Reading checks
-every file against the manifest (digest, tensor names, shapes, dtypes) and names the
-file and tensor that differ; writing is atomic (a temp directory renamed into place).
+the manifest's shape (every field of the right type, named when it is not), then every
+file against it: each file sits at its place in this layout, inside the bundle (no
+absolute path, no ``..``, no symlink leading out), and carries a sha256 that matches;
+a component directory holds nothing the manifest does not list; tensor names, shapes and
+dtypes match. Bundles without a digest for every file are refused (every bundle this
+code writes has them). Writing is atomic (a temp directory renamed into place).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kgagent._io import atomic_dir
-from kgagent.artifact import read_manifest, write_manifest
+from kgagent.artifact import read_manifest, sha256_file, write_manifest
 from kgagent.errors import TransferError
 
 __all__ = [
@@ -100,12 +104,10 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+_sha256 = sha256_file
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+#: a file name inside a component directory: no separators, no control characters
+_PLAIN = re.compile(r"[^/\\\x00-\x1f]+")
 
 
 def _dtype_name(tensor) -> str:
@@ -212,45 +214,60 @@ class Bundle:
         """Opens and validates a bundle.
 
         Raises:
-            TransferError: a missing or unreadable manifest, another format, a file whose
-                digest, tensor names, shapes or dtypes differ from the manifest, or a
-                pickle-based file in a component directory.
+            TransferError: a missing or unreadable manifest, another format, a field of
+                the wrong type (named, e.g. ``components.policy.weights.sha256``), a
+                file off its place in the layout or resolving outside the bundle, a file without a
+                digest or whose digest, tensor names, shapes or dtypes differ from the
+                manifest, or a pickle-based or unlisted file in a component directory.
         """
         directory = Path(path)
         mpath = directory / "manifest.json"
         manifest = read_manifest(
             directory, mpath.name, format=FORMAT, error=TransferError, what="a transfer bundle"
         )
+        _check_manifest(mpath, manifest)
         bundle = cls(directory, manifest)
-        vocab = manifest.get("vocabulary", {})
-        bundle._check_digest(vocab.get("file", "vocabulary.json"), vocab.get("sha256"))
-        for kind, entry in manifest.get("components", {}).items():
-            if kind not in COMPONENTS or entry.get("type") != kind:
-                raise TransferError(f"{mpath}: unknown component {kind!r}")
+        vocab = manifest["vocabulary"]
+        bundle._check_file(vocab["file"], vocab["sha256"])
+        for kind, entry in manifest["components"].items():
             cdir = directory / kind
-            pickled = sorted(p.name for p in cdir.iterdir() if p.name.endswith(_PICKLED))
+            if cdir.is_symlink() or not cdir.is_dir():
+                raise TransferError(f"{cdir}: missing, or not a directory of the bundle")
+            present = sorted(p.name for p in cdir.iterdir())
+            pickled = [n for n in present if n.endswith(_PICKLED)]
             if pickled:
                 raise TransferError(
                     f"{cdir}: holds pickle-based files ({', '.join(pickled)}); bundles carry "
                     "safetensors only and nothing is unpickled"
                 )
-            for name, digest in entry.get("files", {}).items():
-                bundle._check_digest(name, digest)
+            listed = {entry["weights"]["file"], *entry["files"]}
+            unlisted = [n for n in present if f"{kind}/{n}" not in listed]
+            if unlisted:
+                raise TransferError(
+                    f"{cdir}: holds files manifest.json does not list ({', '.join(unlisted)}); "
+                    "a bundle carries only files with a digest"
+                )
+            for name, digest in entry["files"].items():
+                bundle._check_file(name, digest)
+            bundle._check_file(entry["weights"]["file"], entry["weights"]["sha256"])
             bundle._check_weights(entry["weights"])
         return bundle
 
-    def _check_digest(self, name: str, digest: str | None) -> None:
+    def _check_file(self, name: str, digest: str) -> None:
+        """Refuses a file of the manifest unless it resolves inside the bundle (no symlink
+        leading out), is a plain file and matches ``digest``."""
         p = self.directory / name
+        if not p.resolve().is_relative_to(self.directory.resolve()):
+            raise TransferError(f"{p}: a symlink leading out of the bundle ({p.resolve()})")
         if not p.is_file():
             raise TransferError(f"{p}: missing (an incomplete bundle)")
-        if digest is not None and _sha256(p) != digest:
+        if _sha256(p) != digest:
             raise TransferError(f"{p}: contents differ from manifest.json (sha256); corrupt?")
 
     def _check_weights(self, weights: dict[str, Any]) -> None:
         from safetensors import SafetensorError, safe_open
 
         p = self.directory / weights["file"]
-        self._check_digest(weights["file"], weights.get("sha256"))
         want = weights["tensors"]
         try:
             with safe_open(str(p), framework="pt") as fh:
@@ -323,9 +340,16 @@ class Bundle:
                 raw = json.loads(p.read_text("utf-8"))
             except (OSError, ValueError) as exc:
                 raise TransferError(f"{p}: unreadable ({exc})") from exc
+            if not isinstance(raw, dict):
+                raise TransferError(f"{p}: not a JSON object")
             vocab = {}
             for kind in ("entities", "relations"):
                 rows = raw.get(kind, [])
+                if not isinstance(rows, list) or not all(
+                    isinstance(r, list) and len(r) == 2 and all(isinstance(x, str) for x in r)
+                    for r in rows
+                ):
+                    raise TransferError(f"{p}: field {kind!r} is not a list of [term, label]")
                 if len(rows) != self.manifest["vocabulary"][kind]:
                     raise TransferError(
                         f"{p}: {len(rows)} {kind}, manifest.json says "
@@ -347,3 +371,89 @@ class Bundle:
 
     def __repr__(self) -> str:
         return f"Bundle({str(self.directory)!r}, components={self.components})"
+
+
+def _check_manifest(mpath: Path, manifest: dict[str, Any]) -> None:
+    """Refuses a manifest whose fields a reader relies on have the wrong type, naming the
+    field (``components.policy.weights.sha256``), instead of failing later with an
+    AttributeError or KeyError deep in an import."""
+
+    def need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+        field = f"{where}.{key}" if where else key
+        if key not in obj:
+            raise TransferError(f"{mpath}: field {field!r} is missing")
+        value = obj[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            want = {dict: "an object", str: "a string", int: "an integer", list: "a list"}
+            expected = want.get(kind, str(kind)) if isinstance(kind, type) else "valid"
+            raise TransferError(
+                f"{mpath}: field {field!r} is {_kind_of(value)}, expected {expected}"
+            )
+        return value
+
+    def placed(value: str, expected: str, field: str) -> None:
+        if value != expected:
+            raise TransferError(
+                f"{mpath}: field {field!r} is {value!r}, expected {expected!r} (the bundle "
+                "layout; nothing outside it is read)"
+            )
+
+    def digest(obj: dict[str, Any], key: str, where: str) -> None:
+        value = obj.get(key)
+        if value is None:
+            raise TransferError(
+                f"{mpath}: field '{where}.{key}' is missing; every file of a bundle carries a "
+                "sha256 (export it again with this version)"
+            )
+        if not isinstance(value, str) or not _HEX64.fullmatch(value):
+            raise TransferError(f"{mpath}: field '{where}.{key}' is not a hex sha256")
+
+    if "source" in manifest:
+        need(manifest, "source", dict, "")
+    vocab = need(manifest, "vocabulary", dict, "")
+    placed(need(vocab, "file", str, "vocabulary"), "vocabulary.json", "vocabulary.file")
+    digest(vocab, "sha256", "vocabulary")
+    for key in ("entities", "relations"):
+        need(vocab, key, int, "vocabulary")
+    components = need(manifest, "components", dict, "")
+    for kind, entry in components.items():
+        where = f"components.{kind}"
+        if kind not in COMPONENTS:
+            raise TransferError(
+                f"{mpath}: unknown component {kind!r} (expected one of {', '.join(COMPONENTS)})"
+            )
+        need(components, kind, dict, "components")
+        if need(entry, "type", str, where) != kind:
+            raise TransferError(f"{mpath}: field '{where}.type' is {entry['type']!r}, not {kind!r}")
+        need(entry, "config", dict, where)
+        if "metrics" in entry:
+            need(entry, "metrics", dict, where)
+        entry.setdefault("metrics", {})
+        files = entry.setdefault("files", {})
+        need(entry, "files", dict, where)
+        for name in files:
+            plain = name.removeprefix(f"{kind}/")
+            if not _PLAIN.fullmatch(plain) or plain in (".", ".."):
+                plain = "NAME"  # a name with a separator, or none: show the expected form
+            placed(name, f"{kind}/{plain}", f"{where}.files")
+            digest(files, name, f"{where}.files")
+        weights = need(entry, "weights", dict, where)
+        file = need(weights, "file", str, f"{where}.weights")
+        placed(file, f"{kind}/{COMPONENTS[kind]}", f"{where}.weights.file")
+        digest(weights, "sha256", f"{where}.weights")
+        tensors = need(weights, "tensors", dict, f"{where}.weights")
+        for name, spec in tensors.items():
+            at = f"{where}.weights.tensors.{name}"
+            spec = need(tensors, name, dict, f"{where}.weights.tensors")
+            shape = need(spec, "shape", list, at)
+            need(spec, "dtype", str, at)
+            if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+                raise TransferError(f"{mpath}: field '{at}.shape' is not a list of sizes")
+
+
+def _kind_of(value: Any) -> str:
+    """How a JSON value is named in a refusal: ``a str ('zz')``, ``null``, ..."""
+    if value is None:
+        return "null"
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return f"a {type(value).__name__} ({shown})"

@@ -51,7 +51,12 @@ def _encoder_name(agent: Agent) -> str:
     """The encoder the agent's index (and so its question vectors) was built with."""
     manifest = None if agent.index_dir is None else agent.index_dir / "manifest.json"
     if manifest is not None and manifest.is_file():
-        return json.loads(manifest.read_text("utf-8")).get("encoder", "")
+        try:
+            saved = json.loads(manifest.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TransferError(f"{manifest}: unreadable ({exc})") from exc
+        if isinstance(saved, dict) and isinstance(saved.get("encoder"), str):
+            return saved["encoder"]
     return agent.encoder.name
 
 
@@ -76,6 +81,7 @@ def export_agent(
     """
     if agent.workspace is None:
         raise TransferError("exporting reads the learned parts from a workspace: give one")
+    components = _names(components)
     unknown = sorted(set(components) - set(COMPONENTS))
     if unknown or not components:
         raise TransferError(f"components {list(components)}: choose from {', '.join(COMPONENTS)}")
@@ -226,7 +232,7 @@ def import_bundle(
     if agent.workspace is None:
         raise TransferError("importing writes into a workspace: give the agent one")
     bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
-    components = list(components or bundle.components)
+    components = _names(components) if components else bundle.components
     for kind in components:
         bundle.entry(kind)  # a clear error for a component the bundle lacks
     names = dict(names or {})
@@ -263,15 +269,29 @@ def import_bundle(
         report["written"]["policy"], report["policy"] = str(out[0]), out[1]
     if "adapter" in components:
         target = layout.adapter_dir(names["adapter"])
-        with atomic_dir(target) as tmp:
-            for fname in (COMPONENTS["adapter"], "adapter_config.json"):
-                (tmp / fname).write_bytes((bundle.directory / "adapter" / fname).read_bytes())
+        with atomic_dir(target) as tmp:  # the files Bundle.load verified, by their entries
+            weights = bundle.directory / bundle.entry("adapter")["weights"]["file"]
+            (tmp / COMPONENTS["adapter"]).write_bytes(weights.read_bytes())
+            config = bundle.file("adapter", "adapter_config.json")
+            (tmp / "adapter_config.json").write_bytes(config)
             atomic_write_json(
                 tmp / "metrics.json",
                 {**bundle.entry("adapter")["metrics"], "transferred_from": str(bundle.directory)},
             )
         report["written"]["adapter"] = str(target)
     return report
+
+
+def _names(components: Sequence[str] | str) -> list[str]:
+    """Component names as a list: one name given as a string is that name (not its
+    letters), anything else must be a sequence of strings."""
+    if isinstance(components, str):
+        return [components]
+    if not isinstance(components, Sequence) or not all(isinstance(c, str) for c in components):
+        raise TransferError(
+            f"components {components!r}: expected names from {', '.join(COMPONENTS)}"
+        )
+    return list(components)
 
 
 def _check_base_model(bundle: Bundle, agent) -> None:

@@ -237,6 +237,12 @@ def test_manifest_mismatch_names_field_values_and_directory(tmp_path, rng):
         FactIndex.load(tmp_path / "ix", expect={"kg_fingerprint": "abc"})
 
 
+def _drop_inventory(d):
+    manifest = json.loads((d / "manifest.json").read_text())
+    del manifest["inventory"]
+    (d / "manifest.json").write_text(json.dumps(manifest))
+
+
 def _saved(tmp_path, rng, exact_max=1000):
     index = FactIndex(D, exact_max=exact_max)
     index.add(np.arange(60), unit(rng, 60))
@@ -254,6 +260,9 @@ def test_corrupt_index_file_is_a_clear_error(tmp_path, rng, exact_max):
     path = d / name
     size = path.stat().st_size
     path.write_bytes(b"\x00garbage" * (size // 8) + b"\x00" * (size % 8))  # same size
+    with pytest.raises(IndexLoadError, match=rf"{name}: contents differ .*sha256"):
+        FactIndex.load(d)  # the manifest's digest catches it first
+    _drop_inventory(d)  # as an index saved before the inventory: the file's own checks
     with pytest.raises(IndexLoadError, match=rf"{name}: {error}") as info:
         FactIndex.load(d)
     assert "Error in" not in str(info.value)  # no C++ trace in the message
@@ -290,6 +299,9 @@ def test_ids_file_that_disagrees_is_refused(tmp_path, rng):
     d = _saved(tmp_path, rng)
     ids = np.load(d / "ids.npy")
     np.save(d / "ids.npy", ids[::-1].copy())  # same size, other order
+    with pytest.raises(IndexLoadError, match=r"ids\.npy: contents differ .*sha256"):
+        FactIndex.load(d)
+    _drop_inventory(d)  # as an index saved before the inventory: the ids digest
     with pytest.raises(IndexLoadError, match="does not match"):
         FactIndex.load(d)
     with pytest.raises(KGAgentError):
