@@ -91,6 +91,8 @@ class LocalMember:
                 "beam": cfg.policy.beam,
                 "options": cfg.policy.options,
                 "min_share": cfg.policy.min_share,
+                "batch_chunk": cfg.qa.batch_chunk,
+                "max_question_chars": cfg.qa.max_question_chars,
             },
             has_llm=agent.has_llm,
             has_policy=r.policy is not None,
