@@ -73,17 +73,18 @@ def test_no_object_reaches_into_another_class_private_state():
     bad = []
     for path, tree in trees:
         for node in ast.walk(tree):
-            used = None
+            used = []  # every private name of an import, not only its last
             if isinstance(node, ast.Attribute) and _private(node.attr):
                 base = node.value
                 if not (isinstance(base, ast.Name) and base.id in ("self", "cls")):
-                    used = node.attr
+                    used.append(node.attr)
             elif isinstance(node, ast.ImportFrom):
                 for alias in node.names:
                     if _private(alias.name) and node.module and node.module.startswith("kgagent"):
-                        used = alias.name
-            if used and used in defined and path not in defined[used]:
-                bad.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}: {used}")
+                        used.append(alias.name)
+            for name in used:
+                if name in defined and path not in defined[name]:
+                    bad.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}: {name}")
     assert not bad, "private state used across files:\n" + "\n".join(bad)
 
 

@@ -195,7 +195,10 @@ class Agent:
         if self.ws is None:
             raise KGAgentError("no fact index yet: run agent.index() (CLI: `kgagent index WS`)")
         return RetrievalIndex.load(
-            self.ws.index_dir, encoder=self.encoder, fingerprint=self.kg.fingerprint()
+            self.ws.index_dir,
+            encoder=self.encoder,
+            fingerprint=self.kg.fingerprint(),
+            exact_max=self.config.retrieval.exact_max,
         )
 
     # -- retrieval ----------------------------------------------------------------------

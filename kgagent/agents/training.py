@@ -44,6 +44,7 @@ __all__ = [
     "policy_in_use",
     "reader_calibration",
     "train_agent",
+    "write_policy_use",
 ]
 
 log = logging.getLogger(__name__)
@@ -199,15 +200,17 @@ def train_agent(
 
 def retrieval_hits(agent: Agent, pairs, *, batch_size: int = 64) -> float:
     """Hits@1 of the agent's pipeline on (question, answers) pairs, read without the LLM
-    (the best candidate by the policy's prior, else the ranker's score)."""
+    (the best candidate by the policy's prior, else the ranker's score). ``agent`` may
+    be a :class:`~kgagent.team.Team` (its ``evidence``) as well."""
     from kgagent.llm.reader import Reader
     from kgagent.qa import evaluate
 
     reader = Reader(None)
+    evidence = agent.evidence if hasattr(agent, "evidence") else agent.retriever.evidence
     labels = []
     for b in range(0, len(pairs), batch_size):
         chunk = pairs[b : b + batch_size]
-        answers = reader.read(agent.retriever.evidence([q for q, _ in chunk]))
+        answers = reader.read(evidence([q for q, _ in chunk]))
         labels += [a.labels for a in answers]
     return round(evaluate(labels, [a for _, a in pairs])["hits_at_1"], 4)
 
@@ -252,7 +255,13 @@ def reader_calibration(adapter_dir) -> dict[str, Any]:
 
 def mark_policy(agent: Agent, *, used: bool, validation: dict[str, float]) -> None:
     """Writes ``reader.json`` beside the agent's policy: whether questions use it."""
-    directory = agent.ws.policy_dir(agent.config.policy.name or "default")
+    write_policy_use(agent.ws.policy_dir(agent.config.policy.name or "default"),
+                     used=used, validation=validation)  # fmt: skip
+
+
+def write_policy_use(directory, *, used: bool, validation: dict[str, float]) -> None:
+    """Writes ``reader.json`` in a policy's directory: whether questions use it (an
+    agent's or a team's), and the validation figures that decided."""
     doc = {"use": bool(used), "validation_hits_at_1": validation}
     (directory / POLICY_USE_FILE).write_text(json.dumps(doc, indent=2) + "\n")
 

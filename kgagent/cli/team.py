@@ -125,7 +125,16 @@ def team_ask(
 def team_train(
     agent: Agents = None,  # type: ignore[assignment]
     team: Annotated[Path | None, typer.Option("--team", help="the team's directory")] = None,
-    questions: Annotated[Path | None, typer.Option(help="QA file with answers")] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(help="QA file with answers (none: synthesize questions over the graphs)"),
+    ] = None,
+    synth: Annotated[
+        int, typer.Option("-n", "--synth", help="without --questions: how many to synthesize")
+    ] = 2000,
+    multi_hop: Annotated[
+        float, typer.Option(help="without --questions: the share over 2-3 hops")
+    ] = 0.5,
     epochs: Annotated[int, typer.Option(help="REINFORCE epochs")] = 20,
     batch_size: Annotated[int, typer.Option(help="questions per REINFORCE step")] = 64,
     lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
@@ -137,11 +146,13 @@ def team_train(
     match: Match = "iri,same_as,label",
 ) -> None:
     """Train the team's path policy over the members' graphs, warm-started from a
-    member's policy through the transfer module."""
+    member's policy through the transfer module. With no --questions, on questions
+    synthesized over the members' graphs (chains crossing from one graph into another);
+    the policy answers only if it beats the planned chains on held-out questions."""
     from kgagent.policy import PolicyConfig
 
-    if team is None or questions is None:
-        raise KGAgentError("give --team DIR and --questions FILE")
+    if team is None:
+        raise KGAgentError("give --team DIR (and --questions FILE, or none to synthesize)")
     warm = {"auto": True, "none": False}.get(warm_start, warm_start)
     with _team(agent or [], team, llm="none", match=match) as t:
         report = t.train_policy(
@@ -150,6 +161,8 @@ def team_train(
             warm_start=warm,
             progress=True,
             time_budget=time_budget,
+            questions=synth,
+            multi_hop=multi_hop,
         )
     report.pop("history", None)
     typer.echo(json_text(report, indent=2))

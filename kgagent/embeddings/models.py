@@ -217,7 +217,8 @@ class KGEModel(nn.Module):
         tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         save_file(tensors, str(directory / "weights.safetensors"), metadata={"format": FORMAT})
         fields = {**self.config(), **(extra or {})}
-        write_manifest(directory, "config.json", format=fields.pop("format"), **fields)
+        write_manifest(directory, "config.json", format=fields.pop("format"),
+                       inventory=["weights.safetensors"], **fields)  # fmt: skip
         return directory
 
     @classmethod

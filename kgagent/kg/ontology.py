@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +110,46 @@ class Ontology:
         #: kgagent annotations (e.g. verbalization templates): annotation -> {iri: value}
         self.annotations: dict[str, dict[str, str]] = defaultdict(dict)
         self._load(kg)
+
+    @classmethod
+    def union(cls, ontologies: Sequence[Ontology], *, lang: str | None = None) -> Ontology:
+        """One ontology over several graphs' (a team's members): labels, comments,
+        annotations and types from every one, the first one's where two disagree;
+        classes and properties merged, their parents, domains and ranges unioned."""
+        import copy
+
+        if not ontologies:
+            raise ValueError("no ontology to unite")
+        out = cls.__new__(cls)
+        out.lang = ontologies[0].lang if lang is None else lang
+        out._labels, out._comments = defaultdict(dict), defaultdict(dict)
+        out._alt, out._types = defaultdict(list), defaultdict(set)
+        out.annotations = defaultdict(dict)
+        out.classes, out.properties = {}, {}
+        for onto in ontologies:
+            for table, mine in ((onto._labels, out._labels), (onto._comments, out._comments)):
+                for iri, by_lang in table.items():
+                    for key, value in by_lang.items():
+                        mine[iri].setdefault(key, value)
+            for iri, alts in onto._alt.items():
+                out._alt[iri].extend(a for a in alts if a not in out._alt[iri])
+            for iri, types in onto._types.items():
+                out._types[iri] |= types
+            for name, values in onto.annotations.items():
+                for iri, value in values.items():
+                    out.annotations[name].setdefault(iri, value)
+            for theirs, mine, lists in (
+                (onto.classes, out.classes, ("parents", "children")),
+                (onto.properties, out.properties, ("domains", "ranges", "parents", "inverse_of")),
+            ):
+                for iri, info in theirs.items():
+                    if iri not in mine:
+                        mine[iri] = copy.deepcopy(info)
+                        continue
+                    for attr in lists:
+                        have = getattr(mine[iri], attr)
+                        have.extend(x for x in getattr(info, attr) if x not in have)
+        return out
 
     # -- building -----------------------------------------------------------------------
 

@@ -110,7 +110,13 @@ def train_lora(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer
 
-    from kgagent.llm.hf import _left_pad, _loaded, load_causal_lm, model_config, prompt_tokens
+    from kgagent.llm.hf import (
+        left_pad,
+        load_causal_lm,
+        load_or_explain,
+        model_config,
+        prompt_tokens,
+    )
     from kgagent.llm.models import check_model_dir
     from kgagent.retrieval.encoder import fast_bf16
 
@@ -127,7 +133,7 @@ def train_lora(
     model_path = Path(model_path)
     check_model_dir(model_path)  # config, complete safetensors, no pickles
     model_cfg = model_config(model_path)
-    tok = _loaded(model_path, "tokenizer", AutoTokenizer.from_pretrained, model_path)
+    tok = load_or_explain(model_path, "tokenizer", AutoTokenizer.from_pretrained, model_path)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -155,7 +161,7 @@ def train_lora(
         """(b, 1 + max candidates): 0 for none, yes/no log-odds per candidate, -inf pad."""
         convs = [c for e in batch for c in e.conversations]
         # cut as inference cuts them (the middle goes, the system turn and question stay)
-        ids, mask = _left_pad([prompt_tokens(tok, c, _MAX_TOKENS) for c in convs],
+        ids, mask = left_pad([prompt_tokens(tok, c, _MAX_TOKENS) for c in convs],
                               tok.pad_token_id)  # fmt: skip
         with autocast:
             logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[

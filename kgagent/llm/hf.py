@@ -67,7 +67,9 @@ class TransformersLM:
         self.batch_size = max(1, int(batch_size))
         self.max_length = max(8, int(max_length))
         config = model_config(self.path)  # first: the tokenizer reads it too, less clearly
-        self.tokenizer = _loaded(self.path, "tokenizer", AutoTokenizer.from_pretrained, self.path)
+        self.tokenizer = load_or_explain(
+            self.path, "tokenizer", AutoTokenizer.from_pretrained, self.path
+        )
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -141,10 +143,10 @@ class TransformersLM:
 
         pad = self.tokenizer.pad_token_id
         prefixes = [tokens[members[0]][:plen] for plen, members in groups]
-        p_ids, p_mask = _left_pad(prefixes, pad)  # (g, P)
+        p_ids, p_mask = left_pad(prefixes, pad)  # (g, P)
         owner = torch.tensor([g for g, (_, m) in enumerate(groups) for _ in m])
         suffixes = [tokens[i][plen:] for plen, m in groups for i in m]
-        s_ids, s_mask = _left_pad(suffixes, pad)  # (n, S)
+        s_ids, s_mask = left_pad(suffixes, pad)  # (n, S)
         if p_ids.shape[1] == 0:  # nothing shared: one plain batch
             return self.model(input_ids=s_ids, attention_mask=s_mask, logits_to_keep=1).logits[
                 :, -1, :
@@ -173,7 +175,7 @@ class TransformersLM:
         replies: list[str] = [""] * len(tokens)
         for start in range(0, len(tokens), self.batch_size):
             chunk = list(range(start, min(len(tokens), start + self.batch_size)))
-            input_ids, mask = _left_pad([tokens[i] for i in chunk], self.tokenizer.pad_token_id)
+            input_ids, mask = left_pad([tokens[i] for i in chunk], self.tokenizer.pad_token_id)
             with self._lock, torch.inference_mode():
                 gen = self.model.generate(
                     input_ids=input_ids,
@@ -288,7 +290,7 @@ def _cut_middle(ids: list[int], max_length: int, keep: int) -> list[int]:
     return ids[:head] + ids[len(ids) - tail :]
 
 
-def _left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any]:
+def left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any]:
     import torch
 
     width = max((len(r) for r in rows), default=0)
@@ -301,7 +303,7 @@ def _left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any]:
     return ids, mask
 
 
-def _loaded(where: Path, what: str, load, *args: Any, **kwargs: Any) -> Any:
+def load_or_explain(where: Path, what: str, load, *args: Any, **kwargs: Any) -> Any:
     """``load(*args, **kwargs)``, its failures a ConfigError naming ``where`` and ``what``
     (the libraries raise bare TypeErrors and errors that name no file)."""
     try:
@@ -318,7 +320,7 @@ def model_config(path: Path) -> Any:
     ConfigError naming config.json and the field."""
     from transformers import AutoConfig
 
-    return _loaded(path / "config.json", "model config", AutoConfig.from_pretrained, path)
+    return load_or_explain(path / "config.json", "model config", AutoConfig.from_pretrained, path)
 
 
 def load_causal_lm(path: Path, config: Any = None) -> Any:
@@ -330,7 +332,7 @@ def load_causal_lm(path: Path, config: Any = None) -> Any:
 
     if config is None:
         config = model_config(path)
-    return _loaded(
+    return load_or_explain(
         path,
         "model weights",
         AutoModelForCausalLM.from_pretrained,
@@ -346,5 +348,7 @@ def _merge_adapter(model: Any, adapter: Path) -> Any:
     the adapter was checked by :func:`~kgagent.llm.models.check_adapter_dir`."""
     from peft import PeftModel
 
-    peft_model = _loaded(adapter, "LoRA adapter", PeftModel.from_pretrained, model, str(adapter))
-    return _loaded(adapter, "LoRA adapter", peft_model.merge_and_unload)
+    peft_model = load_or_explain(
+        adapter, "LoRA adapter", PeftModel.from_pretrained, model, str(adapter)
+    )
+    return load_or_explain(adapter, "LoRA adapter", peft_model.merge_and_unload)

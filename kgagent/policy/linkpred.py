@@ -135,6 +135,7 @@ def train_link_prediction(
     init_from_kge: bool = True,
     progress: bool = False,
     log=None,
+    time_budget: float | None = None,
 ) -> tuple[PathReasoner, dict[str, Any]]:
     """A relation-mode policy trained with REINFORCE on the training graph's own edges.
 
@@ -146,6 +147,7 @@ def train_link_prediction(
             (Lin et al., 2018; :class:`~kgagent.policy.shaping.KGEReward`, its scores
             shifted by ``kge_offset`` before the sigmoid), with ``init_from_kge`` its
             entity and relation tables initialise the policy's embeddings.
+        time_budget: seconds after which training ends at the next epoch boundary.
     """
     config = config or PolicyConfig(mode="relation")
     if config.mode != "relation":
@@ -175,7 +177,7 @@ def train_link_prediction(
     def validate() -> float:  # the filtered MRR of the held-out triples, as on test
         return evaluate_link_prediction(reasoner, valid, known=known)["mrr"]
 
-    report = reasoner.fit(train_q, progress=progress, log=log,
+    report = reasoner.fit(train_q, progress=progress, log=log, time_budget=time_budget,
                           validate=validate if len(valid) else None)  # fmt: skip
     report["kge"] = {
         "reward_shaping": "reward" in extra,
@@ -225,6 +227,7 @@ def train_on_splits(
     beam: int = 64,
     out=None,
     progress: bool = False,
+    time_budget: float | None = None,
 ) -> tuple[PathReasoner, dict[str, Any]]:
     """Trains on :class:`~kgagent.embeddings.data.TripleSplits` and reports filtered
     metrics of the test split (valid without one), as ``kgagent kge train`` does.
@@ -232,6 +235,9 @@ def train_on_splits(
     ``config``: one configuration, or several to choose from on the validation split
     (each trains; the best validation MRR is kept and the choice recorded under
     ``"selection"``), e.g. the path lengths :func:`default_configs` offers.
+    ``time_budget``: seconds for all of them, shared evenly (a configuration that stops
+    early on its own validation leaves its time to the next ones); each keeps its best
+    validation epoch.
 
     Writes ``out`` (if given) atomically: the checkpoint, metrics.json and entities.json
     (the labels of the entity ids, checked when the checkpoint is evaluated again).
@@ -242,15 +248,19 @@ def train_on_splits(
     configs = list(config) if isinstance(config, Sequence) else [config]
     tried: list[dict[str, Any]] = []
     best = None
-    for cfg in configs:
+    for i, cfg in enumerate(configs):
+        share, started = None, time.perf_counter()
+        if time_budget is not None:
+            share = max(0.0, time_budget - (time.perf_counter() - t0)) / (len(configs) - i)
         reasoner, report = train_link_prediction(
             splits.train, splits.valid, num_entities=splits.num_entities,
             relations=splits.relations, config=cfg, graph=graph, kge=kge,
-            kge_offset=kge_offset, progress=progress,
+            kge_offset=kge_offset, progress=progress, time_budget=share,
         )  # fmt: skip
         valid = max((h.get("valid_mrr", -1.0) for h in report["history"]), default=-1.0)
         tried.append({"max_hops": reasoner.config.max_hops, "entropy": reasoner.config.entropy,
-                      "epochs": report["epochs"], "valid_mrr": round(float(valid), 4)})  # fmt: skip
+                      "epochs": report["epochs"], "valid_mrr": round(float(valid), 4),
+                      "seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
         if best is None or valid > best[0]:
             best = (valid, reasoner, report)
     _, reasoner, report = best
@@ -273,6 +283,8 @@ def train_on_splits(
     if len(configs) > 1:
         metrics["selection"] = {"by": "valid_mrr", "tried": tried,
                                 "chosen": {"max_hops": reasoner.config.max_hops}}  # fmt: skip
+    if time_budget is not None:
+        metrics["time_budget_s"] = float(time_budget)
     if out is not None:
         reasoner.save(out, metrics=metrics, extra={"entities": list(splits.entities)})
     return reasoner, metrics

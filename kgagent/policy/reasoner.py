@@ -457,15 +457,18 @@ class PathReasoner:
         with atomic_dir(directory) as tmp:
             weights = {k: v.detach().contiguous() for k, v in self.network.state_dict().items()}
             save_file(weights, str(tmp / "weights.safetensors"))
+            (tmp / "relations.json").write_text(json.dumps(self.relations) + "\n")
             write_manifest(
                 tmp,
                 "config.json",
                 format=FORMAT,
                 sort_keys=False,  # in this order, as every policy saved so far
+                # sizes and digests checked on load (metrics.json and reader.json are
+                # written beside later: not listed)
+                inventory=["weights.safetensors", "relations.json"],
                 policy=asdict(self.config),
                 network=self.network_spec(),
             )
-            (tmp / "relations.json").write_text(json.dumps(self.relations) + "\n")
             if metrics is not None:
                 (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
             for name, obj in (extra or {}).items():

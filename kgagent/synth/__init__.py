@@ -106,7 +106,9 @@ def synthesize_report(
     """Questions with their gold chains, and the report of their diversity.
 
     Args:
-        agent: an indexed agent (its retriever's graph and its KG's ontology are read).
+        agent: an indexed agent (its retriever's graph and its KG's ontology are read),
+            or a :class:`~kgagent.team.Team` (``synth_inputs()``: the members' graphs
+            federated, so chains cross from one member's graph into another's).
         n: how many questions (fewer if the graph cannot give that many).
         seed: every choice is drawn from it: the same seed gives the same questions.
         multi_hop: the share of questions over 2 to ``max_hops`` hops, split evenly.
@@ -120,9 +122,12 @@ def synthesize_report(
     from kgagent.synth.phrasing import Phraser
 
     start = time.perf_counter()
-    r, onto = agent.retriever, agent.kg.ontology
-    graph = chain_graph(r, onto)
-    lexicon = Lexicon(graph, onto, Verbalizer(onto), list(r.relation_terms))
+    if hasattr(agent, "synth_inputs"):  # a team: its members' graphs, federated
+        graph, onto, relation_terms = agent.synth_inputs()
+    else:
+        r, onto = agent.retriever, agent.kg.ontology
+        graph, relation_terms = chain_graph(r, onto), list(r.relation_terms)
+    lexicon = Lexicon(graph, onto, Verbalizer(onto), list(relation_terms))
     shapes = lexicon.shapes(max(1, max_hops))
     sampler = ChainSampler(graph, shapes, max_answers=max_answers)
     rng = np.random.default_rng(seed)

@@ -32,7 +32,15 @@ from kgagent.retrieval.verbalize import KGA, RDF_TYPE, format_literal
 if TYPE_CHECKING:
     from kgagent.kg.ontology import Ontology
 
-__all__ = ["ChainGraph", "ChainSampler", "Sample", "askable", "chain_graph"]
+__all__ = [
+    "ChainGraph",
+    "ChainSampler",
+    "Sample",
+    "askable",
+    "assemble_chain_graph",
+    "chain_graph",
+    "graph_parts",
+]
 
 #: predicates no user asks about: the schema's own, SKOS's, and kgagent's annotations
 _UNASKED = (*SCHEMA_NAMESPACES, f"<{SKOS}", f"<{KGA}")
@@ -292,24 +300,59 @@ def chain_graph(retriever: Any, ontology: Ontology) -> ChainGraph:
     """
     r = retriever
     adj = r.adj
-    R, N = int(adj.num_base_relations), int(adj.num_entities)
-    terms = r.entity_terms
-    usable = np.array([askable(t) for t in r.relation_terms], dtype=bool)  # (R,)
-    schema = _schema_nodes(r, ontology, N)
+    N = int(adj.num_entities)
     heads = np.repeat(np.arange(N, dtype=np.int64), np.diff(adj.indptr))
-    acts, tails = adj.relations.astype(np.int64), adj.targets.astype(np.int64)
-    keep = usable[acts % R] & ~schema[heads] & ~schema[tails]
-    lit_heads, lit_acts, values, codes = _literal_edges(r, usable, schema)
+    schema, literals = graph_parts(r, ontology)
+    return assemble_chain_graph(
+        heads=heads,
+        actions=adj.relations.astype(np.int64),
+        tails=adj.targets.astype(np.int64),
+        entity_terms=r.entity_terms,
+        entity_labels=[r.label(iri_of(t)) for t in r.entity_terms],
+        relation_terms=r.relation_terms,
+        schema=schema,
+        literals=literals,
+    )
+
+
+def graph_parts(retriever: Any, ontology: Ontology):
+    """One graph's (N,) schema flags and its askable literal-valued facts (heads,
+    relations, value labels, value index per fact), in its own ids: what a team member
+    sends for the team's chain graph (:func:`assemble_chain_graph`)."""
+    r = retriever
+    usable = np.array([askable(t) for t in r.relation_terms], dtype=bool)  # (R,)
+    schema = _schema_nodes(r, ontology, int(r.adj.num_entities))
+    return schema, _literal_edges(r, usable, schema)
+
+
+def assemble_chain_graph(
+    *,
+    heads: np.ndarray,
+    actions: np.ndarray,
+    tails: np.ndarray,
+    entity_terms: Sequence[str],
+    entity_labels: Sequence[str],
+    relation_terms: Sequence[str],
+    schema: np.ndarray,
+    literals: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> ChainGraph:
+    """A :class:`ChainGraph` from entity edges (both directions, action ``r + R`` the
+    inverse of ``r``), (N,) schema flags and literal facts (heads, relations, values,
+    value index): one graph's, or a team's federated ids (:mod:`kgagent.team.synth`)."""
+    R, N = len(relation_terms), len(entity_terms)
+    usable = np.array([askable(t) for t in relation_terms], dtype=bool)  # (R,)
+    keep = usable[actions % R] & ~schema[heads] & ~schema[tails]
+    lit_heads, lit_acts, values, codes = literals
     lit_tails = N + codes
-    labels = [r.label(iri_of(t)) for t in terms]
+    labels = list(entity_labels)
     lowered = np.array([x.strip().lower() for x in labels], dtype=object)
     _, inverse, counts = np.unique(lowered, return_inverse=True, return_counts=True)
-    is_iri = np.array([t.startswith("<") for t in terms], dtype=bool)
+    is_iri = np.array([t.startswith("<") for t in entity_terms], dtype=bool)
     good_topic = np.concatenate(
         [is_iri & ~schema & (counts[inverse] == 1) & (lowered != ""), np.zeros(len(values), bool)]
     )
     good_answer = np.concatenate(
-        [~schema & np.array([not t.startswith("_:") for t in terms], dtype=bool),
+        [~schema & np.array([not t.startswith("_:") for t in entity_terms], dtype=bool),
          np.ones(len(values), bool)]
     )  # fmt: skip
 
@@ -317,11 +360,11 @@ def chain_graph(retriever: Any, ontology: Ontology) -> ChainGraph:
         return labels[node] if node < N else values[node - N]
 
     def node_term(node: int) -> str:
-        return terms[node] if node < N else f'"{values[node - N]}"'
+        return entity_terms[node] if node < N else f'"{values[node - N]}"'
 
     return ChainGraph(
         heads=np.concatenate([heads[keep], lit_heads]),
-        actions=np.concatenate([acts[keep], lit_acts]),
+        actions=np.concatenate([actions[keep], lit_acts]),
         tails=np.concatenate([tails[keep], lit_tails]),
         num_entities=N,
         num_relations=R,

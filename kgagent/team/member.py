@@ -2,7 +2,7 @@
 
 The requests are few and coarse (one per batch of questions, not per fact), so the same
 interface serves a thread pool and actors on other machines: ``describe`` (once, when
-the team forms), ``link``, ``encode``, ``facts``, ``one_hop``, ``llm_choose`` and
+the team forms), ``link``, ``encode``, ``facts``, ``one_hop``, ``llm_choose``, ``synth_parts`` and
 ``export_policy``. :meth:`LocalMember.submit` and :meth:`RayMember.submit` both return a
 :class:`concurrent.futures.Future`, so the team's code does not know which it talks to.
 """
@@ -91,6 +91,8 @@ class LocalMember:
                 "beam": cfg.policy.beam,
                 "options": cfg.policy.options,
                 "min_share": cfg.policy.min_share,
+                "batch_chunk": cfg.qa.batch_chunk,
+                "max_question_chars": cfg.qa.max_question_chars,
             },
             has_llm=agent.has_llm,
             has_policy=r.policy is not None,
@@ -161,6 +163,16 @@ class LocalMember:
         if llm is None:
             raise KGAgentError(f"member {self.name!r} has no LLM (llm.backend: none)")
         return llm.choose(conversations, options)
+
+    def synth_parts(self):
+        """What the team's question synthesis needs from this graph, in local ids: its
+        ontology, (N,) schema-node flags and askable literal facts
+        (:func:`kgagent.synth.chains.graph_parts`)."""
+        from kgagent.synth.chains import graph_parts
+
+        onto = self.agent.kg.ontology
+        schema, literals = graph_parts(self.agent.retriever, onto)
+        return onto, schema, literals
 
     def export_policy(self, path: str) -> str:
         """Writes this member's path policy as a transfer bundle; returns its directory."""

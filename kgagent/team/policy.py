@@ -141,25 +141,40 @@ def train_team_policy(
     valid_share: float = 0.1,
     progress: bool = False,
     time_budget: float | None = None,
+    tie_to_policy: bool = True,
 ) -> tuple[PathReasoner, dict[str, Any]]:
-    """Trains the team policy and saves it under ``TEAM/policy/NAME``: (reasoner, report)."""
+    """Trains the team policy and saves it under ``TEAM/policy/NAME``: (reasoner, report).
+
+    ``valid_share`` of the pairs are held out: the policy's early stopping, and the
+    comparison that decides whether questions use it — the team's answers (read without
+    the LLM) with the policy against without it. ``report["used"]`` says which won; the
+    choice is saved beside the policy (``reader.json``), so a policy weaker than the
+    planned chains never answers (:func:`load_team_policy`). ``tie_to_policy``: whether
+    a tie goes to the policy (the user's own questions) or to the planned chains
+    (synthesized ones, which flatter a policy trained on their like).
+    """
+    from kgagent.agents.training import retrieval_hits, write_policy_use
     from kgagent.policy import PolicyConfig, create_reasoner
 
     if team.workspace is None:
         raise KGAgentError("training a team policy saves it: give the team a workspace")
     fed = team.federation
-    queries, skipped = team_queries(team, pairs)
-    if len(queries) < 2:
-        raise KGAgentError(
-            f"only {len(queries)} of {len(pairs)} questions have a linked entity and an "
-            "answer in the members' graphs: nothing to train the team policy on"
-        )
     cfg = config or PolicyConfig()
-    rng = np.random.default_rng(cfg.seed)
-    order = rng.permutation(len(queries))
-    n_valid = max(1, int(len(queries) * valid_share))
-    valid = [queries[i] for i in order[:n_valid]]
-    train = [queries[i] for i in order[n_valid:]]
+    pairs = list(pairs)
+    order = np.random.default_rng(cfg.seed).permutation(len(pairs))
+    n_valid = max(1, int(len(pairs) * valid_share))
+    valid_pairs = [pairs[i] for i in order[:n_valid]]
+    train_pairs = [pairs[i] for i in order[n_valid:]]
+    train, skipped = team_queries(team, train_pairs)
+    valid, skipped_valid = team_queries(team, valid_pairs)
+    if len(train) < 1 or len(valid) < 1:
+        raise KGAgentError(
+            f"only {len(train) + len(valid)} of {len(pairs)} questions have a linked entity "
+            "and an answer in the members' graphs: nothing to train the team policy on"
+        )
+    before = team.policy
+    team.use_policy(None)
+    planned = retrieval_hits(team, valid_pairs)
     reasoner, report = None, {"warm_start": None}
     if warm:
         reasoner, report = warm_start(team, warm if isinstance(warm, str) else None, config)
@@ -176,25 +191,40 @@ def train_team_policy(
         )
     else:
         report["valid_before_training"] = reasoner.evaluate(valid)
-    fit = reasoner.fit(train, valid, progress=progress, time_budget=time_budget)
+    try:
+        fit = reasoner.fit(train, valid, progress=progress, time_budget=time_budget)
+        team.use_policy(reasoner)
+        with_policy = retrieval_hits(team, valid_pairs)
+    finally:
+        team.use_policy(before)
+    used = with_policy > planned or (tie_to_policy and with_policy == planned)
     report = {**fit, "transfer": report, "valid": reasoner.evaluate(valid)}
-    report["skipped_questions"] = skipped
+    report["skipped_questions"] = skipped + skipped_valid
+    report["answers_hits_at_1"] = {"policy": with_policy, "planned": planned}
+    report["used"] = used
+    directory = Workspace(team.workspace).policy_dir(name)
     reasoner.save(
-        Workspace(team.workspace).policy_dir(name),
+        directory,
         metrics=report,
         extra={"team": {"members": [{"name": i.name, "graph": i.graph} for i in fed.infos]}},
     )
+    write_policy_use(directory, used=used, validation=report["answers_hits_at_1"])
     return reasoner, report
 
 
 def load_team_policy(team: Team, name: str) -> PathReasoner | None:
-    """The team policy saved under ``TEAM/policy/NAME``, if it fits the team's relations."""
+    """The team policy saved under ``TEAM/policy/NAME``, if it fits the team's relations
+    and training did not find it weaker than the planned chains."""
+    from kgagent.agents.training import policy_in_use
     from kgagent.policy import PolicyError, load_reasoner
 
     if team.workspace is None or not name:
         return None
     directory = Workspace(team.workspace).policy_dir(name)
     if not (directory / "config.json").exists():
+        return None
+    if not policy_in_use(directory):
+        log.info("%s: training found this policy weaker than planned chains: not used", directory)
         return None
     fed = team.federation
     try:

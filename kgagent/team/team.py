@@ -267,20 +267,38 @@ class Team:
 
     # -- learning and membership ------------------------------------------------------------
 
+    def synth_inputs(self):
+        """(chain graph, united ontology, relation terms) of the members' graphs
+        federated: what :func:`kgagent.synth.synthesize` samples and phrases for a team."""
+        from kgagent.team.synth import team_synth_inputs
+
+        return team_synth_inputs(self)
+
+    def synthesize(self, n: int = 400, **kwargs: Any) -> list:
+        """``n`` questions with their answers over the members' graphs, chains crossing
+        from one graph into another (:func:`kgagent.synth.synthesize`)."""
+        from kgagent.synth import synthesize
+
+        return synthesize(self, n=n, **kwargs)
+
     def train_policy(
         self,
-        examples,
+        examples=None,
         *,
         name: str | None = None,
         config=None,
         warm_start: bool | str = True,
         progress: bool = False,
         time_budget: float | None = None,
+        questions: int = 2000,
+        multi_hop: float = 0.5,
     ) -> dict[str, Any]:
         """Trains the team policy (REINFORCE over the federated graph) on QA pairs.
 
         Args:
-            examples: a QA file or (question, answers) pairs.
+            examples: a QA file or (question, answers) pairs; None: ``questions``
+                questions synthesized over the members' graphs (``multi_hop`` of them
+                over 2-3 hops, chains crossing graphs), for a team with no QA data.
             name: the policy's name under ``workspace/policy/`` (default: the team's).
             config: a :class:`~kgagent.policy.PolicyConfig`.
             warm_start: True: start from the member policy that knows the most team
@@ -289,23 +307,33 @@ class Team:
 
         Returns the report (also in ``policy/NAME/metrics.json``): the warm start's
         relation coverage and validation Hits@1 before training, the learning curve,
-        validation Hits@1 after.
+        validation Hits@1 after, and the planned chains' (no policy's) validation
+        Hits@1: the policy answers questions only where it beat them (``used``).
         """
         from kgagent.agents.builder import qa_pairs
         from kgagent.team.policy import train_team_policy
 
         name = name or self._policy_name
+        synthesized = examples is None
+        if synthesized:
+            items = self.synthesize(questions, seed=getattr(config, "seed", 0),
+                                    multi_hop=multi_hop)  # fmt: skip
+            pairs = [(it.question, it.answers) for it in items]
+        else:
+            pairs = qa_pairs(examples)
         reasoner, report = train_team_policy(
             self,
-            qa_pairs(examples),
+            pairs,
             name=name,
             config=config,
             warm=warm_start,
             progress=progress,
             time_budget=time_budget,
+            tie_to_policy=not synthesized,
         )
+        report["synthesized_questions"] = len(pairs) if synthesized else 0
         if name == self._policy_name:
-            self.use_policy(reasoner)
+            self.use_policy(reasoner if report["used"] else None)
         return report
 
     def join(
