@@ -5,9 +5,9 @@ synthesis -> path policy -> reader, each part kept only where it measurably help
 1. questions are synthesized from the graph (:mod:`kgagent.synth`) and split into a
    training and a held-out validation part;
 2. the path policy trains on the training part; on the validation part, answered
-   without the LLM, it must beat the zero-shot chain ranker it would overrule, or it is
-   kept on disk but marked unused (``reader.json`` beside it), so a weak policy never
-   overrules a better ranker;
+   without the LLM, it must beat the zero-shot chain ranker it would overrule by more
+   than chance (:func:`clearly_better`), or it is kept on disk but marked unused
+   (``reader.json`` beside it), so a weak policy never overrules a better ranker;
 3. the reader's LoRA adapter trains on the same questions; it is kept only if its option
    accuracy on held-out questions rises, and then the weight of the ranking (or the
    policy's prior) beside the LLM's scores is chosen on the validation part, reading
@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from kgagent.errors import KGAgentError
 
@@ -41,6 +44,7 @@ __all__ = [
     "READER_FILE",
     "TrainReport",
     "calibrate_reader",
+    "clearly_better",
     "policy_in_use",
     "reader_calibration",
     "train_agent",
@@ -150,7 +154,8 @@ def train_agent(
         "valid": len(valid),
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    report.zero_shot = {"hits_at_1": retrieval_hits(agent, valid)}
+    zero_shot = retrieval_hits(agent, valid)
+    report.zero_shot = {"hits_at_1": round(float(zero_shot.mean()), 4)}
     if policy:
         t1 = time.perf_counter()
         fit = agent.train_policy(
@@ -159,8 +164,9 @@ def train_agent(
             progress=progress,
             time_budget=policy_budget,
         )
-        hits = retrieval_hits(agent, valid)
-        used = hits > report.zero_shot["hits_at_1"]
+        right = retrieval_hits(agent, valid)
+        hits = round(float(right.mean()), 4)
+        used = clearly_better(right, zero_shot)
         report.policy = {
             "hits_at_1": hits,
             "used": used,
@@ -198,21 +204,39 @@ def train_agent(
     return report
 
 
-def retrieval_hits(agent: Agent, pairs, *, batch_size: int = 64) -> float:
-    """Hits@1 of the agent's pipeline on (question, answers) pairs, read without the LLM
-    (the best candidate by the policy's prior, else the ranker's score). ``agent`` may
-    be a :class:`~kgagent.team.Team` (its ``evidence``) as well."""
+def retrieval_hits(agent: Agent, pairs, *, batch_size: int = 64) -> np.ndarray:
+    """(n,) bool: whether the agent's pipeline answers each (question, answers) pair right
+    (Hits@1), read without the LLM (the best candidate by the policy's prior, else the
+    ranker's score). ``agent`` may be a :class:`~kgagent.team.Team` (its ``evidence``)."""
     from kgagent.llm.reader import Reader
-    from kgagent.qa import evaluate
+    from kgagent.text import normalize_answer
 
     reader = Reader(None)
     evidence = agent.evidence if hasattr(agent, "evidence") else agent.retriever.evidence
-    labels = []
+    right = []
     for b in range(0, len(pairs), batch_size):
         chunk = pairs[b : b + batch_size]
         answers = reader.read(evidence([q for q, _ in chunk]))
-        labels += [a.labels for a in answers]
-    return round(evaluate(labels, [a for _, a in pairs])["hits_at_1"], 4)
+        for a, (_, gold) in zip(answers, chunk, strict=True):  # as qa.evaluate's Hits@1
+            golds = {normalize_answer(g) for g in gold}
+            right.append(bool(a.labels) and normalize_answer(a.labels[0]) in golds)
+    return np.array(right, dtype=bool)
+
+
+def clearly_better(new: np.ndarray, old: np.ndarray, *, alpha: float = 0.05) -> bool:
+    """Whether ``new`` answers more of the same questions right than ``old`` by more than
+    chance: a one-sided sign test on the questions where they disagree (McNemar's exact
+    test). A trained part judged on synthesized questions replaces the zero-shot one
+    only then: those questions flatter what was trained on their like, and a difference
+    of a few questions in a few hundred is noise (a team policy that beat the planned
+    chains by 0.845 to 0.835 on them lost 20 points on MetaQA's own 2-hop questions)."""
+    wins = int((new & ~old).sum())
+    losses = int((~new & old).sum())
+    n = wins + losses
+    if wins <= losses:
+        return False
+    p = sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n  # P(X >= wins | fair coin)
+    return p < alpha
 
 
 def calibrate_reader(agent: Agent, pairs, *, batch_size: int = 64) -> dict[str, Any]:

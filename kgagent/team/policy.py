@@ -149,11 +149,12 @@ def train_team_policy(
     comparison that decides whether questions use it — the team's answers (read without
     the LLM) with the policy against without it. ``report["used"]`` says which won; the
     choice is saved beside the policy (``reader.json``), so a policy weaker than the
-    planned chains never answers (:func:`load_team_policy`). ``tie_to_policy``: whether
-    a tie goes to the policy (the user's own questions) or to the planned chains
-    (synthesized ones, which flatter a policy trained on their like).
+    planned chains never answers (:func:`load_team_policy`). ``tie_to_policy``: the
+    user's own questions: the policy unless it scores lower; otherwise (synthesized
+    questions, which flatter a policy trained on their like) only where it is better by
+    more than chance (:func:`~kgagent.agents.training.clearly_better`).
     """
-    from kgagent.agents.training import retrieval_hits, write_policy_use
+    from kgagent.agents.training import clearly_better, retrieval_hits, write_policy_use
     from kgagent.policy import PolicyConfig, create_reasoner
 
     if team.workspace is None:
@@ -197,10 +198,16 @@ def train_team_policy(
         with_policy = retrieval_hits(team, valid_pairs)
     finally:
         team.use_policy(before)
-    used = with_policy > planned or (tie_to_policy and with_policy == planned)
+    if tie_to_policy:  # the user's own questions: the policy unless it is worse
+        used = bool(with_policy.mean() >= planned.mean())
+    else:
+        used = clearly_better(with_policy, planned)
     report = {**fit, "transfer": report, "valid": reasoner.evaluate(valid)}
     report["skipped_questions"] = skipped + skipped_valid
-    report["answers_hits_at_1"] = {"policy": with_policy, "planned": planned}
+    report["answers_hits_at_1"] = {
+        "policy": round(float(with_policy.mean()), 4),
+        "planned": round(float(planned.mean()), 4),
+    }
     report["used"] = used
     directory = Workspace(team.workspace).policy_dir(name)
     reasoner.save(

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from kgagent.agents import Agent
-from kgagent.agents.training import POLICY_USE_FILE, mark_policy, policy_in_use
+from kgagent.agents.training import (
+    POLICY_USE_FILE,
+    clearly_better,
+    mark_policy,
+    policy_in_use,
+)
 from kgagent.cli import app
 from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
 from kgagent.workspace import Workspace
@@ -86,3 +92,16 @@ def test_the_reader_weight_is_chosen_on_held_out_questions_and_used(ws):
         agent.llm.calls = 0
         assert agent.ask_batch([pairs[0][0]])[0].labels
         assert agent.llm.calls == 0
+
+
+def test_a_trained_part_replaces_the_zero_shot_one_only_when_clearly_better():
+    def pair(wins, losses, same=100):
+        new = np.array([True] * wins + [False] * losses + [True] * same)
+        old = np.array([False] * wins + [True] * losses + [True] * same)
+        return new, old
+
+    assert not clearly_better(*pair(5, 3))  # 0.845 against 0.835 on 200: noise
+    assert not clearly_better(*pair(3, 5))
+    assert not clearly_better(*pair(0, 0))  # a tie stays with the zero-shot part
+    assert clearly_better(*pair(15, 3))  # p = 0.004
+    assert not clearly_better(*pair(15, 3), alpha=0.001)

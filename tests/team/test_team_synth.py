@@ -56,7 +56,8 @@ def test_team_trains_on_synthesized_questions_and_keeps_the_better_reader(member
         assert report["synthesized_questions"] > 40
         hits = report["answers_hits_at_1"]
         assert set(hits) == {"policy", "planned"}
-        assert report["used"] == (hits["policy"] > hits["planned"])  # ties: planned chains
+        if report["used"]:  # only where clearly better than the planned chains
+            assert hits["policy"] > hits["planned"]
         assert (team.policy is not None) == report["used"]
     decided = json.loads((ws / "policy" / "default" / "reader.json").read_text())
     assert decided["use"] == report["used"]
