@@ -21,6 +21,7 @@ LAYERS = {
     "policy": 2,
     "llm": 3,
     "pipeline": 3,
+    "programs": 3,
     "synth": 3,
     "transfer": 4,
     "agents": 5,
