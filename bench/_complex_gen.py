@@ -112,7 +112,9 @@ def _draw(groups: dict, n: int, rng: random.Random) -> list:
 
 def _record(qtype: str, form: str, question: str, answers: Iterable[str], topics, **spec):
     """One dev-set line; ``spec`` is what the question asks in the graph's own terms
-    (relations, node ids, the measure's relation, the year), for checks and diagnosis."""
+    (relations, node ids, the measure's relation, the year), for checks and diagnosis;
+    ``chain``: the number of films on each plain chain from a topic (a person's films in
+    the role), to which the answers belong."""
     return {
         "question": question,
         "type": qtype,
@@ -245,7 +247,8 @@ def gen_two_constraints(c: _Ctx, n: int, rng: random.Random) -> list[dict]:
                     **role_fields(c.roles[r1]), **role_fields(c.roles[r2], "2"))  # fmt: skip
         out.append(_record("two_constraints", f"two_constraints/{_short(r1)}+{_short(r2)}", q,
                            sorted(c.g.label(f) for f in both), [c.g.label(p1), c.g.label(p2)],
-                           relations=[r1, r2], people=[p1, p2]))  # fmt: skip
+                           relations=[r1, r2], people=[p1, p2],
+                           chain=[len(c.films(r1, p1)), len(c.films(r2, p2))]))  # fmt: skip
     return out
 
 
@@ -268,7 +271,8 @@ def gen_value_constraint(c: _Ctx, n: int, rng: random.Random) -> list[dict]:
         q = say.say("value_constraint", p=c.g.label(p), y=y, **role_fields(c.roles[rel]))
         out.append(_record("value_constraint", f"value_constraint/{_short(rel)}", q,
                            sorted(c.g.label(f) for f in films), [c.g.label(p)],
-                           relation=rel, person=p, measure=measure.relation, value=y))  # fmt: skip
+                           relation=rel, person=p, measure=measure.relation, value=y,
+                           chain=[len(c.films(rel, p))]))  # fmt: skip
     return out
 
 
@@ -293,7 +297,8 @@ def gen_superlative(c: _Ctx, n: int, rng: random.Random) -> list[dict]:
         q = say.say(f"superlative:{name}:{way}", p=c.g.label(p), **role_fields(c.roles[rel]))
         out.append(_record("superlative", f"superlative/{name}:{way}", q, [c.g.label(best)],
                            [c.g.label(p)], relation=rel, person=p,
-                           measure=measures[name].relation, way=way))  # fmt: skip
+                           measure=measures[name].relation, way=way,
+                           chain=[len(nums)]))  # fmt: skip
     return out
 
 

@@ -161,6 +161,15 @@ def test_seeded_and_deterministic(tmp_path):
                for t in TYPES)  # fmt: skip
 
 
+def test_chain_chance_is_the_share_of_the_chain_that_answers(rows):
+    chance = complex_qa.sizes(rows)["chain_chance"]
+    assert set(chance) == {"two_constraints", "value_constraint", "superlative"}
+    sup = [r for r in rows if r["type"] == "superlative"]
+    want = sum(1 / len(_films(r["spec"]["relation"], r["spec"]["person"])) for r in sup)
+    assert chance["superlative"] == pytest.approx(want / len(sup))
+    assert 0 < chance["two_constraints"] < 1
+
+
 def test_wording_covers_every_form_and_fills():
     keys = {"count", "member", "two_constraints", "value_constraint"}
     for schema in (METAQA, DEMO):
@@ -262,7 +271,7 @@ class FakeAgent:
         self.batches, self.single = [], 0
 
     def _answer(self, q):
-        d = {"answers": [q.split()[0]], "latency_ms": 5.0, "abstained": False}
+        d = {"answers": [q.split()[0]], "latency_ms": 5.0, "abstained": False, "text": q}
         return SimpleNamespace(to_dict=lambda: d)
 
     def ask_batch(self, qs):
@@ -290,7 +299,10 @@ def test_ask_all_and_summarize():
     assert s["types"]["yes_no"]["accuracy"] == 0.0
     assert s["types"]["comparison"]["hits_at_1"] == 1.0 and s["types"]["comparison"]["f1"] == 1
     assert s["macro_accuracy"] == pytest.approx((0.5 + 0 + 1) / 3)
-    assert s["types"]["count"]["latency_p50_ms"] == 5.0 and "ask_p50_ms" in s["types"]["count"]
+    count = s["types"]["count"]
+    assert count["batch_ms_per_question"] == 5.0 and count["latency_timed"] == 1
+    assert count["latency_p50_ms"] == preds[0]["ask_ms"] and "ask_ms" not in preds[3]
+    assert s["latency_p50_ms"] is not None
 
 
 def test_render_has_a_row_per_type_and_both_passes():
@@ -302,12 +314,13 @@ def test_render_has_a_row_per_type_and_both_passes():
         types["superlative"]["f1"] = acc
         passes[name] = {"types": types, "macro_accuracy": acc, "latency_p50_ms": 12.0,
                         "latency_p95_ms": 30.0}  # fmt: skip
-    results = {"passes": passes, "dataset": complex_qa.sizes([{**r, "form": "x"} for r in rows])}
+    sized = [{**r, "form": "x", "answers": ["a"], "spec": {"chain": [4]}} for r in rows]
+    results = {"passes": passes, "dataset": complex_qa.sizes(sized)}
     text = complex_qa.render(results)
     lines = [ln for ln in text.splitlines() if ln.startswith("|")]
     assert len(lines) == 2 + len(TYPES) + 1 and len({ln.count("|") for ln in lines}) == 1
-    assert "| superlative | 1 | 0.50 | 0.50 | 0.00 | 0.25 | 0.25 | 0.00 | 12 | 30 |" in text
-    assert "| count | 1 | 0.50 | – | 0.00 | 0.25 | – |" in text
+    assert "| superlative | 1 | 0.25 | 0.50 | 0.50 | 0.00 | 0.25 | 0.25 | 0.00 | 12 | 30 |" in text
+    assert "| count | 1 | 0.25 | 0.50 | – | 0.00 | 0.25 | – |" in text
     only = {**results, "passes": {"no_llm": passes["no_llm"]}}
     assert "(llm)" not in complex_qa.render(only)
 
@@ -322,3 +335,48 @@ def test_generate_only_writes_the_jsonl(tmp_path, capsys):
     assert all(isinstance(a, str) for r in rows for a in r["answers"])
     with pytest.raises(SystemExit):
         complex_qa.main(["--kb", "metaqa", "-n", "0", "--generate-only", str(out)])
+
+
+def test_main_measures_both_passes_and_dumps(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_pass(ws, rows, *, llm, chunk, latency_n):
+        calls.append((ws, llm, chunk))
+        preds = complex_qa.ask_all(FakeAgent(), rows, chunk=chunk, latency_n=latency_n)
+        return complex_qa.summarize(rows, preds), preds
+
+    monkeypatch.setattr(complex_qa, "run_pass", fake_pass)
+    dump = tmp_path / "dump.jsonl"
+    argv = ["--kb", "metaqa", "--kb-file", str(_kb(tmp_path)), "--ws", str(tmp_path / "ws"),
+            "-n", "2", "--dry-run", "--dump", str(dump), "--chunk", "5"]  # fmt: skip
+    assert complex_qa.main(argv) == 0
+    assert [c[1] for c in calls] == [True, False] and calls[0][2] == 5
+    out = capsys.readouterr().out
+    assert "| type | questions | chance | accuracy (llm)" in out and "| count | 2 |" in out
+    rows = [json.loads(line) for line in dump.read_text(encoding="utf-8").splitlines()]
+    assert set(rows[0]["predicted"]) == {"llm", "no_llm"}
+    assert rows[0]["predicted"]["llm"] == [rows[0]["question"].split()[0]]
+
+
+def test_merge_keeps_an_earlier_pass_on_the_same_questions(tmp_path, monkeypatch):
+    monkeypatch.setattr(complex_qa, "RESULTS", tmp_path)
+    passes = {"llm": {"macro_accuracy": 0.5}, "no_llm": {"macro_accuracy": 0.1}}
+    old = {"kb": "demo", "workspace": "W", "dataset": {"sha256": "s"}, "passes": passes}
+    (tmp_path / "complex_qa_demo.json").write_text(json.dumps(old))
+    new = {**old, "passes": {"no_llm": {"macro_accuracy": 0.2}}}
+    merged = complex_qa.merge_previous(json.loads(json.dumps(new)))
+    assert merged["passes"] == {"llm": {"macro_accuracy": 0.5}, "no_llm": {"macro_accuracy": 0.2}}
+    other = {**new, "dataset": {"sha256": "t"}}
+    assert complex_qa.merge_previous(json.loads(json.dumps(other)))["passes"] == new["passes"]
+
+
+def test_the_generator_shares_no_code_with_kgagent():
+    """Its answers are an independent check of the agent's: no kgagent import at all."""
+    import ast
+
+    bench = Path(complex_qa.__file__).parent
+    for name in ("_complex_gen.py", "_complex_kb.py", "_complex_words.py"):
+        tree = ast.parse((bench / name).read_text(encoding="utf-8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not [m for m in imported if m.split(".")[0] == "kgagent"], name
