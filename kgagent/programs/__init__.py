@@ -42,15 +42,15 @@ _LAZY = {
     "ValueTable": "values",
     "LocalProgramGraph": "graph",
     "ProgramGraph": "graph",
-    "Item": "execute",
-    "ProgramResult": "execute",
-    "execute": "execute",
+    "Item": "executor",
+    "ProgramResult": "executor",
+    "execute": "executor",
     "read_answer": "sparql",
     "to_sparql": "sparql",
 }
 
 if TYPE_CHECKING:
-    from kgagent.programs.execute import Item, ProgramResult, execute
+    from kgagent.programs.executor import Item, ProgramResult, execute
     from kgagent.programs.graph import LocalProgramGraph, ProgramGraph
     from kgagent.programs.sparql import read_answer, to_sparql
     from kgagent.programs.types import (

@@ -65,7 +65,9 @@ def to_sparql(program: Program) -> tuple[str, dict[str, Any]]:
 def read_answer(program: Program, result) -> Any:
     """The answer in an ``rdflib`` query result, comparable with the executor's: a set of
     IRIs (entities), an int (count), a bool (boolean), or a set of values (value: IRIs
-    and literals' lexical forms)."""
+    and literals' lexical forms as rdflib normalizes them; a store may keep "9.0" as
+    "9", so compare an executor's literal as ``str(Literal(item.value, datatype=...))``).
+    """
     kind = program.kind
     if kind == "boolean":
         return bool(result.askAnswer)

@@ -105,6 +105,7 @@ class ValueTable:
         node: (k,) int64 the value's node, -1 for a literal.
         term: (k,) object the value's N-Triples term (what makes two values the same).
         text: (k,) object lexical form of a literal, label of an entity (None: neither).
+        datatype: (k,) object a literal's datatype IRI (None: an entity, or no datatype).
         display: (k,) object what a person reads.
         number: (k,) float64 number key (NaN: none).
         date: (k,) float64 date key (NaN: none).
@@ -115,6 +116,7 @@ class ValueTable:
     node: np.ndarray
     term: np.ndarray
     text: np.ndarray
+    datatype: np.ndarray
     display: np.ndarray
     number: np.ndarray
     date: np.ndarray
@@ -146,6 +148,7 @@ class ValueTable:
             node=np.asarray(node, dtype=np.int64)[order],
             term=np.array(list(term), dtype=object)[order],
             text=np.array(list(text), dtype=object)[order],
+            datatype=np.array(list(datatype), dtype=object)[order],
             display=np.array(list(display), dtype=object)[order],
             number=both[order, 0],
             date=both[order, 1],

@@ -5,6 +5,7 @@ program type")."""
 from __future__ import annotations
 
 import pytest
+from rdflib import Literal
 
 from kgagent.programs import (
     Chain,
@@ -46,7 +47,10 @@ def executor_answer(result):
         return result.number
     if result.kind == "boolean":
         return result.boolean
-    return {i.value for i in result.items}
+    # a literal as rdflib normalizes it, as read_answer gives it ("9" and "9.0" are one double)
+    return {
+        str(Literal(i.value, datatype=i.datatype)) if i.literal else i.value for i in result.items
+    }
 
 
 def both(films, program):
@@ -215,6 +219,14 @@ VALUES = {
     "literals over two hops": (
         Chain(E + "spielberg", ((R + "directed_by", True), (R + "votes", False))),
         {"600000", "1000000"},
+    ),
+    "literals of several types": (
+        Chain(E + "spielberg", ((R + "directed_by", True), (R + "rating", False))),
+        {"8.1", "8.2", "9.0", "7.9", "n/a"},
+    ),
+    "an entity that is not on the walk": (
+        Chain(E + "goodfellas", ((R + "directed_by", False), (R + "directed_by", True))),
+        {E + "taxi_driver", E + "the_departed"},
     ),
     "inverse": (
         Chain(E + "de_niro", ((R + "starred_actors", True),)),

@@ -44,6 +44,7 @@ class Item:
         value: the IRI, or the lexical form of a literal.
         label: what a person reads.
         literal: ``value`` is a literal's lexical form.
+        datatype: the literal's datatype IRI (None for entities and plain strings).
         key: the value an argmax / argmin / compare compared (None otherwise).
         facts: ids of the facts that support this answer (``ProgramResult.facts``).
     """
@@ -51,6 +52,7 @@ class Item:
     value: str
     label: str
     literal: bool = False
+    datatype: str | None = None
     key: float | None = None
     facts: tuple[int, ...] = ()
 
@@ -370,6 +372,7 @@ class _Run:
                     value=str(table.text[row]) if table.node[row] < 0 else _iri(table.term[row]),
                     label=str(table.display[row]),
                     literal=bool(table.node[row] < 0 and str(table.term[row]).startswith('"')),
+                    datatype=table.datatype[row],
                     facts=tuple(dict.fromkeys(f.id for f in found)),
                 )
             )
