@@ -2,9 +2,9 @@
 the compiled SPARQL on the agent's embedded store, so both read the same triples.
 
 Years are modelled every way a graph does: entities labelled "1993" (MetaQA), one year
-entity without a label (its local name is its label), ``xsd:gYear``, ``xsd:date``,
-``xsd:dateTime``; ratings as ``xsd:decimal``, ``xsd:double``, a plain numeric string and
-an unparseable one; a class with a subclass; a film without a type.
+entity without a label (its local name is its label), ``xsd:gYear`` (one with a time
+zone), ``xsd:date``, ``xsd:dateTime``; ratings as ``xsd:decimal``, ``xsd:double``, a
+plain numeric string and an unparseable one; a class with a subclass; an untyped film.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ e:liotta rdfs:label "Ray Liotta" .
 e:dicaprio rdfs:label "Leonardo DiCaprio" .
 
 e:jaws a c:Film ; rdfs:label "Jaws" ; r:directed_by e:spielberg ;
-    r:starred_actors e:scheider ; r:release_year e:1975 ; r:year "1975"^^xsd:gYear ;
+    r:starred_actors e:scheider ; r:release_year e:1975 ; r:year "1975Z"^^xsd:gYear ;
     r:released "1975-06-20"^^xsd:date ; r:rating "8.1"^^xsd:decimal ;
     r:votes "600000"^^xsd:integer ; r:language "English"@en .
 e:jurassic_park a c:Film ; rdfs:label "Jurassic Park" ; r:directed_by e:spielberg ;
