@@ -281,7 +281,8 @@ class _Run:
             found = cands[cands == target]
         if len(found):
             items, facts = self._items(found)
-            return self._done(items=items, total=len(found), boolean=True, facts=facts)
+            total = len(cands) if self.p.target is None else 1
+            return self._done(items=items, total=total, boolean=True, facts=facts)
         if self.truncated:
             raise _Abstain("the walks hit the safety cap: 'no' could be wrong")
         return self._done(boolean=False, facts=self._checked(base))

@@ -12,6 +12,7 @@ from kgagent.programs import (
     ClassConstraint,
     EntityConstraint,
     Program,
+    ProgramGraph,
     ValueConstraint,
     ValueOf,
     execute,
@@ -32,6 +33,10 @@ def predicates(facts) -> set[str]:
 def store(films, program):
     text, bindings = to_sparql(program)
     return read_answer(program, films[0].kg.query(text, bindings=bindings))
+
+
+def test_the_local_graph_adapter_implements_the_protocol(films):
+    assert isinstance(films[1], ProgramGraph)
 
 
 def test_each_answer_cites_its_chain_and_constraint_facts(films):
