@@ -1,0 +1,421 @@
+"""The program proposer: a question and the pipeline's evidence -> ranked typed programs.
+
+The pipeline already answers what a question's noun phrase asks ("the films X directed"):
+its ranked chain candidates. The proposer wraps them in what the rest of the question
+asks, read from English cues (:mod:`kgagent.programs.cues`) and the graph:
+
+* "how many" -> ``count`` of the best chain from the topic;
+* a question opened by an auxiliary -> ``exists``: a chain from one linked entity that
+  reaches the other (found in the graph, one or two hops) or the chain the question's
+  words ask for (which then answers "no"); with an order word ("before", "older than")
+  and two entities that both hold a value, ``compare`` with ``<`` / ``>``;
+* two entities side by side ("A or B") and an order word -> ``compare`` min / max;
+* an order word and one topic -> ``argmin`` / ``argmax`` of the chain's answers;
+* a number outside the mentions ("in 1993", "before 1990") -> a value constraint;
+* a second linked entity -> an entity constraint through the relation path by which the
+  chain's answers reach it.
+
+Relations are chosen by the graph first (a value relation must hold values for the
+entities at hand; a constraint path must join them) and by relevance second: the
+relation's phrasing against the question (dense similarity plus stem overlap, as
+:class:`~kgagent.pipeline.relevance.RelationRelevance` scores it), with temporal cues
+preferring temporal values. A plain chain question (no cue) gets no program: the caller
+reads the chain candidates as before.
+
+Scores add up on one scale per question: the base chain's rank among the pipeline's
+candidates, the link scores, the relevance of each relation a program adds, and a
+penalty for what the graph says cannot hold (a constraint nothing passes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kgagent.pipeline.relevance import RelationRelevance
+from kgagent.programs.cues import JOINING_WORDS, Cues, NumberCue, read_cues
+from kgagent.programs.mentions import Mention, masked_text, overlap, read_mentions
+from kgagent.programs.relations import Holding, Paths, ValueRelations
+from kgagent.programs.types import (
+    Chain,
+    EntityConstraint,
+    Program,
+    ProgramError,
+    ValueConstraint,
+    ValueOf,
+)
+from kgagent.programs.walks import walk
+from kgagent.types import Evidence
+
+__all__ = ["ProgramProposer", "ScoredProgram"]
+
+CONFIDENT_LINK = 0.8  # least link score of a second entity that constrains the answers
+MAX_BASES = 3  # base chains tried per topic
+RANK_STEP = 0.3  # what each rank down the pipeline's candidates costs a base chain
+LINK_WEIGHT = 0.5  # weight of the link scores
+HOP_COST = 0.2  # what each extra hop of an exists chain must earn in relevance
+CONSTRAINED_HOP_COST = 0.4  # each extra hop of a chain that an entity also constrains
+REACH_BONUS = 0.1  # an exists chain the graph shows reaching the target
+TEMPORAL_WEIGHT = 0.4  # a temporal cue on a temporal relation (or neither), else minus
+COVER_WEIGHT = 0.5  # weight of the share of entities that hold the value
+EMPTY_PENALTY = 1.0  # constraints that no answer passes (where that is no answer)
+SIDE_BY_SIDE_BONUS = 0.5  # two entities joined by "or" / "and" are compared
+MAX_WALKS = 200_000  # walks of a base chain (beyond: the chain is not wrapped)
+MIN_COVERAGE = 0.5  # least share of the answers holding the value ordered or compared by
+VALUE_OPTIONS = 2  # alternatives kept per constraint and per ordering relation
+
+
+@dataclass(frozen=True)
+class ScoredProgram:
+    """A proposed program.
+
+    Attributes:
+        program: what to execute.
+        score: higher is better; comparable across the programs of one question.
+        cue: what in the question asked for its operation ("how many", "did",
+            "earliest", "in 1993", "before").
+    """
+
+    program: Program
+    score: float
+    cue: str
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A chain from a topic that a program wraps, with every answer it reaches."""
+
+    chain: Chain
+    ks: tuple[int, ...]  # direction index of each hop
+    score: float
+    answers: np.ndarray  # (n,) int64 sorted answer nodes
+
+
+@dataclass
+class _Question:
+    """One question as the builders read it."""
+
+    text: str
+    cues: Cues
+    entities: list[Mention]  # topics and constraining entities, best first
+    targets: list[Mention]  # entities a yes/no question may ask about (years too)
+    values: list[NumberCue]  # numbers that constrain a value
+    relevance: np.ndarray  # (2R,) each relation direction against the question
+    evidence: Evidence
+
+
+class ProgramProposer:
+    """Proposes typed programs for the questions a plain chain does not answer.
+
+    Args:
+        graph: the :class:`~kgagent.programs.graph.LocalProgramGraph` programs run on.
+        encoder: ``encode(list[str]) -> (n, d)`` unit vectors (the pipeline's encoder).
+        relation_terms: (R,) the relations as N-Triples IRIs ``<...>``.
+        relation_texts: (2R,) how each relation reads, forward then inverse.
+        relation_vectors: (2R, d) unit encoder vectors of ``relation_texts``.
+        lexical: weight of the stem overlap beside the cosine (the pipeline's).
+    """
+
+    def __init__(
+        self,
+        graph,
+        encoder,
+        relation_terms: Sequence[str],
+        relation_texts: Sequence[str],
+        relation_vectors: np.ndarray,
+        *,
+        lexical: float = 0.5,
+    ) -> None:
+        if len(relation_texts) != 2 * len(relation_terms):
+            raise ProgramError(
+                f"relation_texts: expected {2 * len(relation_terms)} (forward then inverse "
+                f"of {len(relation_terms)} relations), got {len(relation_texts)}"
+            )
+        self.graph = graph
+        self.encoder = encoder
+        self.num = len(relation_terms)
+        self.relevance = RelationRelevance(relation_texts, relation_vectors, lexical=lexical)
+        self.values = ValueRelations(graph, relation_terms)
+        self.paths = Paths(graph, relation_terms)
+        self.index = {(r, inv): k for k, (r, inv) in enumerate(self.paths.hops)}
+
+    def propose(self, question: str, evidence: Evidence) -> list[ScoredProgram]:
+        """[] when the question is a plain chain question (no typed cue): the caller then
+        reads the chain candidates as today. Otherwise typed programs, best first."""
+        q = self._read(question or "", evidence)
+        if q is None:
+            return []
+        if q.cues.yes_no:
+            found = self._yes_no(q)
+        elif q.cues.order and self._side_by_side(q):
+            found = self._comparisons(q, q.cues.order.direction, SIDE_BY_SIDE_BONUS)
+            found = found or self._chained(q)
+        else:
+            found = self._chained(q)
+        return _ranked(found)
+
+    # -- reading the question -------------------------------------------------------------
+
+    def _read(self, question: str, evidence: Evidence) -> _Question | None:
+        """The question's mentions, cues and relation relevance; None when it has no
+        entity to start from or no typed cue."""
+        cues = read_cues(question)
+        mentions = read_mentions(question, evidence.entities, self.graph.node, cues.spans())
+        words = [m for m in mentions if not m.numeric]
+        cues = cues.outside([m.span for m in words])
+        values = list(cues.numbers)
+        entities = words or mentions[:1]  # a year alone is the topic ("films of 1993")
+        if not words:
+            values = [v for v in values if all(not overlap((v.start, v.end), m.span)
+                                               for m in entities)]  # fmt: skip
+        typed = cues.yes_no or cues.count or cues.order or values
+        confident = any(m.score >= CONFIDENT_LINK and m.start >= 0 for m in entities[1:])
+        if not entities or not (typed or confident):
+            return None
+        masked = masked_text(
+            question, [m.span for m in mentions] + [(v.start, v.end) for v in values]
+        )
+        vec = np.asarray(self.encoder.encode([masked]), dtype=np.float32)[0]  # (d,)
+        relevance = self.relevance.scores(masked, vec)  # (2R,)
+        both = np.maximum(relevance[: self.num], relevance[self.num :])  # (R,) either way
+        targets = sorted(words + [m for m in mentions if m.numeric], key=lambda m: -m.score)
+        return _Question(question, cues, entities, targets, values,
+                         np.concatenate([both, both]), evidence)  # fmt: skip
+
+    def _side_by_side(self, q: _Question) -> bool:
+        """The first two entities stand side by side ("A or B", "A and B")."""
+        if len(q.entities) < 2:
+            return False
+        a, b = q.entities[0], q.entities[1]
+        return set(q.cues.between(a.span, b.span)) <= JOINING_WORDS
+
+    # -- base chains ----------------------------------------------------------------------
+
+    def _bases(self, q: _Question, topic: Mention) -> list[_Base]:
+        """Chains from ``topic`` that reach entities: the pipeline's candidates in their
+        order, then one-hop chains by relevance (a second topic may have no candidate)."""
+        seen: set[tuple[int, ...]] = set()
+        ordered: list[tuple[int, ...]] = []
+        for c in q.evidence.candidates:
+            if c.topic != topic.iri or len(c.relations) > 4:
+                continue
+            ks = tuple(self.index.get((r, inv), -1) for r, inv in zip(c.relations, c.inverse,
+                                                                        strict=True))  # fmt: skip
+            if -1 not in ks and ks not in seen:
+                seen.add(ks)
+                ordered.append(ks)
+        ks_out, _ = self.paths.neighbours(np.array([topic.node]))
+        for k in sorted(set(ks_out.tolist()), key=lambda k: -q.relevance[k]):
+            if (k,) not in seen:
+                seen.add((k,))
+                ordered.append((k,))
+        out: list[_Base] = []
+        for ks in ordered:
+            chain = self._chain(topic, ks)
+            answers = self._answers(topic, ks) if chain is not None else np.zeros(0)
+            if len(answers):
+                score = LINK_WEIGHT * topic.score - RANK_STEP * len(out)
+                out.append(_Base(chain, ks, score, answers))
+            if len(out) >= MAX_BASES:
+                break
+        return out
+
+    def _chain(self, topic: Mention, ks: Sequence[int]) -> Chain | None:
+        try:
+            return Chain(topic.iri, tuple(self.paths.hops[k] for k in ks))
+        except ProgramError:
+            return None
+
+    def _answers(self, topic: Mention, ks: Sequence[int]) -> np.ndarray:
+        actions = [self.graph.action(*self.paths.hops[k]) for k in ks]
+        if None in actions:
+            return np.zeros(0, dtype=np.int64)
+        w = walk(self.graph, np.array([topic.node]), actions, max_walks=MAX_WALKS)
+        if w.truncated or len(w.paths) == 0:  # too many to wrap (a count would be wrong)
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(w.ends)
+
+    # -- programs over a chain: count, superlative, constraints -----------------------------
+
+    def _chained(self, q: _Question, op: str | None = None) -> list[ScoredProgram]:
+        """Programs that wrap a base chain: ``op`` (count, argmin / argmax, entities, or
+        exists without a target) with the value and entity constraints the question has."""
+        order = q.cues.order
+        if op is None:
+            op = "count" if q.cues.count else ("arg" + order.direction if order else "entities")
+        cue = q.cues.count if op == "count" else (order.word if op.startswith("arg") else "")
+        cue = cue or q.cues.yes_no or ""
+        others = [m for m in q.entities[1:2] if m.score >= CONFIDENT_LINK]
+        out: list[ScoredProgram] = []
+        for topic in q.entities[: 1 + len(others)]:
+            rest = [m for m in (q.entities[0], *others) if m is not topic]
+            for base in self._bases(q, topic):
+                out += self._wrapped(q, op, cue, base, rest)
+        if op == "entities":
+            out = [p for p in out if p.program.constraints]
+        return out
+
+    def _wrapped(self, q, op, cue, base: _Base, others: list[Mention]) -> list[ScoredProgram]:
+        """Every combination of the constraints' best options (and, one at a time, their
+        second best) on one base chain."""
+        groups = []
+        for v in q.values:
+            found = self._value_constraints(q, base.answers, v)
+            if not found:
+                return []  # the base chain's answers hold no value to compare it with
+            groups.append(found)
+        for o in others:
+            found = self._entity_constraints(q, base.answers, o)
+            if not found:
+                return []  # the base chain's answers never reach the other entity
+            groups.append(found)
+        combos = [[g[0] for g in groups]]
+        for i, g in enumerate(groups):
+            combos += [[*(h[0] for h in groups[:i]), alt, *(h[0] for h in groups[i + 1 :])]
+                       for alt in g[1:]]  # fmt: skip
+        out = []
+        for combo in combos:
+            passed = base.answers
+            for _, _, _, nodes in combo:
+                passed = np.intersect1d(passed, nodes)
+            constraints = tuple(c for c, _, _, _ in combo)
+            score = base.score + sum(s for _, s, _, _ in combo)
+            if others:  # the ranker chose the chain reading the other entity's words too
+                score -= CONSTRAINED_HOP_COST * (len(base.ks) - 1)
+            if op not in ("count", "exists"):  # there, nothing passing says "0" / "no"
+                score -= EMPTY_PENALTY * (len(passed) == 0)
+            cues = " ".join(x for x in (cue, *(w for _, _, w, _ in combo)) if x)
+            if op.startswith("arg"):
+                for by, by_score in self._orderings(q, passed if len(passed) else base.answers):
+                    p = _program(op=op, chain=base.chain, constraints=constraints, by=by)
+                    out += [ScoredProgram(p, score + by_score, cues)] if p else []
+            else:
+                p = _program(op=op, chain=base.chain, constraints=constraints)
+                out += [ScoredProgram(p, score, cues)] if p else []
+        return out
+
+    def _value_constraints(self, q: _Question, answers: np.ndarray, v: NumberCue):
+        """(constraint, score, cue, passing answers) per value relation of the answers."""
+        out = []
+        for h in self.values.holding(answers):
+            if h.coverage < MIN_COVERAGE:
+                continue
+            r = h.relation
+            passed = self.values.passing(r, answers, v.op, v.value)
+            score = self._value_fit(q, h, v.year_like)
+            c = ValueConstraint(r.relation, v.op, v.value, inverse=r.inverse)
+            out.append((c, score, v.cue, passed))
+        out.sort(key=lambda x: -x[1])
+        return out[:VALUE_OPTIONS]
+
+    def _entity_constraints(self, q: _Question, answers: np.ndarray, other: Mention):
+        """(constraint, score, cue, passing answers) per path joining answers to ``other``."""
+        out = []
+        for ks, passed in self.paths.reaching(answers, other.node):
+            hops = tuple(self.paths.hops[k] for k in ks)
+            score = self._fit(q, ks) + LINK_WEIGHT * other.score
+            try:
+                out.append((EntityConstraint(other.iri, hops), score, other.label, passed))
+            except ProgramError:
+                continue
+        out.sort(key=lambda x: -x[1])
+        return out[:VALUE_OPTIONS]
+
+    def _orderings(self, q: _Question, nodes: np.ndarray) -> list[tuple[ValueOf, float]]:
+        """(what to order by, score) per value relation the nodes hold."""
+        temporal = q.cues.order.temporal if q.cues.order else None
+        out = []
+        for h in self.values.holding(nodes):
+            if h.coverage < MIN_COVERAGE:
+                continue
+            r = h.relation
+            by = ValueOf(r.relation, inverse=r.inverse, domain=h.domain)
+            out.append((by, self._value_fit(q, h, temporal)))
+        out.sort(key=lambda x: -x[1])
+        return out[:VALUE_OPTIONS]
+
+    # -- yes / no and comparisons --------------------------------------------------------------
+
+    def _yes_no(self, q: _Question) -> list[ScoredProgram]:
+        """Whether A < / > B on a value; whether a chain from one entity reaches the
+        other; whether any answer of the topic's chain passes the question's values."""
+        if len(q.targets) >= 2:
+            a, b = sorted(q.targets[:2], key=lambda m: m.start)
+            found = []
+            if q.cues.order:
+                order = "<" if q.cues.order.direction == "min" else ">"
+                found = self._comparisons(q, order, SIDE_BY_SIDE_BONUS, pair=(a, b))
+            return found + self._exists(q, a, b) + self._exists(q, b, a)
+        if q.values:
+            return self._chained(q, "exists")
+        return [
+            ScoredProgram(p, base.score - EMPTY_PENALTY, q.cues.yes_no or "")
+            for base in self._bases(q, q.entities[0])[:1]
+            if (p := _program(op="exists", chain=base.chain)) is not None
+        ]
+
+    def _exists(self, q: _Question, topic: Mention, target: Mention) -> list[ScoredProgram]:
+        """Exists programs from ``topic`` to ``target``: every short path the graph has
+        between them, and the chains the question asks for from the topic."""
+        reach = set(self.paths.between(topic.node, target.node))
+        chains = set(reach) | {b.ks for b in self._bases(q, topic)}
+        link = LINK_WEIGHT * (topic.score + target.score) / 2
+        out = []
+        for ks in chains:
+            chain = self._chain(topic, ks)
+            score = self._fit(q, ks) + REACH_BONUS * (ks in reach) + link
+            p = _program(op="exists", chain=chain, target=target.iri) if chain else None
+            out += [ScoredProgram(p, score, q.cues.yes_no or "")] if p else []
+        return out
+
+    def _comparisons(self, q: _Question, order: str, bonus: float, pair=None):
+        """Compare two entities on each value relation both hold."""
+        a, b = pair or (q.entities[0], q.entities[1])
+        if a.node == b.node:
+            return []
+        temporal = q.cues.order.temporal if q.cues.order else None
+        link = LINK_WEIGHT * (a.score + b.score) / 2
+        out = []
+        for h in self.values.holding(np.array([a.node, b.node])):
+            if h.coverage < 1.0:
+                continue
+            r = h.relation
+            by = ValueOf(r.relation, inverse=r.inverse, domain=h.domain)
+            p = _program(op="compare", pair=(a.iri, b.iri), order=order, by=by)
+            score = self._value_fit(q, h, temporal) + link + bonus
+            out += [ScoredProgram(p, score, q.cues.order.word if q.cues.order else "")] if p else []
+        return out
+
+    # -- relevance ------------------------------------------------------------------------------
+
+    def _fit(self, q: _Question, ks: Sequence[int]) -> float:
+        """How well a relation path fits the question: its hops' mean relevance, each
+        extra hop costing ``HOP_COST``."""
+        return float(np.mean([q.relevance[k] for k in ks])) - HOP_COST * (len(ks) - 1)
+
+    def _value_fit(self, q: _Question, h: Holding, temporal: bool | None) -> float:
+        """A value relation's relevance, its coverage, and whether its temporality is
+        what the cue asks for (None: the cue does not say)."""
+        score = float(q.relevance[h.relation.index]) + COVER_WEIGHT * h.coverage
+        if temporal is not None:
+            score += TEMPORAL_WEIGHT * (1.0 if h.relation.temporal == temporal else -1.0)
+        return score
+
+
+def _program(**fields) -> Program | None:
+    """The program, or None where the graph's IRIs or hops make it malformed."""
+    try:
+        return Program(**fields)
+    except ProgramError:
+        return None
+
+
+def _ranked(found: list[ScoredProgram]) -> list[ScoredProgram]:
+    """Best first, each distinct program once (its best score)."""
+    best: dict[str, ScoredProgram] = {}
+    for p in sorted(found, key=lambda p: -p.score):
+        best.setdefault(json.dumps(p.program.to_dict(), sort_keys=True), p)
+    return list(best.values())
