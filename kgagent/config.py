@@ -142,6 +142,11 @@ class QAConfig(_Strict):
     batch_chunk: int = Field(
         64, gt=0, description="ask_batch reads this many questions at a time (bounds memory)"
     )
+    programs: bool = Field(
+        True,
+        description="typed questions (counts, yes/no, constraints, superlatives, "
+        "comparisons) answered by programs over the graph; off: every question reads chains",
+    )
 
 
 class AgentConfig(_Strict):

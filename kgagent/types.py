@@ -195,6 +195,11 @@ class Answer:
         confidence: the reader's probability that the chosen answer is right (0..1).
         abstained: True when no answer is given.
         timings: per-stage milliseconds (link, retrieve, read, total).
+        kind: what the answer is: "entities" (labels, best first), "number" (a count,
+            its decimal string the one entity label), "boolean" ("yes" / "no") or
+            "value" (literal values' lexical forms).
+        sparql: the query that returns the same answer from the store, for a typed
+            question (:mod:`kgagent.programs`): the explanation a user can run and edit.
     """
 
     question: str
@@ -205,6 +210,8 @@ class Answer:
     confidence: float
     abstained: bool
     timings: dict[str, float] = field(default_factory=dict)
+    kind: str = "entities"
+    sparql: str | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -224,6 +231,8 @@ class Answer:
             "paths": [p.text for p in self.paths],
             "confidence": round(self.confidence, 6),
             "abstained": self.abstained,
+            "kind": self.kind,
+            **({"sparql": self.sparql} if self.sparql is not None else {}),
             "latency_ms": round(self.timings.get("total_ms", 0.0), 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }

@@ -62,6 +62,7 @@ class Agent:
         self.ws = None if workspace is None else Workspace(workspace)
         self._encoder = encoder
         self._index: RetrievalIndex | None = None
+        self._programs: tuple[Any, Any] | None = None  # (graph, its ProgramReader)
         self._retriever = None
         self._llm: Any = None
         self._lock = threading.RLock()
@@ -212,6 +213,16 @@ class Agent:
                 reasoner = self._saved_policy(retriever)
                 self._retriever = retriever.with_policy(policy_proposer(reasoner, self.config))
             return self._retriever
+
+    def _typed_reader(self):
+        """The program reader over the current retriever's graph (rebuilt with it)."""
+        from kgagent.agents.builder import build_program_reader
+
+        retriever = self.retriever
+        with self._lock:
+            if self._programs is None or self._programs[0] is not retriever.graph:
+                self._programs = (retriever.graph, build_program_reader(retriever, self.encoder))
+            return self._programs[1]
 
     def _bare_retriever(self):
         """The pipeline without a path policy (the index loaded on first use)."""
@@ -488,10 +499,18 @@ class Agent:
         return out
 
     def _ask_chunk(self, reader, questions: list[str]) -> list[Answer]:
-        """Retrieval and reading of one chunk; its LLM time is shared by its questions."""
+        """Retrieval and reading of one chunk: typed questions by their programs, the
+        others by the chain reader; its read time is shared by its questions."""
         evidences = self.retriever.evidence(questions)
         t2 = time.perf_counter()
-        answers = reader.read(evidences)
+        typed = (
+            self._typed_reader().read(evidences)
+            if self.config.qa.programs
+            else [None] * len(evidences)
+        )
+        rest = [ev for ev, t in zip(evidences, typed, strict=True) if t is None]
+        plain = iter(reader.read(rest))
+        answers = [t if t is not None else next(plain) for t in typed]
         read_ms = (time.perf_counter() - t2) * 1000 / max(1, len(questions))
         out = []
         for ev, a in zip(evidences, answers, strict=True):

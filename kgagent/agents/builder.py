@@ -176,3 +176,21 @@ def build_llm(cfg, adapter: Path | None):
         precision=cfg.precision,
         batch_size=cfg.batch_size,
     )
+
+
+def build_program_reader(retriever, encoder):
+    """The :class:`~kgagent.programs.reader.ProgramReader` over a retriever's graph: typed
+    questions proposed from its evidence and executed on its arrays."""
+    from kgagent.programs.graph import LocalProgramGraph
+    from kgagent.programs.propose import ProgramProposer
+    from kgagent.programs.reader import ProgramReader
+
+    graph = LocalProgramGraph(retriever.graph)
+    proposer = ProgramProposer(
+        graph,
+        encoder,
+        retriever.relation_terms,
+        retriever.relation_texts,
+        retriever.relation_vectors,
+    )
+    return ProgramReader(proposer, graph)

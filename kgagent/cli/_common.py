@@ -82,12 +82,16 @@ def read_questions(path: Path) -> list[str]:
     return [item.question for item in read_qa(path)]
 
 
-def show_answer(a, out: Path | None) -> bool:
-    """One answer as a JSON record in ``out``, or printed (then True)."""
+def show_answer(a, out: Path | None, *, sparql: bool = False) -> bool:
+    """One answer as a JSON record in ``out``, or printed (then True); ``sparql``: also
+    print the query that returns the same answer from the store (typed questions)."""
     if out is not None:
         out.write_text(json_text(a.to_dict()) + "\n", encoding="utf-8")
         return False
     _print_answer(a)
+    if sparql:
+        shown = a.sparql or "# no query: a chain question (read by the reader, not a program)"
+        typer.echo(printable(shown, keep="\n"))
     return True
 
 

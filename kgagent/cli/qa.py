@@ -31,8 +31,14 @@ def ask(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="write one JSON object per question")] = None,
     batch_size: Annotated[int, typer.Option(help="questions per LLM batch")] = 32,
+    show_sparql: Annotated[
+        bool,
+        typer.Option(help="print the SPARQL query that returns the same answer (typed questions)"),
+    ] = False,
 ) -> None:
-    """Answer a question (or a file of them) from the graph, citing the facts used."""
+    """Answer a question (or a file of them) from the graph, citing the facts used.
+    Counts, yes/no, constraints, superlatives and comparisons are answered by programs
+    over the graph; their records carry `kind` and `sparql`."""
 
     from kgagent.agents import Agent
 
@@ -40,7 +46,7 @@ def ask(
         raise KGAgentError("give either a QUESTION or --questions FILE")
     with Agent.open(workspace, read_only=True) as agent:  # reads only: beside any writer
         if question is not None:
-            show_answer(agent.ask(question), out)
+            show_answer(agent.ask(question), out, sparql=show_sparql)
             return
         write_answers(agent, read_questions(questions), out, batch_size)
 
