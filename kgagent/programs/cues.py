@@ -32,7 +32,8 @@ __all__ = [
     "read_cues",
 ]
 
-#: auxiliary verbs that open a yes/no question ("Did X direct Y?", "Is A older than B?")
+#: auxiliary verbs that open a yes/no question ("Did X direct Y?", "Is A older than B?");
+#: followed by "you" they open a request instead ("Could you list ...")
 AUXILIARIES = frozenset(
     ["did", "does", "do", "is", "was", "are", "were", "has", "have", "had", "can", "could",
      "will"]
@@ -202,6 +203,8 @@ def read_cues(question: str) -> Cues:
     tokens = tuple(Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text))
     words = [t.text for t in tokens]
     yes_no = words[0] if words and words[0] in AUXILIARIES else None
+    if yes_no and words[1:2] == ["you"]:  # "can you name ...": a request, not a yes / no
+        yes_no = None
     count, count_span = _count(tokens)
     numbers, taken = _numbers(tokens, text)
     return Cues(

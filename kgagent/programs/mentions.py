@@ -46,6 +46,7 @@ def read_mentions(
     entities: Sequence[Any],
     node_of: Callable[[str], int | None],
     cue_spans: Sequence[tuple[int, int]],
+    number_spans: Sequence[tuple[int, int]] = (),
 ) -> list[Mention]:
     """The question's mentions, best linked first (see the module docstring).
 
@@ -55,6 +56,8 @@ def read_mentions(
             start, end, score).
         node_of: the graph's node of an IRI (None: not in the graph).
         cue_spans: spans of the question's cue words (``Cues.spans()``).
+        number_spans: spans of the question's numbers ("1993", "the 1990s"): a mention
+            within one is numeric.
     """
     found: list[Mention] = []
     for e in entities:
@@ -62,7 +65,7 @@ def read_mentions(
         if node is None or e.score < LINK_MIN:
             continue
         start, end = _label_span(question, e)
-        numeric = start >= 0 and e.mention.replace(",", "").replace(".", "").isdigit()
+        numeric = start >= 0 and any(a <= start and end <= b for a, b in number_spans)
         found.append(Mention(e.iri, int(node), e.label, start, end, float(e.score), numeric))
     out: list[Mention] = []
     for m in sorted(found, key=lambda m: (-(m.end - m.start), -m.score)):

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kgagent.pipeline.relevance import RelationRelevance
+from kgagent.programs.align import WindowAligner
 from kgagent.programs.cues import JOINING_WORDS, Cues, NumberCue, read_cues
 from kgagent.programs.mentions import Mention, masked_text, overlap, read_mentions
 from kgagent.programs.relations import Holding, Paths, ValueRelations
@@ -55,15 +56,17 @@ __all__ = ["ProgramProposer", "ScoredProgram"]
 CONFIDENT_LINK = 0.8  # least link score of a second entity that constrains the answers
 MAX_BASES = 3  # base chains tried per topic
 RANK_STEP = 0.3  # what each rank down the pipeline's candidates costs a base chain
+RANK_TIE = 0.05  # the same, where an entity constraint's alignment also weighs the chain
 LINK_WEIGHT = 0.5  # weight of the link scores
 HOP_COST = 0.2  # what each extra hop of an exists chain must earn in relevance
-CONSTRAINED_HOP_COST = 0.4  # each extra hop of a chain that an entity also constrains
 REACH_BONUS = 0.1  # an exists chain the graph shows reaching the target
 TEMPORAL_WEIGHT = 0.4  # a temporal cue on a temporal relation (or neither), else minus
 COVER_WEIGHT = 0.5  # weight of the share of entities that hold the value
 EMPTY_PENALTY = 1.0  # constraints that no answer passes (where that is no answer)
 SIDE_BY_SIDE_BONUS = 0.5  # two entities joined by "or" / "and" are compared
 MAX_WALKS = 200_000  # walks of a base chain (beyond: the chain is not wrapped)
+ODD_KIND_PENALTY = 0.3  # an exists chain whose answers have no edge the target has
+KIND_SAMPLE = 50  # answers whose edges say what kind of thing a chain reaches
 MIN_COVERAGE = 0.5  # least share of the answers holding the value ordered or compared by
 VALUE_OPTIONS = 2  # alternatives kept per constraint and per ordering relation
 
@@ -90,7 +93,8 @@ class _Base:
 
     chain: Chain
     ks: tuple[int, ...]  # direction index of each hop
-    score: float
+    score: float  # the topic's link, less RANK_STEP per rank
+    rank: int  # among the topic's chains: the pipeline's candidates, then by relevance
     answers: np.ndarray  # (n,) int64 sorted answer nodes
 
 
@@ -105,6 +109,8 @@ class _Question:
     values: list[NumberCue]  # numbers that constrain a value
     relevance: np.ndarray  # (2R,) each relation direction against the question
     evidence: Evidence
+    words: str  # the question without mentions, numbers and cue words
+    windows: tuple[np.ndarray, list[tuple[int, int]]] | None = None  # WindowAligner.sims
 
 
 class ProgramProposer:
@@ -138,6 +144,7 @@ class ProgramProposer:
         self.encoder = encoder
         self.num = len(relation_terms)
         self.relevance = RelationRelevance(relation_texts, relation_vectors, lexical=lexical)
+        self.aligner = WindowAligner(encoder, relation_texts, relation_vectors, lexical=lexical)
         self.values = ValueRelations(graph, relation_terms)
         self.paths = Paths(graph, relation_terms)
         self.index = {(r, inv): k for k, (r, inv) in enumerate(self.paths.hops)}
@@ -163,27 +170,29 @@ class ProgramProposer:
         """The question's mentions, cues and relation relevance; None when it has no
         entity to start from or no typed cue."""
         cues = read_cues(question)
-        mentions = read_mentions(question, evidence.entities, self.graph.node, cues.spans())
-        words = [m for m in mentions if not m.numeric]
-        cues = cues.outside([m.span for m in words])
+        numbers = [(n.start, n.end) for n in cues.numbers]
+        mentions = read_mentions(question, evidence.entities, self.graph.node, cues.spans(),
+                                 numbers)  # fmt: skip
+        names = [m for m in mentions if not m.numeric]
+        cues = cues.outside([m.span for m in names])
         values = list(cues.numbers)
-        entities = words or mentions[:1]  # a year alone is the topic ("films of 1993")
-        if not words:
+        entities = names or mentions[:1]  # a year alone is the topic ("films of 1993")
+        if not names:
             values = [v for v in values if all(not overlap((v.start, v.end), m.span)
                                                for m in entities)]  # fmt: skip
         typed = cues.yes_no or cues.count or cues.order or values
         confident = any(m.score >= CONFIDENT_LINK and m.start >= 0 for m in entities[1:])
         if not entities or not (typed or confident):
             return None
-        masked = masked_text(
-            question, [m.span for m in mentions] + [(v.start, v.end) for v in values]
-        )
+        spans = [m.span for m in mentions] + [(v.start, v.end) for v in values]
+        masked = masked_text(question, spans)
         vec = np.asarray(self.encoder.encode([masked]), dtype=np.float32)[0]  # (d,)
         relevance = self.relevance.scores(masked, vec)  # (2R,)
         both = np.maximum(relevance[: self.num], relevance[self.num :])  # (R,) either way
-        targets = sorted(words + [m for m in mentions if m.numeric], key=lambda m: -m.score)
+        targets = sorted(names + [m for m in mentions if m.numeric], key=lambda m: -m.score)
+        plain = masked_text(question, spans + cues.spans())
         return _Question(question, cues, entities, targets, values,
-                         np.concatenate([both, both]), evidence)  # fmt: skip
+                         np.concatenate([both, both]), evidence, plain)  # fmt: skip
 
     def _side_by_side(self, q: _Question) -> bool:
         """The first two entities stand side by side ("A or B", "A and B")."""
@@ -218,7 +227,7 @@ class ProgramProposer:
             answers = self._answers(topic, ks) if chain is not None else np.zeros(0)
             if len(answers):
                 score = LINK_WEIGHT * topic.score - RANK_STEP * len(out)
-                out.append(_Base(chain, ks, score, answers))
+                out.append(_Base(chain, ks, score, len(out), answers))
             if len(out) >= MAX_BASES:
                 break
         return out
@@ -253,12 +262,12 @@ class ProgramProposer:
         for topic in q.entities[: 1 + len(others)]:
             rest = [m for m in (q.entities[0], *others) if m is not topic]
             for base in self._bases(q, topic):
-                out += self._wrapped(q, op, cue, base, rest)
+                out += self._wrapped(q, op, cue, topic, base, rest)
         if op == "entities":
             out = [p for p in out if p.program.constraints]
         return out
 
-    def _wrapped(self, q, op, cue, base: _Base, others: list[Mention]) -> list[ScoredProgram]:
+    def _wrapped(self, q, op, cue, topic, base: _Base, others) -> list[ScoredProgram]:
         """Every combination of the constraints' best options (and, one at a time, their
         second best) on one base chain."""
         groups = []
@@ -268,7 +277,7 @@ class ProgramProposer:
                 return []  # the base chain's answers hold no value to compare it with
             groups.append(found)
         for o in others:
-            found = self._entity_constraints(q, base.answers, o)
+            found = self._entity_constraints(q, base, topic, o)
             if not found:
                 return []  # the base chain's answers never reach the other entity
             groups.append(found)
@@ -283,11 +292,11 @@ class ProgramProposer:
                 passed = np.intersect1d(passed, nodes)
             constraints = tuple(c for c, _, _, _ in combo)
             score = base.score + sum(s for _, s, _, _ in combo)
-            if others:  # the ranker chose the chain reading the other entity's words too
-                score -= CONSTRAINED_HOP_COST * (len(base.ks) - 1)
+            if others:  # the alignment weighs the chain against its own words instead
+                score += (RANK_STEP - RANK_TIE) * base.rank
             if op not in ("count", "exists"):  # there, nothing passing says "0" / "no"
                 score -= EMPTY_PENALTY * (len(passed) == 0)
-            cues = " ".join(x for x in (cue, *(w for _, _, w, _ in combo)) if x)
+            cues = " ".join(dict.fromkeys(x for x in (cue, *(w for _, _, w, _ in combo)) if x))
             if op.startswith("arg"):
                 for by, by_score in self._orderings(q, passed if len(passed) else base.answers):
                     p = _program(op=op, chain=base.chain, constraints=constraints, by=by)
@@ -311,12 +320,18 @@ class ProgramProposer:
         out.sort(key=lambda x: -x[1])
         return out[:VALUE_OPTIONS]
 
-    def _entity_constraints(self, q: _Question, answers: np.ndarray, other: Mention):
-        """(constraint, score, cue, passing answers) per path joining answers to ``other``."""
+    def _entity_constraints(self, q: _Question, base: _Base, topic: Mention, other: Mention):
+        """(constraint, score, cue, passing answers) per path joining the base chain's
+        answers to ``other``, scored by how well the question's words ask for both the
+        chain and the path, each relation with its own words (the ranker chose the chain
+        reading every word, those that ask for the path too)."""
+        if q.windows is None:
+            q.windows = self.aligner.sims(q.words)
         out = []
-        for ks, passed in self.paths.reaching(answers, other.node):
+        for ks, passed in self.paths.reaching(base.answers, other.node):
             hops = tuple(self.paths.hops[k] for k in ks)
-            score = self._fit(q, ks) + LINK_WEIGHT * other.score
+            slots = [(k, topic.span) for k in base.ks] + [(k, other.span) for k in ks]
+            score = self.aligner.align(*q.windows, slots) + LINK_WEIGHT * other.score
             try:
                 out.append((EntityConstraint(other.iri, hops), score, other.label, passed))
             except ProgramError:
@@ -359,14 +374,25 @@ class ProgramProposer:
 
     def _exists(self, q: _Question, topic: Mention, target: Mention) -> list[ScoredProgram]:
         """Exists programs from ``topic`` to ``target``: every short path the graph has
-        between them, and the chains the question asks for from the topic."""
+        between them, and the chains the question asks for from the topic (the pipeline's
+        and the most relevant single relations) whose answers could be the target."""
         reach = set(self.paths.between(topic.node, target.node))
-        chains = set(reach) | {b.ks for b in self._bases(q, topic)}
+        ks_out, _ = self.paths.neighbours(np.array([topic.node]))
+        relevant = sorted(set(ks_out.tolist()), key=lambda k: -q.relevance[k])[:MAX_BASES]
+        bases = {b.ks: b.answers for b in self._bases(q, topic)}
+        for k in relevant:
+            if (k,) not in bases:
+                bases[(k,)] = self._answers(topic, (k,))
+        # a "no" from a chain whose answers are never of the target's kind says little
+        kind = self.paths.kinds(np.array([target.node]))
+        kinds = self.paths.kinds
+        odd = {ks for ks, found in bases.items() if not kind & kinds(found[:KIND_SAMPLE])}
         link = LINK_WEIGHT * (topic.score + target.score) / 2
         out = []
-        for ks in chains:
+        for ks in reach | set(bases):
             chain = self._chain(topic, ks)
             score = self._fit(q, ks) + REACH_BONUS * (ks in reach) + link
+            score -= ODD_KIND_PENALTY * (ks in odd and ks not in reach)
             p = _program(op="exists", chain=chain, target=target.iri) if chain else None
             out += [ScoredProgram(p, score, q.cues.yes_no or "")] if p else []
         return out

@@ -166,6 +166,12 @@ class Paths:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(ks), np.concatenate(tails)
 
+    def kinds(self, nodes: np.ndarray) -> set[int]:
+        """The directions in which ``nodes`` have edges: what kind of thing they are,
+        where a graph has no classes (a film is directed, a person directs)."""
+        ks, _ = self.neighbours(np.asarray(nodes, dtype=np.int64))
+        return set(np.unique(ks).tolist())
+
     def between(self, a: int, b: int) -> list[tuple[int, ...]]:
         """Distinct one- and two-hop direction sequences that walk from ``a`` to ``b``
         (no walk revisits a node)."""

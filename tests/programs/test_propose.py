@@ -14,8 +14,9 @@ import pytest
 from kgagent.agents import Agent
 from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
 from kgagent.programs import LocalProgramGraph, execute, read_answer, to_sparql
+from kgagent.programs.align import WindowAligner
 from kgagent.programs.cues import read_cues
-from kgagent.programs.mentions import read_mentions
+from kgagent.programs.mentions import masked_text, read_mentions
 from kgagent.programs.propose import ProgramProposer, ScoredProgram
 from kgagent.retrieval.linker import EntityCandidate
 from kgagent.types import Evidence
@@ -71,6 +72,8 @@ TYPED = {
     "Was Ronin released in 1993?": ("exists", ["no"]),
     "Did Steven Spielberg direct anything after 2000?": ("exists", ["no"]),
     "Did Steven Spielberg direct any film before 1980?": ("exists", ["yes"]),
+    "Did Robert De Niro ever star alongside Ray Liotta?": ("exists", ["yes"]),
+    "Did Robert De Niro ever star alongside Sam Neill?": ("exists", ["no"]),
     # yes / no: two entities compared on a value
     "Was Jaws released before Ronin?": ("compare", ["yes"]),
     "Is Ronin older than Jaws?": ("compare", ["no"]),
@@ -96,6 +99,7 @@ TYPED = {
         "entities",
         ["The Departed", "Goodfellas"],
     ),
+    "Which of Robert De Niro's films came out in the 1990s?": ("entities", ["Goodfellas", "Ronin"]),
     # two constraints
     "Which films directed by Martin Scorsese star Robert De Niro?": (
         "entities",
@@ -147,6 +151,7 @@ def test_alternatives_follow_the_best(films, proposer):
         "Which films did Robert De Niro star in?",
         "What language is Jaws in?",
         "Which films came out in 1993?",  # the year is the topic
+        "Could you tell me who directed Jaws?",  # a request, not a yes / no
     ],
 )
 def test_a_plain_chain_question_gets_no_program(films, proposer, question):
@@ -272,3 +277,18 @@ def test_a_mention_over_a_cue_yields_to_a_better_linked_entity():
     q = "Who directed The Last Movie?"
     alone = [entity(q, "The Last Movie", "x:last", "The Last Movie", 0.79, "normalized")]
     assert [m.iri for m in read_mentions(q, alone, nodes.get, read_cues(q).spans())] == ["x:last"]
+
+
+def test_each_relation_takes_the_words_next_to_its_entity():
+    from kgagent.retrieval.encoder import HashingEncoder
+
+    texts = ["written by", "directed by", "wrote", "directed"]
+    encoder = HashingEncoder()
+    aligner = WindowAligner(encoder, texts, encoder.encode(texts))
+    q = "Which films written by Ann Lee were directed by Bo Ray?"
+    ann, bo = (q.index("Ann Lee"), q.index(" were")), (q.index("Bo Ray"), q.index("?"))
+    sims, spans = aligner.sims(masked_text(q, [ann, bo]))
+    right = aligner.align(sims, spans, [(2, ann), (1, bo)])  # Ann wrote, Bo directed
+    swapped = aligner.align(sims, spans, [(3, ann), (0, bo)])
+    twice = aligner.align(sims, spans, [(3, ann), (1, bo)])  # "directed" spent twice
+    assert right > swapped and right > twice
