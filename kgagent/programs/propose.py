@@ -48,6 +48,7 @@ from kgagent.programs.types import (
     ValueConstraint,
     ValueOf,
 )
+from kgagent.programs.values import parse_value
 from kgagent.programs.walks import walk
 from kgagent.types import Evidence
 
@@ -258,6 +259,8 @@ class ProgramProposer:
         cue = q.cues.count if op == "count" else (order.word if op.startswith("arg") else "")
         cue = cue or q.cues.yes_no or ""
         others = [m for m in q.entities[1:2] if m.score >= CONFIDENT_LINK]
+        if op == "count" and not others and self._asks_a_number(q, q.entities[0]):
+            return []  # "how many minutes does X run": the chain's value is the answer
         out: list[ScoredProgram] = []
         for topic in q.entities[: 1 + len(others)]:
             rest = [m for m in (q.entities[0], *others) if m is not topic]
@@ -266,6 +269,14 @@ class ProgramProposer:
         if op == "entities":
             out = [p for p in out if p.program.constraints]
         return out
+
+    def _asks_a_number(self, q: _Question, topic: Mention) -> bool:
+        """The pipeline's best chain from ``topic`` ends on numbers that are literals."""
+        best = next((c for c in q.evidence.candidates if c.topic == topic.iri), None)
+        if best is None or not best.answers:
+            return False
+        values = [v for v, _ in best.answers]
+        return all(self.graph.node(v) is None and parse_value(v)[0] != "text" for v in values)
 
     def _wrapped(self, q, op, cue, topic, base: _Base, others) -> list[ScoredProgram]:
         """Every combination of the constraints' best options (and, one at a time, their

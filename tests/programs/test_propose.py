@@ -152,6 +152,7 @@ def test_alternatives_follow_the_best(films, proposer):
         "What language is Jaws in?",
         "Which films came out in 1993?",  # the year is the topic
         "Could you tell me who directed Jaws?",  # a request, not a yes / no
+        "How many votes does Jaws have?",  # a number the graph holds, not a count
     ],
 )
 def test_a_plain_chain_question_gets_no_program(films, proposer, question):
