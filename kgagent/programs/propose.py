@@ -31,17 +31,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from kgagent.pipeline.relevance import RelationRelevance
 from kgagent.programs.align import WindowAligner
+from kgagent.programs.bases import RANK_STEP, Base, BaseChains
 from kgagent.programs.cues import JOINING_WORDS, Cues, NumberCue, read_cues
 from kgagent.programs.mentions import Mention, masked_text, overlap, read_mentions
-from kgagent.programs.relations import Holding, Paths, ValueRelations
+from kgagent.programs.relations import Classes, Holding, Paths, ValueRelations
 from kgagent.programs.types import (
-    Chain,
     EntityConstraint,
     Program,
     ProgramError,
@@ -49,14 +50,12 @@ from kgagent.programs.types import (
     ValueOf,
 )
 from kgagent.programs.values import parse_value
-from kgagent.programs.walks import walk
+from kgagent.text import content_stems
 from kgagent.types import Evidence
 
 __all__ = ["ProgramProposer", "ScoredProgram"]
 
 CONFIDENT_LINK = 0.8  # least link score of a second entity that constrains the answers
-MAX_BASES = 3  # base chains tried per topic
-RANK_STEP = 0.3  # what each rank down the pipeline's candidates costs a base chain
 RANK_TIE = 0.05  # the same, where an entity constraint's alignment also weighs the chain
 LINK_WEIGHT = 0.5  # weight of the link scores
 HOP_COST = 0.2  # what each extra hop of an exists chain must earn in relevance
@@ -65,8 +64,8 @@ TEMPORAL_WEIGHT = 0.4  # a temporal cue on a temporal relation (or neither), els
 COVER_WEIGHT = 0.5  # weight of the share of entities that hold the value
 EMPTY_PENALTY = 1.0  # constraints that no answer passes (where that is no answer)
 SIDE_BY_SIDE_BONUS = 0.5  # two entities joined by "or" / "and" are compared
-MAX_WALKS = 200_000  # walks of a base chain (beyond: the chain is not wrapped)
 ODD_KIND_PENALTY = 0.3  # an exists chain whose answers have no edge the target has
+TYPE_WEIGHT = 0.3  # a base chain whose answers are of a class the question names
 KIND_SAMPLE = 50  # answers whose edges say what kind of thing a chain reaches
 MIN_COVERAGE = 0.5  # least share of the answers holding the value ordered or compared by
 VALUE_OPTIONS = 2  # alternatives kept per constraint and per ordering relation
@@ -88,17 +87,6 @@ class ScoredProgram:
     cue: str
 
 
-@dataclass(frozen=True)
-class _Base:
-    """A chain from a topic that a program wraps, with every answer it reaches."""
-
-    chain: Chain
-    ks: tuple[int, ...]  # direction index of each hop
-    score: float  # the topic's link, less RANK_STEP per rank
-    rank: int  # among the topic's chains: the pipeline's candidates, then by relevance
-    answers: np.ndarray  # (n,) int64 sorted answer nodes
-
-
 @dataclass
 class _Question:
     """One question as the builders read it."""
@@ -112,6 +100,7 @@ class _Question:
     evidence: Evidence
     words: str  # the question without mentions, numbers and cue words
     windows: tuple[np.ndarray, list[tuple[int, int]]] | None = None  # WindowAligner.sims
+    bases: dict[str, list[Base]] = field(default_factory=dict)  # per topic IRI
 
 
 class ProgramProposer:
@@ -148,7 +137,8 @@ class ProgramProposer:
         self.aligner = WindowAligner(encoder, relation_texts, relation_vectors, lexical=lexical)
         self.values = ValueRelations(graph, relation_terms)
         self.paths = Paths(graph, relation_terms)
-        self.index = {(r, inv): k for k, (r, inv) in enumerate(self.paths.hops)}
+        self.classes = Classes(graph)
+        self.chains = BaseChains(graph, self.paths, link_weight=LINK_WEIGHT)
 
     def propose(self, question: str, evidence: Evidence) -> list[ScoredProgram]:
         """[] when the question is a plain chain question (no typed cue): the caller then
@@ -204,49 +194,21 @@ class ProgramProposer:
 
     # -- base chains ----------------------------------------------------------------------
 
-    def _bases(self, q: _Question, topic: Mention) -> list[_Base]:
-        """Chains from ``topic`` that reach entities: the pipeline's candidates in their
-        order, then one-hop chains by relevance (a second topic may have no candidate)."""
-        seen: set[tuple[int, ...]] = set()
-        ordered: list[tuple[int, ...]] = []
-        for c in q.evidence.candidates:
-            if c.topic != topic.iri or len(c.relations) > 4:
-                continue
-            ks = tuple(self.index.get((r, inv), -1) for r, inv in zip(c.relations, c.inverse,
-                                                                        strict=True))  # fmt: skip
-            if -1 not in ks and ks not in seen:
-                seen.add(ks)
-                ordered.append(ks)
-        ks_out, _ = self.paths.neighbours(np.array([topic.node]))
-        for k in sorted(set(ks_out.tolist()), key=lambda k: -q.relevance[k]):
-            if (k,) not in seen:
-                seen.add((k,))
-                ordered.append((k,))
-        out: list[_Base] = []
-        for ks in ordered:
-            chain = self._chain(topic, ks)
-            answers = self._answers(topic, ks) if chain is not None else np.zeros(0)
-            if len(answers):
-                score = LINK_WEIGHT * topic.score - RANK_STEP * len(out)
-                out.append(_Base(chain, ks, score, len(out), answers))
-            if len(out) >= MAX_BASES:
-                break
-        return out
+    def _bases(self, q: _Question, topic: Mention) -> list[Base]:
+        """The chains a program from ``topic`` may wrap (computed once per question)."""
+        if topic.iri not in q.bases:
+            fit = partial(self._type_fit, q)
+            q.bases[topic.iri] = self.chains.of(topic, q.evidence.candidates, q.relevance, fit)
+        return q.bases[topic.iri]
 
-    def _chain(self, topic: Mention, ks: Sequence[int]) -> Chain | None:
-        try:
-            return Chain(topic.iri, tuple(self.paths.hops[k] for k in ks))
-        except ProgramError:
-            return None
-
-    def _answers(self, topic: Mention, ks: Sequence[int]) -> np.ndarray:
-        actions = [self.graph.action(*self.paths.hops[k]) for k in ks]
-        if None in actions:
-            return np.zeros(0, dtype=np.int64)
-        w = walk(self.graph, np.array([topic.node]), actions, max_walks=MAX_WALKS)
-        if w.truncated or len(w.paths) == 0:  # too many to wrap (a count would be wrong)
-            return np.zeros(0, dtype=np.int64)
-        return np.unique(w.ends)
+    def _type_fit(self, q: _Question, answers: np.ndarray) -> float:
+        """+TYPE_WEIGHT where the answers' classes are named in the question ("films"),
+        minus that where the question names a class of the graph but not theirs."""
+        stems = content_stems(q.words)
+        theirs = self.classes.of(answers[:KIND_SAMPLE])
+        if stems & theirs:
+            return TYPE_WEIGHT
+        return -TYPE_WEIGHT if theirs and stems & self.classes.all() else 0.0
 
     # -- programs over a chain: count, superlative, constraints -----------------------------
 
@@ -271,14 +233,18 @@ class ProgramProposer:
         return out
 
     def _asks_a_number(self, q: _Question, topic: Mention) -> bool:
-        """The pipeline's best chain from ``topic`` ends on numbers that are literals."""
+        """The words after "how many" name the relation of the pipeline's best chain from
+        ``topic``, whose values are literal numbers ("how many minutes does X run")."""
         best = next((c for c in q.evidence.candidates if c.topic == topic.iri), None)
-        if best is None or not best.answers:
+        if best is None or not best.answers or q.cues.count_span is None:
             return False
         values = [v for v, _ in best.answers]
-        return all(self.graph.node(v) is None and parse_value(v)[0] != "text" for v in values)
+        if any(self.graph.node(v) is not None or parse_value(v)[0] == "text" for v in values):
+            return False
+        after = [t.text for t in q.cues.tokens if t.start >= q.cues.count_span[1]][:2]
+        return bool(content_stems(" ".join(after)) & content_stems(" ".join(best.relation_labels)))
 
-    def _wrapped(self, q, op, cue, topic, base: _Base, others) -> list[ScoredProgram]:
+    def _wrapped(self, q, op, cue, topic, base: Base, others) -> list[ScoredProgram]:
         """Every combination of the constraints' best options (and, one at a time, their
         second best) on one base chain."""
         groups = []
@@ -331,7 +297,7 @@ class ProgramProposer:
         out.sort(key=lambda x: -x[1])
         return out[:VALUE_OPTIONS]
 
-    def _entity_constraints(self, q: _Question, base: _Base, topic: Mention, other: Mention):
+    def _entity_constraints(self, q: _Question, base: Base, topic: Mention, other: Mention):
         """(constraint, score, cue, passing answers) per path joining the base chain's
         answers to ``other``, scored by how well the question's words ask for both the
         chain and the path, each relation with its own words (the ranker chose the chain
@@ -388,12 +354,7 @@ class ProgramProposer:
         between them, and the chains the question asks for from the topic (the pipeline's
         and the most relevant single relations) whose answers could be the target."""
         reach = set(self.paths.between(topic.node, target.node))
-        ks_out, _ = self.paths.neighbours(np.array([topic.node]))
-        relevant = sorted(set(ks_out.tolist()), key=lambda k: -q.relevance[k])[:MAX_BASES]
         bases = {b.ks: b.answers for b in self._bases(q, topic)}
-        for k in relevant:
-            if (k,) not in bases:
-                bases[(k,)] = self._answers(topic, (k,))
         # a "no" from a chain whose answers are never of the target's kind says little
         kind = self.paths.kinds(np.array([target.node]))
         kinds = self.paths.kinds
@@ -401,7 +362,7 @@ class ProgramProposer:
         link = LINK_WEIGHT * (topic.score + target.score) / 2
         out = []
         for ks in reach | set(bases):
-            chain = self._chain(topic, ks)
+            chain = self.chains.chain(topic.iri, ks)
             score = self._fit(q, ks) + REACH_BONUS * (ks in reach) + link
             score -= ODD_KIND_PENALTY * (ks in odd and ks not in reach)
             p = _program(op="exists", chain=chain, target=target.iri) if chain else None

@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from rdflib.namespace import RDF
 
 from kgagent.kg.terms import iri_of
 from kgagent.programs.values import TEMPORAL_TYPES, parse_value
+from kgagent.text import content_stems
 
-__all__ = ["Holding", "Paths", "ValueRelation", "ValueRelations"]
+__all__ = ["Classes", "Holding", "Paths", "ValueRelation", "ValueRelations"]
 
 NUMERIC_SHARE = 0.5  # least share of a relation's values that are numbers or dates
 TEMPORAL_SHARE = 0.9  # least share of its numbers that are dates or year-like
@@ -210,4 +212,39 @@ class Paths:
                 hit = np.intersect1d(reached[reached != anchor], nodes)
                 if len(hit):
                     out.append(((self.reverse(k2), self.reverse(k1)), hit))
+        return out
+
+
+class Classes:
+    """The word stems of entities' classes (rdf:type labels), so a chain's answers can be
+    checked against the kind of thing a question asks for ("films", "actors"). A graph
+    without rdf:type has none, and nothing is checked.
+
+    Args:
+        graph: a :class:`~kgagent.programs.graph.ProgramGraph`.
+    """
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+        self.action = graph.action(str(RDF.type), False)
+        self._all: set[str] | None = None
+
+    def of(self, nodes: np.ndarray) -> set[str]:
+        """The stems of the class labels of ``nodes``."""
+        if self.action is None or len(nodes) == 0:
+            return set()
+        _, classes, _ = self.graph.step(np.asarray(nodes, dtype=np.int64), self.action)
+        return self._stems(np.unique(classes))
+
+    def all(self) -> set[str]:
+        """The stems of every class label of the graph."""
+        if self._all is None:
+            table = self.graph.values(str(RDF.type), False)
+            self._all = self._stems(np.unique(table.node[table.node >= 0]))
+        return self._all
+
+    def _stems(self, classes: np.ndarray) -> set[str]:
+        out: set[str] = set()
+        for _, label in self.graph.entities(classes):
+            out |= content_stems(label)
         return out

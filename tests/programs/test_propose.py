@@ -293,3 +293,22 @@ def test_each_relation_takes_the_words_next_to_its_entity():
     swapped = aligner.align(sims, spans, [(3, ann), (0, bo)])
     twice = aligner.align(sims, spans, [(3, ann), (1, bo)])  # "directed" spent twice
     assert right > swapped and right > twice
+
+
+def test_value_relations_and_classes_are_read_from_the_graph(films):
+    from kgagent.programs.relations import Classes, ValueRelations
+
+    agent, graph = films
+    found = {
+        (v.relation.rsplit("/", 1)[-1], v.inverse): v.temporal
+        for v in ValueRelations(graph, agent.retriever.relation_terms).all()
+    }
+    assert found[("release_year", False)] and found[("released", False)]
+    assert found[("year", False)] and not found[("rating", False)]
+    assert not found[("votes", False)]
+    assert not any("label" in r for r, _ in found)  # names, not values
+    classes = Classes(graph)
+    jaws, duel = graph.node(E + "jaws"), graph.node(E + "duel")
+    assert "film" in classes.of([jaws]) and "documentary" in classes.of([duel])
+    assert {"film", "documentary"} <= classes.all()
+    assert classes.of([graph.node(E + "spielberg")]) == set()
