@@ -20,9 +20,10 @@ from kgagent.programs.relations import Paths
 from kgagent.programs.types import Chain, ProgramError
 from kgagent.programs.walks import walk
 
-__all__ = ["MAX_BASES", "MAX_WALKS", "RANK_STEP", "Base", "BaseChains"]
+__all__ = ["MAX_BASES", "MAX_PIPELINE", "MAX_WALKS", "RANK_STEP", "Base", "BaseChains"]
 
-MAX_BASES = 3  # chains taken from the pipeline, and single relations, per topic
+MAX_BASES = 3  # single relations taken per topic
+MAX_PIPELINE = 5  # chains taken from the pipeline per topic
 RANK_STEP = 0.3  # what each rank down the topic's chains costs
 MAX_WALKS = 200_000  # walks of a base chain (beyond: the chain is not wrapped)
 MAX_HOPS = 4  # the longest chain a program holds
@@ -60,7 +61,8 @@ class BaseChains:
         self.graph = graph
         self.paths = paths
         self.link_weight = float(link_weight)
-        self.index = {(r, inv): k for k, (r, inv) in enumerate(paths.hops)}
+        usable = {k for k, _ in paths.actions}  # no schema relation
+        self.index = {hop: k for k, hop in enumerate(paths.hops) if k in usable}
 
     def of(
         self,
@@ -88,10 +90,10 @@ class BaseChains:
         ks_out, _ = self.paths.neighbours(np.array([topic.node]))
         single = sorted(set(ks_out.tolist()), key=lambda k: -relevance[k])
         out: list[Base] = []
-        for group in (pipeline, [(k,) for k in single]):
+        for group, most in ((pipeline, MAX_PIPELINE), ([(k,) for k in single], MAX_BASES)):
             added = 0
             for ks in group:
-                if added == MAX_BASES or any(b.ks == ks for b in out):
+                if added == most or any(b.ks == ks for b in out):
                     continue
                 chain = self.chain(topic.iri, ks)
                 answers = self.answers(topic.node, ks) if chain is not None else ()

@@ -23,6 +23,7 @@ import numpy as np
 from rdflib.namespace import RDF
 
 from kgagent.kg.terms import iri_of
+from kgagent.pipeline.graph import is_schema
 from kgagent.programs.values import TEMPORAL_TYPES, parse_value
 from kgagent.text import content_stems
 
@@ -137,7 +138,8 @@ class ValueRelations:
 
 
 class Paths:
-    """Short relation paths between entities, found with the graph's vectorized steps.
+    """Short relation paths between entities, found with the graph's vectorized steps
+    (schema relations left out).
 
     Args:
         graph: a :class:`~kgagent.programs.graph.ProgramGraph`.
@@ -150,7 +152,9 @@ class Paths:
         self.hops = [(iri_of(t), False) for t in relation_terms]
         self.hops += [(iri_of(t), True) for t in relation_terms]
         acts = [graph.action(r, inv) for r, inv in self.hops]
-        self.actions = [(k, a) for k, a in enumerate(acts) if a is not None]
+        # rdf:type, rdfs:subClassOf ... lead to classes: no path of answers goes through one
+        self.actions = [(k, a) for k, a in enumerate(acts)
+                        if a is not None and not is_schema(f"<{self.hops[k][0]}>")]  # fmt: skip
 
     def reverse(self, k: int) -> int:
         """The index that walks relation direction ``k`` backwards."""
