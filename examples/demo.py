@@ -64,6 +64,14 @@ QUESTIONS = [
     "Who composed the music of The Dark Knight Rises?",
     "Which genres do the films directed by Denis Villeneuve have?",
     "What is the capital of Mongolia?",  # not in the graph: an honest abstention
+    # typed questions: programs over the graph, each with the SPARQL that gives its answer
+    "How many films did Christopher Nolan direct?",  # a count
+    "Did Denis Villeneuve direct Inception?",  # yes / no
+    "Which films directed by Christopher Nolan star Tom Hardy?",  # two constraints
+    "Which films did Christopher Nolan direct in 2010?",  # a value constraint
+    "What is the earliest film directed by Christopher Nolan?",  # a superlative
+    "Which was released first, Memento or Inception?",  # a comparison
+    "When was Interstellar released?",  # a value
 ]
 
 
@@ -85,6 +93,11 @@ def ask(workspace: Path) -> None:
                 print(f"   [{i}] {f.text}")
             if len(a.facts) > 6:
                 print(f"   ... {len(a.facts) - 6} more cited facts")
+            if a.sparql is not None:  # the query that returns the same answer from the store
+                print(
+                    f"   {a.kind}; SPARQL:\n"
+                    + "\n".join(f"     {line}" for line in a.sparql.splitlines())
+                )
 
 
 if __name__ == "__main__":

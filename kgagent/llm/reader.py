@@ -223,6 +223,7 @@ def answer(ev: Evidence, choice: Choice) -> Answer:
         paths=paths,
         confidence=choice.confidence,
         abstained=False,
+        kind="value" if entities and all(e.is_literal for e in entities) else "entities",
     )
 
 

@@ -128,25 +128,36 @@ def _sentence(result, entities, facts: Sequence[Fact], number: dict[int, int]) -
         return f"{result.number}{what}."
     if result.kind == "boolean":
         said = "Yes" if result.boolean else "No"
+        if program.op == "compare":  # each side with the value it was compared on
+            sides = [f"{i.label} ({_key(i.key, program)}) {refs(i.facts)}".strip()
+                     for i in result.items]  # fmt: skip
+            return f"{said}, by {_by(program)}: " + "; ".join(sides) + "."
+        if result.boolean and facts:  # the fact that says so
+            return f"Yes: {facts[0].text} {refs([facts[0].id])}."
         cited = refs(f.id for f in facts[:_MAX_CITED])
-        if program.op == "compare":
-            a, b = (_label(result, x) for x in program.pair)
-            return f"{said}: compared {a} and {b} on {_by(program)} {cited}".rstrip() + "."
-        checked = "" if result.boolean else f" (checked {len(facts)} facts)"
-        return f"{said}{checked} {cited}".rstrip() + "."
+        return f"No: none of the {len(facts)} facts checked says so {cited}".rstrip() + "."
+    if program.op in ("argmax", "argmin", "compare"):  # the winner with its value
+        return "; ".join(f"{i.label} ({_key(i.key, program)}) {refs(i.facts)}".strip()
+                         for i in result.items[:_MAX_CITED]) + "."  # fmt: skip
     return named(list(entities)) + "."
+
+
+def _key(key: float | None, program=None) -> str:
+    """A compared value as a person reads it: a year as 2010 (not 2010.0), a date key
+    (year * 10000 + month * 100 + day) as 2010-07-16."""
+    if key is None:
+        return "no value"
+    by = getattr(program, "by", None)
+    if by is not None and by.domain == "date":
+        k = int(key)
+        sign, k = ("-" if k < 0 else ""), abs(k)
+        return f"{sign}{k // 10000:04d}-{k // 100 % 100:02d}-{k % 100:02d}"
+    return str(int(key)) if float(key).is_integer() else f"{key:g}"
 
 
 def _item_entity(item) -> Any:
     return AnswerEntity(iri=item.value, label=item.label, score=0.0, facts=item.facts,
                         is_literal=item.literal)  # fmt: skip
-
-
-def _label(result: ProgramResult, iri: str) -> str:
-    for i in result.items:
-        if i.value == iri:
-            return i.label
-    return iri.rsplit("/", 1)[-1]
 
 
 def _by(program) -> str:
