@@ -59,6 +59,7 @@ CONFIDENT_LINK = 0.8  # least link score of a second entity that constrains the 
 RANK_TIE = 0.05  # the same, where an entity constraint's alignment also weighs the chain
 LINK_WEIGHT = 0.5  # weight of the link scores
 HOP_COST = 0.2  # what each extra hop of an exists chain must earn in relevance
+CONSTRAINED_HOP_COST = 0.4  # each hop beyond one per entity, where two entities constrain
 REACH_BONUS = 0.1  # an exists chain the graph shows reaching the target
 TEMPORAL_WEIGHT = 0.4  # a temporal cue on a temporal relation (or neither), else minus
 COVER_WEIGHT = 0.5  # weight of the share of entities that hold the value
@@ -249,7 +250,7 @@ class ProgramProposer:
         second best) on one base chain."""
         groups = []
         for v in q.values:
-            found = self._value_constraints(q, base.answers, v)
+            found = self._value_constraints(q, base, v)
             if not found:
                 return []  # the base chain's answers hold no value to compare it with
             groups.append(found)
@@ -271,11 +272,13 @@ class ProgramProposer:
             score = base.score + sum(s for _, s, _, _ in combo)
             if others:  # the alignment weighs the chain against its own words instead
                 score += (RANK_STEP - RANK_TIE) * base.rank
+                hops = len(base.ks) + sum(len(c.hops) for c in constraints if c.kind == "entity")
+                score -= CONSTRAINED_HOP_COST * (hops - 1 - len(others))
             if op not in ("count", "exists"):  # there, nothing passing says "0" / "no"
                 score -= EMPTY_PENALTY * (len(passed) == 0)
             cues = " ".join(dict.fromkeys(x for x in (cue, *(w for _, _, w, _ in combo)) if x))
             if op.startswith("arg"):
-                for by, by_score in self._orderings(q, passed if len(passed) else base.answers):
+                for by, by_score in self._orderings(q, base, passed if len(passed) else None):
                     p = _program(op=op, chain=base.chain, constraints=constraints, by=by)
                     out += [ScoredProgram(p, score + by_score, cues)] if p else []
             else:
@@ -283,12 +286,18 @@ class ProgramProposer:
                 out += [ScoredProgram(p, score, cues)] if p else []
         return out
 
-    def _value_constraints(self, q: _Question, answers: np.ndarray, v: NumberCue):
+    def _holding(self, base: Base, nodes: np.ndarray | None = None) -> list[Holding]:
+        """The value relations held by most of ``nodes`` (the base's answers), but not the
+        relation of the chain's last hop: its answers are those values, not holders."""
+        last = self.paths.hops[base.ks[-1]][0]
+        found = self.values.holding(base.answers if nodes is None else nodes)
+        return [h for h in found if h.coverage >= MIN_COVERAGE and h.relation.relation != last]
+
+    def _value_constraints(self, q: _Question, base: Base, v: NumberCue):
         """(constraint, score, cue, passing answers) per value relation of the answers."""
+        answers = base.answers
         out = []
-        for h in self.values.holding(answers):
-            if h.coverage < MIN_COVERAGE:
-                continue
+        for h in self._holding(base):
             r = h.relation
             passed = self.values.passing(r, answers, v.op, v.value)
             score = self._value_fit(q, h, v.year_like)
@@ -316,13 +325,12 @@ class ProgramProposer:
         out.sort(key=lambda x: -x[1])
         return out[:VALUE_OPTIONS]
 
-    def _orderings(self, q: _Question, nodes: np.ndarray) -> list[tuple[ValueOf, float]]:
-        """(what to order by, score) per value relation the nodes hold."""
+    def _orderings(self, q: _Question, base: Base, nodes) -> list[tuple[ValueOf, float]]:
+        """(what to order by, score) per value relation the nodes hold (None: the base's
+        answers)."""
         temporal = q.cues.order.temporal if q.cues.order else None
         out = []
-        for h in self.values.holding(nodes):
-            if h.coverage < MIN_COVERAGE:
-                continue
+        for h in self._holding(base, nodes):
             r = h.relation
             by = ValueOf(r.relation, inverse=r.inverse, domain=h.domain)
             out.append((by, self._value_fit(q, h, temporal)))
