@@ -284,8 +284,11 @@ def _numbers(tokens: Sequence[Token], text: str) -> tuple[tuple[NumberCue, ...],
             k = len(phrase)
             if i >= k and tuple(words[i - k : i]) == phrase and k >= len(said):
                 op, said = phrase_op, phrase
+        cue = _cue(value, op, " ".join([*said, t.text]), t)
+        if not said and not cue.year_like:  # a bare number constrains only as a year or
+            continue  # date ("the 1993 films"); "31" left by a stray escape code does not
         taken |= set(range(i - len(said), i))
-        out.append(_cue(value, op, " ".join([*said, t.text]), t))
+        out.append(cue)
     return tuple(out), frozenset(taken)
 
 
