@@ -29,6 +29,7 @@ penalty for what the graph says cannot hold (a constraint nothing passes).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from functools import partial
 
 import numpy as np
 
+from kgagent.pipeline.ranker import SHARING_WORDS
 from kgagent.pipeline.relevance import RelationRelevance
 from kgagent.programs.align import WindowAligner
 from kgagent.programs.bases import RANK_STEP, Base, BaseChains
@@ -50,7 +52,7 @@ from kgagent.programs.types import (
     ValueOf,
 )
 from kgagent.programs.values import parse_value
-from kgagent.text import content_stems
+from kgagent.text import content_stems, words
 from kgagent.types import Evidence
 
 __all__ = ["ProgramProposer", "ScoredProgram"]
@@ -313,9 +315,12 @@ class ProgramProposer:
         reading every word, those that ask for the path too)."""
         if q.windows is None:
             q.windows = self.aligner.sims(q.words)
+        sharing = bool(SHARING_WORDS & set(words(q.text)))
         out = []
         for ks, passed in self.paths.reaching(base.answers, other.node):
             hops = tuple(self.paths.hops[k] for k in ks)
+            if not sharing and _walks_back(hops):  # "shares a year with X": only if said
+                continue
             slots = [(k, topic.span) for k in base.ks] + [(k, other.span) for k in ks]
             score = self.aligner.align(*q.windows, slots) + LINK_WEIGHT * other.score
             try:
@@ -425,3 +430,9 @@ def _ranked(found: list[ScoredProgram]) -> list[ScoredProgram]:
     for p in sorted(found, key=lambda p: -p.score):
         best.setdefault(json.dumps(p.program.to_dict(), sort_keys=True), p)
     return list(best.values())
+
+
+def _walks_back(hops) -> bool:
+    """Whether a path walks a relation and straight back along it (the answer shares
+    that relation's value with the anchor): the ranker's rule for such loops."""
+    return any(a[0] == b[0] and a[1] != b[1] for a, b in itertools.pairwise(hops))

@@ -312,3 +312,30 @@ def test_value_relations_and_classes_are_read_from_the_graph(films):
     assert "film" in classes.of([jaws]) and "documentary" in classes.of([duel])
     assert {"film", "documentary"} <= classes.all()
     assert classes.of([graph.node(E + "spielberg")]) == set()
+
+
+def test_a_constraint_walking_a_relation_and_back_needs_words_of_sharing(films, proposer):
+    """ "The same year as X" is a release year walked there and back; without such words
+    that loop joins two entities the question never related (the ranker's rule)."""
+    graph = films[1]
+    said = propose(
+        films, proposer, "Which films did Steven Spielberg direct the same year as Jaws?"
+    )
+    said += propose(
+        films,
+        proposer,
+        "Which films did Steven Spielberg make in the same year as Schindler's List?",
+    )
+    loops = [
+        sp.program
+        for sp in said
+        for c in sp.program.constraints
+        if getattr(c, "hops", None) and len(c.hops) == 2 and c.hops[0][0] == c.hops[1][0]
+    ]
+    assert loops  # offered where the question says "same"
+    assert any("Jurassic Park" in execute(p, graph).answers for p in loops)
+    unsaid = propose(films, proposer, "Which films did Steven Spielberg direct, Schindler's List?")
+    for sp in unsaid:
+        for c in sp.program.constraints:
+            hops = getattr(c, "hops", ())
+            assert not (len(hops) == 2 and hops[0][0] == hops[1][0] and hops[0][1] != hops[1][1])
