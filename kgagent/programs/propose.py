@@ -90,6 +90,10 @@ class ScoredProgram:
     cue: str
 
 
+#: the pipeline's first chains a program typed only by a second entity must narrow
+TOP_READINGS = 3
+
+
 @dataclass
 class _Question:
     """One question as the builders read it."""
@@ -156,7 +160,20 @@ class ProgramProposer:
             found = found or self._chained(q)
         else:
             found = self._chained(q)
+        if not (q.cues.yes_no or q.cues.count or q.cues.order or q.values):
+            found = self._narrowing(q, found)
         return _ranked(found)
+
+    def _narrowing(self, q: _Question, found: list[ScoredProgram]) -> list[ScoredProgram]:
+        """Where only a second entity made the question typed, the programs that filter
+        one of the chains the pipeline ranked first: "films directed by X that star Y"
+        narrows X's films; "who in the world wrote X", where "world" links to a tag, is
+        still X's writers, not some chain to the tag."""
+        top = {
+            (c.topic, tuple(zip(c.relations, c.inverse, strict=True)))
+            for c in q.evidence.candidates[:TOP_READINGS]
+        }
+        return [sp for sp in found if (sp.program.chain.topic, sp.program.chain.hops) in top]
 
     # -- reading the question -------------------------------------------------------------
 
