@@ -90,8 +90,9 @@ class ScoredProgram:
     cue: str
 
 
-#: the pipeline's first chains a program typed only by a second entity must narrow
-TOP_READINGS = 3
+#: the pipeline's first chains a program typed only by a second entity must narrow (its
+#: base chain is one of them, or their first hops)
+TOP_READINGS = 5
 
 
 @dataclass
@@ -166,12 +167,14 @@ class ProgramProposer:
 
     def _narrowing(self, q: _Question, found: list[ScoredProgram]) -> list[ScoredProgram]:
         """Where only a second entity made the question typed, the programs that filter
-        one of the chains the pipeline ranked first: "films directed by X that star Y"
-        narrows X's films; "who in the world wrote X", where "world" links to a tag, is
+        one of the chains the pipeline ranked first, or their first hops: "films directed
+        by X that star Y" narrows X's films (read by the pipeline as X -directed->
+        -starring-> Y); "who in the world wrote X", where "world" links to a tag, is
         still X's writers, not some chain to the tag."""
-        top = {
-            (c.topic, tuple(zip(c.relations, c.inverse, strict=True)))
-            for c in q.evidence.candidates[:TOP_READINGS]
+        top = {  # the chains and their first hops: "X directed -> starring" read by the
+            (c.topic, tuple(zip(c.relations, c.inverse, strict=True))[:k])  # pipeline is
+            for c in q.evidence.candidates[:TOP_READINGS]  # "X's films", then a filter
+            for k in range(1, c.hops + 1)
         }
         return [sp for sp in found if (sp.program.chain.topic, sp.program.chain.hops) in top]
 
