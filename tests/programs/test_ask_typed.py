@@ -91,3 +91,21 @@ def test_cli_shows_the_sparql_and_writes_kind(tmp_path):
     assert r.exit_code == 0, r.output
     record = json.loads(out.read_text())
     assert (record["kind"], record["answers"]) == ("boolean", ["yes"])
+
+
+def test_concurrent_typed_asks_equal_sequential(films):
+    """Value tables and caches are built on first use: threads asking at once must
+    agree with one thread asking alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    agent, _ = films
+    qs = [
+        "How many films did Steven Spielberg direct?",
+        "Did Martin Scorsese direct Goodfellas?",
+        "Which films directed by Martin Scorsese star Robert De Niro?",
+        "Who directed Jaws?",
+    ] * 4
+    alone = [agent.ask(q).to_dict()["answers"] for q in qs]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda q: agent.ask(q).to_dict()["answers"], qs))
+    assert together == alone
