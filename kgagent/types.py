@@ -192,7 +192,9 @@ class Answer:
         entities: ranked answers with their supporting fact ids.
         facts: every cited fact.
         paths: the multi-hop paths behind the answers.
-        confidence: the reader's probability that the chosen answer is right (0..1).
+        confidence: the reader's probability that the chosen answer is right (0..1);
+            for a typed question, the chosen program's share of the proposed readings
+            (the proposer's scores, softmax: low where other readings were close).
         abstained: True when no answer is given.
         timings: per-stage milliseconds (link, retrieve, read, total).
         kind: what the answer is: "entities" (labels, best first), "number" (a count,
