@@ -81,7 +81,7 @@ def ask(workspace: Path) -> None:
         if not (workspace / "runs" / "train.json").is_file():
             print("\n== train on questions synthesized from the graph (no QA data; once)")
             report = agent.train(
-                questions=400, reader_steps=24, reader_batch_size=4, policy_budget=30,
+                questions=400, reader_steps=12, reader_batch_size=4, policy_budget=30,
                 progress=True,
             )  # fmt: skip
             print(report)
