@@ -202,6 +202,7 @@ class Answer:
             "value" (literal values' lexical forms).
         sparql: the query that returns the same answer from the store, for a typed
             question (:mod:`kgagent.programs`): the explanation a user can run and edit.
+            A team's reads its members' graphs as one store (entities as it matched them).
     """
 
     question: str

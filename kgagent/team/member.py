@@ -2,8 +2,9 @@
 
 The requests are few and coarse (one per batch of questions, not per fact), so the same
 interface serves a thread pool and actors on other machines: ``describe`` (once, when
-the team forms), ``link``, ``encode``, ``facts``, ``one_hop``, ``llm_choose``, ``synth_parts`` and
-``export_policy``. :meth:`LocalMember.submit` and :meth:`RayMember.submit` both return a
+the team forms), ``link``, ``encode``, ``facts``, ``one_hop``, ``llm_choose``,
+``synth_parts``, ``program_values``, ``program_value_facts`` and ``export_policy``.
+:meth:`LocalMember.submit` and :meth:`RayMember.submit` both return a
 :class:`concurrent.futures.Future`, so the team's code does not know which it talks to.
 """
 
@@ -35,6 +36,8 @@ class LocalMember:
         self.name = name
         self._pool = pool
         self._graph: str | None = None
+        self._program_graph = None  # LocalProgramGraph, built on the first typed question
+        self._program_lock = threading.Lock()
 
     def submit(self, method: str, *args: Any) -> Future:
         if self._pool is None:  # no pool: answer now (an actor's member, or one agent)
@@ -93,6 +96,7 @@ class LocalMember:
                 "min_share": cfg.policy.min_share,
                 "batch_chunk": cfg.qa.batch_chunk,
                 "max_question_chars": cfg.qa.max_question_chars,
+                "programs": cfg.qa.programs,
             },
             has_llm=agent.has_llm,
             has_policy=r.policy is not None,
@@ -163,6 +167,33 @@ class LocalMember:
         if llm is None:
             raise KGAgentError(f"member {self.name!r} has no LLM (llm.backend: none)")
         return llm.choose(conversations, options)
+
+    def program_values(self, relation: str, inverse: bool) -> dict[str, np.ndarray]:
+        """This graph's value table of one relation (local node ids; ``ref`` its own fact
+        references), for the team's typed questions (:mod:`kgagent.team.programs`)."""
+        t = self._programs().values(relation, bool(inverse))
+        return {k: getattr(t, k) for k in ("holder", "node", "term", "text", "datatype",
+                                           "display", "ref")}  # fmt: skip
+
+    def program_value_facts(self, refs: Sequence[int]) -> FactBatch:
+        """The facts behind rows of :meth:`program_values`, stamped with this member."""
+        import dataclasses
+
+        found = self._programs().value_facts(np.asarray(refs, dtype=np.int64))
+        graph = self.graph
+        stamped = tuple(
+            None if f is None else dataclasses.replace(f, agent=self.name, graph=graph)
+            for f in found
+        )
+        return FactBatch(self.name, graph, stamped)
+
+    def _programs(self):
+        from kgagent.programs.graph import LocalProgramGraph
+
+        with self._program_lock:
+            if self._program_graph is None:
+                self._program_graph = LocalProgramGraph(self.agent.retriever.graph)
+            return self._program_graph
 
     def synth_parts(self):
         """What the team's question synthesis needs from this graph, in local ids: its

@@ -46,7 +46,7 @@ __all__ = ["Team"]
 #: ``ask_batch`` takes questions (``batch_chunk``, ``max_question_chars``: the lead's
 #: ``qa`` section where it tells them, else these defaults)
 SETTINGS = ("decisive", "policy_weight", "prior_weight", "min_confidence", "beam", "options",
-            "min_share", "batch_chunk", "max_question_chars")  # fmt: skip
+            "min_share", "batch_chunk", "max_question_chars", "programs")  # fmt: skip
 _QA_DEFAULTS = {"batch_chunk": 64, "max_question_chars": MAX_QUESTION_CHARS}
 
 
@@ -153,6 +153,7 @@ class Team:
             weights=self.weights,
         )
         self._llm = None
+        self._programs = None  # the ProgramReader over these members (rebuilt on a join)
         self.use_policy(load_team_policy(self, self._policy_name))
 
     def use_policy(self, reasoner) -> None:
@@ -253,7 +254,13 @@ class Team:
         t0 = time.perf_counter()
         evidences = self.evidence(questions)
         t1 = time.perf_counter()
-        answers = reader.read(evidences)
+        typed = (
+            self._typed_reader().read(evidences)
+            if self.settings.get("programs", True)
+            else [None] * len(evidences)
+        )  # counts, yes/no, ... as programs over the federated graphs
+        plain = iter(reader.read([ev for ev, t in zip(evidences, typed, strict=True) if t is None]))
+        answers = [t if t is not None else next(plain) for t in typed]
         t2 = time.perf_counter()
         n = max(1, len(questions))
         link_ms = evidences[0].timings.get("link_ms", 0.0) if evidences else 0.0
@@ -264,6 +271,21 @@ class Team:
             "total_ms": (t2 - t0) * 1000 / n,
         }
         return [dataclasses.replace(a, timings=dict(timings)) for a in answers]
+
+    def _typed_reader(self):
+        """The program reader over the members' graphs federated (built on first use)."""
+        from kgagent.programs.propose import ProgramProposer
+        from kgagent.programs.reader import ProgramReader
+        from kgagent.team.programs import FederatedProgramGraph
+
+        with self._lock:
+            if self._programs is None:
+                fed = self.federation
+                graph = FederatedProgramGraph(fed, self.members)
+                proposer = ProgramProposer(graph, self.encoder, fed.relation_terms,
+                                           fed.relation_texts, fed.relation_vectors)  # fmt: skip
+                self._programs = ProgramReader(proposer, graph)
+            return self._programs
 
     # -- learning and membership ------------------------------------------------------------
 
