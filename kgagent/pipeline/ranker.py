@@ -26,6 +26,7 @@ PathQuestion and the movies ontology.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections.abc import Sequence
 
@@ -57,6 +58,13 @@ SHARING_WORDS = frozenset(
         "another",
     ]
 )
+#: phrases that ask for a time ("when was X released", "what year is X from"): the
+#: expected answer type, matched against what a chain's answers are (years, dates)
+TIME_QUESTIONS = (("when",), ("what", "year"), ("which", "year"), ("what", "date"),
+                  ("which", "date"), ("what", "time"))  # fmt: skip
+_YEAR = re.compile(r"^-?\d{4}$")  # a year as an answer's label (or a gYear's lexical form)
+_DATE = re.compile(r"^-?\d{4}-\d{2}(-\d{2})?([T ].*)?$")  # a date or dateTime
+_YEARS = (1000, 2100)  # a four-digit number in this range may be a year
 _CACHE_MAX = 100_000  # windows and chain phrasings kept encoded
 
 
@@ -72,6 +80,9 @@ class ChainRanker:
         chain_weight: weight of the chain phrasing's similarity to the question.
         shared_weight: credit (with sharing words) or penalty (without) per hop that
             walks back the relation it just walked.
+        time_weight: where the question asks for a time ("when", "what year"), credit to
+            a chain whose answers are years or dates, and the same penalty to one whose
+            answers are not (the expected answer type, read from the answers' values).
         window: longest word window a hop aligns to.
     """
 
@@ -85,6 +96,7 @@ class ChainRanker:
         hop_cost: float = 0.6,
         chain_weight: float = 1.0,
         shared_weight: float = 0.4,
+        time_weight: float = 0.5,
         window: int = 2,
     ) -> None:
         self.encoder = encoder
@@ -92,6 +104,7 @@ class ChainRanker:
         self.hop_cost = float(hop_cost)
         self.chain_weight = float(chain_weight)
         self.shared_weight = float(shared_weight)
+        self.time_weight = float(time_weight)
         self.window = int(window)
         vectors = np.asarray(relation_vectors, dtype=np.float32)  # (2R, d)
         self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
@@ -161,7 +174,10 @@ class ChainRanker:
 
     def _scores(self, question, qvec, windows, vecs, pool: Sequence[Candidate]) -> np.ndarray:
         """(n,) retrieval's score plus alignment, phrasing and shared-relation terms."""
-        sharing = bool(SHARING_WORDS & set(words(question)))
+        toks = words(question)
+        sharing = bool(SHARING_WORDS & set(toks))
+        asks_time = any(tuple(toks[i : i + len(p)]) == p for p in TIME_QUESTIONS
+                        for i in range(len(toks)))  # fmt: skip
         spans = [(s, e) for s, e, _ in windows]
         wvec = np.stack([vecs[w] for _, _, w in windows]) if windows else None  # (W, d)
         wstems = [content_stems(w) for _, _, w in windows]
@@ -179,7 +195,11 @@ class ChainRanker:
             )
             shared = self.shared_weight * loops * (1.0 if sharing else -1.0)
             phrase = float(vecs[_phrase(c)] @ qvec) if k else 0.0
-            out[i] = c.score + align - self.hop_cost * k + self.chain_weight * phrase + shared
+            timed = 0.0
+            if asks_time and c.answers:
+                timed = self.time_weight * (1.0 if _times(c) else -1.0)
+            out[i] = (c.score + align - self.hop_cost * k + self.chain_weight * phrase + shared
+                      + timed)  # fmt: skip
         return out
 
     def _hop_sims(self, text: str, wvec: np.ndarray, wstems: list[set[str]]) -> np.ndarray:
@@ -191,6 +211,17 @@ class ChainRanker:
             [len(stems & ws) / len(stems) if stems else 0.0 for ws in wstems], dtype=np.float32
         )
         return dense + self.lexical * overlap
+
+
+def _times(c: Candidate) -> bool:
+    """Whether a chain's answers are times: every label a year or a date."""
+    for _, label in c.answers:
+        text = label.strip()
+        if _DATE.match(text):
+            continue
+        if not (_YEAR.match(text) and _YEARS[0] <= abs(int(text)) <= _YEARS[1]):
+            return False
+    return True
 
 
 def _phrase(c: Candidate) -> str:

@@ -72,3 +72,17 @@ def test_windows_and_phrasings_are_cached_between_batches(ranker):
     n = len(ranker._cache)
     best(ranker, "who directed the films Tom starred in", [TWO, ONE])
     assert len(ranker._cache) == n
+
+
+def test_a_question_asking_when_prefers_a_chain_whose_answers_are_times(ranker):
+    """The expected answer type: "when" / "what year" ask for a time, so a chain that
+    reaches years or dates beats one that reaches people, whatever the words align."""
+    import dataclasses
+
+    people = dataclasses.replace(ONE, answers=(("http://ex/a", "Ann Smith"),))
+    years = dataclasses.replace(TWO, answers=(("http://ex/1994", "1994"), ("x", "1996-05-01")))
+    assert best(ranker, "when did Tom come out", [people, years]) == years
+    assert best(ranker, "what year is Tom from", [people, years]) == years
+    assert best(ranker, "which films starred Tom", [people, years]) == people
+    not_years = dataclasses.replace(years, answers=(("http://ex/3", "3"), ("x", "1994")))
+    assert best(ranker, "when did Tom come out", [people, not_years]) == people
