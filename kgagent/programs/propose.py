@@ -169,14 +169,26 @@ class ProgramProposer:
         """Where only a second entity made the question typed, the programs that filter
         one of the chains the pipeline ranked first, or their first hops: "films directed
         by X that star Y" narrows X's films (read by the pipeline as X -directed->
-        -starring-> Y); "who in the world wrote X", where "world" links to a tag, is
-        still X's writers, not some chain to the tag."""
+        -starring-> Y) by one relation to Y; "who in the world wrote X", where "world"
+        links to a tag, is still X's writers, not a chain to the tag through a genre the
+        two share (a longer constraint needs a typed cue to be believed)."""
         top = {  # the chains and their first hops: "X directed -> starring" read by the
             (c.topic, tuple(zip(c.relations, c.inverse, strict=True))[:k])  # pipeline is
             for c in q.evidence.candidates[:TOP_READINGS]  # "X's films", then a filter
             for k in range(1, c.hops + 1)
         }
-        return [sp for sp in found if (sp.program.chain.topic, sp.program.chain.hops) in top]
+        sharing = bool(SHARING_WORDS & set(words(q.text)))
+
+        def plain(c) -> bool:  # one relation to the entity, or "the same <r> as" it
+            hops = getattr(c, "hops", ())
+            return len(hops) <= 1 or (sharing and len(hops) == 2 and _walks_back(hops))
+
+        return [
+            sp
+            for sp in found
+            if (sp.program.chain.topic, sp.program.chain.hops) in top
+            and all(plain(c) for c in sp.program.constraints)
+        ]
 
     # -- reading the question -------------------------------------------------------------
 

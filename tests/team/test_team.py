@@ -12,6 +12,7 @@ import pytest
 
 from kgagent import Team as TopLevelTeam
 from kgagent.agents import Agent
+from kgagent.agents.training import write_policy_use
 from kgagent.errors import KGAgentError
 from kgagent.team import Router, Team
 from kgagent.team.federation import Federation
@@ -106,9 +107,17 @@ def test_team_policy_is_warm_started_and_walks_across_three_graphs(trio, members
     # the saved policy is the team's next time it forms
     again = Team(agents=[members["people"], members["films"], members["awards"]],
                  workspace=team.workspace)  # fmt: skip
-    with again:
-        assert again.policy is not None
+    with again:  # used where it was not worse than the planned chains on held-out ones
+        hits = report["answers_hits_at_1"]
+        assert report["used"] == (hits["policy"] >= hits["planned"])
+        assert (again.policy is not None) == report["used"]
         assert again.ask(AWARD).labels == a.labels
+    policy_dir = team.workspace / "policy" / "default"
+    for used in (True, False):  # the decision beside the policy is what the team reads
+        write_policy_use(policy_dir, used=used, validation=hits)
+        with Team(agents=[members["people"], members["films"], members["awards"]],
+                  workspace=team.workspace) as again:  # fmt: skip
+            assert (again.policy is not None) == used
 
 
 def test_ask_batch_matches_ask_and_concurrent_asks_are_safe(trio):
