@@ -28,14 +28,14 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
 
-__all__ = ["SHARING_WORDS", "ChainRanker"]
+__all__ = ["SHARING_WORDS", "ChainRanker", "TextVectors"]
 
 #: English words that say two things share a neighbour ("films that share actors with
 #: X", "the same director as", "co-starred", "also wrote")
@@ -110,8 +110,7 @@ class ChainRanker:
         self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
         for text, vec in zip(relation_texts, vectors, strict=True):
             self._rel.setdefault(text, (vec, content_stems(text)))
-        self._cache: dict[str, np.ndarray] = {}  # window / phrasing -> vector
-        self._lock = threading.Lock()
+        self._vectors = TextVectors(encoder, max_items=_CACHE_MAX)  # windows, phrasings
 
     def rank(
         self,
@@ -160,17 +159,7 @@ class ChainRanker:
         """One encoder call for the questions and the windows and chain phrasings not seen
         before (windows and phrasings repeat across questions: they are cached)."""
         cached = {_phrase(c) for pool in pools for c in pool} | set(windows)
-        with self._lock:
-            known = {t: self._cache[t] for t in cached if t in self._cache}
-        texts = list(dict.fromkeys([*masked, *(t for t in cached if t not in known)]))
-        vecs = np.asarray(self.encoder.encode(texts), dtype=np.float32) if texts else []
-        out = dict(zip(texts, vecs, strict=True))
-        with self._lock:
-            if len(self._cache) > _CACHE_MAX:
-                self._cache.clear()
-            self._cache.update({t: out[t] for t in cached if t in out})
-        out.update(known)
-        return out
+        return self._vectors.encode(cached, fresh=masked)
 
     def _scores(self, question, qvec, windows, vecs, pool: Sequence[Candidate]) -> np.ndarray:
         """(n,) retrieval's score plus alignment, phrasing and shared-relation terms."""
@@ -222,6 +211,44 @@ def _times(c: Candidate) -> bool:
         if not (_YEAR.match(text) and _YEARS[0] <= abs(int(text)) <= _YEARS[1]):
             return False
     return True
+
+
+class TextVectors:
+    """Encoder vectors of short texts that repeat across questions (word windows, chain
+    phrasings), kept between calls; thread-safe. Shared by the chain ranker and the
+    program proposer's aligner (:mod:`kgagent.programs.align`).
+
+    Args:
+        encoder: sentence encoder (unit vectors).
+        max_items: the cache is emptied when it grows past this many texts.
+    """
+
+    def __init__(self, encoder, *, max_items: int) -> None:
+        self.encoder = encoder
+        self.max_items = int(max_items)
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many texts are kept."""
+        return len(self._cache)
+
+    def encode(self, cached: Iterable[str], fresh: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """text -> (d,) vector of every ``cached`` and ``fresh`` text, in one encoder call
+        for those not known; only ``cached`` texts are kept (``fresh`` ones, such as whole
+        questions, rarely repeat)."""
+        cached = set(cached)
+        with self._lock:
+            known = {t: self._cache[t] for t in cached if t in self._cache}
+        texts = list(dict.fromkeys([*fresh, *(t for t in cached if t not in known)]))
+        vecs = np.asarray(self.encoder.encode(texts), dtype=np.float32) if texts else []
+        out = dict(zip(texts, vecs, strict=True))
+        with self._lock:
+            if len(self._cache) > self.max_items:
+                self._cache.clear()
+            self._cache.update({t: out[t] for t in cached if t in out})
+        out.update(known)
+        return out
 
 
 def _phrase(c: Candidate) -> str:

@@ -16,11 +16,11 @@ character, so "movies written by A that B directed" is not read the other way ro
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Sequence
 
 import numpy as np
 
+from kgagent.pipeline.ranker import TextVectors
 from kgagent.text import STOP_WORDS, content_stems
 
 __all__ = ["WindowAligner"]
@@ -63,8 +63,7 @@ class WindowAligner:
         self.distance = float(distance)
         self.max_distance = float(max_distance)
         self.window = int(window)
-        self._cache: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
+        self._vectors = TextVectors(encoder, max_items=_CACHE_MAX)
 
     def sims(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """(2R, W) how much each window of ``text`` reads like each relation (in its
@@ -125,15 +124,5 @@ class WindowAligner:
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         """(n, d) vectors of ``texts``; windows repeat across questions, so they are cached."""
-        with self._lock:
-            known = {t: self._cache[t] for t in set(texts) if t in self._cache}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            new = dict(zip(missing, np.asarray(self.encoder.encode(missing), dtype=np.float32),
-                           strict=True))  # fmt: skip
-            with self._lock:
-                if len(self._cache) > _CACHE_MAX:
-                    self._cache.clear()
-                self._cache.update(new)
-            known.update(new)
+        known = self._vectors.encode(texts)
         return np.stack([known[t] for t in texts])

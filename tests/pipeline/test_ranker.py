@@ -69,9 +69,9 @@ def test_retrieval_score_still_counts_and_empty_pools_are_fine(ranker):
 
 def test_windows_and_phrasings_are_cached_between_batches(ranker):
     best(ranker, "who directed the films Tom starred in", [ONE, TWO])
-    n = len(ranker._cache)
+    n = len(ranker._vectors)
     best(ranker, "who directed the films Tom starred in", [TWO, ONE])
-    assert len(ranker._cache) == n
+    assert len(ranker._vectors) == n
 
 
 def test_a_question_asking_when_prefers_a_chain_whose_answers_are_times(ranker):
