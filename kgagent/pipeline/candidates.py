@@ -59,6 +59,7 @@ class CandidateBuilder:
         policy: Sequence[Sequence[Proposal]],
         planned: Sequence[Sequence[Proposal]],
         rank: Callable[[list[list[Candidate]]], list[np.ndarray]] | None = None,
+        fits: Callable[[int, Candidate], bool] | None = None,
     ) -> list[tuple[Candidate, ...]]:
         """Per question, its candidates best first: the policy's walks in its order, then
         the best of the rest (one-hop and planned chains by score).
@@ -66,6 +67,11 @@ class CandidateBuilder:
         ``policy`` and ``planned``: per anchor (``anchors`` order), its proposals.
         ``rank``: new scores for the rest of each question's candidates (the zero-shot
         :class:`~kgagent.pipeline.ranker.ChainRanker`), given all of them at once.
+        ``fits(question index, candidate)``: whether a walk's answers are of the type the
+        question asks for. A policy walk that does not fit loses its policy prior and is
+        ranked with the rest: a policy trained on one phrasing ("what year was X
+        released") can send a new one ("when did X hit theaters") to the cast, and the
+        answers' type says so plainly.
         """
         cap = self.max_answers
         one_hop = self.graph.one_hop(
@@ -77,7 +83,13 @@ class CandidateBuilder:
         proposed: list[list[Candidate]] = [[] for _ in range(n_questions)]
         others: list[list[Candidate]] = [[] for _ in range(n_questions)]
         for a, props in zip(anchors, policy, strict=True):
-            proposed[a.question] += [c for c in (chains.pop(0) for _ in props) if c is not None]
+            for c in (chains.pop(0) for _ in props):
+                if c is None:
+                    continue
+                if fits is None or fits(a.question, c):
+                    proposed[a.question].append(c)
+                else:
+                    others[a.question].append(dataclasses.replace(c, prior=None))
         for a, props, hop in zip(anchors, planned, one_hop, strict=True):
             others[a.question] += hop
             others[a.question] += [c for c in (chains.pop(0) for _ in props) if c is not None]

@@ -33,7 +33,7 @@ import numpy as np
 from kgagent.pipeline.candidates import CandidateBuilder
 from kgagent.pipeline.graph import GraphView
 from kgagent.pipeline.proposers import Anchor, ChainPlanner, PolicyProposer
-from kgagent.pipeline.ranker import ChainRanker
+from kgagent.pipeline.ranker import ChainRanker, fits_answer_type
 from kgagent.pipeline.relevance import RelationRelevance
 from kgagent.text import strip_hints
 from kgagent.types import Evidence
@@ -127,7 +127,13 @@ class QuestionPipeline:
         ]
         policy, planned = self._propose(anchors, rel_scores)
         built = self.candidates.build(
-            len(qs), anchors, rel_scores, policy, planned, rank=self._ranking(qs, tops)
+            len(qs),
+            anchors,
+            rel_scores,
+            policy,
+            planned,
+            rank=self._ranking(qs, tops),
+            fits=lambda i, c: fits_answer_type(qs[i], c),
         )
         t2 = time.perf_counter()
         n = max(1, len(qs))

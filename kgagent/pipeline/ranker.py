@@ -35,7 +35,7 @@ import numpy as np
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
 
-__all__ = ["SHARING_WORDS", "ChainRanker", "TextVectors"]
+__all__ = ["SHARING_WORDS", "ChainRanker", "TextVectors", "asks_time", "fits_answer_type"]
 
 #: English words that say two things share a neighbour ("films that share actors with
 #: X", "the same director as", "co-starred", "also wrote")
@@ -165,8 +165,7 @@ class ChainRanker:
         """(n,) retrieval's score plus alignment, phrasing and shared-relation terms."""
         toks = words(question)
         sharing = bool(SHARING_WORDS & set(toks))
-        asks_time = any(tuple(toks[i : i + len(p)]) == p for p in TIME_QUESTIONS
-                        for i in range(len(toks)))  # fmt: skip
+        timed_question = asks_time(toks)
         spans = [(s, e) for s, e, _ in windows]
         wvec = np.stack([vecs[w] for _, _, w in windows]) if windows else None  # (W, d)
         wstems = [content_stems(w) for _, _, w in windows]
@@ -185,7 +184,7 @@ class ChainRanker:
             shared = self.shared_weight * loops * (1.0 if sharing else -1.0)
             phrase = float(vecs[_phrase(c)] @ qvec) if k else 0.0
             timed = 0.0
-            if asks_time and c.answers:
+            if timed_question and c.answers:
                 timed = self.time_weight * (1.0 if _times(c) else -1.0)
             out[i] = (c.score + align - self.hop_cost * k + self.chain_weight * phrase + shared
                       + timed)  # fmt: skip
@@ -200,6 +199,19 @@ class ChainRanker:
             [len(stems & ws) / len(stems) if stems else 0.0 for ws in wstems], dtype=np.float32
         )
         return dense + self.lexical * overlap
+
+
+def asks_time(toks: Sequence[str]) -> bool:
+    """Whether a question's words ask for a time ("when", "what year")."""
+    return any(tuple(toks[i : i + len(p)]) == p for p in TIME_QUESTIONS
+               for i in range(len(toks)))  # fmt: skip
+
+
+def fits_answer_type(question: str, c: Candidate) -> bool:
+    """Whether a chain's answers are of the type the question asks for: a question
+    asking for a time ("when was X released") is not answered by people or genres. Any
+    chain fits a question that names no expected type."""
+    return not (c.answers and asks_time(words(question)) and not _times(c))
 
 
 def _times(c: Candidate) -> bool:

@@ -134,6 +134,30 @@ def test_candidates_put_the_policy_first_and_keep_one_other(r):
     assert with_policy[1].relations == without[0].relations
 
 
+def test_a_policy_walk_of_the_wrong_answer_type_is_ranked_with_the_rest(r):
+    """A question asking "when" that the policy sends to the cast: its walk loses the
+    policy prior and competes by score, so the chain reaching the year answers."""
+    from kgagent.pipeline.ranker import fits_answer_type
+
+    g = r.pipeline.graph
+    builder = CandidateBuilder(g, max_answers=100, walks_per_answer=20, topic_answers=False,
+                               max_candidates=12, others_with_policy=1)  # fmt: skip
+    titanic = _node(r, "Titanic")
+    rel = np.zeros(2 * len(r.relation_terms), dtype=np.float32)
+    rel[_action(r, "release_year")] = 2.0
+    anchor = Anchor(0, titanic, 1.0)
+    walk = Proposal(anchor, (_action(r, "directed_by"),), -5.0, prior=-0.1)
+    question = "when did Titanic hit theaters"
+    got = builder.build(1, [anchor], [rel], [[walk]], [[]],
+                        fits=lambda i, c: fits_answer_type(question, c))[0]  # fmt: skip
+    assert all(c.prior is None for c in got)  # nothing the policy proposed is left
+    assert got[0].relation_labels == (g.relation_texts[_action(r, "release_year")],)
+    asked = "who directed Titanic"  # a question without an expected type keeps the walk
+    kept = builder.build(1, [anchor], [rel], [[walk]], [[]],
+                         fits=lambda i, c: fits_answer_type(asked, c))[0]  # fmt: skip
+    assert kept[0].prior == -0.1
+
+
 # -- policy proposer ---------------------------------------------------------------------
 
 
