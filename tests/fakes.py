@@ -42,8 +42,11 @@ class OverlapLM:
         for conv in conversations:
             text = conv[-1]["content"]
             question = text.split("Question: ", 1)[1].split("\n", 1)[0]
-            path = text.split("Path: ", 1)[1].split("\n", 1)[0]
-            relations = " ".join(path.split(" → ")[1:-1])  # between topic and answers
+            if "\nProgram: " in text:  # a typed program: every word of its reading
+                relations = text.split("Program: ", 1)[1].split("\n", 1)[0]
+            else:
+                path = text.split("Path: ", 1)[1].split("\n", 1)[0]
+                relations = " ".join(path.split(" → ")[1:-1])  # between topic and answers
             overlap = len(_words(question) & _words(relations))
             rows.append([2.0 * overlap - 1.0, 0.0])  # log-odds of yes: -1 with no overlap
         return normalize_rows(np.array(rows, dtype=np.float64))

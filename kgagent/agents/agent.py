@@ -344,7 +344,7 @@ class Agent:
         Returns the report (also in ``adapters/NAME/metrics.json``): option accuracy on
         held-out examples before and after, steps, seconds.
         """
-        from kgagent.llm.finetune import example_from, train_lora
+        from kgagent.llm.finetune import train_lora
         from kgagent.llm.models import resolve_model
 
         cfg = self.config.llm
@@ -356,17 +356,8 @@ class Agent:
         pairs = qa_pairs(examples)
         if not any(answers for _, answers in pairs):
             raise KGAgentError("fine-tuning needs questions with answers")
-        retriever = self.retriever
         t0 = time.perf_counter()
-        data = []
-        asked = [(q, answers) for q, answers in pairs if answers]
-        for b in range(0, len(asked), 64):  # the candidates the reader will see
-            chunk = asked[b : b + 64]
-            for ev, (_, answers) in zip(retriever.evidence([q for q, _ in chunk]), chunk,
-                                        strict=True):  # fmt: skip
-                ex = example_from(ev, answers)
-                if ex is not None:
-                    data.append(ex)
+        data = self.reader_examples(pairs)
         retrieve_s = time.perf_counter() - t0
         report = train_lora(
             resolve_model(cfg.model),
@@ -380,6 +371,25 @@ class Agent:
         if name == cfg.adapter:
             self.reload_llm()  # the next question loads the new adapter
         return report
+
+    def reader_examples(self, pairs) -> list:
+        """The fine-tuning examples of (question, answers) pairs: the options the reader
+        will compare for each (a typed question's programs, else its chain candidates)
+        and which one gives the answers (:class:`~kgagent.llm.finetune.Example`)."""
+        from kgagent.llm.finetune import example_from
+
+        typed = self._typed_reader() if self.config.qa.programs else None
+        data = []
+        asked = [(q, answers) for q, answers in pairs if answers]
+        for b in range(0, len(asked), 64):
+            chunk = asked[b : b + 64]
+            for ev, (_, answers) in zip(self.retriever.evidence([q for q, _ in chunk]), chunk,
+                                        strict=True):  # fmt: skip
+                ex = typed.example(ev, answers) if typed is not None else None
+                ex = ex or example_from(ev, answers)
+                if ex is not None:
+                    data.append(ex)
+        return data
 
     # -- transfer -----------------------------------------------------------------------
 
@@ -504,7 +514,7 @@ class Agent:
         evidences = self.retriever.evidence(questions)
         t2 = time.perf_counter()
         typed = (
-            self._typed_reader().read(evidences)
+            self._typed_reader().read(evidences, reader.llm)
             if self.config.qa.programs
             else [None] * len(evidences)
         )

@@ -116,6 +116,7 @@ def train_agent(
     reader_steps: int = 150,
     reader_batch_size: int = 8,
     policy_budget: float | None = 300.0,
+    typed: float = 0.25,
     seed: int = 0,
     progress: bool = False,
 ) -> TrainReport:
@@ -129,6 +130,9 @@ def train_agent(
         reader_steps, reader_batch_size: the reader's LoRA steps and their batch size.
         policy_budget: seconds the policy may train (it stops early on its own
             validation before that).
+        typed: typed questions (counts, yes/no, constraints, superlatives, comparisons;
+            :func:`~kgagent.synth.typed.synthesize_typed`) added to the reader's training
+            questions, as a share of them: the LLM learns to rank programs too.
         seed: synthesis, split and training seed.
     """
     from kgagent.llm.finetune import LoRAConfig
@@ -178,8 +182,14 @@ def train_agent(
             agent.use_policy(None)
     if reader and agent.config.llm.backend == "transformers" and agent.config.llm.adapter:
         t2 = time.perf_counter()
+        extra = []
+        if typed > 0 and agent.config.qa.programs:
+            from kgagent.synth.typed import synthesize_typed
+
+            made = synthesize_typed(agent, n=int(len(train) * typed), seed=seed)
+            extra = [(it.question, it.answers) for it in made]
         fit = agent.finetune(
-            train,
+            train + extra,
             lora=LoRAConfig(max_steps=reader_steps, batch_size=reader_batch_size, seed=seed),
             progress=progress,
         )
@@ -191,6 +201,7 @@ def train_agent(
             "option_accuracy_before": fit["option_accuracy_before"],
             "option_accuracy_after": fit["option_accuracy_after"],
             "steps": fit["steps"],
+            "typed_questions": len(extra),
             "kept": kept,
         }
         if kept:

@@ -86,6 +86,9 @@ def train(
     policy: Annotated[bool, typer.Option(help="train the path policy")] = True,
     reader: Annotated[bool, typer.Option(help="fine-tune the reader")] = True,
     policy_budget: Annotated[float, typer.Option(help="seconds the policy may train")] = 300.0,
+    typed: Annotated[
+        float, typer.Option(help="typed questions for the reader, as a share of the rest")
+    ] = 0.25,
     seed: int = 0,
 ) -> None:
     """Train the agent on its own graph with no QA data: synthesized questions -> path
@@ -100,6 +103,7 @@ def train(
             policy=policy,
             reader=reader,
             policy_budget=policy_budget,
+            typed=typed,
             seed=seed,
             progress=True,
         )

@@ -27,7 +27,7 @@ from kgagent.llm.prompt import MAX_OPTIONS, NO, YES, conversation
 from kgagent.text import normalize_answer
 from kgagent.types import Evidence
 
-__all__ = ["Example", "LoRAConfig", "example_from", "train_lora"]
+__all__ = ["Example", "LoRAConfig", "best_match", "example_from", "train_lora"]
 
 
 @dataclass(frozen=True)
@@ -76,19 +76,33 @@ def example_from(evidence: Evidence, answers: Sequence[str]) -> Example | None:
     cands = list(evidence.candidates[:MAX_OPTIONS])
     if not cands:
         return None
+    got = [[label for _, label in c.answers] + [v for v, _ in c.answers] for c in cands]
+    totals = [max(1, min(len(c.answers), c.total)) for c in cands]
+    target = best_match(got, answers, sizes=totals)
+    return Example([conversation(evidence.question, c) for c in cands], target)
+
+
+def best_match(
+    options: Sequence[Sequence[str]], answers: Sequence[str], *, sizes: Sequence[int] | None = None
+) -> int:
+    """Which option's answers best match the gold (F1 of normalized answers; an option
+    may list each answer twice, by label and by IRI): its 1-based index, 0 when none
+    shares any answer. ``sizes``: each option's answer count (default: its distinct
+    answers)."""
     gold = {_norm(a) for a in answers if str(a).strip()}
     best, best_f1 = 0, 0.0
-    for i, c in enumerate(cands, 1):
-        got = {_norm(label) for _, label in c.answers} | {_norm(v) for v, _ in c.answers}
+    for i, option in enumerate(options, 1):
+        got = {_norm(a) for a in option}
         hit = len(gold & got)
         if not hit:
             continue
-        precision = hit / max(1, min(len(c.answers), c.total))
+        size = sizes[i - 1] if sizes is not None else len(got)
+        precision = hit / max(1, size)
         recall = hit / max(1, len(gold))
         f1 = 2 * precision * recall / (precision + recall)
         if f1 > best_f1:
             best, best_f1 = i, f1
-    return Example([conversation(evidence.question, c) for c in cands], best)
+    return best
 
 
 def train_lora(

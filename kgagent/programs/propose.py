@@ -141,6 +141,8 @@ class ProgramProposer:
         self.graph = graph
         self.encoder = encoder
         self.num = len(relation_terms)
+        self.relation_terms = list(relation_terms)
+        self.relation_texts = list(relation_texts)
         self.relevance = RelationRelevance(relation_texts, relation_vectors, lexical=lexical)
         self.aligner = WindowAligner(encoder, relation_texts, relation_vectors, lexical=lexical)
         self.values = ValueRelations(graph, relation_terms)

@@ -16,9 +16,13 @@ A question without a typed cue gets None: the caller reads its chains as before.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from kgagent.programs.executor import ProgramResult, execute
+from kgagent.programs.prompt import ProgramNames, format_key, program_conversation
 from kgagent.types import Answer, AnswerEntity, Evidence, Fact
 
 __all__ = ["ABSTAIN_TYPED", "ProgramReader", "program_answer"]
@@ -31,36 +35,142 @@ _MAX_CITED = 10  # answers named in the text; the rest are counted
 class ProgramReader:
     """Answers typed questions with programs (None for plain chain questions).
 
+    Without an LLM the proposer's order decides: its programs are executed best first
+    until one answers. With one, the LLM reads each of the first ``options`` programs
+    that answer (the program in words and what it gave, :mod:`kgagent.programs.prompt`)
+    and scores it like a chain candidate; its log-odds plus the proposer's log-share
+    (times ``prior_weight``) pick the answer, and their softmax is its confidence.
+
     Args:
         proposer: question + evidence -> ranked typed programs
             (:class:`~kgagent.programs.propose.ProgramProposer`).
         graph: the :class:`~kgagent.programs.graph.ProgramGraph` they run on.
-        tries: programs executed per question, best first, until one answers.
+        names: labels for the prompts (:class:`~kgagent.programs.prompt.ProgramNames`;
+            default: the proposer's relation readings over ``graph``).
+        tries: programs executed per question without an LLM, best first, until one
+            answers.
+        options: answering programs the LLM compares.
+        prior_weight: weight of the proposer's ranking beside the LLM's log-odds.
         max_walks: the executor's walk cap (a count that hits it abstains).
     """
 
-    def __init__(self, proposer, graph, *, tries: int = 3, max_walks: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        proposer,
+        graph,
+        *,
+        names: ProgramNames | None = None,
+        tries: int = 3,
+        options: int = 4,
+        prior_weight: float = 1.0,
+        max_walks: int = 1_000_000,
+    ) -> None:
         self.proposer = proposer
         self.graph = graph
+        self.names = names or ProgramNames(graph, proposer.relation_terms,
+                                           proposer.relation_texts)  # fmt: skip
         self.tries = int(tries)
+        self.options = int(options)
+        self.prior_weight = float(prior_weight)
         self.max_walks = int(max_walks)
 
-    def read(self, evidences: Sequence[Evidence]) -> list[Answer | None]:
-        """Per evidence, its typed Answer, or None where the question is a chain question."""
-        return [self.read_one(ev) for ev in evidences]
+    def read(self, evidences: Sequence[Evidence], llm=None) -> list[Answer | None]:
+        """Per evidence, its typed Answer, or None where the question is a chain question.
+        ``llm``: ranks the answering programs (None: the proposer's order decides)."""
+        runs = [self._run(ev, wide=llm is not None) for ev in evidences]
+        asks = [i for i, r in enumerate(runs) if r is not None and len(r.answered) > 1]
+        odds = self._odds(llm, {i: (evidences[i].question, runs[i]) for i in asks})
+        out: list[Answer | None] = []
+        for i, (ev, run) in enumerate(zip(evidences, runs, strict=True)):
+            if run is None:
+                out.append(None)
+            elif i in odds:
+                out.append(self._by_llm(ev.question, run, odds[i]))
+            else:
+                out.append(self._by_proposer(ev.question, run))
+        return out
 
-    def read_one(self, ev: Evidence) -> Answer | None:
+    def read_one(self, ev: Evidence, llm=None) -> Answer | None:
+        return self.read([ev], llm)[0]
+
+    def example(self, ev: Evidence, answers: Sequence[str]):
+        """The fine-tuning :class:`~kgagent.llm.finetune.Example` of a typed question with
+        gold ``answers`` (labels, a number, "yes" / "no"): the prompts of the programs the
+        LLM would compare, and which of them gives the gold (0: none does). None for a
+        chain question or one with no answering program."""
+        from kgagent.llm.finetune import Example, best_match
+
+        run = self._run(ev, wide=True)
+        if run is None or not run.answered:
+            return None
+        convs = [program_conversation(ev.question, r, self.names) for _, r in run.answered]
+        target = best_match([r.answers for _, r in run.answered], answers)
+        return Example(convs, target)
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _run(self, ev: Evidence, *, wide: bool) -> _Run | None:
+        """The question's programs executed: the first to answer (narrow), or the first
+        ``options`` that answer (wide, for the LLM)."""
         scored = self.proposer.propose(ev.question, ev)
         if not scored:
             return None
-        first = None
-        for sp in scored[: self.tries]:
+        first, answered = None, []
+        limit = max(self.tries, self.options) if wide else self.tries
+        for sp in scored[:limit]:
             result = execute(sp.program, self.graph, max_walks=self.max_walks)
             first = first or (sp, result)
             if not result.abstained:
-                return program_answer(ev.question, sp, result, confidence=_share(scored, sp))
-        sp, result = first
-        return program_answer(ev.question, sp, result, confidence=0.0)
+                answered.append((sp, result))
+                if not wide or len(answered) >= self.options:
+                    break
+        return _Run(scored, first, answered)
+
+    def _odds(self, llm, asked: dict[int, tuple[str, _Run]]) -> dict[int, np.ndarray]:
+        """Per question asked (by its index in ``read``), (n,) the LLM's yes/no log-odds
+        of its answering programs, all questions' prompts in one batch."""
+        if llm is None or not asked:
+            return {}
+        from kgagent.llm.prompt import NO, YES
+
+        convs = [program_conversation(q, r, self.names)
+                 for q, run in asked.values() for _, r in run.answered]  # fmt: skip
+        logp = np.asarray(llm.choose(convs, [YES, NO]), dtype=np.float64)  # (sum n, 2)
+        logp = np.where(np.isfinite(logp), logp, -1e9)
+        odds = logp[:, 0] - logp[:, 1]  # (sum n,)
+        out, start = {}, 0
+        for i, (_, run) in asked.items():
+            n = len(run.answered)
+            out[i] = odds[start : start + n]
+            start += n
+        return out
+
+    def _by_proposer(self, question: str, run: _Run) -> Answer:
+        if run.answered:
+            sp, result = run.answered[0]
+            return program_answer(question, sp, result, confidence=_share(run.scored, sp))
+        sp, result = run.first
+        return program_answer(question, sp, result, confidence=0.0)
+
+    def _by_llm(self, question: str, run: _Run, odds: np.ndarray) -> Answer:
+        scores = np.array([sp.score for sp, _ in run.answered], dtype=np.float64)  # (n,)
+        prior = scores - scores.max()
+        prior -= np.log(np.exp(prior).sum())
+        row = odds + self.prior_weight * prior
+        p = np.exp(row - row.max())
+        p /= p.sum()
+        best = int(np.argmax(p))
+        sp, result = run.answered[best]
+        return program_answer(question, sp, result, confidence=float(p[best]))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One question's programs: all proposed, the first executed, those that answered."""
+
+    scored: list
+    first: tuple
+    answered: list
 
 
 def program_answer(question: str, scored, result: ProgramResult, *, confidence: float) -> Answer:
@@ -129,7 +239,7 @@ def _sentence(result, entities, facts: Sequence[Fact], number: dict[int, int]) -
     if result.kind == "boolean":
         said = "Yes" if result.boolean else "No"
         if program.op == "compare":  # each side with the value it was compared on
-            sides = [f"{i.label} ({_key(i.key, program)}) {refs(i.facts)}".strip()
+            sides = [f"{i.label} ({format_key(i.key, program)}) {refs(i.facts)}".strip()
                      for i in result.items]  # fmt: skip
             return f"{said}, by {_by(program)}: " + "; ".join(sides) + "."
         if result.boolean and facts:  # the fact that says so
@@ -137,22 +247,9 @@ def _sentence(result, entities, facts: Sequence[Fact], number: dict[int, int]) -
         cited = refs(f.id for f in facts[:_MAX_CITED])
         return f"No: none of the {len(facts)} facts checked says so {cited}".rstrip() + "."
     if program.op in ("argmax", "argmin", "compare"):  # the winner with its value
-        return "; ".join(f"{i.label} ({_key(i.key, program)}) {refs(i.facts)}".strip()
+        return "; ".join(f"{i.label} ({format_key(i.key, program)}) {refs(i.facts)}".strip()
                          for i in result.items[:_MAX_CITED]) + "."  # fmt: skip
     return named(list(entities)) + "."
-
-
-def _key(key: float | None, program=None) -> str:
-    """A compared value as a person reads it: a year as 2010 (not 2010.0), a date key
-    (year * 10000 + month * 100 + day) as 2010-07-16."""
-    if key is None:
-        return "no value"
-    by = getattr(program, "by", None)
-    if by is not None and by.domain == "date":
-        k = int(key)
-        sign, k = ("-" if k < 0 else ""), abs(k)
-        return f"{sign}{k // 10000:04d}-{k // 100 % 100:02d}-{k % 100:02d}"
-    return str(int(key)) if float(key).is_integer() else f"{key:g}"
 
 
 def _item_entity(item) -> Any:

@@ -158,6 +158,25 @@ class Phraser:
         ids.reverse()
         return self._style(text, category), "<".join([f"{o.id}:{last.hop.forms.shape}", *ids])
 
+    def noun_phrase(self, sample: Sample) -> str | None:
+        """A one-hop sample's answers as a noun phrase that starts with "the" ("the films
+        directed by X", "the films X directed"; "the things ..." where neither the
+        classes nor the label give a noun), drawn from its forms; None if it has none.
+        Typed questions wrap it ("how many films directed by X")."""
+        if len(sample.actions) != 1:
+            return None
+        level = self.levels(sample)[-1]
+        topic = self.lex.graph.node_label(sample.topic)
+        default = "person" if level.hop.kind == "person" else "thing"
+        noun = self._noun(level) or level.hop.noun or level.hop.forms.noun or default
+        options = [o for o in self._noun_phrases(level, topic, True, noun)
+                   if o.text.startswith("the ") and o.plural]  # fmt: skip
+        if not options:
+            return None
+        o = self._choose(options)
+        fields = {"x": topic, "rel": "who" if level.hop.kind == "person" else "that"}
+        return re.sub(r"\s+", " ", render(o.text, plural_a=True, plural_x=False, fields=fields))
+
     def _style(self, text: str, category: str) -> str:
         """Case and end punctuation as people type them."""
         r = self.rng.random()

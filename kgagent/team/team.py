@@ -255,7 +255,7 @@ class Team:
         evidences = self.evidence(questions)
         t1 = time.perf_counter()
         typed = (
-            self._typed_reader().read(evidences)
+            self._typed_reader().read(evidences, reader.llm)
             if self.settings.get("programs", True)
             else [None] * len(evidences)
         )  # counts, yes/no, ... as programs over the federated graphs
