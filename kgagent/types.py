@@ -203,6 +203,8 @@ class Answer:
         sparql: the query that returns the same answer from the store, for a typed
             question (:mod:`kgagent.programs`): the explanation a user can run and edit.
             A team's reads its members' graphs as one store (entities as it matched them).
+        context: in a conversation, what the answer took from earlier turns (the turn,
+            how the question was read, the entities used); None for a question alone.
     """
 
     question: str
@@ -215,6 +217,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     kind: str = "entities"
     sparql: str | None = None
+    context: dict[str, Any] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -236,6 +239,7 @@ class Answer:
             "abstained": self.abstained,
             "kind": self.kind,
             **({"sparql": self.sparql} if self.sparql is not None else {}),
+            **({"context": self.context} if self.context is not None else {}),
             "latency_ms": round(self.timings.get("total_ms", 0.0), 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }

@@ -475,6 +475,13 @@ class Agent:
         """
         return self._ask_checked([self._checked(question, "question")])[0]
 
+    def conversation(self, state=None):
+        """A :class:`~kgagent.dialogue.Conversation`: questions read against the turns
+        before them ("what else did they direct?"); ``state`` a saved one's ``to_dict()``."""
+        from kgagent.dialogue import Conversation, DialogueState
+
+        return Conversation(self, DialogueState.from_dict(state) if state else None)
+
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answers many questions, ``qa.batch_chunk`` at a time (retrieval and one LLM
         pass per chunk), so memory does not grow with the batch: the results are those of
@@ -514,7 +521,9 @@ class Agent:
         evidences = self.retriever.evidence(questions)
         t2 = time.perf_counter()
         typed = (
-            self._typed_reader().read(evidences, reader.llm)
+            self._typed_reader().read(
+                evidences, reader.llm if self.config.qa.programs_llm else None
+            )
             if self.config.qa.programs
             else [None] * len(evidences)
         )

@@ -116,7 +116,7 @@ def train_agent(
     reader_steps: int = 150,
     reader_batch_size: int = 8,
     policy_budget: float | None = 300.0,
-    typed: float = 0.25,
+    typed: float = 0.0,
     seed: int = 0,
     progress: bool = False,
 ) -> TrainReport:
@@ -132,7 +132,8 @@ def train_agent(
             validation before that).
         typed: typed questions (counts, yes/no, constraints, superlatives, comparisons;
             :func:`~kgagent.synth.typed.synthesize_typed`) added to the reader's training
-            questions, as a share of them: the LLM learns to rank programs too.
+            questions, as a share of them, so the LLM learns to rank programs too
+            (``qa.programs_llm``; 0 by default, as that is off by default).
         seed: synthesis, split and training seed.
     """
     from kgagent.llm.finetune import LoRAConfig

@@ -88,7 +88,7 @@ def train(
     policy_budget: Annotated[float, typer.Option(help="seconds the policy may train")] = 300.0,
     typed: Annotated[
         float, typer.Option(help="typed questions for the reader, as a share of the rest")
-    ] = 0.25,
+    ] = 0.0,
     seed: int = 0,
 ) -> None:
     """Train the agent on its own graph with no QA data: synthesized questions -> path

@@ -97,6 +97,7 @@ class LocalMember:
                 "batch_chunk": cfg.qa.batch_chunk,
                 "max_question_chars": cfg.qa.max_question_chars,
                 "programs": cfg.qa.programs,
+                "programs_llm": cfg.qa.programs_llm,
             },
             has_llm=agent.has_llm,
             has_policy=r.policy is not None,

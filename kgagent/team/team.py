@@ -46,7 +46,8 @@ __all__ = ["Team"]
 #: ``ask_batch`` takes questions (``batch_chunk``, ``max_question_chars``: the lead's
 #: ``qa`` section where it tells them, else these defaults)
 SETTINGS = ("decisive", "policy_weight", "prior_weight", "min_confidence", "beam", "options",
-            "min_share", "batch_chunk", "max_question_chars", "programs")  # fmt: skip
+            "min_share", "batch_chunk", "max_question_chars", "programs",
+            "programs_llm")  # fmt: skip
 _QA_DEFAULTS = {"batch_chunk": 64, "max_question_chars": MAX_QUESTION_CHARS}
 
 
@@ -255,7 +256,9 @@ class Team:
         evidences = self.evidence(questions)
         t1 = time.perf_counter()
         typed = (
-            self._typed_reader().read(evidences, reader.llm)
+            self._typed_reader().read(
+                evidences, reader.llm if self.settings.get("programs_llm", False) else None
+            )
             if self.settings.get("programs", True)
             else [None] * len(evidences)
         )  # counts, yes/no, ... as programs over the federated graphs

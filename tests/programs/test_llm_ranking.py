@@ -102,17 +102,23 @@ def test_without_an_llm_the_proposer_decides_and_with_one_the_llm_can_overrule(f
     assert rejected.labels == plain.labels
 
 
-def test_agent_asks_rank_programs_with_its_llm(films):
+def test_agent_asks_rank_programs_with_its_llm_where_configured(films):
+    from kgagent.config import QAConfig
+
     agent, _ = films
     llm = PrefersLM('"directed" → "release year"')  # counts the years, not the films
-    saved = agent.llm
+    saved, config = agent.llm, agent.config
+    question = "How many films did Steven Spielberg direct?"
     try:
         agent.llm = llm
-        a = agent.ask("How many films did Steven Spielberg direct?")
+        assert agent.ask(question).labels == ["5"]  # qa.programs_llm is off by default
+        assert not llm.prompts
+        agent.config = config.model_copy(update={"qa": QAConfig(programs_llm=True)})
+        a = agent.ask(question)
     finally:
-        agent.llm = saved
+        agent.llm, agent.config = saved, config
     assert (a.kind, a.labels) == ("number", ["4"])
-    assert agent.ask("How many films did Steven Spielberg direct?").labels == ["5"]
+    assert agent.ask(question).labels == ["5"]
 
 
 def test_a_fine_tuning_example_targets_the_program_giving_the_gold(films):

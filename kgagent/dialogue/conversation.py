@@ -1,0 +1,286 @@
+"""A conversation with an agent: follow-up questions resolved against the dialogue state.
+
+Peers pass the chat history to the LLM and retrieve as if each question stood alone, so
+"what else did they direct?" retrieves nothing about anyone. Here the state is a set of
+entities and a program (:mod:`kgagent.dialogue.state`), so a follow-up is rewritten into
+a question that stands alone and asked through the same pipeline as any other:
+
+- a reference ("they", "that director", "those films", "it") is replaced by what it
+  refers to: the last answers, or the last topic, by agreement (a "who" question's
+  answers are people; "it" is a thing, never a year or a count). Several answers are
+  asked about one by one and their answers joined;
+- an ellipsis ("and the release year?", "what about its genre?") gets the last topic;
+- a refinement ("which of them came out in 2006?", "only the comedies?") is asked as the
+  last question narrowed ("<last question>, which came out in 2006"), so the typed
+  programs read it as a constraint, and its answers are kept only where they are among
+  the last answers;
+- a question naming a new entity, without a reference, stands alone ("switch").
+
+Every answer says what it took from the state: ``Answer.context`` (the turn, the reading,
+the entities used) and a first sentence in ``Answer.text``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from kgagent.dialogue.followup import FollowUp, Ref, read_followup, value_like
+from kgagent.dialogue.state import MAX_ANSWERS, DialogueState, Turn
+from kgagent.types import Answer
+
+__all__ = ["Conversation"]
+
+CONFIDENT_LINK = 0.8  # a named entity this sure switches the topic
+MAX_FANOUT = 8  # last answers a reference to several asks about
+_WHO = re.compile(r"^\W*(?:and\s+)?(?:who|whom)\b", re.IGNORECASE)
+_CITE = re.compile(r"\[(\d+)\]")
+
+
+class Conversation:
+    """Questions asked in turn, each read against the turns before it.
+
+    Args:
+        agent: what answers (an :class:`~kgagent.agents.Agent`, or anything with
+            ``ask_batch`` and an entity ``linker``).
+        state: a saved :class:`DialogueState` (``to_dict`` / ``from_dict``) to go on from.
+    """
+
+    def __init__(self, agent: Any, state: DialogueState | None = None) -> None:
+        self.agent = agent
+        self.state = state or DialogueState()
+        self._lock = threading.Lock()  # one turn at a time: each reads the last
+
+    def ask(self, question: str) -> Answer:
+        with self._lock:
+            answer, turn = self._read(question)
+            self.state.add(turn)
+            return answer
+
+    def reset(self) -> None:
+        with self._lock:
+            self.state = DialogueState()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.state.to_dict()
+
+    # -- reading a turn ---------------------------------------------------------------------
+
+    def _read(self, question: str) -> tuple[Answer, Turn]:
+        last = self.state.last
+        if last is None:
+            return self._alone(question, "first")
+        fu = read_followup(question)
+        named = self._named(question, fu)
+        if fu.refine and len(last.answers) >= 2 and not last.literal:
+            return self._refine(question, fu, last)
+        if fu.refs:
+            ref = fu.refs[0]
+            if self._means_answers(ref, last):
+                return self._about(question, fu, ref, list(last.answers), "reference")
+            topic = self._topic_for(ref)
+            if topic is not None:
+                return self._about(question, fu, ref, [topic], "ellipsis")
+        if named:
+            return self._alone(question, "switch")
+        if self.state.topic is not None and (fu.lead or fu.other):
+            return self._ellipsis(question, fu, self.state.topic)
+        return self._alone(question, "new")
+
+    def _named(self, question: str, fu: FollowUp) -> list:
+        """Entities the question names confidently, outside its references."""
+        spans = [(r.start, r.end) for r in fu.refs] + ([fu.refine] if fu.refine else [])
+        linker = self.agent.retriever.linker
+        return [
+            m
+            for m in linker.link(question, top_k=3)
+            if m.score >= CONFIDENT_LINK
+            and m.start >= 0
+            and not any(s < m.end and m.start < e for s, e in spans)
+        ]
+
+    def _means_answers(self, ref: Ref, last: Turn) -> bool:
+        """Whether a reference means the last answers (else the last topic): people
+        pronouns mean a "who" question's answers, else its topic; "it" means a single
+        answer that is a thing (not a value, not a person); "them", "those films" mean
+        the answers."""
+        if not last.answers or last.literal:
+            return False
+        if ref.kind == "personal":
+            return last.who or self.state.topic is None
+        if ref.kind == "plural":
+            return True
+        single = len(last.answers) == 1 and not value_like(last.answers[0][1])
+        if ref.kind == "demonstrative" and _person_noun(ref.noun):
+            return last.who
+        return single and not last.who
+
+    def _topic_for(self, ref: Ref) -> tuple[str, str] | None:
+        """The newest topic a reference agrees with: "it" is never a person (a topic
+        taken from a "who" question's answers), "he" / "they" never a thing."""
+        for t in reversed(self.state.turns):
+            if t.topic is None:
+                continue
+            if ref.kind == "thing" and t.topic_person:
+                continue
+            return t.topic
+        return self.state.topic
+
+    # -- the readings -------------------------------------------------------------------------
+
+    def _alone(self, question: str, kind: str) -> tuple[Answer, Turn]:
+        answer = self.agent.ask(question)
+        context = None if kind == "first" else {"turn": len(self.state.turns), "kind": kind,
+                                                 "asked": question, "entities": []}  # fmt: skip
+        return self._done(question, question, kind, answer, context, None)
+
+    def _about(self, question, fu, ref: Ref, entities, kind) -> tuple[Answer, Turn]:
+        """The question asked about each entity the reference stands for, answers joined."""
+        entities = entities[:MAX_FANOUT]
+        asked = [_put(question, ref, label) for _, label in entities]
+        answers = self.agent.ask_batch(asked)
+        leave_out = self._left_out(fu)
+        answer = _joined(question, answers, leave_out)
+        used = [{"iri": i, "label": label} for i, label in entities]
+        context = {"turn": len(self.state.turns) - 1, "kind": kind, "asked": asked[0]
+                   if len(asked) == 1 else asked, "entities": used}  # fmt: skip
+        topic = entities[0] if len(entities) == 1 else None
+        last = self.state.last
+        person = kind == "reference" and last is not None and last.who
+        return self._done(question, asked[0], kind, answer, context, topic, person)
+
+    def _ellipsis(self, question: str, fu: FollowUp, topic) -> tuple[Answer, Turn]:
+        """ "and the release year?" -> "and the release year of Jaws?"."""
+        asked = f"{question.rstrip(' ?.!')} of {topic[1]}?"
+        answer = self.agent.ask(asked)
+        answer = _without(answer, self._left_out(fu))
+        context = {"turn": len(self.state.turns) - 1, "kind": "ellipsis", "asked": asked,
+                   "entities": [{"iri": topic[0], "label": topic[1]}]}  # fmt: skip
+        return self._done(question, asked, "ellipsis", answer, context, topic)
+
+    def _refine(self, question: str, fu: FollowUp, last: Turn) -> tuple[Answer, Turn]:
+        """The last question narrowed by this one; answers kept among the last ones."""
+        start, end = fu.refine
+        rest = f"{question[:start]} {question[end:]}".strip(" ,.?!")
+        rest = re.sub(r"^(?:and|so|ok|okay)\b[\s,]*", "", rest, flags=re.IGNORECASE)
+        asked = f"{last.asked.rstrip(' ?.!')}, {rest}?"
+        answer = self.agent.ask(asked)
+        keep = {iri for iri, _ in last.answers}
+        narrowed = _within(answer, keep)
+        used = [{"iri": i, "label": label} for i, label in last.answers]
+        context = {"turn": len(self.state.turns) - 1, "kind": "refinement", "asked": asked,
+                   "entities": used}  # fmt: skip
+        return self._done(question, asked, "refinement", narrowed, context, None)
+
+    def _left_out(self, fu: FollowUp) -> set[str]:
+        """With "else" / "other": the entity the last turn was about is not an answer."""
+        if not fu.other or self.state.last is None:
+            return set()
+        last = self.state.last
+        out = {last.topic[0]} if last.topic else set()
+        return out
+
+    def _done(self, question, asked, kind, answer: Answer, context, topic, person=False):
+        if context is not None:
+            said = _said(kind, context)
+            answer = dataclasses.replace(
+                answer, question=question, context=context,
+                text=f"{said} {answer.text}" if said else answer.text,
+            )  # fmt: skip
+        if topic is None and kind in ("first", "new", "switch"):
+            topic = _topic(self.agent, asked)
+        literal = answer.kind in ("number", "boolean") or all(e.is_literal for e in answer.entities)
+        turn = Turn(
+            question=question,
+            asked=asked,
+            kind=kind,
+            topic=topic,
+            answers=tuple((e.iri, e.label) for e in answer.entities[:MAX_ANSWERS]),
+            literal=bool(answer.entities) and literal,
+            who=bool(_WHO.match(question)),
+            topic_person=person,
+        )
+        return answer, turn
+
+
+def _topic(agent, question: str) -> tuple[str, str] | None:
+    """The entity a question stands on: its best confident link."""
+    found = [m for m in agent.retriever.linker.link(question, top_k=1) if m.start >= 0]
+    return (found[0].iri, found[0].label) if found else None
+
+
+def _put(question: str, ref: Ref, label: str) -> str:
+    """The question with ``label`` where the reference was ("their" -> "X's")."""
+    said = f"{label}'s" if ref.possessive else label
+    return f"{question[: ref.start]}{said}{question[ref.end :]}"
+
+
+def _said(kind: str, context: dict) -> str:
+    names = [e["label"] for e in context.get("entities", [])]
+    if not names or kind in ("switch", "new"):
+        return ""
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    how = {"reference": "About", "ellipsis": "About", "refinement": "Among"}[kind]
+    return f"({how} {shown}, from turn {context['turn'] + 1}.)"
+
+
+def _joined(question: str, answers: Sequence[Answer], leave_out: set[str]) -> Answer:
+    """One answer from the answers about each entity: entities in order, facts renumbered."""
+    if len(answers) == 1:
+        return _without(answers[0], leave_out)
+    facts, numbers, entities, texts = [], {}, {}, []
+    for a in answers:
+        local = {}
+        for n, f in enumerate(a.facts, 1):
+            if f.id not in numbers:
+                facts.append(f)
+                numbers[f.id] = len(facts)
+            local[n] = numbers[f.id]
+        for e in a.entities:
+            if e.iri not in leave_out:
+                entities.setdefault(e.iri, e)
+        if not a.abstained:
+            texts.append(_CITE.sub(lambda m, loc=local: f"[{loc.get(int(m.group(1)), '?')}]",
+                                   a.text))  # fmt: skip
+    first = answers[0]
+    return dataclasses.replace(
+        first,
+        text=" ".join(texts) if texts else first.text,
+        entities=tuple(entities.values()),
+        facts=tuple(facts),
+        paths=tuple(p for a in answers for p in a.paths),
+        confidence=min(a.confidence for a in answers),
+        abstained=not entities and all(a.abstained for a in answers),
+        sparql=None,
+    )
+
+
+def _without(answer: Answer, leave_out: set[str]) -> Answer:
+    if not leave_out:
+        return answer
+    return dataclasses.replace(
+        answer, entities=tuple(e for e in answer.entities if e.iri not in leave_out)
+    )
+
+
+def _within(answer: Answer, keep: set[str]) -> Answer:
+    """The answer's entities that are among ``keep`` (a refinement never leaves the last
+    answers); an abstention if none is."""
+    if answer.kind in ("number", "boolean"):
+        return answer
+    kept = tuple(e for e in answer.entities if e.iri in keep)
+    if kept:
+        return dataclasses.replace(answer, entities=kept)
+    return dataclasses.replace(
+        answer, entities=(), abstained=True, confidence=0.0,
+        text="None of the last answers fits this.", sparql=None,
+    )  # fmt: skip
+
+
+def _person_noun(noun: str) -> bool:
+    from kgagent.synth.english import is_person_noun
+
+    return is_person_noun(noun)
