@@ -2,7 +2,7 @@
 
 Peers pass the chat history to the LLM and retrieve as if each question stood alone, so
 "what else did they direct?" retrieves nothing about anyone. Here the state is a set of
-entities and a program (:mod:`kgagent.dialogue.state`), so a follow-up is rewritten into
+entities (:mod:`kgagent.dialogue.state`), so a follow-up is rewritten into
 a question that stands alone and asked through the same pipeline as any other:
 
 - a reference ("they", "that director", "those films", "it") is replaced by what it
@@ -84,8 +84,8 @@ class Conversation:
             topic = self._topic_for(ref)
             if topic is not None:
                 return self._about(question, fu, ref, [topic], "ellipsis")
-        if named:
-            return self._alone(question, "switch")
+        if named:  # its best link is the new topic (no second linking)
+            return self._alone(question, "switch", (named[0].iri, named[0].label))
         if self.state.topic is not None and (fu.lead or fu.other):
             return self._ellipsis(question, fu, self.state.topic)
         return self._alone(question, "new")
@@ -131,11 +131,11 @@ class Conversation:
 
     # -- the readings -------------------------------------------------------------------------
 
-    def _alone(self, question: str, kind: str) -> tuple[Answer, Turn]:
+    def _alone(self, question: str, kind: str, topic=None) -> tuple[Answer, Turn]:
         answer = self.agent.ask(question)
         context = None if kind == "first" else {"turn": len(self.state.turns), "kind": kind,
                                                  "asked": question, "entities": []}  # fmt: skip
-        return self._done(question, question, kind, answer, context, None)
+        return self._done(question, question, kind, answer, context, topic)
 
     def _about(self, question, fu, ref: Ref, entities, kind) -> tuple[Answer, Turn]:
         """The question asked about each entity the reference stands for, answers joined."""
@@ -179,9 +179,8 @@ class Conversation:
         """With "else" / "other": the entity the last turn was about is not an answer."""
         if not fu.other or self.state.last is None:
             return set()
-        last = self.state.last
-        out = {last.topic[0]} if last.topic else set()
-        return out
+        topic = self.state.last.topic
+        return {topic[0]} if topic else set()
 
     def _done(self, question, asked, kind, answer: Answer, context, topic, person=False):
         if context is not None:
