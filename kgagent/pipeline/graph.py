@@ -180,18 +180,23 @@ class LocalGraph:
         )
 
     def walk_facts(self, walks: Sequence[Sequence[tuple[int, int]]]) -> list[tuple[Fact, ...]]:
+        """Each fact is built once per batch: walks to many answers share their first
+        hops (on MetaQA a third of the edges are distinct), and building the text is the
+        cost."""
         edges = np.array([e for walk in walks for _, e in walk], dtype=np.int64)  # (n,)
-        heads = self._keys.head_of(edges)
+        distinct, where = np.unique(edges, return_inverse=True)  # (u,), (n,)
+        heads = self._keys.head_of(distinct)
         hops = [
             Hop(int(h), int(r), int(t))
             for h, r, t in zip(
                 heads.tolist(),
-                self.adj.relations[edges].tolist(),
-                self.adj.targets[edges].tolist(),
+                self.adj.relations[distinct].tolist(),
+                self.adj.targets[distinct].tolist(),
                 strict=True,
             )
         ]
-        facts = iter(self.hop_facts(hops))
+        built = self.hop_facts(hops)
+        facts = iter([built[i] for i in where.tolist()])
         out = []
         for walk in walks:
             found = [next(facts) for _ in walk]

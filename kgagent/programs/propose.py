@@ -267,7 +267,18 @@ class ProgramProposer:
                 out += self._wrapped(q, op, cue, topic, base, rest)
         if op == "entities":
             out = [p for p in out if p.program.constraints]
+        elif others and not out and all(_common_noun(q.text, m) for m in others):
+            out = self._chained_alone(q, op, cue)
         return out
+
+    def _chained_alone(self, q: _Question, op: str, cue: str) -> list[ScoredProgram]:
+        """``op`` over the first topic's chains with no entity constraint: the second
+        entity was a common noun the graph also names ("the earliest film by X", where
+        "film" is a tag an untrained linker links with confidence) and the graph joins the
+        answers to it by no path. A named second entity that nothing reaches gets no
+        program instead ("how many films did X make with Y" is not X's count)."""
+        topic = q.entities[0]
+        return [sp for b in self._bases(q, topic) for sp in self._wrapped(q, op, cue, topic, b, [])]
 
     def _asks_a_number(self, q: _Question, topic: Mention) -> bool:
         """The words after "how many" name the relation of the pipeline's best chain from
@@ -464,6 +475,13 @@ def _ranked(found: list[ScoredProgram]) -> list[ScoredProgram]:
     for p in sorted(found, key=lambda p: -p.score):
         best.setdefault(json.dumps(p.program.to_dict(), sort_keys=True), p)
     return list(best.values())
+
+
+def _common_noun(question: str, m: Mention) -> bool:
+    """The mention is written in lower case, as English writes common nouns ("film",
+    "comedy") and not names; a whole-question match (no span) is not."""
+    text = question[m.start : m.end] if m.start >= 0 else ""
+    return bool(text) and text == text.lower() and any(ch.isalpha() for ch in text)
 
 
 def _walks_back(hops) -> bool:

@@ -171,6 +171,29 @@ def test_an_entity_outside_the_graph_is_not_used(proposer):
     assert proposer.propose(question, Evidence(question, (), entities=(stray,))) == []
 
 
+def with_link(films, question: str, text: str, iri: str, score: float = 0.85) -> Evidence:
+    """The pipeline's evidence with one more confident link (as an untrained linker makes)."""
+    evidence = films[0].retriever.evidence([question])[0]
+    start = question.index(text)
+    extra = EntityCandidate(iri, text, text, start, start + len(text), score, "exact")
+    return Evidence(question, evidence.facts, entities=(*evidence.entities, extra),
+                    candidates=evidence.candidates)  # fmt: skip
+
+
+def test_a_linked_common_noun_nothing_reaches_does_not_block_the_operation(films, proposer):
+    q = "What is the earliest film directed by Martin Scorsese?"
+    found = proposer.propose(q, with_link(films, q, "film", E + "neill"))
+    assert found and found[0].program.op == "argmin"
+    assert not found[0].program.constraints
+    assert execute(found[0].program, films[1]).answers == ["Taxi Driver"]
+
+
+def test_a_named_entity_nothing_reaches_is_not_dropped(films, proposer):
+    q = "How many films did Martin Scorsese direct with Sam Neill?"
+    found = proposer.propose(q, with_link(films, q, "Sam Neill", E + "neill", 1.0))
+    assert all(sp.program.constraints for sp in found if sp.program.op == "count")
+
+
 # -- numbers inside names ---------------------------------------------------------------
 
 TITLED_TTL = """
