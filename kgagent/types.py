@@ -203,8 +203,11 @@ class Answer:
         sparql: the query that returns the same answer from the store, for a typed
             question (:mod:`kgagent.programs`): the explanation a user can run and edit.
             A team's reads its members' graphs as one store (entities as it matched them).
-        context: in a conversation, what the answer took from earlier turns (the turn,
-            how the question was read, the entities used); None for a question alone.
+        context: in a conversation, what the answer took from earlier turns: ``turn``
+            (0-based index of the turn it drew on), ``kind`` ("reference", "ellipsis",
+            "refinement", "switch", "new"), ``asked`` (the stand-alone questions the
+            agent was asked) and ``entities`` (``{"iri", "label"}`` taken from the
+            state); None for a question alone and a conversation's first turn.
     """
 
     question: str

@@ -134,7 +134,7 @@ class Conversation:
     def _alone(self, question: str, kind: str, topic=None) -> tuple[Answer, Turn]:
         answer = self.agent.ask(question)
         context = None if kind == "first" else {"turn": len(self.state.turns), "kind": kind,
-                                                 "asked": question, "entities": []}  # fmt: skip
+                                                 "asked": [question], "entities": []}  # fmt: skip
         return self._done(question, question, kind, answer, context, topic)
 
     def _about(self, question, fu, ref: Ref, entities, kind) -> tuple[Answer, Turn]:
@@ -145,8 +145,8 @@ class Conversation:
         leave_out = self._left_out(fu)
         answer = _joined(question, answers, leave_out)
         used = [{"iri": i, "label": label} for i, label in entities]
-        context = {"turn": len(self.state.turns) - 1, "kind": kind, "asked": asked[0]
-                   if len(asked) == 1 else asked, "entities": used}  # fmt: skip
+        context = {"turn": len(self.state.turns) - 1, "kind": kind, "asked": asked,
+                   "entities": used}  # fmt: skip
         topic = entities[0] if len(entities) == 1 else None
         last = self.state.last
         person = kind == "reference" and last is not None and last.who
@@ -157,7 +157,7 @@ class Conversation:
         asked = f"{question.rstrip(' ?.!')} of {topic[1]}?"
         answer = self.agent.ask(asked)
         answer = _without(answer, self._left_out(fu))
-        context = {"turn": len(self.state.turns) - 1, "kind": "ellipsis", "asked": asked,
+        context = {"turn": len(self.state.turns) - 1, "kind": "ellipsis", "asked": [asked],
                    "entities": [{"iri": topic[0], "label": topic[1]}]}  # fmt: skip
         return self._done(question, asked, "ellipsis", answer, context, topic)
 
@@ -171,7 +171,7 @@ class Conversation:
         keep = {iri for iri, _ in last.answers}
         narrowed = _within(answer, keep)
         used = [{"iri": i, "label": label} for i, label in last.answers]
-        context = {"turn": len(self.state.turns) - 1, "kind": "refinement", "asked": asked,
+        context = {"turn": len(self.state.turns) - 1, "kind": "refinement", "asked": [asked],
                    "entities": used}  # fmt: skip
         return self._done(question, asked, "refinement", narrowed, context, None)
 
