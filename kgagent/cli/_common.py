@@ -1,5 +1,6 @@
 """What every command group shares: the error decorator, the workspace argument, and the
-question/answer I/O that ``ask``, ``retrieve``, ``eval`` and ``team ask`` have in common.
+question/answer I/O that ``ask``, ``retrieve``, ``eval`` and ``team ask`` have in common
+(questions one by one, or conversations turn by turn).
 
 Nothing here imports more than typer and the standard library, so ``kgagent --help`` stays
 instant; the commands import the heavy parts they use inside their bodies.
@@ -8,6 +9,7 @@ instant; the commands import the heavy parts they use inside their bodies.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,17 +18,20 @@ from typing import Annotated, Any, TypeVar, overload
 import typer
 
 from kgagent.cli._output import json_text, printable
-from kgagent.errors import KGAgentError
+from kgagent.errors import KGAgentError, QAFormatError
 
 __all__ = [
     "Workspace",
     "handle_errors",
+    "one_source",
+    "read_conversations",
     "read_questions",
     "report_error",
     "report_unseen",
     "show_answer",
     "unescape",
     "write_answers",
+    "write_conversations",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -110,6 +115,103 @@ def write_answers(asker, qs: list[str], out: Path | None, batch_size: int) -> No
     finally:
         if out:
             sink.close()
+
+
+#: ``--conversations``' help: the file format and how records point back into it
+CONVERSATIONS_HELP = (
+    'JSON lines, one conversation a line: {"turns": ["q1", "q2", ...]} (other keys are '
+    'ignored); each turn is asked after the ones before it, so "it" / "they" refer back. '
+    'A record per turn, with "conversation" (0-based, counting non-blank lines: the n-th '
+    'JSON object) and "turn" (0-based). Every line is checked before anything is asked.'
+)
+
+
+def read_conversations(path: Path) -> list[list[str]]:
+    """The turns of each conversation in a ``--conversations`` file, in file order.
+
+    Every line is checked before any question is asked, so a typo on the last line costs
+    nothing and writes nothing. Blank lines are skipped and not counted: conversation
+    ``i`` of the result (its records' ``"conversation"``) is the file's ``i``-th
+    non-blank line, which is what reading the file as JSON lines gives; errors name the
+    file's own 1-based line number, as an editor shows it.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise QAFormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise QAFormatError(f"{path}: not UTF-8 text (byte {exc.start + 1})") from exc
+    out: list[list[str]] = []
+    # split on newlines only: str.splitlines would also split at U+2028 inside a string
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError) as exc:  # RecursionError: [[[[... too deep
+            raise QAFormatError(f"{path}:{n}: not JSON ({exc})") from exc
+        if not isinstance(obj, dict):
+            raise QAFormatError(
+                f'{path}:{n}: expected an object {{"turns": [...]}}, got {type(obj).__name__}'
+            )
+        if "turns" not in obj:
+            raise QAFormatError(f'{path}:{n}: no "turns" (the list of questions)')
+        turns = obj["turns"]
+        if not isinstance(turns, list):
+            raise QAFormatError(
+                f'{path}:{n}: "turns": expected a list of questions, got {type(turns).__name__}'
+            )
+        for j, turn in enumerate(turns):
+            if not isinstance(turn, str) or not turn.strip():
+                got = "blank text" if isinstance(turn, str) else type(turn).__name__
+                raise QAFormatError(f"{path}:{n}: turns[{j}]: expected a question, got {got}")
+        out.append(turns)
+    return out
+
+
+def one_source(question: str | None, questions: Path | None, conversations: Path | None) -> None:
+    """Checks that ``ask`` / ``team ask`` got one of QUESTION, --questions, --conversations."""
+    if sum(x is not None for x in (question, questions, conversations)) != 1:
+        raise KGAgentError("give a QUESTION or --questions FILE or --conversations FILE (one only)")
+
+
+def write_conversations(asker, conversations: list[list[str]], out: Path | None) -> None:
+    """Asks each conversation's turns in order through ``asker.conversation()`` and writes
+    one record per turn: ``conversation`` and ``turn`` indexes, then ``Answer.to_dict``'s
+    fields with ``context`` always present (null on a first turn). Ends with a one-line
+    summary on stderr (stdout may be the records).
+
+    To ``out`` all at once, atomically, when every turn is answered: a question the agent
+    refuses halfway (too long, say) leaves no half-written file, and an existing ``out``
+    intact. To stdout as they come.
+    """
+    from tqdm import tqdm
+
+    from kgagent._io import atomic_write_text
+
+    if out is not None and not out.parent.is_dir():  # before an hour of asking, not after
+        raise KGAgentError(f"--out {out}: no directory {out.parent}")
+    total = sum(len(turns) for turns in conversations)
+    lines: list[str] = []
+    with tqdm(total=total, unit="turn", file=sys.stderr, disable=out is None) as bar:
+        for i, turns in enumerate(conversations):
+            conversation = asker.conversation()
+            for j, question in enumerate(turns):
+                a = conversation.ask(question)
+                line = json_text({"conversation": i, "turn": j, **a.to_dict(),
+                                  "context": a.context}) + "\n"  # fmt: skip
+                if out is None:
+                    sys.stdout.write(line)
+                else:
+                    lines.append(line)
+                bar.update(1)
+    if out is not None:
+        try:
+            atomic_write_text(out, "".join(lines))
+        except OSError as exc:
+            raise KGAgentError(f"--out {out}: cannot write ({exc.strerror or exc})") from exc
+    where = printable(out) if out is not None else "stdout"
+    typer.echo(f"{total} turns in {len(conversations)} conversations -> {where}", err=True)
 
 
 def _print_answer(a) -> None:

@@ -9,14 +9,17 @@ from typing import Annotated
 import typer
 
 from kgagent.cli._common import (
+    CONVERSATIONS_HELP,
     Workspace,
     handle_errors,
+    one_source,
+    read_conversations,
     read_questions,
     show_answer,
     write_answers,
+    write_conversations,
 )
 from kgagent.cli._output import json_text, printable
-from kgagent.errors import KGAgentError
 
 app = typer.Typer()
 
@@ -29,26 +32,32 @@ def ask(
     questions: Annotated[
         Path | None, typer.Option(help="file of questions (plain, MetaQA, PathQuestion, JSONL)")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="write one JSON object per question")] = None,
+    conversations: Annotated[Path | None, typer.Option(help=CONVERSATIONS_HELP)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write one JSON object per question (or turn)")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="questions per LLM batch")] = 32,
     show_sparql: Annotated[
         bool,
         typer.Option(help="print the SPARQL query that returns the same answer (typed questions)"),
     ] = False,
 ) -> None:
-    """Answer a question (or a file of them) from the graph, citing the facts used.
-    Counts, yes/no, constraints, superlatives and comparisons are answered by programs
-    over the graph; their records carry `kind` and `sparql`."""
+    """Answer a question (or a file of them, or of conversations) from the graph, citing
+    the facts used. Counts, yes/no, constraints, superlatives and comparisons are answered
+    by programs over the graph; their records carry `kind` and `sparql`. A conversation's
+    follow-ups carry `context`: what they took from the turns before."""
 
     from kgagent.agents import Agent
 
-    if (question is None) == (questions is None):
-        raise KGAgentError("give either a QUESTION or --questions FILE")
+    one_source(question, questions, conversations)
+    dialogues = read_conversations(conversations) if conversations else None  # all checked
     with Agent.open(workspace, read_only=True) as agent:  # reads only: beside any writer
         if question is not None:
             show_answer(agent.ask(question), out, sparql=show_sparql)
-            return
-        write_answers(agent, read_questions(questions), out, batch_size)
+        elif dialogues is not None:
+            write_conversations(agent, dialogues, out)
+        else:
+            write_answers(agent, read_questions(questions), out, batch_size)
 
 
 @app.command()

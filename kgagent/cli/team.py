@@ -12,7 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
-from kgagent.cli._common import handle_errors, read_questions, show_answer, write_answers
+from kgagent.cli._common import (
+    CONVERSATIONS_HELP,
+    handle_errors,
+    one_source,
+    read_conversations,
+    read_questions,
+    show_answer,
+    write_answers,
+    write_conversations,
+)
 from kgagent.cli._output import json_text, printable
 from kgagent.errors import KGAgentError
 from kgagent.workspace import CONFIG_FILE, Workspace
@@ -99,25 +108,30 @@ def team_ask(
     questions: Annotated[
         Path | None, typer.Option(help="file of questions (plain, MetaQA, PathQuestion, JSONL)")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="write one JSON object per question")] = None,
+    conversations: Annotated[Path | None, typer.Option(help=CONVERSATIONS_HELP)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write one JSON object per question (or turn)")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="questions per batch")] = 32,
     llm: Annotated[str, typer.Option(help="lead | none | a member's name")] = "lead",
     executor: Executor = "thread",
     match: Match = "iri,same_as,label",
 ) -> None:
     """Answer a question (or a file of them) from several graphs; every fact cited names
-    the member and graph it came from. Output as `kgagent ask`'s."""
+    the member and graph it came from. Output as `kgagent ask`'s (conversations too)."""
 
-    if (question is None) == (questions is None):
-        raise KGAgentError("give either a QUESTION or --questions FILE")
+    one_source(question, questions, conversations)
+    dialogues = read_conversations(conversations) if conversations else None  # all checked
     with _team(agent or [], team, executor=executor, llm=llm, match=match) as t:
         if question is not None:
             a = t.ask(question)
             agents = a.to_dict().get("agents")
             if show_answer(a, out) and agents:
                 typer.echo(f"  (facts from: {printable(', '.join(agents))})")
-            return
-        write_answers(t, read_questions(questions), out, batch_size)
+        elif dialogues is not None:
+            write_conversations(t, dialogues, out)
+        else:
+            write_answers(t, read_questions(questions), out, batch_size)
 
 
 @team_app.command("train")
