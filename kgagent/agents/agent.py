@@ -24,10 +24,11 @@ from kgagent.agents.builder import (
     qa_pairs,
     reader_settings,
 )
-from kgagent.agents.training import policy_in_use, reader_calibration
+from kgagent.agents.training import policy_in_use, reader_calibration, reader_examples
 from kgagent.config import AgentConfig
 from kgagent.errors import KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
+from kgagent.pipeline.graph import hop_counts
 from kgagent.retrieval.artifacts import IndexReport, RetrievalIndex
 from kgagent.types import Answer, Evidence
 from kgagent.workspace import Workspace
@@ -373,23 +374,10 @@ class Agent:
         return report
 
     def reader_examples(self, pairs) -> list:
-        """The fine-tuning examples of (question, answers) pairs: the options the reader
-        will compare for each (a typed question's programs, else its chain candidates)
-        and which one gives the answers (:class:`~kgagent.llm.finetune.Example`)."""
-        from kgagent.llm.finetune import example_from
-
+        """The fine-tuning examples of (question, answers) pairs (see
+        :func:`kgagent.agents.training.reader_examples`)."""
         typed = self._typed_reader() if self.config.qa.programs else None
-        data = []
-        asked = [(q, answers) for q, answers in pairs if answers]
-        for b in range(0, len(asked), 64):
-            chunk = asked[b : b + 64]
-            for ev, (_, answers) in zip(self.retriever.evidence([q for q, _ in chunk]), chunk,
-                                        strict=True):  # fmt: skip
-                ex = typed.example(ev, answers) if typed is not None else None
-                ex = ex or example_from(ev, answers)
-                if ex is not None:
-                    data.append(ex)
-        return data
+        return reader_examples(self.retriever, typed, pairs)
 
     # -- transfer -----------------------------------------------------------------------
 
@@ -478,9 +466,17 @@ class Agent:
     def conversation(self, state=None):
         """A :class:`~kgagent.dialogue.Conversation`: questions read against the turns
         before them ("what else did they direct?"); ``state`` a saved one's ``to_dict()``."""
-        from kgagent.dialogue import Conversation, DialogueState
+        from kgagent.dialogue import Conversation
 
-        return Conversation(self, DialogueState.from_dict(state) if state else None)
+        return Conversation.resume(self, state)
+
+    def link(self, question: str, top_k: int = 3) -> list:
+        """The entities a question names (``EntityCandidate``: IRI, label, span, score)."""
+        return self.retriever.linker.link(question, top_k=top_k)
+
+    def hop_counts(self, head: str, tail: str, relation: str, inverse: bool):
+        """See :func:`kgagent.pipeline.graph.hop_counts` (a conversation's "it")."""
+        return hop_counts(self.retriever.graph, head, tail, relation, inverse)
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answers many questions, ``qa.batch_chunk`` at a time (retrieval and one LLM

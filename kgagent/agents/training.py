@@ -47,6 +47,7 @@ __all__ = [
     "clearly_better",
     "policy_in_use",
     "reader_calibration",
+    "reader_examples",
     "train_agent",
     "write_policy_use",
 ]
@@ -214,6 +215,26 @@ def train_agent(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
+
+
+def reader_examples(retriever, typed, pairs, *, batch_size: int = 64) -> list:
+    """The fine-tuning examples of (question, answers) pairs: the options the reader will
+    compare for each (a typed question's programs when ``typed``, a
+    :class:`~kgagent.programs.ProgramReader`, proposes some; else its chain candidates)
+    and which one gives the answers (:class:`~kgagent.llm.finetune.Example`)."""
+    from kgagent.llm.finetune import example_from
+
+    data = []
+    asked = [(q, answers) for q, answers in pairs if answers]
+    for b in range(0, len(asked), batch_size):
+        chunk = asked[b : b + batch_size]
+        for ev, (_, answers) in zip(retriever.evidence([q for q, _ in chunk]), chunk,
+                                    strict=True):  # fmt: skip
+            ex = typed.example(ev, answers) if typed is not None else None
+            ex = ex or example_from(ev, answers)
+            if ex is not None:
+                data.append(ex)
+    return data
 
 
 def retrieval_hits(agent: Agent, pairs, *, batch_size: int = 64) -> np.ndarray:

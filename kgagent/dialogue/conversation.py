@@ -28,15 +28,23 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from kgagent.dialogue.followup import FollowUp, Ref, read_followup, value_like
+from kgagent.dialogue.followup import (
+    THEY,
+    FollowUp,
+    Ref,
+    asks_people,
+    read_followup,
+    they_act,
+    value_like,
+)
 from kgagent.dialogue.state import MAX_ANSWERS, DialogueState, Turn
 from kgagent.types import Answer
 
 __all__ = ["Conversation"]
 
 CONFIDENT_LINK = 0.8  # a named entity this sure switches the topic
+HUB_RATIO = 10.0  # an answer with this many times the topic's edges is its category
 MAX_FANOUT = 8  # last answers a reference to several asks about
-_WHO = re.compile(r"^\W*(?:and\s+)?(?:who|whom)\b", re.IGNORECASE)
 _CITE = re.compile(r"\[(\d+)\]")
 
 
@@ -44,8 +52,9 @@ class Conversation:
     """Questions asked in turn, each read against the turns before it.
 
     Args:
-        agent: what answers (an :class:`~kgagent.agents.Agent`, or anything with
-            ``ask_batch`` and an entity ``linker``).
+        agent: what answers: an :class:`~kgagent.agents.Agent`, a
+            :class:`~kgagent.team.Team`, or anything with ``ask``, ``ask_batch`` and
+            ``link(question, top_k)`` (entities with IRI, label, span and score).
         state: a saved :class:`DialogueState` (``to_dict`` / ``from_dict``) to go on from.
     """
 
@@ -53,6 +62,11 @@ class Conversation:
         self.agent = agent
         self.state = state or DialogueState()
         self._lock = threading.Lock()  # one turn at a time: each reads the last
+
+    @classmethod
+    def resume(cls, agent: Any, state: dict[str, Any] | None = None) -> Conversation:
+        """A conversation with ``agent``, going on from a saved ``to_dict()`` (checked)."""
+        return cls(agent, DialogueState.from_dict(state) if state else None)
 
     def ask(self, question: str) -> Answer:
         with self._lock:
@@ -79,7 +93,7 @@ class Conversation:
             return self._refine(question, fu, last)
         if fu.refs:
             ref = fu.refs[0]
-            if self._means_answers(ref, last):
+            if self._means_answers(question, ref, last, fu):
                 return self._about(question, fu, ref, list(last.answers), "reference")
             topic = self._topic_for(ref)
             if topic is not None:
@@ -93,30 +107,64 @@ class Conversation:
     def _named(self, question: str, fu: FollowUp) -> list:
         """Entities the question names confidently, outside its references."""
         spans = [(r.start, r.end) for r in fu.refs] + ([fu.refine] if fu.refine else [])
-        linker = self.agent.retriever.linker
         return [
             m
-            for m in linker.link(question, top_k=3)
+            for m in self.agent.link(question, top_k=3)
             if m.score >= CONFIDENT_LINK
             and m.start >= 0
             and not any(s < m.end and m.start < e for s, e in spans)
         ]
 
-    def _means_answers(self, ref: Ref, last: Turn) -> bool:
-        """Whether a reference means the last answers (else the last topic): people
-        pronouns mean a "who" question's answers, else its topic; "it" means a single
-        answer that is a thing (not a value, not a person); "them", "those films" mean
-        the answers."""
+    def _means_answers(self, question: str, ref: Ref, last: Turn, fu: FollowUp) -> bool:
+        """Whether a reference means the last answers (else the last topic), by agreement:
+
+        * "he", "she": the answers if they are people, else the topic;
+        * "they", "their": also several answers of any kind ("when were they released?"
+          after a list of films), but not with "else" ("what else did they write?" after
+          a writer's films means the writer) nor where "they" does what is asked
+          (:func:`~kgagent.dialogue.followup.they_act`);
+        * "them", "those films": the answers;
+        * "that director": the answers if they are people;
+        * "it", "that one": a single answer that is a thing (not a value, not a person)
+          and not a category the topic merely belongs to: after "which genre is Coraline?"
+          "when did it come out?" is about Coraline, not about Fantasy, which the graph
+          shows by Fantasy's edges far outnumbering Coraline's.
+        """
         if not last.answers or last.literal:
             return False
-        if ref.kind == "personal":
-            return last.who or self.state.topic is None
         if ref.kind == "plural":
             return True
-        single = len(last.answers) == 1 and not value_like(last.answers[0][1])
+        if ref.kind == "personal":
+            if last.who or self.state.topic is None:
+                return True
+            return (
+                ref.word in THEY
+                and len(last.answers) >= 2
+                and not fu.other
+                and not they_act(question, last.question)
+            )
         if ref.kind == "demonstrative" and _person_noun(ref.noun):
             return last.who
-        return single and not last.who
+        single = len(last.answers) == 1 and not value_like(last.answers[0][1])
+        return single and not last.who and not last.category
+
+    def _category(self, answer: Answer) -> bool:
+        """The answer is one entity that many others reach by the hop that reached it, at
+        least ``HUB_RATIO`` times as many as its head reaches by it (Coraline has one
+        genre, Fantasy thousands of films): a category, not a thing to go on about."""
+        counts = getattr(self.agent, "hop_counts", None)
+        if counts is None or len(answer.entities) != 1:
+            return False
+        iri = answer.entities[0].iri
+        for f in answer.facts:  # the cited fact that reaches the answer
+            if iri in (f.object, f.subject) and not f.object_is_literal:
+                inverse = f.object != iri
+                head = f.object if inverse else f.subject
+                break
+        else:
+            return False
+        out, into = counts(head, iri, f.predicate, inverse)
+        return into > HUB_RATIO * max(out, 1)
 
     def _topic_for(self, ref: Ref) -> tuple[str, str] | None:
         """The newest topic a reference agrees with: "it" is never a person (a topic
@@ -199,15 +247,16 @@ class Conversation:
             topic=topic,
             answers=tuple((e.iri, e.label) for e in answer.entities[:MAX_ANSWERS]),
             literal=bool(answer.entities) and literal,
-            who=bool(_WHO.match(question)),
+            who=asks_people(question),
             topic_person=person,
+            category=not literal and self._category(answer),
         )
         return answer, turn
 
 
 def _topic(agent, question: str) -> tuple[str, str] | None:
     """The entity a question stands on: its best confident link."""
-    found = [m for m in agent.retriever.linker.link(question, top_k=1) if m.start >= 0]
+    found = [m for m in agent.link(question, top_k=1) if m.start >= 0]
     return (found[0].iri, found[0].label) if found else None
 
 

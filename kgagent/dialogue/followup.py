@@ -12,10 +12,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["FollowUp", "Ref", "read_followup", "value_like"]
+__all__ = [
+    "THEY",
+    "FollowUp",
+    "Ref",
+    "asks_people",
+    "read_followup",
+    "they_act",
+    "value_like",
+]
 
 #: pronouns that stand for people ("they" too: a person of unknown gender)
 PERSONAL = frozenset({"he", "she", "him", "her", "his", "hers", "they", "their", "theirs"})
+#: the personal pronouns that also stand for several things ("when were they released?")
+THEY = frozenset({"they", "their", "theirs"})
 #: pronouns that stand for a set already named ("them", "those films")
 PLURAL = frozenset({"them", "those", "these"})
 THING = frozenset({"it", "its"})
@@ -27,7 +37,7 @@ OTHER = frozenset({"else", "other", "others"})
 _REFINE = re.compile(
     r"\b(?:which|what)\s+(?:ones\s+)?(?:of|among)\s+(?:them|those|these)\b"
     r"|^\W*(?:and\s+)?(?:of|among|from)\s+(?:them|those|these)\b"
-    r"|\b(?:only|just)\s+(?:the\s+)?(?=\w)"
+    r"|(?:\b(?:keep|show|give|list|name|want)(?:\s+(?:me|us))?\s+)?\b(?:only|just)\s+(?:the\s+)?(?=\w)"
     r"|\bnarrow\s+(?:that|this|those|these|it|them)\s+(?:down\s+)?to\b",
     re.IGNORECASE,
 )
@@ -81,11 +91,14 @@ def read_followup(question: str) -> FollowUp:
             continue
         if w in SINGULAR_DEMONSTRATIVES | PLURAL - {"them"} and i + 1 < len(words):
             noun = words[i + 1]
-            if _is_noun(noun.group(0)):
+            if _is_noun(noun.group(0)) and _adjacent(text, m, noun):
                 kind = "plural" if w in PLURAL else "demonstrative"
                 refs.append(Ref(m.start(), noun.end(), w, noun.group(0).lower(), kind, False))
                 skip = i + 1
                 continue
+        if w in SINGULAR_DEMONSTRATIVES and _standing_alone(text, words, i):
+            refs.append(Ref(m.start(), m.end(), w, "", "demonstrative", False))
+            continue
         if w in PERSONAL:
             refs.append(Ref(m.start(), m.end(), w, "", "personal", w in POSSESSIVE))
         elif w in THING:
@@ -125,8 +138,6 @@ _NOT_NOUNS = frozenset(
         "and",
         "or",
         "with",
-        "one",
-        "ones",
         "year",
         "years",
     ]
@@ -134,12 +145,92 @@ _NOT_NOUNS = frozenset(
 
 
 def _is_noun(word: str) -> bool:
-    """A word after "that" / "those" that names a kind ("director", "films"), not a
-    verb or a function word ("that is", "those were")."""
+    """A word after "that" / "those" that names a kind ("director", "films", "one"), not
+    a verb, a function word ("that is", "those were") or a name: "the films that Kathy
+    Burke starred in" is a relative clause (English writes common nouns in lower case)."""
     w = word.lower()
-    return w not in _NOT_NOUNS and len(w) > 2 and not w.endswith("ly")
+    return (
+        word[:1].islower()
+        and w not in _NOT_NOUNS
+        and (len(w) > 2 or w == "one")
+        and not w.endswith(("ly", "ed"))  # "was that released": a participle
+    )
+
+
+def _adjacent(text: str, a: re.Match, b: re.Match) -> bool:
+    """Only spaces between two words ("that director", not "that, director")."""
+    return not text[a.end() : b.start()].strip()
+
+
+#: words before a bare "that" / "this" that make it a pronoun ("is that", "of this")
+_BEFORE_PRONOUN = frozenset(
+    {"is", "was", "are", "were", "did", "does", "do", "has", "have", "had", "about",
+     "of", "in", "for", "on", "from", "with", "by", "directed", "wrote", "made", "like"}
+)  # fmt: skip
+_AUXILIARIES = frozenset({"is", "was", "were", "are", "did", "does", "do", "has", "have", "had"})
+
+
+def _standing_alone(text: str, words: list[re.Match], i: int) -> bool:
+    """A bare "that" / "this" that stands for a thing ("what kind of film is that?",
+    "when was that released?"), not a relative clause or a conjunction ("the films that
+    X wrote", "is it true that ..."): it ends the question, or an auxiliary precedes it
+    and a lower-case word follows."""
+    after = text[words[i].end() :].lstrip()
+    if not after or after[0] in "?.!,;":
+        return i > 0 and words[i - 1].group(0).lower() in _BEFORE_PRONOUN
+    before = words[i - 1].group(0).lower() if i > 0 else ""
+    return before in _AUXILIARIES and words[i + 1].group(0)[:1].islower()
 
 
 def value_like(label: str) -> bool:
     """A label that is a value (a year, a number, a date), not a thing to ask about."""
     return bool(_VALUE.match(label.strip()))
+
+
+_WHO = re.compile(r"\b(?:who|whom)\b", re.IGNORECASE)
+#: words before a noun that make it what a question asks for ("which actors", "its director")
+_ASKING = frozenset({"which", "what", "the", "its", "their", "his", "her", "whose"})
+
+
+def asks_people(question: str) -> bool:
+    """Whether a question asks for people: "who", or a person noun the question asks for
+    ("which actors", "and its director?"), not one it refers back with ("what did that
+    director write?") nor a verb ("which films did X star in?")."""
+    if _WHO.search(question or ""):
+        return True
+    from kgagent.synth.english import is_person_noun
+
+    spans = [(r.start, r.end) for r in read_followup(question).refs]
+    words = list(_WORD.finditer(question or ""))
+    return any(
+        is_person_noun(m.group(0))
+        and words[i - 1].group(0).lower() in _ASKING
+        and not any(s <= m.start() < e for s, e in spans)
+        for i, m in enumerate(words)
+        if i > 0
+    )
+
+
+#: "which did they write", "what movies have they directed": "they" does what is asked
+_THEY_ASKED = re.compile(
+    r"\b(?:which|what)\b(?:\s+(\w+))?\s+(?:did|do|does|have|has|had)\s+they\b", re.IGNORECASE
+)
+#: "the movies they directed", "the ones that they wrote"
+_THEY_CLAUSE = re.compile(r"\b(\w+)\s+(?:that\s+|which\s+)?they\s+\w+", re.IGNORECASE)
+
+
+def they_act(question: str, last_question: str) -> bool:
+    """Whether "they" does what the question asks, and it asks for the kind of thing the
+    last question asked for ("which movies did X direct?" -> "and which did they write?",
+    "what about the movies they directed?"): then "they" is who the last question was
+    about, not its answers (movies direct nothing). "When were they released?" and "what
+    years did they come out?" ask for another kind, so "they" are the answers."""
+    from kgagent.text import content_stems
+
+    last = content_stems(last_question)
+    for pattern in (_THEY_ASKED, _THEY_CLAUSE):
+        for m in pattern.finditer(question or ""):
+            noun = (m.group(1) or "").lower()
+            if not noun or noun in ("one", "ones") or content_stems(noun) & last:
+                return True
+    return False

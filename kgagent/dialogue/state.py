@@ -40,6 +40,8 @@ class Turn:
         literal: the answers are values (a count, yes / no, a year), not entities.
         who: the question asked for people ("who ..."): a later "they" means them.
         topic_person: the topic is a person (taken from a "who" question's answers).
+        category: the one answer is a category many things share (a genre, a language),
+            so a later "it" means the topic, not the answer.
     """
 
     question: str
@@ -50,6 +52,7 @@ class Turn:
     literal: bool = False
     who: bool = False
     topic_person: bool = False
+    category: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -75,7 +78,7 @@ class Turn:
         answers = data.get("answers", [])
         if not isinstance(answers, list) or len(answers) > MAX_ANSWERS:
             raise StateError(f"{where}.answers: expected a list of at most {MAX_ANSWERS}")
-        for name in ("literal", "who", "topic_person"):
+        for name in ("literal", "who", "topic_person", "category"):
             if not isinstance(data.get(name, False), bool):
                 raise StateError(f"{where}.{name}: expected true or false")
         return cls(
@@ -87,6 +90,7 @@ class Turn:
             literal=data.get("literal", False),
             who=data.get("who", False),
             topic_person=data.get("topic_person", False),
+            category=data.get("category", False),
         )
 
 

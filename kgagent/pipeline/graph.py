@@ -27,7 +27,7 @@ from kgagent.retrieval.facts import FactTable
 from kgagent.retrieval.subgraph import Hop
 from kgagent.types import Candidate, Fact, fact_id
 
-__all__ = ["SCHEMA_NAMESPACES", "GraphView", "LocalGraph", "is_schema"]
+__all__ = ["SCHEMA_NAMESPACES", "GraphView", "LocalGraph", "hop_counts", "is_schema"]
 
 #: vocabularies that describe the schema rather than the domain (N-Triples IRI prefixes)
 SCHEMA_NAMESPACES = tuple(f"<{ns}" for ns in (RDF, RDFS, OWL))
@@ -99,6 +99,24 @@ class GraphView(Protocol):
         """Per (topic, link score, (2R,) relevance) and its scope: one candidate per
         relation and direction around the topic, literal values included, scored
         ``linked * link + relevance`` (see :func:`one_hop_candidates`)."""
+
+
+def hop_counts(view: GraphView, head: str, tail: str, relation: str, inverse: bool):
+    """(how many entities ``head`` reaches by the hop, how many reach ``tail`` by it): a
+    conversation tells a category the head merely belongs to (Coraline -genre-> Fantasy:
+    1 and thousands) from a thing (Larry Morey -directed-> Snow White: 1 and 2). Zeros
+    where an entity or the relation is not in the view."""
+    R = view.num_relations
+    terms = list(view.relation_terms)
+    term = f"<{relation}>"
+    h, t = view.node(head), view.node(tail)
+    if term not in terms or h is None or t is None:
+        return 0, 0
+    action = terms.index(term) + (R if inverse else 0)
+    back = (action + R) % (2 * R)
+    out = view.out_edges(np.array([h], dtype=np.int64))[0]  # (n,) actions
+    into = view.out_edges(np.array([t], dtype=np.int64))[0]
+    return int((out == action).sum()), int((into == back).sum())
 
 
 class LocalGraph:

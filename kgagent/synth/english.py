@@ -251,7 +251,10 @@ def is_person_noun(noun: str | None) -> bool:
     """Whether a noun phrase's head names a person ("starred actors", "author")."""
     if not noun:
         return False
-    head = singular(noun).split()[-1].lower().strip("()")
+    parts = singular(noun).split()
+    if not parts:  # punctuation only ("'")
+        return False
+    head = parts[-1].lower().strip("()")
     return head in _PERSON_NOUNS or (head.endswith(("ist", "ian")) and len(head) > 5)
 
 

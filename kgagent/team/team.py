@@ -33,6 +33,7 @@ from typing import Any
 
 from kgagent.errors import KGAgentError
 from kgagent.kg.terms import iri_of
+from kgagent.pipeline.graph import hop_counts
 from kgagent.team.federation import DEFAULT_MATCH, Federation
 from kgagent.team.member import make_members
 from kgagent.team.router import Route, Router
@@ -212,6 +213,21 @@ class Team:
                 than ``max_question_chars`` (control characters become spaces).
         """
         return self._ask_checked([self._checked(question, "question")])[0]
+
+    def conversation(self, state=None):
+        """A :class:`~kgagent.dialogue.Conversation` over the team, as an agent holds one."""
+        from kgagent.dialogue import Conversation
+
+        return Conversation.resume(self, state)
+
+    def link(self, question: str, top_k: int = 3) -> list:
+        """The entities a question names in any member's graph (``EntityCandidate``),
+        merged as the router merges them, best first."""
+        return [m.entity for m in self.linker.link([question])[0][:top_k]]
+
+    def hop_counts(self, head: str, tail: str, relation: str, inverse: bool):
+        """See :func:`kgagent.pipeline.graph.hop_counts` (a conversation's "it")."""
+        return hop_counts(self._pipeline.graph, head, tail, relation, inverse)
 
     def evidence(self, questions: Sequence[str]) -> list[Evidence]:
         """Per question: the merged linked entities and the answer candidates the reader
