@@ -204,7 +204,8 @@ class Answer:
             question (:mod:`kgagent.programs`): the explanation a user can run and edit.
             A team's reads its members' graphs as one store (entities as it matched them).
         context: in a conversation, what the answer took from earlier turns: ``turn``
-            (0-based index of the turn it drew on), ``kind`` ("reference", "ellipsis",
+            (0-based index in the conversation of the turn it was read against, the one
+            before it), ``kind`` ("reference", "ellipsis",
             "refinement", "switch", "new"), ``asked`` (the stand-alone questions the
             agent was asked) and ``entities`` (``{"iri", "label"}`` taken from the
             state); None for a question alone and a conversation's first turn.

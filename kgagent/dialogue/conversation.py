@@ -43,6 +43,7 @@ from kgagent.types import Answer
 __all__ = ["Conversation"]
 
 CONFIDENT_LINK = 0.8  # a named entity this sure switches the topic
+MAX_LISTED = 20  # answers a restricted answer's text names (as the reader's does)
 HUB_RATIO = 10.0  # an answer with this many times the topic's edges is its category
 MAX_FANOUT = 8  # last answers a reference to several asks about
 _CITE = re.compile(r"\[(\d+)\]")
@@ -66,7 +67,7 @@ class Conversation:
     @classmethod
     def resume(cls, agent: Any, state: dict[str, Any] | None = None) -> Conversation:
         """A conversation with ``agent``, going on from a saved ``to_dict()`` (checked)."""
-        return cls(agent, DialogueState.from_dict(state) if state else None)
+        return cls(agent, DialogueState.from_dict(state) if state is not None else None)
 
     def ask(self, question: str) -> Answer:
         with self._lock:
@@ -181,7 +182,7 @@ class Conversation:
 
     def _alone(self, question: str, kind: str, topic=None) -> tuple[Answer, Turn]:
         answer = self.agent.ask(question)
-        context = None if kind == "first" else {"turn": len(self.state.turns), "kind": kind,
+        context = None if kind == "first" else {"turn": self.state.count - 1, "kind": kind,
                                                  "asked": [question], "entities": []}  # fmt: skip
         return self._done(question, question, kind, answer, context, topic)
 
@@ -193,7 +194,7 @@ class Conversation:
         leave_out = self._left_out(fu)
         answer = _joined(question, answers, leave_out)
         used = [{"iri": i, "label": label} for i, label in entities]
-        context = {"turn": len(self.state.turns) - 1, "kind": kind, "asked": asked,
+        context = {"turn": self.state.count - 1, "kind": kind, "asked": asked,
                    "entities": used}  # fmt: skip
         topic = entities[0] if len(entities) == 1 else None
         last = self.state.last
@@ -205,7 +206,7 @@ class Conversation:
         asked = f"{question.rstrip(' ?.!')} of {topic[1]}?"
         answer = self.agent.ask(asked)
         answer = _without(answer, self._left_out(fu))
-        context = {"turn": len(self.state.turns) - 1, "kind": "ellipsis", "asked": [asked],
+        context = {"turn": self.state.count - 1, "kind": "ellipsis", "asked": [asked],
                    "entities": [{"iri": topic[0], "label": topic[1]}]}  # fmt: skip
         return self._done(question, asked, "ellipsis", answer, context, topic)
 
@@ -219,7 +220,7 @@ class Conversation:
         keep = {iri for iri, _ in last.answers}
         narrowed = _within(answer, keep)
         used = [{"iri": i, "label": label} for i, label in last.answers]
-        context = {"turn": len(self.state.turns) - 1, "kind": "refinement", "asked": [asked],
+        context = {"turn": self.state.count - 1, "kind": "refinement", "asked": [asked],
                    "entities": used}  # fmt: skip
         return self._done(question, asked, "refinement", narrowed, context, None)
 
@@ -307,11 +308,10 @@ def _joined(question: str, answers: Sequence[Answer], leave_out: set[str]) -> An
 
 
 def _without(answer: Answer, leave_out: set[str]) -> Answer:
-    if not leave_out:
+    """The answer less the entities in ``leave_out`` ("what else"), text and facts too."""
+    if not leave_out or not any(e.iri in leave_out for e in answer.entities):
         return answer
-    return dataclasses.replace(
-        answer, entities=tuple(e for e in answer.entities if e.iri not in leave_out)
-    )
+    return _restricted(answer, tuple(e for e in answer.entities if e.iri not in leave_out))
 
 
 def _within(answer: Answer, keep: set[str]) -> Answer:
@@ -321,10 +321,32 @@ def _within(answer: Answer, keep: set[str]) -> Answer:
         return answer
     kept = tuple(e for e in answer.entities if e.iri in keep)
     if kept:
-        return dataclasses.replace(answer, entities=kept)
+        return _restricted(answer, kept) if len(kept) < len(answer.entities) else answer
     return dataclasses.replace(
-        answer, entities=(), abstained=True, confidence=0.0,
+        answer, entities=(), facts=(), paths=(), abstained=True, confidence=0.0,
         text="None of the last answers fits this.", sparql=None,
+    )  # fmt: skip
+
+
+def _restricted(answer: Answer, entities: tuple) -> Answer:
+    """The answer with only ``entities``: its facts those they cite, renumbered, its text
+    listing them as the reader does; no SPARQL (the query returns the unrestricted set)."""
+    if not entities:
+        return dataclasses.replace(answer, entities=(), facts=(), paths=(), abstained=True,
+                                   confidence=0.0, text="Nothing else.", sparql=None)  # fmt: skip
+    cited = {i for e in entities for i in e.facts}
+    facts = tuple(f for f in answer.facts if f.id in cited)
+    number = {f.id: n for n, f in enumerate(facts, 1)}
+    parts = [
+        f"{e.label} {''.join(f'[{number[i]}]' for i in e.facts if i in number)}".strip()
+        for e in entities[:MAX_LISTED]
+    ]
+    more = len(entities) - len(parts)
+    text = "; ".join(parts) + (f"; and {more} more" if more > 0 else "") + "."
+    iris = {e.iri for e in entities}
+    return dataclasses.replace(
+        answer, entities=entities, facts=facts, text=text, sparql=None,
+        paths=tuple(p for p in answer.paths if p.entities and p.entities[-1] in iris),
     )  # fmt: skip
 
 

@@ -106,12 +106,23 @@ def _pair(value: Any, where: str) -> tuple[str, str]:
 
 @dataclass
 class DialogueState:
-    """The turns so far, newest last (bounded), and the focus they give."""
+    """The turns so far, newest last (bounded), and the focus they give.
+
+    Attributes:
+        turns: the newest ``MAX_TURNS`` turns.
+        count: turns asked in all, the dropped ones too (the last turn's index is
+            ``count - 1``, as ``Answer.context["turn"]`` numbers turns).
+    """
 
     turns: list[Turn] = field(default_factory=list)
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.count = max(self.count, len(self.turns))
 
     def add(self, turn: Turn) -> None:
         self.turns.append(turn)
+        self.count += 1
         del self.turns[:-MAX_TURNS]
 
     @property
@@ -127,7 +138,7 @@ class DialogueState:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": 1, "turns": [t.to_dict() for t in self.turns]}
+        return {"version": 1, "count": self.count, "turns": [t.to_dict() for t in self.turns]}
 
     @classmethod
     def from_dict(cls, data: Any) -> DialogueState:
@@ -136,4 +147,7 @@ class DialogueState:
         turns = data.get("turns")
         if not isinstance(turns, list) or len(turns) > MAX_TURNS:
             raise StateError(f"state.turns: expected a list of at most {MAX_TURNS} turns")
-        return cls([Turn.from_dict(t, f"state.turns[{i}]") for i, t in enumerate(turns)])
+        count = data.get("count", len(turns))
+        if not isinstance(count, int) or isinstance(count, bool) or count < len(turns):
+            raise StateError("state.count: expected a whole number, at least the turns kept")
+        return cls([Turn.from_dict(t, f"state.turns[{i}]") for i, t in enumerate(turns)], count)

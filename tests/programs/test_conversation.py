@@ -4,11 +4,13 @@ on the film graph of tests/programs (hashing encoder, no LLM)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from kgagent.dialogue import DialogueState, StateError
 from kgagent.dialogue.followup import read_followup
+from tests.programs.conftest import E
 
 
 def test_references_refinements_and_else_are_read_from_function_words():
@@ -88,3 +90,110 @@ def test_the_state_is_bounded():
     for i in range(MAX_TURNS + 5):
         s.add(Turn(question=f"q{i}", asked=f"q{i}", kind="new"))
     assert len(s.turns) == MAX_TURNS and s.turns[-1].question == f"q{MAX_TURNS + 4}"
+    assert s.count == MAX_TURNS + 5  # turns are numbered in the conversation, not the window
+    again = DialogueState.from_dict(json.loads(json.dumps(s.to_dict())))
+    assert again.count == MAX_TURNS + 5
+
+
+def test_an_empty_saved_state_is_refused(films):
+    from kgagent.dialogue import Conversation
+
+    with pytest.raises(StateError, match="version"):
+        Conversation.resume(films[0], {})
+
+
+def test_else_leaves_the_topic_out_of_the_text_and_the_facts_too(films):
+    agent, _ = films
+    c = agent.conversation()
+    c.ask("Who directed Jaws?")
+    other = c.ask("What else did they direct?")
+    assert "Jaws" not in other.labels and "Jaws" not in other.text
+    assert all("Jaws" not in f.text for f in other.facts)
+    cited = {f"[{n}]" for n in range(1, len(other.facts) + 1)}
+    assert cited == set(re.findall(r"\[\d+\]", other.text))
+
+
+@pytest.mark.parametrize(
+    ("question", "refs"),
+    [
+        ("What kind of film is that?", [("that", "")]),
+        ("Tell me who directed that one.", [("that", "one")]),
+        ("When was that released?", [("that", "")]),
+        ("Was that film released in 1990?", [("that", "film")]),
+        ("Name the films that Kathy Burke starred in.", []),  # a relative clause
+        ("Which films that Ridley Scott directed star Russell Crowe?", []),
+    ],
+)
+def test_demonstratives_refer_only_as_pronouns(question, refs):
+    assert [(r.word, r.noun) for r in read_followup(question).refs] == refs
+
+
+def test_what_a_question_asks_for_decides_who_they_are():
+    from kgagent.dialogue.followup import asks_people, they_act
+
+    assert asks_people("Tell me who wrote that one.") and asks_people("and its director?")
+    assert asks_people("Which people starred in Heat?")
+    assert not asks_people("What did that director write?")  # the person is referred to
+    assert not asks_people("Which movies did Al Pacino star in?")  # "star" is a verb here
+    last = "Which movies did Niki Caro direct?"
+    assert they_act("And which did they write?", last)
+    assert they_act("What about the movies they produced?", last)
+    assert not they_act("When were they released?", last)
+    assert not they_act("What years did they come out?", last)
+
+
+class _Genres:
+    """An agent over a film and its genre: the genre is shared by thousands of films."""
+
+    def __init__(self):
+        from kgagent.retrieval.linker import EntityCandidate
+
+        self.Candidate = EntityCandidate
+        self.asked: list[str] = []
+
+    def link(self, question, top_k=3):
+        i = question.find("Coraline")
+        return [self.Candidate(E + "coraline", "Coraline", "Coraline", i, i + 8, 1.0, "exact")][
+            : top_k if i >= 0 else 0
+        ]
+
+    def hop_counts(self, head, tail, relation, inverse):
+        return (1, 4000) if tail == E + "fantasy" else (1, 1)
+
+    def ask(self, question):
+        return self.ask_batch([question])[0]
+
+    def ask_batch(self, questions):
+        self.asked += questions
+        return [self._answer(q) for q in questions]
+
+    def _answer(self, q):
+        from kgagent.types import Answer, AnswerEntity, Fact
+
+        tail, label = ("fantasy", "Fantasy") if "genre" in q else ("2009", "2009")
+        fact = Fact(1, E + "coraline", E + "genre", E + tail, "Coraline", "genre", label,
+                    f"Coraline genre {label}")  # fmt: skip
+        entity = AnswerEntity(E + tail, label, 1.0, (1,))
+        return Answer(q, f"{label} [1].", (entity,), (fact,), (), 1.0, False)
+
+
+def test_it_means_the_topic_when_the_answer_is_a_category_the_graph_shares_widely():
+    from kgagent.dialogue import Conversation
+
+    agent = _Genres()
+    c = Conversation(agent)
+    c.ask("Which genre is Coraline?")
+    assert c.state.last.category  # Fantasy: 4000 films reach it by the hop, Coraline 1
+    later = c.ask("And when did it come out?")
+    assert agent.asked[-1] == "And when did Coraline come out?"
+    assert later.context["kind"] == "ellipsis"
+
+
+def test_hop_counts_count_both_ends_of_a_hop_on_the_graph(films):
+    from tests.programs.conftest import R
+
+    agent, _ = films
+    # Jaws has one director; Steven Spielberg directed five films of the graph
+    assert agent.hop_counts(E + "jaws", E + "spielberg", R + "directed_by", False) == (1, 5)
+    assert agent.hop_counts(E + "spielberg", E + "jaws", R + "directed_by", True) == (5, 1)
+    assert agent.hop_counts(E + "jaws", E + "nobody", R + "directed_by", False) == (0, 0)
