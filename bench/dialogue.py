@@ -26,7 +26,11 @@ ones, so a cache warmed by either favours neither). Scored from
   exact-set F1, per kind of turn: ``first`` and each follow-up kind; the same for the
   first questions asked alone (``single``), which the issue wants first turns to match;
 - latency: p50 / p95 of each kind's turns, and ``cost_ratio_p50``, the median over turns
-  of a turn's time over its conversation's single ``ask`` (the issue wants <= 1.5).
+  of a turn's time over its conversation's single ``ask`` (the issue wants <= 1.5);
+  ``overhead_p50``, the median of a follow-up's time over asking the stand-alone
+  questions it was resolved to (``Answer.context["asked"]``) on their own: what reading
+  the conversation adds, apart from the resolved question being harder (a refinement
+  is a question with two constraints).
 
 Results: bench/results/dialogue_{kb}.json (a pass of an earlier run on the same
 conversations and workspace is kept where this run did not make it), and a table on
@@ -143,6 +147,9 @@ def summarize(convs: list[dict], preds: list[dict]) -> dict:
             "latency_p50_ms": _percentile(ms, 0.5),
             "latency_p95_ms": _percentile(ms, 0.95),
             "cost_ratio_p50": _percentile(ratios, 0.5),
+            "overhead_p50": _percentile(
+                [t["ms"] / t["resolved_ms"] for _, t, _ in got if t.get("resolved_ms")], 0.5
+            ),
         }
     singles = [(c["gold"][0], p["single"]) for c, p in zip(convs, preds, strict=True)
                if p.get("single")]  # fmt: skip
@@ -158,6 +165,9 @@ def summarize(convs: list[dict], preds: list[dict]) -> dict:
         "follow_up_latency_p50_ms": _percentile([t["ms"] for _, t, _ in follow], 0.5),
         "cost_ratio_p50": _percentile(
             [t["ms"] / s["ms"] for _, t, s in follow if s and s["ms"] > 0], 0.5
+        ),
+        "overhead_p50": _percentile(
+            [t["ms"] / t["resolved_ms"] for _, t, _ in follow if t.get("resolved_ms")], 0.5
         ),
     }
 
@@ -196,6 +206,12 @@ def converse(agent, convs: list[dict], *, single: bool = True) -> list[dict]:
             rec["single"] = _timed(agent.ask, c["turns"][0])
         conv = agent.conversation()
         rec["turns"] = [_timed(conv.ask, q) for q in c["turns"]]
+        for t in rec["turns"]:  # the stand-alone questions it asked, asked alone
+            asked = (t.get("context") or {}).get("asked")
+            if asked:
+                t0 = time.perf_counter()
+                agent.ask_batch(asked)
+                t["resolved_ms"] = (time.perf_counter() - t0) * 1000
         if single and i % 2 == 1:
             rec["single"] = _timed(agent.ask, c["turns"][0])
         preds.append(rec)
@@ -254,7 +270,7 @@ def render(results: dict) -> str:
     head = ["turn", "turns"]
     for p in passes:
         head += [f"Hits@1 ({p})", f"F1 ({p})", f"abstain ({p})"]
-    head += ["p50 ms", "p95 ms", "cost / single ask"]
+    head += ["p50 ms", "p95 ms", "cost / single ask", "cost / its questions alone"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     rows = [(k, lambda s, k=k: s["kinds"].get(k)) for k in TURN_KINDS]
     rows.append(("single ask (first questions)", lambda s: s.get("single")))
@@ -270,13 +286,15 @@ def render(results: dict) -> str:
         lt = get(lat) or {}
         cells += [_cell(lt.get("latency_p50_ms"), "{:.0f}"),
                   _cell(lt.get("latency_p95_ms"), "{:.0f}"),
-                  _cell(lt.get("cost_ratio_p50"), "{:.2f}x")]  # fmt: skip
+                  _cell(lt.get("cost_ratio_p50"), "{:.2f}x"),
+                  _cell(lt.get("overhead_p50"), "{:.2f}x")]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     macro = ["**follow-ups (macro)**", str(sum(results["dataset"]["turns"][k] for k in KINDS))]
     for p in passes:
         macro += [_cell(results["passes"][p]["follow_up_hits_at_1"]), "", ""]
     macro += [_cell(lat["follow_up_latency_p50_ms"], "{:.0f}"), "",
-              _cell(lat["cost_ratio_p50"], "{:.2f}x")]  # fmt: skip
+              _cell(lat["cost_ratio_p50"], "{:.2f}x"),
+              _cell(lat.get("overhead_p50"), "{:.2f}x")]  # fmt: skip
     lines.append("| " + " | ".join(macro) + " |")
     return "\n".join(lines)
 

@@ -471,8 +471,9 @@ class Agent:
         return Conversation.resume(self, state)
 
     def link(self, question: str, top_k: int = 3) -> list:
-        """The entities a question names (``EntityCandidate``: IRI, label, span, score)."""
-        return self.retriever.linker.link(question, top_k=top_k)
+        """The entities a question names (``EntityCandidate``: IRI, label, span, score);
+        no nearest-label guess where it names none."""
+        return self.retriever.linker.link(question, top_k=top_k, dense=False)
 
     def hop_counts(self, head: str, tail: str, relation: str, inverse: bool):
         """See :func:`kgagent.pipeline.graph.hop_counts` (a conversation's "it")."""

@@ -28,6 +28,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from kgagent.dialogue.followup import (
     THEY,
     FollowUp,
@@ -89,7 +91,6 @@ class Conversation:
         if last is None:
             return self._alone(question, "first")
         fu = read_followup(question)
-        named = self._named(question, fu)
         if fu.refine and len(last.answers) >= 2 and not last.literal:
             return self._refine(question, fu, last)
         if fu.refs:
@@ -99,8 +100,9 @@ class Conversation:
             topic = self._topic_for(ref)
             if topic is not None:
                 return self._about(question, fu, ref, [topic], "ellipsis")
+        named = self._named(question, fu)
         if named:  # its best link is the new topic (no second linking)
-            return self._alone(question, "switch", (named[0].iri, named[0].label))
+            return self._alone(question, "switch", named)
         if self.state.topic is not None and (fu.lead or fu.other):
             return self._ellipsis(question, fu, self.state.topic)
         return self._alone(question, "new")
@@ -142,12 +144,22 @@ class Conversation:
                 ref.word in THEY
                 and len(last.answers) >= 2
                 and not fu.other
-                and not they_act(question, last.question)
+                and not they_act(question, last.question, self._similar)
             )
         if ref.kind == "demonstrative" and _person_noun(ref.noun):
             return last.who
         single = len(last.answers) == 1 and not value_like(last.answers[0][1])
         return single and not last.who and not last.category
+
+    def _similar(self, word: str, others: Sequence[str]) -> float:
+        """The best cosine of ``word`` against ``others`` by the agent's encoder (0.0
+        without one)."""
+        encoder = getattr(self.agent, "encoder", None)
+        if encoder is None:
+            return 0.0
+        v = np.asarray(encoder.encode([word, *others]), dtype=np.float32)  # (1 + n, d)
+        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return float((v[1:] @ v[0]).max())
 
     def _category(self, answer: Answer) -> bool:
         """The answer is one entity that many others reach by the hop that reached it, at
@@ -180,8 +192,12 @@ class Conversation:
 
     # -- the readings -------------------------------------------------------------------------
 
-    def _alone(self, question: str, kind: str, topic=None) -> tuple[Answer, Turn]:
+    def _alone(self, question: str, kind: str, links: Sequence = ()) -> tuple[Answer, Turn]:
+        """The question as it stands; its topic from ``links`` (the switch's, else linked
+        now), the one the answer's facts are about."""
         answer = self.agent.ask(question)
+        links = links or [m for m in self.agent.link(question, top_k=3) if m.start >= 0]
+        topic = _topic(links, answer)
         context = None if kind == "first" else {"turn": self.state.count - 1, "kind": kind,
                                                  "asked": [question], "entities": []}  # fmt: skip
         return self._done(question, question, kind, answer, context, topic)
@@ -238,8 +254,6 @@ class Conversation:
                 answer, question=question, context=context,
                 text=f"{said} {answer.text}" if said else answer.text,
             )  # fmt: skip
-        if topic is None and kind in ("first", "new", "switch"):
-            topic = _topic(self.agent, asked)
         literal = answer.kind in ("number", "boolean") or all(e.is_literal for e in answer.entities)
         turn = Turn(
             question=question,
@@ -255,10 +269,15 @@ class Conversation:
         return answer, turn
 
 
-def _topic(agent, question: str) -> tuple[str, str] | None:
-    """The entity a question stands on: its best confident link."""
-    found = [m for m in agent.link(question, top_k=1) if m.start >= 0]
-    return (found[0].iri, found[0].label) if found else None
+def _topic(links: Sequence, answer: Answer) -> tuple[str, str] | None:
+    """The entity a question stands on: of its confident links, the first the answer's
+    cited facts name ("Moving on, when did Waiting for Forever come out?" links "Moving"
+    too, but cites Waiting for Forever), else the first."""
+    cited = {x for f in answer.facts for x in (f.subject, f.object)}
+    for m in links:
+        if m.iri in cited:
+            return (m.iri, m.label)
+    return (links[0].iri, links[0].label) if links else None
 
 
 def _put(question: str, ref: Ref, label: str) -> str:

@@ -87,7 +87,7 @@ def read_followup(question: str) -> FollowUp:
     skip = -1
     for i, m in enumerate(words):
         w = m.group(0).lower()
-        if i <= skip or any(s <= m.start() < e for s, e in spans):
+        if i <= skip or any(s <= m.start() < e for s, e in spans) or _in_a_name(text, m):
             continue
         if w in SINGULAR_DEMONSTRATIVES | PLURAL - {"them"} and i + 1 < len(words):
             noun = words[i + 1]
@@ -157,6 +157,13 @@ def _is_noun(word: str) -> bool:
     )
 
 
+def _in_a_name(text: str, m: re.Match) -> bool:
+    """A capitalized word inside a sentence is part of a name ("In Her Shoes", "Just Go
+    with It"): English writes pronouns in lower case there."""
+    before = text[: m.start()].rstrip()
+    return m.group(0)[:1].isupper() and bool(before) and before[-1] not in ".!?:;,\"'("
+
+
 def _adjacent(text: str, a: re.Match, b: re.Match) -> bool:
     """Only spaces between two words ("that director", not "that, director")."""
     return not text[a.end() : b.start()].strip()
@@ -187,7 +194,8 @@ def value_like(label: str) -> bool:
     return bool(_VALUE.match(label.strip()))
 
 
-_WHO = re.compile(r"\b(?:who|whom)\b", re.IGNORECASE)
+_WHO = re.compile(r"\b(?:who|whom|whoever|whomever)\b", re.IGNORECASE)
+SAME_KIND = 0.65  # cosine of two nouns for the same kind ("movies", "films": 0.87 on MiniLM)
 #: words before a noun that make it what a question asks for ("which actors", "its director")
 _ASKING = frozenset({"which", "what", "the", "its", "their", "his", "her", "whose"})
 
@@ -219,13 +227,18 @@ _THEY_ASKED = re.compile(
 _THEY_CLAUSE = re.compile(r"\b(\w+)\s+(?:that\s+|which\s+)?they\s+\w+", re.IGNORECASE)
 
 
-def they_act(question: str, last_question: str) -> bool:
+def they_act(question: str, last_question: str, similar=None) -> bool:
     """Whether "they" does what the question asks, and it asks for the kind of thing the
     last question asked for ("which movies did X direct?" -> "and which did they write?",
     "what about the movies they directed?"): then "they" is who the last question was
     about, not its answers (movies direct nothing). "When were they released?" and "what
-    years did they come out?" ask for another kind, so "they" are the answers."""
-    from kgagent.text import content_stems
+    years did they come out?" ask for another kind, so "they" are the answers.
+
+    ``similar(word, words) -> float``, the best cosine of a word against several (the
+    agent's encoder), also matches a noun to the last question's words ("movies" and
+    "films"); without it only shared stems do.
+    """
+    from kgagent.text import content_stems, words
 
     last = content_stems(last_question)
     for pattern in (_THEY_ASKED, _THEY_CLAUSE):
@@ -233,4 +246,8 @@ def they_act(question: str, last_question: str) -> bool:
             noun = (m.group(1) or "").lower()
             if not noun or noun in ("one", "ones") or content_stems(noun) & last:
                 return True
+            if similar is not None and content_stems(noun):
+                others = [w for w in words(last_question) if content_stems(w)]
+                if others and similar(noun, others) >= SAME_KIND:
+                    return True
     return False

@@ -307,12 +307,14 @@ class EntityLinker:
 
     # -- a whole question ---------------------------------------------------------------
 
-    def link(self, question: str, *, top_k: int = 5) -> list[EntityCandidate]:
+    def link(self, question: str, *, top_k: int = 5, dense: bool = True) -> list[EntityCandidate]:
         """The entities ``question`` mentions, best first.
 
         First the top entity of each ``[hint]``, then of each non-overlapping span found
         without hints (the most name-like first), then the alternatives by score. With
-        nothing found and an encoder, the entities nearest to the whole question.
+        nothing found and an encoder (and ``dense``), the entities nearest to the whole
+        question; ``dense=False`` asks only for names written out ("and its genre?"
+        names none, and the encoder pass is most of the cost).
         """
         if not isinstance(question, str) or not question.strip() or top_k <= 0:
             return []
@@ -347,7 +349,7 @@ class EntityLinker:
             rest.extend(found[1:])
         for span in others:
             rest.extend(self._span_candidates(q, span, top_k))
-        if not primary and self.encoder is not None:
+        if not primary and dense and self.encoder is not None:
             primary = self._dense_fallback(q, top_k)
         rest.sort(key=lambda c: -c.score)
         out: list[EntityCandidate] = []
