@@ -28,7 +28,7 @@ from kgagent.agents.training import policy_in_use, reader_calibration, reader_ex
 from kgagent.config import AgentConfig
 from kgagent.errors import KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
-from kgagent.pipeline.graph import hop_counts
+from kgagent.pipeline.graph import relation_spread
 from kgagent.retrieval.artifacts import IndexReport, RetrievalIndex
 from kgagent.types import Answer, Evidence
 from kgagent.workspace import Workspace
@@ -475,9 +475,10 @@ class Agent:
         no nearest-label guess where it names none."""
         return self.retriever.linker.link(question, top_k=top_k, dense=False)
 
-    def hop_counts(self, head: str, tail: str, relation: str, inverse: bool):
-        """See :func:`kgagent.pipeline.graph.hop_counts` (a conversation's "it")."""
-        return hop_counts(self.retriever.graph, head, tail, relation, inverse)
+    def relation_spread(self, relation: str, inverse: bool) -> float:
+        """See :func:`kgagent.pipeline.graph.relation_spread` (a conversation's "it")."""
+        g = self.retriever.graph
+        return relation_spread([g.adj], g.relation_terms, relation, inverse)
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answers many questions, ``qa.batch_chunk`` at a time (retrieval and one LLM

@@ -46,9 +46,10 @@ __all__ = ["Conversation"]
 
 CONFIDENT_LINK = 0.8  # a named entity this sure switches the topic
 MAX_LISTED = 20  # answers a restricted answer's text names (as the reader's does)
-HUB_RATIO = 10.0  # an answer with this many times the topic's edges is its category
+HUB_RATIO = 10.0  # entities a relation leaves from per entity it reaches: a category
 MAX_FANOUT = 8  # last answers a reference to several asks about
 _CITE = re.compile(r"\[(\d+)\]")
+_ANNOUNCED = re.compile(r"\s*[:,\u2013\u2014-]")  # a name set off before the question
 
 
 class Conversation:
@@ -95,6 +96,9 @@ class Conversation:
             return self._refine(question, fu, last)
         if fu.refs:
             ref = fu.refs[0]
+            announced = self._announced(question, fu, ref)
+            if announced:  # "A Civil Action: who directed it?" is about A Civil Action
+                return self._alone(question, "switch", announced)
             if self._means_answers(question, ref, last, fu):
                 return self._about(question, fu, ref, list(last.answers), "reference")
             topic = self._topic_for(ref)
@@ -106,6 +110,14 @@ class Conversation:
         if self.state.topic is not None and (fu.lead or fu.other):
             return self._ellipsis(question, fu, self.state.topic)
         return self._alone(question, "new")
+
+    def _announced(self, question: str, fu: FollowUp, ref: Ref) -> list:
+        """Named entities set off before the reference ("A Civil Action: who directed
+        it?", "Heat, who starred in it?"): the question announces its own topic."""
+        if not _ANNOUNCED.search(question[: ref.start]):
+            return []
+        return [m for m in self._named(question, fu) if m.end <= ref.start
+                and _ANNOUNCED.match(question[m.end : ref.start])]  # fmt: skip
 
     def _named(self, question: str, fu: FollowUp) -> list:
         """Entities the question names confidently, outside its references."""
@@ -162,22 +174,17 @@ class Conversation:
         return float((v[1:] @ v[0]).max())
 
     def _category(self, answer: Answer) -> bool:
-        """The answer is one entity that many others reach by the hop that reached it, at
-        least ``HUB_RATIO`` times as many as its head reaches by it (Coraline has one
-        genre, Fantasy thousands of films): a category, not a thing to go on about."""
-        counts = getattr(self.agent, "hop_counts", None)
-        if counts is None or len(answer.entities) != 1:
+        """The answer is one entity reached by a relation that gathers many entities into
+        few (``HUB_RATIO`` or more per entity it reaches: films into genres, languages,
+        years): a category the topic belongs to, not a thing to go on about."""
+        spread = getattr(self.agent, "relation_spread", None)
+        if spread is None or len(answer.entities) != 1:
             return False
         iri = answer.entities[0].iri
         for f in answer.facts:  # the cited fact that reaches the answer
             if iri in (f.object, f.subject) and not f.object_is_literal:
-                inverse = f.object != iri
-                head = f.object if inverse else f.subject
-                break
-        else:
-            return False
-        out, into = counts(head, iri, f.predicate, inverse)
-        return into > HUB_RATIO * max(out, 1)
+                return spread(f.predicate, f.object != iri) >= HUB_RATIO
+        return False
 
     def _topic_for(self, ref: Ref) -> tuple[str, str] | None:
         """The newest topic a reference agrees with: "it" is never a person (a topic

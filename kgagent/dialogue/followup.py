@@ -34,10 +34,14 @@ POSSESSIVE = frozenset({"his", "her", "their", "its"})
 OTHER = frozenset({"else", "other", "others"})
 #: a refinement of the last answers: "which of them", "of those", "only the ... ones",
 #: "narrow that to", "among these"
+#: words a follow-up may open with before it says what it is ("OK, and the genre?")
+_OPENING = r"^\W*(?:(?:ok|okay|so|well|right|now|then|alright)\b[\s,]*)?"
 _REFINE = re.compile(
     r"\b(?:which|what)\s+(?:ones\s+)?(?:of|among)\s+(?:them|those|these)\b"
-    r"|^\W*(?:and\s+)?(?:of|among|from)\s+(?:them|those|these)\b"
-    r"|(?:\b(?:keep|show|give|list|name|want)(?:\s+(?:me|us))?\s+)?\b(?:only|just)\s+(?:the\s+)?(?=\w)"
+    rf"|{_OPENING}(?:and\s+)?(?:of|among|from)\s+(?:them|those|these)\b"
+    rf"|{_OPENING}(?:and\s+)?(?:which|what)\s+ones\b"
+    r"|(?:\b(?:keep|show|give|list|name|want)(?:\s+(?:me|us))?\s+)?\b(?:only|just)\s+"
+    r"(?:(?:the|those|these)\s+)?(?:ones\s+)?(?=\w)"
     r"|\bnarrow\s+(?:that|this|those|these|it|them)\s+(?:down\s+)?to\b",
     re.IGNORECASE,
 )
@@ -45,7 +49,7 @@ _REFINE = re.compile(
 _VALUE = re.compile(r"^[-+]?\d[\d.,:/ -]*$")
 _WORD = re.compile(r"[A-Za-z']+")
 #: words that start an ellipsis ("and the release year?", "what about its genre?")
-_LEADS = re.compile(r"^\s*(?:and|also|what\s+about|how\s+about)\b", re.IGNORECASE)
+_LEADS = re.compile(rf"{_OPENING}(?:and|also|what\s+about|how\s+about)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

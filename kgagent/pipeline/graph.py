@@ -14,6 +14,7 @@ Node and action ids: nodes are entity ids of the view; action ``r`` walks relati
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,7 +28,7 @@ from kgagent.retrieval.facts import FactTable
 from kgagent.retrieval.subgraph import Hop
 from kgagent.types import Candidate, Fact, fact_id
 
-__all__ = ["SCHEMA_NAMESPACES", "GraphView", "LocalGraph", "hop_counts", "is_schema"]
+__all__ = ["SCHEMA_NAMESPACES", "GraphView", "LocalGraph", "is_schema", "relation_spread"]
 
 #: vocabularies that describe the schema rather than the domain (N-Triples IRI prefixes)
 SCHEMA_NAMESPACES = tuple(f"<{ns}" for ns in (RDF, RDFS, OWL))
@@ -101,22 +102,43 @@ class GraphView(Protocol):
         ``linked * link + relevance`` (see :func:`one_hop_candidates`)."""
 
 
-def hop_counts(view: GraphView, head: str, tail: str, relation: str, inverse: bool):
-    """(how many entities ``head`` reaches by the hop, how many reach ``tail`` by it): a
-    conversation tells a category the head merely belongs to (Coraline -genre-> Fantasy:
-    1 and thousands) from a thing (Larry Morey -directed-> Snow White: 1 and 2). Zeros
-    where an entity or the relation is not in the view."""
-    R = view.num_relations
-    terms = list(view.relation_terms)
-    term = f"<{relation}>"
-    h, t = view.node(head), view.node(tail)
-    if term not in terms or h is None or t is None:
-        return 0, 0
-    action = terms.index(term) + (R if inverse else 0)
+#: id(first adjacency) -> (a weak reference to it, {(action, parts): spread})
+_SPREADS: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def relation_spread(adjacencies: Sequence[Any], terms: Sequence[str], relation: str,
+                    inverse: bool) -> float:  # fmt: skip
+    """Distinct entities a relation leaves from, per distinct entity it reaches, in the
+    direction walked (0.0 where the relation is not in the graph): film -genre-> reaches
+    a few dozen genres from thousands of films (hundreds: a category), director
+    -directed-> films reaches more than it leaves from (under 1). Computed once per
+    graph, relation and direction.
+
+    Args:
+        adjacencies: the CSR adjacencies (``relations``, ``targets``, inverse edges
+            included) of the graph, or of a team's members in team ids.
+        terms: (R,) the relations' N-Triples IRIs, as the adjacencies number them.
+    """
+    key = f"<{relation}>"
+    if key not in terms:
+        return 0.0
+    R = len(terms)
+    action = list(terms).index(key) + (R if inverse else 0)
     back = (action + R) % (2 * R)
-    out = view.out_edges(np.array([h], dtype=np.int64))[0]  # (n,) actions
-    into = view.out_edges(np.array([t], dtype=np.int64))[0]
-    return int((out == action).sum()), int((into == back).sum())
+    first = adjacencies[0]
+    held = _SPREADS.get(id(first))
+    if held is None or held[0]() is not first:  # a new graph (or one reusing a dead id)
+        for k in [k for k, (ref, _) in _SPREADS.items() if ref() is None]:
+            del _SPREADS[k]
+        held = _SPREADS[id(first)] = (weakref.ref(first), {})
+    cache = held[1]
+    if (action, len(adjacencies)) not in cache:
+        rel = np.concatenate([a.relations for a in adjacencies])  # (E,)
+        tails = np.concatenate([a.targets for a in adjacencies])  # (E,)
+        reached = len(np.unique(tails[rel == action]))
+        left = len(np.unique(tails[rel == back]))  # the inverse edges' tails are the heads
+        cache[(action, len(adjacencies))] = left / reached if reached else 0.0
+    return cache[(action, len(adjacencies))]
 
 
 class LocalGraph:

@@ -33,7 +33,7 @@ from typing import Any
 
 from kgagent.errors import KGAgentError
 from kgagent.kg.terms import iri_of
-from kgagent.pipeline.graph import hop_counts
+from kgagent.pipeline.graph import relation_spread
 from kgagent.team.federation import DEFAULT_MATCH, Federation
 from kgagent.team.member import make_members
 from kgagent.team.router import Route, Router
@@ -225,9 +225,11 @@ class Team:
         merged as the router merges them, best first."""
         return [m.entity for m in self.linker.link([question])[0][:top_k]]
 
-    def hop_counts(self, head: str, tail: str, relation: str, inverse: bool):
-        """See :func:`kgagent.pipeline.graph.hop_counts` (a conversation's "it")."""
-        return hop_counts(self._pipeline.graph, head, tail, relation, inverse)
+    def relation_spread(self, relation: str, inverse: bool) -> float:
+        """See :func:`kgagent.pipeline.graph.relation_spread`, over every member's edges."""
+        fed = self.federation
+        adjs = [e.adj for e in fed.edges]
+        return relation_spread(adjs, fed.relation_terms, relation, inverse)
 
     def evidence(self, questions: Sequence[str]) -> list[Evidence]:
         """Per question: the merged linked entities and the answer candidates the reader

@@ -157,8 +157,8 @@ class _Genres:
             : top_k if i >= 0 else 0
         ]
 
-    def hop_counts(self, head, tail, relation, inverse):
-        return (1, 4000) if tail == E + "fantasy" else (1, 1)
+    def relation_spread(self, relation, inverse):
+        return 700.0 if relation == E + "genre" and not inverse else 1.0
 
     def ask(self, question):
         return self.ask_batch([question])[0]
@@ -183,17 +183,48 @@ def test_it_means_the_topic_when_the_answer_is_a_category_the_graph_shares_widel
     agent = _Genres()
     c = Conversation(agent)
     c.ask("Which genre is Coraline?")
-    assert c.state.last.category  # Fantasy: 4000 films reach it by the hop, Coraline 1
+    assert c.state.last.category  # the genre relation gathers 700 films per genre
     later = c.ask("And when did it come out?")
     assert agent.asked[-1] == "And when did Coraline come out?"
     assert later.context["kind"] == "ellipsis"
 
 
-def test_hop_counts_count_both_ends_of_a_hop_on_the_graph(films):
+def test_relation_spread_tells_categories_from_things_on_the_graph(films):
     from tests.programs.conftest import R
 
     agent, _ = films
-    # Jaws has one director; Steven Spielberg directed five films of the graph
-    assert agent.hop_counts(E + "jaws", E + "spielberg", R + "directed_by", False) == (1, 5)
-    assert agent.hop_counts(E + "spielberg", E + "jaws", R + "directed_by", True) == (5, 1)
-    assert agent.hop_counts(E + "jaws", E + "nobody", R + "directed_by", False) == (0, 0)
+    # release_year gathers the graph's 10 films into 9 years; directed_by, walked from
+    # 3 directors to 9 films, reaches more entities than it leaves from
+    assert agent.relation_spread(R + "release_year", False) == pytest.approx(10 / 9)
+    assert agent.relation_spread(R + "directed_by", True) == pytest.approx(3 / 9)
+    assert agent.relation_spread(R + "nothing", False) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("question", "rest"),
+    [
+        ("Which ones are Drama movies?", " are Drama movies?"),
+        ("Only those directed by Daniel Petrie.", "directed by Daniel Petrie."),
+        ("OK, of those, which came out in 2005?", ", which came out in 2005?"),
+        ("Only the ones in English, please.", "in English, please."),
+    ],
+)
+def test_refinements_are_read_however_they_open(question, rest):
+    fu = read_followup(question)
+    assert fu.refine is not None
+    assert question[: fu.refine[0]] + question[fu.refine[1] :] == rest
+
+
+def test_an_opening_word_does_not_hide_an_ellipsis():
+    assert read_followup("OK, and the genre?").lead
+    assert read_followup("so what about its language?").lead
+    assert not read_followup("Which genre is Heat?").lead
+
+
+def test_a_name_set_off_before_a_reference_is_the_new_topic(films):
+    agent, _ = films
+    c = agent.conversation()
+    c.ask("Who directed Jaws?")
+    switched = c.ask("Ronin: who directed it?")
+    assert switched.labels[:1] == ["John Frankenheimer"]
+    assert switched.context["kind"] == "switch"
