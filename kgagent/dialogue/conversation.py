@@ -36,6 +36,8 @@ from kgagent.dialogue.followup import (
     Ref,
     asks_people,
     read_followup,
+    same_kind,
+    strip_opening,
     they_act,
     value_like,
 )
@@ -94,8 +96,11 @@ class Conversation:
         fu = read_followup(question)
         if fu.refine and len(last.answers) >= 2 and not last.literal:
             return self._refine(question, fu, last)
-        if fu.refs:
-            ref = fu.refs[0]
+        refs = fu.refs or tuple(
+            r for r in fu.definite if same_kind(r.noun, last.question, self._similar)
+        )  # "who directed the movie?" after a question about movies
+        if refs:
+            ref = refs[0]
             announced = self._announced(question, fu, ref)
             if announced:  # "A Civil Action: who directed it?" is about A Civil Action
                 return self._alone(question, "switch", announced)
@@ -160,6 +165,9 @@ class Conversation:
             )
         if ref.kind == "demonstrative" and _person_noun(ref.noun):
             return last.who
+        if ref.noun and len(last.answers) == 1 and same_kind(ref.noun, last.question,
+                                                             self._similar):  # fmt: skip
+            return True  # "that movie" after "which movies ...?", even titled "11.6"
         single = len(last.answers) == 1 and not value_like(last.answers[0][1])
         return single and not last.who and not last.category
 
@@ -212,7 +220,7 @@ class Conversation:
     def _about(self, question, fu, ref: Ref, entities, kind) -> tuple[Answer, Turn]:
         """The question asked about each entity the reference stands for, answers joined."""
         entities = entities[:MAX_FANOUT]
-        asked = [_put(question, ref, label) for _, label in entities]
+        asked = [strip_opening(_put(question, ref, label)) for _, label in entities]
         answers = self.agent.ask_batch(asked)
         leave_out = self._left_out(fu)
         answer = _joined(question, answers, leave_out)
@@ -226,7 +234,7 @@ class Conversation:
 
     def _ellipsis(self, question: str, fu: FollowUp, topic) -> tuple[Answer, Turn]:
         """ "and the release year?" -> "and the release year of Jaws?"."""
-        asked = f"{question.rstrip(' ?.!')} of {topic[1]}?"
+        asked = f"{strip_opening(question).rstrip(' ?.!,')} of {topic[1]}?"
         answer = self.agent.ask(asked)
         answer = _without(answer, self._left_out(fu))
         context = {"turn": self.state.count - 1, "kind": "ellipsis", "asked": [asked],
@@ -236,9 +244,9 @@ class Conversation:
     def _refine(self, question: str, fu: FollowUp, last: Turn) -> tuple[Answer, Turn]:
         """The last question narrowed by this one; answers kept among the last ones."""
         start, end = fu.refine
-        rest = f"{question[:start]} {question[end:]}".strip(" ,.?!")
-        rest = re.sub(r"^(?:and|so|ok|okay)\b[\s,]*", "", rest, flags=re.IGNORECASE)
-        asked = f"{last.asked.rstrip(' ?.!')}, {rest}?"
+        rest = strip_opening(f"{question[:start]} {question[end:]}".strip(" ,.?!"))
+        rest = re.sub(r"[\s,]*\bplease$", "", rest.strip(" ,.?!"), flags=re.IGNORECASE)
+        asked = f"{last.asked.rstrip(' ?.!')} that {rest}?"
         answer = self.agent.ask(asked)
         keep = {iri for iri, _ in last.answers}
         narrowed = _within(answer, keep)

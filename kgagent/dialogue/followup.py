@@ -18,6 +18,8 @@ __all__ = [
     "Ref",
     "asks_people",
     "read_followup",
+    "same_kind",
+    "strip_opening",
     "they_act",
     "value_like",
 ]
@@ -80,6 +82,8 @@ class FollowUp:
     refine: tuple[int, int] | None  # span of "which of them", "only the"...
     other: bool  # "else", "other": leave out what the last turn was about
     lead: bool  # starts like an ellipsis ("and ...", "what about ...")
+    definite: tuple[Ref, ...] = ()  # "the movie" at the end: a reference if it names
+    # the kind of thing the last question asked for (the conversation decides)
 
 
 def read_followup(question: str) -> FollowUp:
@@ -115,6 +119,7 @@ def read_followup(question: str) -> FollowUp:
         refine=(refine.start(), refine.end()) if refine else None,
         other=bool(OTHER & lowered),
         lead=bool(_LEADS.match(text)),
+        definite=() if refs else _definite(text, words, spans),
     )
 
 
@@ -159,6 +164,38 @@ def _is_noun(word: str) -> bool:
         and (len(w) > 2 or w == "one")
         and not w.endswith(("ly", "ed"))  # "was that released": a participle
     )
+
+
+def _definite(text: str, words: list[re.Match], spans) -> tuple[Ref, ...]:
+    """ "the <noun>" closing a clause ("who directed the movie?"), not before a name or an
+    "of" ("the movie Heat", "the genre of Heat"): a candidate reference."""
+    out = []
+    for i, m in enumerate(words[:-1]):
+        noun = words[i + 1]
+        after = text[noun.end() :].lstrip()
+        if (
+            m.group(0).lower() == "the"
+            and _is_noun(noun.group(0))
+            and _adjacent(text, m, noun)
+            and (not after or after[0] in "?.!,;")
+            and not any(s <= m.start() < e for s, e in spans)
+        ):
+            out.append(Ref(m.start(), noun.end(), "the", noun.group(0).lower(), "demonstrative",
+                           False))  # fmt: skip
+    return tuple(out)
+
+
+_POLITE = re.compile(
+    r"^\W*(?:(?:ok|okay|so|well|right|now|then|alright|please|and|"
+    r"(?:could|can|would|will)\s+you(?:\s+please)?)\b[\s,]*)+",
+    re.IGNORECASE,
+)
+
+
+def strip_opening(text: str) -> str:
+    """The text without the words a follow-up opens with ("Right, and", "Could you"),
+    which a stand-alone question does not need and the linker may take for names."""
+    return _POLITE.sub("", text)
 
 
 def _in_a_name(text: str, m: re.Match) -> bool:
@@ -242,16 +279,23 @@ def they_act(question: str, last_question: str, similar=None) -> bool:
     agent's encoder), also matches a noun to the last question's words ("movies" and
     "films"); without it only shared stems do.
     """
-    from kgagent.text import content_stems, words
-
-    last = content_stems(last_question)
     for pattern in (_THEY_ASKED, _THEY_CLAUSE):
         for m in pattern.finditer(question or ""):
             noun = (m.group(1) or "").lower()
-            if not noun or noun in ("one", "ones") or content_stems(noun) & last:
+            if not noun or noun in ("one", "ones") or same_kind(noun, last_question, similar):
                 return True
-            if similar is not None and content_stems(noun):
-                others = [w for w in words(last_question) if content_stems(w)]
-                if others and similar(noun, others) >= SAME_KIND:
-                    return True
     return False
+
+
+def same_kind(noun: str, question: str, similar=None) -> bool:
+    """Whether ``noun`` names what ``question`` talks of: a shared stem, or (``similar``,
+    the agent's encoder) a word of the question that means the same ("movie", "films")."""
+    from kgagent.text import content_stems, words
+
+    stems = content_stems(noun)
+    if not stems:
+        return False
+    if stems & content_stems(question):
+        return True
+    others = [w for w in words(question) if content_stems(w)]
+    return similar is not None and bool(others) and similar(noun, others) >= SAME_KIND

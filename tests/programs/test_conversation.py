@@ -185,7 +185,7 @@ def test_it_means_the_topic_when_the_answer_is_a_category_the_graph_shares_widel
     c.ask("Which genre is Coraline?")
     assert c.state.last.category  # the genre relation gathers 700 films per genre
     later = c.ask("And when did it come out?")
-    assert agent.asked[-1] == "And when did Coraline come out?"
+    assert agent.asked[-1] == "when did Coraline come out?"  # the opening "And" dropped
     assert later.context["kind"] == "ellipsis"
 
 
@@ -228,3 +228,13 @@ def test_a_name_set_off_before_a_reference_is_the_new_topic(films):
     switched = c.ask("Ronin: who directed it?")
     assert switched.labels[:1] == ["John Frankenheimer"]
     assert switched.context["kind"] == "switch"
+
+
+def test_the_movie_refers_back_only_when_it_names_what_was_asked_about(films):
+    agent, _ = films
+    c = agent.conversation()
+    c.ask("Which films did John Frankenheimer direct?")  # Ronin, his one film here
+    who = c.ask("Who starred in the film?")
+    assert who.context["kind"] == "reference" and who.labels == ["Robert De Niro"]
+    fu = read_followup("And the genre?")
+    assert [r.noun for r in fu.definite] == ["genre"]  # a candidate only: not a film word
