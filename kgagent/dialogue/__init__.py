@@ -7,7 +7,7 @@ against the turns before it (:mod:`kgagent.dialogue.conversation`), and its stat
 
 from __future__ import annotations
 
-from kgagent.dialogue.conversation import Conversation
+from kgagent.dialogue.conversation import Conversation, Reading
 from kgagent.dialogue.state import DialogueState, StateError, Turn
 
-__all__ = ["Conversation", "DialogueState", "StateError", "Turn"]
+__all__ = ["Conversation", "DialogueState", "Reading", "StateError", "Turn"]

@@ -26,10 +26,12 @@ import dataclasses
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from kgagent.dialogue.answers import joined, said, within
 from kgagent.dialogue.followup import (
     THEY,
     FollowUp,
@@ -44,13 +46,11 @@ from kgagent.dialogue.followup import (
 from kgagent.dialogue.state import MAX_ANSWERS, DialogueState, Turn
 from kgagent.types import Answer
 
-__all__ = ["Conversation"]
+__all__ = ["Conversation", "Reading"]
 
 CONFIDENT_LINK = 0.8  # a named entity this sure switches the topic
-MAX_LISTED = 20  # answers a restricted answer's text names (as the reader's does)
 HUB_RATIO = 10.0  # entities a relation leaves from per entity it reaches: a category
 MAX_FANOUT = 8  # last answers a reference to several asks about
-_CITE = re.compile(r"\[(\d+)\]")
 _ANNOUNCED = re.compile(r"\s*[:,\u2013\u2014-]")  # a name set off before the question
 
 
@@ -76,9 +76,17 @@ class Conversation:
 
     def ask(self, question: str) -> Answer:
         with self._lock:
-            answer, turn = self._read(question)
+            reading = self._resolve(question)
+            answer, turn = self._answer(reading, self.agent.ask_batch(list(reading.asked)))
             self.state.add(turn)
             return answer
+
+    def resolve(self, question: str) -> Reading:
+        """How ``question`` reads against the turns so far: the stand-alone questions it
+        stands for and what they take from the state, without asking them (for a user's
+        "why", and for fine-tuning a reader on the questions a conversation asks)."""
+        with self._lock:
+            return self._resolve(question)
 
     def reset(self) -> None:
         with self._lock:
@@ -89,10 +97,10 @@ class Conversation:
 
     # -- reading a turn ---------------------------------------------------------------------
 
-    def _read(self, question: str) -> tuple[Answer, Turn]:
+    def _resolve(self, question: str) -> Reading:
         last = self.state.last
         if last is None:
-            return self._alone(question, "first")
+            return Reading(question, "first", (question,))
         fu = read_followup(question)
         if fu.refine and len(last.answers) >= 2 and not last.literal:
             return self._refine(question, fu, last)
@@ -103,7 +111,7 @@ class Conversation:
             ref = refs[0]
             announced = self._announced(question, fu, ref)
             if announced:  # "A Civil Action: who directed it?" is about A Civil Action
-                return self._alone(question, "switch", announced)
+                return Reading(question, "switch", (question,), links=tuple(announced))
             if self._means_answers(question, ref, last, fu):
                 return self._about(question, fu, ref, list(last.answers), "reference")
             topic = self._topic_for(ref)
@@ -111,10 +119,10 @@ class Conversation:
                 return self._about(question, fu, ref, [topic], "ellipsis")
         named = self._named(question, fu)
         if named:  # its best link is the new topic (no second linking)
-            return self._alone(question, "switch", named)
+            return Reading(question, "switch", (question,), links=tuple(named))
         if self.state.topic is not None and (fu.lead or fu.other):
             return self._ellipsis(question, fu, self.state.topic)
-        return self._alone(question, "new")
+        return Reading(question, "new", (question,))
 
     def _announced(self, question: str, fu: FollowUp, ref: Ref) -> list:
         """Named entities set off before the reference ("A Civil Action: who directed
@@ -207,81 +215,103 @@ class Conversation:
 
     # -- the readings -------------------------------------------------------------------------
 
-    def _alone(self, question: str, kind: str, links: Sequence = ()) -> tuple[Answer, Turn]:
-        """The question as it stands; its topic from ``links`` (the switch's, else linked
-        now), the one the answer's facts are about."""
-        answer = self.agent.ask(question)
-        links = links or [m for m in self.agent.link(question, top_k=3) if m.start >= 0]
-        topic = _topic(links, answer)
-        context = None if kind == "first" else {"turn": self.state.count - 1, "kind": kind,
-                                                 "asked": [question], "entities": []}  # fmt: skip
-        return self._done(question, question, kind, answer, context, topic)
-
-    def _about(self, question, fu, ref: Ref, entities, kind) -> tuple[Answer, Turn]:
-        """The question asked about each entity the reference stands for, answers joined."""
-        entities = entities[:MAX_FANOUT]
-        asked = [strip_opening(_put(question, ref, label)) for _, label in entities]
-        answers = self.agent.ask_batch(asked)
-        leave_out = self._left_out(fu)
-        answer = _joined(question, answers, leave_out)
-        used = [{"iri": i, "label": label} for i, label in entities]
-        context = {"turn": self.state.count - 1, "kind": kind, "asked": asked,
-                   "entities": used}  # fmt: skip
-        topic = entities[0] if len(entities) == 1 else None
+    def _about(self, question, fu, ref: Ref, entities, kind) -> Reading:
+        """The question asked about each entity the reference stands for (answers joined)."""
+        entities = tuple(entities[:MAX_FANOUT])
+        asked = tuple(strip_opening(_put(question, ref, label)) for _, label in entities)
         last = self.state.last
-        person = kind == "reference" and last is not None and last.who
-        return self._done(question, asked[0], kind, answer, context, topic, person)
+        return Reading(
+            question, kind, asked, entities=entities,
+            topic=entities[0] if len(entities) == 1 else None,
+            person=kind == "reference" and last is not None and last.who,
+            leave_out=self._left_out(fu),
+        )  # fmt: skip
 
-    def _ellipsis(self, question: str, fu: FollowUp, topic) -> tuple[Answer, Turn]:
-        """ "and the release year?" -> "and the release year of Jaws?"."""
+    def _ellipsis(self, question: str, fu: FollowUp, topic) -> Reading:
+        """ "and the release year?" -> "the release year of Jaws?"."""
         asked = f"{strip_opening(question).rstrip(' ?.!,')} of {topic[1]}?"
-        answer = self.agent.ask(asked)
-        answer = _without(answer, self._left_out(fu))
-        context = {"turn": self.state.count - 1, "kind": "ellipsis", "asked": [asked],
-                   "entities": [{"iri": topic[0], "label": topic[1]}]}  # fmt: skip
-        return self._done(question, asked, "ellipsis", answer, context, topic)
+        return Reading(question, "ellipsis", (asked,), entities=(topic,), topic=topic,
+                       leave_out=self._left_out(fu))  # fmt: skip
 
-    def _refine(self, question: str, fu: FollowUp, last: Turn) -> tuple[Answer, Turn]:
+    def _refine(self, question: str, fu: FollowUp, last: Turn) -> Reading:
         """The last question narrowed by this one; answers kept among the last ones."""
         start, end = fu.refine
         rest = strip_opening(f"{question[:start]} {question[end:]}".strip(" ,.?!"))
         rest = re.sub(r"[\s,]*\bplease$", "", rest.strip(" ,.?!"), flags=re.IGNORECASE)
         asked = f"{last.asked.rstrip(' ?.!')} that {rest}?"
-        answer = self.agent.ask(asked)
-        keep = {iri for iri, _ in last.answers}
-        narrowed = _within(answer, keep)
-        used = [{"iri": i, "label": label} for i, label in last.answers]
-        context = {"turn": self.state.count - 1, "kind": "refinement", "asked": [asked],
-                   "entities": used}  # fmt: skip
-        return self._done(question, asked, "refinement", narrowed, context, None)
+        return Reading(question, "refinement", (asked,), entities=last.answers,
+                       keep=frozenset(iri for iri, _ in last.answers))  # fmt: skip
 
-    def _left_out(self, fu: FollowUp) -> set[str]:
+    def _left_out(self, fu: FollowUp) -> frozenset[str]:
         """With "else" / "other": the entity the last turn was about is not an answer."""
         if not fu.other or self.state.last is None:
-            return set()
+            return frozenset()
         topic = self.state.last.topic
-        return {topic[0]} if topic else set()
+        return frozenset({topic[0]}) if topic else frozenset()
 
-    def _done(self, question, asked, kind, answer: Answer, context, topic, person=False):
-        if context is not None:
-            said = _said(kind, context)
+    # -- answering ------------------------------------------------------------------------------
+
+    def _answer(self, r: Reading, answers: Sequence[Answer]) -> tuple[Answer, Turn]:
+        """The answer to a reading from the answers to its questions, and the turn kept."""
+        topic = r.topic
+        if r.kind in ("first", "new", "switch"):
+            answer = answers[0]
+            links = r.links or [m for m in self.agent.link(r.question, top_k=3) if m.start >= 0]
+            topic = _topic(links, answer)
+        elif r.kind == "refinement":
+            answer = within(answers[0], set(r.keep or ()))
+        else:
+            answer = joined(r.question, answers, set(r.leave_out))
+        if r.kind != "first":
+            used = [{"iri": i, "label": label} for i, label in r.entities]
+            context = {"turn": self.state.count - 1, "kind": r.kind, "asked": list(r.asked),
+                       "entities": used}  # fmt: skip
+            prefix = said(r.kind, context)
             answer = dataclasses.replace(
-                answer, question=question, context=context,
-                text=f"{said} {answer.text}" if said else answer.text,
+                answer, question=r.question, context=context,
+                text=f"{prefix} {answer.text}" if prefix else answer.text,
             )  # fmt: skip
         literal = answer.kind in ("number", "boolean") or all(e.is_literal for e in answer.entities)
         turn = Turn(
-            question=question,
-            asked=asked,
-            kind=kind,
+            question=r.question,
+            asked=r.asked[0],
+            kind=r.kind,
             topic=topic,
             answers=tuple((e.iri, e.label) for e in answer.entities[:MAX_ANSWERS]),
             literal=bool(answer.entities) and literal,
-            who=asks_people(question),
-            topic_person=person,
+            who=asks_people(r.question),
+            topic_person=r.person,
             category=not literal and self._category(answer),
         )
         return answer, turn
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a question reads against a conversation (:meth:`Conversation.resolve`).
+
+    Attributes:
+        question: as the user asked it.
+        kind: "first", "new", "switch", "reference", "ellipsis" or "refinement".
+        asked: the stand-alone questions it stands for (several: a reference to several
+            answers, asked about each and joined).
+        entities: (IRI, label) it took from the state.
+        topic: the entity it is about, where known before answering.
+        person: that topic is a person (taken from a "who" question's answers).
+        links: for a switch, the named entities (the topic is the one the answer cites).
+        leave_out: IRIs not to answer ("what else": the last topic).
+        keep: for a refinement, the IRIs its answers must be among (the last answers).
+    """
+
+    question: str
+    kind: str
+    asked: tuple[str, ...]
+    entities: tuple[tuple[str, str], ...] = ()
+    topic: tuple[str, str] | None = None
+    person: bool = False
+    links: tuple = field(default=(), repr=False)
+    leave_out: frozenset[str] = frozenset()
+    keep: frozenset[str] | None = None
 
 
 def _topic(links: Sequence, answer: Answer) -> tuple[str, str] | None:
@@ -299,89 +329,6 @@ def _put(question: str, ref: Ref, label: str) -> str:
     """The question with ``label`` where the reference was ("their" -> "X's")."""
     said = f"{label}'s" if ref.possessive else label
     return f"{question[: ref.start]}{said}{question[ref.end :]}"
-
-
-def _said(kind: str, context: dict) -> str:
-    names = [e["label"] for e in context.get("entities", [])]
-    if not names or kind in ("switch", "new"):
-        return ""
-    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    how = {"reference": "About", "ellipsis": "About", "refinement": "Among"}[kind]
-    return f"({how} {shown}, from turn {context['turn'] + 1}.)"
-
-
-def _joined(question: str, answers: Sequence[Answer], leave_out: set[str]) -> Answer:
-    """One answer from the answers about each entity: entities in order, facts renumbered."""
-    if len(answers) == 1:
-        return _without(answers[0], leave_out)
-    facts, numbers, entities, texts = [], {}, {}, []
-    for a in answers:
-        local = {}
-        for n, f in enumerate(a.facts, 1):
-            if f.id not in numbers:
-                facts.append(f)
-                numbers[f.id] = len(facts)
-            local[n] = numbers[f.id]
-        for e in a.entities:
-            if e.iri not in leave_out:
-                entities.setdefault(e.iri, e)
-        if not a.abstained:
-            texts.append(_CITE.sub(lambda m, loc=local: f"[{loc.get(int(m.group(1)), '?')}]",
-                                   a.text))  # fmt: skip
-    first = answers[0]
-    return dataclasses.replace(
-        first,
-        text=" ".join(texts) if texts else first.text,
-        entities=tuple(entities.values()),
-        facts=tuple(facts),
-        paths=tuple(p for a in answers for p in a.paths),
-        confidence=min(a.confidence for a in answers),
-        abstained=not entities and all(a.abstained for a in answers),
-        sparql=None,
-    )
-
-
-def _without(answer: Answer, leave_out: set[str]) -> Answer:
-    """The answer less the entities in ``leave_out`` ("what else"), text and facts too."""
-    if not leave_out or not any(e.iri in leave_out for e in answer.entities):
-        return answer
-    return _restricted(answer, tuple(e for e in answer.entities if e.iri not in leave_out))
-
-
-def _within(answer: Answer, keep: set[str]) -> Answer:
-    """The answer's entities that are among ``keep`` (a refinement never leaves the last
-    answers); an abstention if none is."""
-    if answer.kind in ("number", "boolean"):
-        return answer
-    kept = tuple(e for e in answer.entities if e.iri in keep)
-    if kept:
-        return _restricted(answer, kept) if len(kept) < len(answer.entities) else answer
-    return dataclasses.replace(
-        answer, entities=(), facts=(), paths=(), abstained=True, confidence=0.0,
-        text="None of the last answers fits this.", sparql=None,
-    )  # fmt: skip
-
-
-def _restricted(answer: Answer, entities: tuple) -> Answer:
-    """The answer with only ``entities``: its facts those they cite, renumbered, its text
-    listing them as the reader does; no SPARQL (the query returns the unrestricted set)."""
-    if not entities:
-        return dataclasses.replace(answer, entities=(), facts=(), paths=(), abstained=True,
-                                   confidence=0.0, text="Nothing else.", sparql=None)  # fmt: skip
-    cited = {i for e in entities for i in e.facts}
-    facts = tuple(f for f in answer.facts if f.id in cited)
-    number = {f.id: n for n, f in enumerate(facts, 1)}
-    parts = [
-        f"{e.label} {''.join(f'[{number[i]}]' for i in e.facts if i in number)}".strip()
-        for e in entities[:MAX_LISTED]
-    ]
-    more = len(entities) - len(parts)
-    text = "; ".join(parts) + (f"; and {more} more" if more > 0 else "") + "."
-    iris = {e.iri for e in entities}
-    return dataclasses.replace(
-        answer, entities=entities, facts=facts, text=text, sparql=None,
-        paths=tuple(p for p in answer.paths if p.entities and p.entities[-1] in iris),
-    )  # fmt: skip
 
 
 def _person_noun(noun: str) -> bool:
