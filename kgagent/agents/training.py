@@ -118,6 +118,7 @@ def train_agent(
     reader_batch_size: int = 8,
     policy_budget: float | None = 300.0,
     typed: float = 0.0,
+    conversations: float = 0.1,
     seed: int = 0,
     progress: bool = False,
 ) -> TrainReport:
@@ -135,6 +136,10 @@ def train_agent(
             :func:`~kgagent.synth.typed.synthesize_typed`) added to the reader's training
             questions, as a share of them, so the LLM learns to rank programs too
             (``qa.programs_llm``; 0 by default, as that is off by default).
+        conversations: follow-ups of synthesized conversations
+            (:func:`~kgagent.synth.dialogue.synthesize_conversations`), resolved as a
+            conversation resolves them, added to the reader's training questions as a
+            share of them: the reader learns the questions a conversation asks it.
         seed: synthesis, split and training seed.
     """
     from kgagent.llm.finetune import LoRAConfig
@@ -190,8 +195,14 @@ def train_agent(
 
             made = synthesize_typed(agent, n=int(len(train) * typed), seed=seed)
             extra = [(it.question, it.answers) for it in made]
+        talked = []
+        if conversations > 0:
+            from kgagent.synth.dialogue import conversation_pairs, synthesize_conversations
+
+            convs = synthesize_conversations(agent, n=int(len(train) * conversations), seed=seed)
+            talked = conversation_pairs(agent, convs)
         fit = agent.finetune(
-            train + extra,
+            train + extra + talked,
             lora=LoRAConfig(max_steps=reader_steps, batch_size=reader_batch_size, seed=seed),
             progress=progress,
         )
@@ -204,6 +215,7 @@ def train_agent(
             "option_accuracy_after": fit["option_accuracy_after"],
             "steps": fit["steps"],
             "typed_questions": len(extra),
+            "conversation_questions": len(talked),
             "kept": kept,
         }
         if kept:

@@ -98,6 +98,10 @@ def train(
     typed: Annotated[
         float, typer.Option(help="typed questions for the reader, as a share of the rest")
     ] = 0.0,
+    conversations: Annotated[
+        float,
+        typer.Option(help="follow-ups of synthesized conversations for the reader, as a share"),
+    ] = 0.1,
     seed: int = 0,
 ) -> None:
     """Train the agent on its own graph with no QA data: synthesized questions -> path
@@ -113,6 +117,7 @@ def train(
             reader=reader,
             policy_budget=policy_budget,
             typed=typed,
+            conversations=conversations,
             seed=seed,
             progress=True,
         )

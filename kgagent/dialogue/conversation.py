@@ -238,6 +238,7 @@ class Conversation:
         start, end = fu.refine
         rest = strip_opening(f"{question[:start]} {question[end:]}".strip(" ,.?!"))
         rest = re.sub(r"[\s,]*\bplease$", "", rest.strip(" ,.?!"), flags=re.IGNORECASE)
+        rest = re.sub(r"^(?:which|that|who)\s+", "", rest, flags=re.IGNORECASE)  # "that" joins
         asked = f"{last.asked.rstrip(' ?.!')} that {rest}?"
         return Reading(question, "refinement", (asked,), entities=last.answers,
                        keep=frozenset(iri for iri, _ in last.answers))  # fmt: skip

@@ -38,7 +38,7 @@ from kgagent.programs.executor import execute
 from kgagent.programs.types import Chain, EntityConstraint, Program, ValueConstraint, ValueOf
 from kgagent.qa import QAItem
 
-__all__ = ["TYPED_KINDS", "TypedItem", "synthesize_typed"]
+__all__ = ["TYPED_KINDS", "TypedItem", "set_samples", "synthesize_typed", "typed_maker"]
 
 TYPED_KINDS = (
     "count",
@@ -119,24 +119,10 @@ def synthesize_typed(agent: Any, *, n: int = 200, seed: int = 0) -> list[TypedIt
 
     Fewer on a graph without what a kind needs (no value relations: no superlatives).
     """
-    from kgagent.programs.graph import LocalProgramGraph
-    from kgagent.programs.relations import ValueRelations
-    from kgagent.retrieval.verbalize import Verbalizer
-    from kgagent.synth.chains import chain_graph
-    from kgagent.synth.lexicon import Lexicon
-    from kgagent.synth.phrasing import Phraser
 
-    r, onto = agent.retriever, agent.kg.ontology
-    graph = chain_graph(r, onto)
-    lexicon = Lexicon(graph, onto, Verbalizer(onto), list(r.relation_terms))
     rng = np.random.default_rng(seed)
-    program_graph = LocalProgramGraph(r.graph)
-    maker = _Maker(
-        graph, lexicon, Phraser(lexicon, rng=rng), program_graph,
-        ValueRelations(program_graph, r.relation_terms), list(r.relation_texts), rng,
-    )  # fmt: skip
-    actions = [s[0] for s in lexicon.shapes(1).get(1, []) if s[0] not in lexicon.literal]
-    samples = _set_samples(graph, actions, 12 * n, rng)
+    maker = typed_maker(agent, rng)
+    samples = set_samples(maker, 12 * n)
     builders: dict[str, Callable] = {k: getattr(maker, k) for k in TYPED_KINDS}
     quota = -(-n // len(TYPED_KINDS))
     made: dict[str, list[TypedItem]] = {k: [] for k in TYPED_KINDS}
@@ -159,6 +145,34 @@ def synthesize_typed(agent: Any, *, n: int = 200, seed: int = 0) -> list[TypedIt
                 break
     out = [it for k in TYPED_KINDS for it in made[k]]
     return [out[i] for i in rng.permutation(len(out))][:n]
+
+
+def typed_maker(agent: Any, rng: np.random.Generator, frames: dict | None = None) -> _Maker:
+    """What builds typed questions over an indexed agent's graph, phrased in ``frames``
+    (default :data:`FRAMES`; a conversation's refinements bring their own)."""
+    from kgagent.programs.graph import LocalProgramGraph
+    from kgagent.programs.relations import ValueRelations
+    from kgagent.retrieval.verbalize import Verbalizer
+    from kgagent.synth.chains import chain_graph
+    from kgagent.synth.lexicon import Lexicon
+    from kgagent.synth.phrasing import Phraser
+
+    r, onto = agent.retriever, agent.kg.ontology
+    graph = chain_graph(r, onto)
+    lexicon = Lexicon(graph, onto, Verbalizer(onto), list(r.relation_terms))
+    program_graph = LocalProgramGraph(r.graph)
+    return _Maker(
+        graph, lexicon, Phraser(lexicon, rng=rng), program_graph,
+        ValueRelations(program_graph, r.relation_terms), list(r.relation_texts), rng,
+        frames or FRAMES,
+    )  # fmt: skip
+
+
+def set_samples(maker: _Maker, n: int) -> list:
+    """Up to ``n`` one-hop samples of a set (2 to ``MAX_ANSWERS`` answers) to build on."""
+    lexicon = maker.lex
+    actions = [s[0] for s in lexicon.shapes(1).get(1, []) if s[0] not in lexicon.literal]
+    return _set_samples(maker.g, actions, n, maker.rng)
 
 
 def _set_samples(graph, actions: list[int], n: int, rng: np.random.Generator) -> list:
@@ -187,7 +201,9 @@ def _set_samples(graph, actions: list[int], n: int, rng: np.random.Generator) ->
 class _Maker:
     """Builds one typed question of a kind from a one-hop sample (None if it cannot)."""
 
-    def __init__(self, graph, lexicon, phraser, program_graph, values, texts, rng) -> None:
+    def __init__(self, graph, lexicon, phraser, program_graph, values, texts, rng,
+                 frames) -> None:  # fmt: skip
+        self.frames = frames
         self.g = graph
         self.lex = lexicon
         self.phraser = phraser
@@ -313,7 +329,9 @@ class _Maker:
         result = execute(program, self.pg)
         if result.abstained or not result.answers:
             return None
-        frames = FRAMES[frame]
+        frames = self.frames.get(frame)
+        if not frames:
+            return None
         text = frames[int(self.rng.integers(len(frames)))]
         text = text.format(np=np_, nps=np_.removeprefix("the "), **fields)
         text = text[:1].upper() + text[1:] + ("?" if self.rng.random() < 0.7 else "")
