@@ -37,6 +37,7 @@ from kgagent.dialogue.followup import (
     FollowUp,
     Ref,
     asks_people,
+    joined_constraint,
     read_followup,
     same_kind,
     strip_opening,
@@ -111,7 +112,7 @@ class Conversation:
             ref = refs[0]
             announced = self._announced(question, fu, ref)
             if announced:  # "A Civil Action: who directed it?" is about A Civil Action
-                return Reading(question, "switch", (question,), links=tuple(announced))
+                return Reading(question, "switch", (_alone(question),), links=tuple(announced))
             if self._means_answers(question, ref, last, fu):
                 return self._about(question, fu, ref, list(last.answers), "reference")
             topic = self._topic_for(ref)
@@ -119,10 +120,10 @@ class Conversation:
                 return self._about(question, fu, ref, [topic], "ellipsis")
         named = self._named(question, fu)
         if named:  # its best link is the new topic (no second linking)
-            return Reading(question, "switch", (question,), links=tuple(named))
+            return Reading(question, "switch", (_alone(question),), links=tuple(named))
         if self.state.topic is not None and (fu.lead or fu.other):
             return self._ellipsis(question, fu, self.state.topic)
-        return Reading(question, "new", (question,))
+        return Reading(question, "new", (_alone(question),))
 
     def _announced(self, question: str, fu: FollowUp, ref: Ref) -> list:
         """Named entities set off before the reference ("A Civil Action: who directed
@@ -239,7 +240,7 @@ class Conversation:
         rest = strip_opening(f"{question[:start]} {question[end:]}".strip(" ,.?!"))
         rest = re.sub(r"[\s,]*\bplease$", "", rest.strip(" ,.?!"), flags=re.IGNORECASE)
         rest = re.sub(r"^(?:which|that|who)\s+", "", rest, flags=re.IGNORECASE)  # "that" joins
-        asked = f"{last.asked.rstrip(' ?.!')} that {rest}?"
+        asked = joined_constraint(last.asked, rest)
         return Reading(question, "refinement", (asked,), entities=last.answers,
                        keep=frozenset(iri for iri, _ in last.answers))  # fmt: skip
 
@@ -324,6 +325,12 @@ def _topic(links: Sequence, answer: Answer) -> tuple[str, str] | None:
         if m.iri in cited:
             return (m.iri, m.label)
     return (links[0].iri, links[0].label) if links else None
+
+
+def _alone(question: str) -> str:
+    """A question standing alone, without the words that opened it as the next turn
+    ("On another note, who wrote Heat?"); as asked where nothing would be left."""
+    return strip_opening(question) or question
 
 
 def _put(question: str, ref: Ref, label: str) -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "FollowUp",
     "Ref",
     "asks_people",
+    "joined_constraint",
     "read_followup",
     "same_kind",
     "strip_opening",
@@ -186,15 +187,23 @@ def _definite(text: str, words: list[re.Match], spans) -> tuple[Ref, ...]:
 
 
 _POLITE = re.compile(
-    r"^\W*(?:(?:ok|okay|so|well|right|now|then|alright|please|and|"
-    r"(?:could|can|would|will)\s+you(?:\s+please)?)\b[\s,]*)+",
+    r"^\W*(?:(?:"
+    # phrases, however they are set off
+    r"(?:(?:the\s+)?next|another|a\s+new|new|a\s+different|different|one\s+more)\s+"
+    r"(?:question|one|thing)|on\s+another\s+note|moving\s+on|let'?s\s+move\s+on|"
+    r"switching\s+(?:topics?|subjects?)|changing\s+(?:the\s+)?(?:topic|subject)|"
+    r"(?:could|can|would|will)\s+you(?:\s+please)?|and"
+    r")\b[\s,:.;-]*"
+    # single words only where punctuation sets them off ("Now, who..." but "Next Friday")
+    r"|(?:ok|okay|so|well|right|now|then|alright|please|also|next)\s*[,:.;-]+\s*)+",
     re.IGNORECASE,
 )
 
 
 def strip_opening(text: str) -> str:
-    """The text without the words a follow-up opens with ("Right, and", "Could you"),
-    which a stand-alone question does not need and the linker may take for names."""
+    """The text without the words a follow-up opens with ("Right, and", "Could you",
+    "Next question:", "On another note,"), which a stand-alone question does not need
+    and the linker may take for names."""
     return _POLITE.sub("", text)
 
 
@@ -299,3 +308,26 @@ def same_kind(noun: str, question: str, similar=None) -> bool:
         return True
     others = [w for w in words(question) if content_stems(w)]
     return similar is not None and bool(others) and similar(noun, others) >= SAME_KIND
+
+
+_PREPOSITIONS = frozenset({"in", "from", "with", "of", "on", "at", "before", "after", "since",
+                           "about", "for", "by", "among", "between", "during"})  # fmt: skip
+_FINITE = frozenset({"are", "is", "were", "was", "did", "do", "does", "have", "has", "had",
+                     "can", "will", "would", "could", "came", "come"})  # fmt: skip
+
+
+def joined_constraint(question: str, rest: str) -> str:
+    """``question`` narrowed by ``rest``, the words of a refinement after "which of them"
+    ("came out in 2005", "in English", "directed by X", "Drama ones"), as one clause
+    the typed programs read as a constraint: "<question> that are in English?"."""
+    first = (rest.split() or [""])[0]
+    lower = first.lower()
+    if lower in _FINITE:
+        verb = ""
+    elif lower in _PREPOSITIONS or lower in ("the", "a", "an") or first[:1].isupper():
+        verb = "are "
+    elif lower.endswith(("ed", "en")) and len(lower) > 4:
+        verb = "were "
+    else:
+        verb = ""
+    return f"{question.rstrip(' ?.!')} that {verb}{rest}?"

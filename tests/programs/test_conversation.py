@@ -238,3 +238,36 @@ def test_the_movie_refers_back_only_when_it_names_what_was_asked_about(films):
     assert who.context["kind"] == "reference" and who.labels == ["Robert De Niro"]
     fu = read_followup("And the genre?")
     assert [r.noun for r in fu.definite] == ["genre"]  # a candidate only: not a film word
+
+
+@pytest.mark.parametrize(
+    ("question", "alone"),
+    [
+        ("On another note, who wrote Heat?", "who wrote Heat?"),
+        ("Next question: which genre is Heat?", "which genre is Heat?"),
+        ("Right, and its genre?", "its genre?"),
+        ("Could you keep only those", "keep only those"),
+        ("Next Friday is what genre?", "Next Friday is what genre?"),  # a title
+        ("Nowhere to Run: who directed it?", "Nowhere to Run: who directed it?"),
+    ],
+)
+def test_a_turns_opening_words_are_dropped_but_never_a_title(question, alone):
+    from kgagent.dialogue.followup import strip_opening
+
+    assert strip_opening(question) == alone
+
+
+@pytest.mark.parametrize(
+    ("rest", "asked"),
+    [
+        ("came out in 2005", "Which films did X direct that came out in 2005?"),
+        ("in English", "Which films did X direct that are in English?"),
+        ("directed by Y", "Which films did X direct that were directed by Y?"),
+        ("Drama ones", "Which films did X direct that are Drama ones?"),
+        ("star Sam Neill", "Which films did X direct that star Sam Neill?"),
+    ],
+)
+def test_a_refinement_reads_as_one_constraint_clause(rest, asked):
+    from kgagent.dialogue.followup import joined_constraint
+
+    assert joined_constraint("Which films did X direct?", rest) == asked
