@@ -156,6 +156,9 @@ class Evidence:
     entities: tuple[Any, ...] = ()  # EntityCandidate, best first
     timings: dict[str, float] = field(default_factory=dict)
     candidates: tuple[Candidate, ...] = ()
+    #: text -> (d,) unit vector of texts encoded with the question in one batch for a
+    #: later step (the typed programs' masked question); not serialized
+    vectors: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.facts)

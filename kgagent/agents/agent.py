@@ -19,6 +19,7 @@ from typing import Any
 from kgagent._io import atomic_dir
 from kgagent.agents.builder import (
     build_llm,
+    build_program_reader,
     build_retriever,
     policy_proposer,
     qa_pairs,
@@ -212,13 +213,16 @@ class Agent:
             if self._retriever is None:
                 retriever = self._bare_retriever()
                 reasoner = self._saved_policy(retriever)
-                self._retriever = retriever.with_policy(policy_proposer(reasoner, self.config))
+                retriever = retriever.with_policy(policy_proposer(reasoner, self.config))
+                if self.config.qa.programs:  # its masked question encoded with the question
+                    reader = build_program_reader(retriever, self.encoder)
+                    self._programs = (retriever.graph, reader)
+                    retriever = retriever.with_side_text(reader.proposer.typed_text)
+                self._retriever = retriever
             return self._retriever
 
     def _typed_reader(self):
         """The program reader over the current retriever's graph (rebuilt with it)."""
-        from kgagent.agents.builder import build_program_reader
-
         retriever = self.retriever
         with self._lock:
             if self._programs is None or self._programs[0] is not retriever.graph:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,6 +75,10 @@ class QuestionPipeline:
             not propose (None: retrieval's scores rank them).
         link_min: least linking score for a topic entity.
         max_anchors: topic entities (distinct mentions) per question.
+        side_text: ``(question, linked entities) -> text | None``: a text a later step
+            encodes (the typed programs' masked question), encoded here in the
+            question's batch and handed on in ``Evidence.vectors`` (an encoder call is
+            most of a question's cost on a CPU).
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class QuestionPipeline:
         ranker: ChainRanker | None = None,
         link_min: float,
         max_anchors: int,
+        side_text: Callable[[str, tuple], str | None] | None = None,
     ) -> None:
         self.linker = linker
         self.encoder = encoder
@@ -101,6 +106,13 @@ class QuestionPipeline:
         self.ranker = ranker
         self.link_min = float(link_min)
         self.max_anchors = int(max_anchors)
+        self.side_text = side_text
+
+    def with_side_text(self, side_text) -> QuestionPipeline:
+        """The same pipeline encoding ``side_text``'s texts with its questions."""
+        other = copy.copy(self)
+        other.side_text = side_text
+        return other
 
     def with_policy(self, policy: PolicyProposer | None) -> QuestionPipeline:
         """The same pipeline with another path policy (None: without one); this one is
@@ -117,7 +129,8 @@ class QuestionPipeline:
         mentions = self._link(qs)
         t1 = time.perf_counter()
         tops = [self._anchors(m) if q else [] for q, m in zip(qs, mentions, strict=True)]
-        qvecs, masked = self._encode(qs, tops)
+        entities = [tuple(m.entity for m in found) for found in mentions]
+        qvecs, masked, side = self._encode(qs, tops, entities)
         rel_scores = self._relevance(qs, qvecs)
         scopes = [self.graph_scope(m, r) for m, r in zip(mentions, rel_scores, strict=True)]
         anchors = [
@@ -139,10 +152,10 @@ class QuestionPipeline:
         n = max(1, len(qs))
         timings = {"link_ms": (t1 - t0) * 1000 / n, "total_ms": (t2 - t0) * 1000 / n}
         return [
-            Evidence(q, (), (), tuple(m.entity for m in found), dict(timings), cands)
+            Evidence(q, (), (), ents, dict(timings), cands, vectors=side.get(i, {}))
             if q
             else Evidence(question="", facts=(), timings={"total_ms": 0.0})
-            for q, found, cands in zip(qs, mentions, built, strict=True)
+            for i, (q, ents, cands) in enumerate(zip(qs, entities, built, strict=True))
         ]
 
     # -- steps ----------------------------------------------------------------------------
@@ -171,16 +184,23 @@ class QuestionPipeline:
                 break
         return out
 
-    def _encode(self, questions: Sequence[str], tops) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-        """(n, d) question vectors, and question -> its vector with the topic masked (the
-        policy reads "what did NE direct": how relations are asked, not which names)."""
+    def _encode(self, questions: Sequence[str], tops, entities):
+        """(n, d) question vectors; question -> its vector with the topic masked (the
+        policy reads "what did NE direct": how relations are asked, not which names);
+        and question -> {side text: vector} (``side_text``), all in one encoder call."""
         with_policy = [i for i, t in enumerate(tops) if t and self.policy is not None]
         texts = [strip_hints(q) for q in questions]
         texts += [mask_mention(questions[i], tops[i][0][2].start, tops[i][0][2].end)
                   for i in with_policy]  # fmt: skip
-        vecs = np.asarray(self.encoder.encode(texts), dtype=np.float32)  # (n + p, d)
-        n = len(questions)
-        return vecs[:n], dict(zip(with_policy, vecs[n:], strict=True))
+        sides = []
+        if self.side_text is not None:
+            found = [(i, self.side_text(q, entities[i])) for i, q in enumerate(questions) if q]
+            sides = [(i, t) for i, t in found if t]
+            texts += [t for _, t in sides]
+        vecs = np.asarray(self.encoder.encode(texts), dtype=np.float32)  # (n + p + s, d)
+        n, p = len(questions), len(with_policy)
+        side = {i: {t: vecs[n + p + k]} for k, (i, t) in enumerate(sides)}
+        return vecs[:n], dict(zip(with_policy, vecs[n : n + p], strict=True)), side
 
     def _relevance(self, questions: Sequence[str], qvecs: np.ndarray) -> list[np.ndarray]:
         return [self.relevance.scores(q, v) for q, v in zip(questions, qvecs, strict=True)]

@@ -63,6 +63,13 @@ class Retriever:
         self.index = index
         self.w = weights
 
+    def with_side_text(self, side_text) -> Retriever:
+        """The same retriever, its pipeline encoding ``side_text``'s texts with each
+        question (see :class:`~kgagent.pipeline.pipeline.QuestionPipeline`)."""
+        return Retriever(
+            pipeline=self.pipeline.with_side_text(side_text), index=self.index, weights=self.w
+        )
+
     def with_policy(self, policy: PolicyProposer | None) -> Retriever:
         """The same retriever with another path policy (None: without one)."""
         return Retriever(

@@ -194,29 +194,45 @@ class ProgramProposer:
 
     # -- reading the question -------------------------------------------------------------
 
-    def _read(self, question: str, evidence: Evidence) -> _Question | None:
-        """The question's mentions, cues and relation relevance; None when it has no
-        entity to start from or no typed cue."""
+    def typed_text(self, question: str, entities: Sequence) -> str | None:
+        """The text a typed question's relations are scored on (its mentions, numbers
+        and cue words masked), None for a plain chain question; the pipeline encodes it
+        in the question's batch (``QuestionPipeline(side_text=)``)."""
+        parsed = self._parse(question or "", entities)
+        return parsed[-1] if parsed is not None else None
+
+    def _parse(self, question: str, entities: Sequence):
+        """(cues, mentions, entities, values, masked text) of a typed question, or None."""
         cues = read_cues(question)
         numbers = [(n.start, n.end) for n in cues.numbers]
-        mentions = read_mentions(question, evidence.entities, self.graph.node, cues.spans(),
-                                 numbers)  # fmt: skip
+        mentions = read_mentions(question, entities, self.graph.node, cues.spans(), numbers)
         names = [m for m in mentions if not m.numeric]
         cues = cues.outside([m.span for m in names])
         values = list(cues.numbers)
-        entities = names or mentions[:1]  # a year alone is the topic ("films of 1993")
+        found = names or mentions[:1]  # a year alone is the topic ("films of 1993")
         if not names:
             values = [v for v in values if all(not overlap((v.start, v.end), m.span)
-                                               for m in entities)]  # fmt: skip
+                                               for m in found)]  # fmt: skip
         typed = cues.yes_no or cues.count or cues.order or values
-        confident = any(m.score >= CONFIDENT_LINK and m.start >= 0 for m in entities[1:])
-        if not entities or not (typed or confident):
+        confident = any(m.score >= CONFIDENT_LINK and m.start >= 0 for m in found[1:])
+        if not found or not (typed or confident):
             return None
         spans = [m.span for m in mentions] + [(v.start, v.end) for v in values]
-        masked = masked_text(question, spans)
-        vec = np.asarray(self.encoder.encode([masked]), dtype=np.float32)[0]  # (d,)
+        return cues, mentions, found, values, spans, masked_text(question, spans)
+
+    def _read(self, question: str, evidence: Evidence) -> _Question | None:
+        """The question's mentions, cues and relation relevance; None when it has no
+        entity to start from or no typed cue."""
+        parsed = self._parse(question, evidence.entities)
+        if parsed is None:
+            return None
+        cues, mentions, entities, values, spans, masked = parsed
+        vec = evidence.vectors.get(masked)  # encoded with the question by the pipeline
+        if vec is None:
+            vec = np.asarray(self.encoder.encode([masked]), dtype=np.float32)[0]  # (d,)
         relevance = self.relevance.scores(masked, vec)  # (2R,)
         both = np.maximum(relevance[: self.num], relevance[self.num :])  # (R,) either way
+        names = [m for m in mentions if not m.numeric]
         targets = sorted(names + [m for m in mentions if m.numeric], key=lambda m: -m.score)
         plain = masked_text(question, spans + cues.spans())
         return _Question(question, cues, entities, targets, values,
