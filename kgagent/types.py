@@ -212,6 +212,9 @@ class Answer:
             "refinement", "switch", "new"), ``asked`` (the stand-alone questions the
             agent was asked) and ``entities`` (``{"iri", "label"}`` taken from the
             state); None for a question alone and a conversation's first turn.
+        program: the program the answer executed
+            (:meth:`kgagent.programs.Program.to_dict`: a chain question's is "entities"
+            over its chain), where one did: what a conversation narrows next.
     """
 
     question: str
@@ -225,6 +228,7 @@ class Answer:
     kind: str = "entities"
     sparql: str | None = None
     context: dict[str, Any] | None = None
+    program: dict[str, Any] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -247,6 +251,7 @@ class Answer:
             "kind": self.kind,
             **({"sparql": self.sparql} if self.sparql is not None else {}),
             **({"context": self.context} if self.context is not None else {}),
+            **({"program": self.program} if self.program is not None else {}),
             "latency_ms": round(self.timings.get("total_ms", 0.0), 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }

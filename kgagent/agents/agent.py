@@ -475,9 +475,13 @@ class Agent:
         return Conversation.resume(self, state)
 
     def link(self, question: str, top_k: int = 3) -> list:
-        """The entities a question names (``EntityCandidate``: IRI, label, span, score);
-        no nearest-label guess where it names none."""
+        """The entities a question names (``EntityCandidate``s), no nearest-label guess."""
         return self.retriever.linker.link(question, top_k=top_k, dense=False)
+
+    def refine(self, question: str, program: dict) -> Answer | None:
+        """``question`` as constraints on ``program``'s chain, with no retrieval (see
+        :meth:`kgagent.programs.ProgramReader.narrow`); None where it reads none."""
+        return self._typed_reader().narrow(question, program, self.link(question, top_k=5))
 
     def relation_spread(self, relation: str, inverse: bool) -> float:
         """See :func:`kgagent.pipeline.graph.relation_spread` (a conversation's "it")."""

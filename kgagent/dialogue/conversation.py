@@ -78,7 +78,7 @@ class Conversation:
     def ask(self, question: str) -> Answer:
         with self._lock:
             reading = self._resolve(question)
-            answer, turn = self._answer(reading, self.agent.ask_batch(list(reading.asked)))
+            answer, turn = self._answer(reading, self._asked(reading))
             self.state.add(turn)
             return answer
 
@@ -242,7 +242,8 @@ class Conversation:
         rest = re.sub(r"^(?:which|that|who)\s+", "", rest, flags=re.IGNORECASE)  # "that" joins
         asked = joined_constraint(last.asked, rest)
         return Reading(question, "refinement", (asked,), entities=last.answers,
-                       keep=frozenset(iri for iri, _ in last.answers))  # fmt: skip
+                       keep=frozenset(iri for iri, _ in last.answers),
+                       base=last.program)  # fmt: skip
 
     def _left_out(self, fu: FollowUp) -> frozenset[str]:
         """With "else" / "other": the entity the last turn was about is not an answer."""
@@ -252,6 +253,16 @@ class Conversation:
         return frozenset({topic[0]}) if topic else frozenset()
 
     # -- answering ------------------------------------------------------------------------------
+
+    def _asked(self, r: Reading) -> list[Answer]:
+        """The answers to a reading's questions: a refinement narrows the last answer's
+        program with no retrieval where the agent can (``refine``), else all are asked."""
+        refine = getattr(self.agent, "refine", None)
+        if r.kind == "refinement" and r.base is not None and refine is not None:
+            narrowed = refine(r.asked[0], r.base)
+            if narrowed is not None:
+                return [narrowed]
+        return self.agent.ask_batch(list(r.asked))
 
     def _answer(self, r: Reading, answers: Sequence[Answer]) -> tuple[Answer, Turn]:
         """The answer to a reading from the answers to its questions, and the turn kept."""
@@ -284,6 +295,7 @@ class Conversation:
             who=asks_people(r.question),
             topic_person=r.person,
             category=not literal and self._category(answer),
+            program=answer.program,
         )
         return answer, turn
 
@@ -303,6 +315,7 @@ class Reading:
         links: for a switch, the named entities (the topic is the one the answer cites).
         leave_out: IRIs not to answer ("what else": the last topic).
         keep: for a refinement, the IRIs its answers must be among (the last answers).
+        base: for a refinement, the last answer's program, whose chain it narrows.
     """
 
     question: str
@@ -314,6 +327,7 @@ class Reading:
     links: tuple = field(default=(), repr=False)
     leave_out: frozenset[str] = frozenset()
     keep: frozenset[str] | None = None
+    base: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def _topic(links: Sequence, answer: Answer) -> tuple[str, str] | None:

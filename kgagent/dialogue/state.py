@@ -18,6 +18,7 @@ __all__ = ["MAX_ANSWERS", "MAX_TURNS", "DialogueState", "StateError", "Turn"]
 
 MAX_TURNS = 20  # turns kept (the oldest go first)
 MAX_ANSWERS = 50  # answers a turn keeps for later turns to refer to
+MAX_PROGRAM_CHARS = 4000  # a kept program, as JSON
 KINDS = ("first", "new", "switch", "reference", "ellipsis", "refinement")
 
 
@@ -42,6 +43,8 @@ class Turn:
         topic_person: the topic is a person (taken from a "who" question's answers).
         category: the one answer is a category many things share (a genre, a language),
             so a later "it" means the topic, not the answer.
+        program: the program its answer executed (``Answer.program``): a refinement
+            narrows its chain without retrieving again.
     """
 
     question: str
@@ -53,6 +56,7 @@ class Turn:
     who: bool = False
     topic_person: bool = False
     category: bool = False
+    program: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -81,6 +85,9 @@ class Turn:
         for name in ("literal", "who", "topic_person", "category"):
             if not isinstance(data.get(name, False), bool):
                 raise StateError(f"{where}.{name}: expected true or false")
+        program = data.get("program")
+        if program is not None:
+            _check_program(program, f"{where}.program")
         return cls(
             question=data["question"],
             asked=data["asked"],
@@ -91,7 +98,24 @@ class Turn:
             who=data.get("who", False),
             topic_person=data.get("topic_person", False),
             category=data.get("category", False),
+            program=program,
         )
+
+
+def _check_program(value: Any, where: str) -> None:
+    """A stored program must read back as one (ProgramError names its field) and stay
+    small (``MAX_PROGRAM_CHARS`` as JSON)."""
+    import json
+
+    from kgagent.programs.types import Program, ProgramError
+
+    try:
+        Program.from_dict(value)
+        size = len(json.dumps(value))
+    except (ProgramError, TypeError, ValueError) as e:
+        raise StateError(f"{where}: {e}") from None
+    if size > MAX_PROGRAM_CHARS:
+        raise StateError(f"{where}: {size} characters, at most {MAX_PROGRAM_CHARS}")
 
 
 def _pair(value: Any, where: str) -> tuple[str, str]:

@@ -224,7 +224,20 @@ def answer(ev: Evidence, choice: Choice) -> Answer:
         confidence=choice.confidence,
         abstained=False,
         kind="value" if entities and all(e.is_literal for e in entities) else "entities",
+        program=_chain_program(c),
     )
+
+
+def _chain_program(c: Candidate) -> dict | None:
+    """The chain as the program it is ("entities" over it), None where it is no program
+    (a chain longer than a program holds)."""
+    from kgagent.programs.types import Chain, Program, ProgramError
+
+    try:
+        chain = Chain(c.topic, tuple(zip(c.relations, c.inverse, strict=True)))
+        return Program("entities", chain=chain).to_dict()
+    except ProgramError:
+        return None
 
 
 def _walk_nodes(c: Candidate, facts: Sequence[Fact]) -> list[str]:

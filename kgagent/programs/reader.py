@@ -23,7 +23,7 @@ import numpy as np
 
 from kgagent.programs.executor import ProgramResult, execute
 from kgagent.programs.prompt import ProgramNames, format_key, program_conversation
-from kgagent.types import Answer, AnswerEntity, Evidence, Fact
+from kgagent.types import Answer, AnswerEntity, Candidate, Evidence, Fact
 
 __all__ = ["ABSTAIN_TYPED", "ProgramReader", "program_answer"]
 
@@ -92,6 +92,28 @@ class ProgramReader:
 
     def read_one(self, ev: Evidence, llm=None) -> Answer | None:
         return self.read([ev], llm)[0]
+
+    def narrow(self, question: str, program: dict, entities: Sequence) -> Answer | None:
+        """``question`` (a conversation's refinement, "<last question> that came out in
+        2005") read as constraints on the chain of ``program`` (the last answer's, as
+        ``Answer.program`` holds it), with no retrieval: the chain is the only reading
+        the proposer wraps. ``entities``: the question's links. None where the program
+        has no chain or the question reads as no constraint on it."""
+        from kgagent.programs.types import Program, ProgramError
+
+        try:
+            chain = Program.from_dict(program).chain
+        except ProgramError:
+            return None
+        if chain is None:
+            return None
+        relations = tuple(r for r, _ in chain.hops)
+        base = Candidate(topic=chain.topic, topic_label="", relations=relations,
+                         inverse=tuple(i for _, i in chain.hops), relation_labels=(),
+                         answers=(), total=0, support=())  # fmt: skip
+        ev = Evidence(question, (), entities=tuple(entities), candidates=(base,))
+        answer = self.read_one(ev)
+        return answer if answer is not None and not answer.abstained else None
 
     def example(self, ev: Evidence, answers: Sequence[str]):
         """The fine-tuning :class:`~kgagent.llm.finetune.Example` of a typed question with
@@ -197,6 +219,7 @@ def program_answer(question: str, scored, result: ProgramResult, *, confidence: 
         abstained=False,
         kind=result.kind,
         sparql=sparql,
+        program=result.program.to_dict(),
     )
 
 

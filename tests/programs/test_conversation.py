@@ -271,3 +271,27 @@ def test_a_refinement_reads_as_one_constraint_clause(rest, asked):
     from kgagent.dialogue.followup import joined_constraint
 
     assert joined_constraint("Which films did X direct?", rest) == asked
+
+
+def test_a_refinement_narrows_the_last_program_without_retrieving_again(films):
+    agent, _ = films
+    c = agent.conversation()
+    first = c.ask("Which films did Steven Spielberg direct?")
+    assert first.program["op"] == "entities" and c.state.last.program == first.program
+    asked = []
+    ask_batch = agent.ask_batch
+    try:
+        agent.ask_batch = lambda qs: asked.extend(qs) or ask_batch(qs)
+        narrowed = c.ask("Which of them came out in 1993?")
+    finally:
+        del agent.ask_batch
+    assert asked == []  # the last answer's chain, narrowed: no retrieval
+    assert sorted(narrowed.labels) == ["Jurassic Park", "Schindler's List"]
+    assert narrowed.context["kind"] == "refinement"
+    # the kept program round-trips, and a bad one is refused naming its field
+    again = agent.conversation(json.loads(json.dumps(c.to_dict())))
+    assert again.state.turns[0].program == first.program
+    bad = c.to_dict()
+    bad["turns"][0]["program"] = {"op": "entities", "chain": {"topic": "not an iri"}}
+    with pytest.raises(StateError, match=r"turns\[0\]\.program"):
+        agent.conversation(bad)
