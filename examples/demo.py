@@ -75,6 +75,15 @@ QUESTIONS = [
 ]
 
 
+#: a conversation: each follow-up is read against the turns before it
+TALK = [
+    "Who directed Inception?",
+    "What else did he direct?",  # "he": the last answer, a person
+    "Which of them came out in 2014?",  # narrows the last answers
+    "Who composed its music?",  # "its": that one film
+]
+
+
 def ask(workspace: Path) -> None:
     with Agent.open(workspace) as agent:
         print(f"\n== index\n{agent.index(progress=True)}")
@@ -98,6 +107,13 @@ def ask(workspace: Path) -> None:
                     f"   {a.kind}; SPARQL:\n"
                     + "\n".join(f"     {line}" for line in a.sparql.splitlines())
                 )
+        talk = agent.conversation()
+        print("\n== a conversation (kgagent chat WORKSPACE does this at a prompt)")
+        for q in TALK:
+            a = talk.ask(q)
+            print(f"> {q}\n{a.text}")
+            if a.context is not None:
+                print(f"   read as: {' / '.join(a.context['asked'])}")
 
 
 if __name__ == "__main__":
