@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.kgagent-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow test-server test-all lint format bench clean
+.PHONY: install demo serve test test-slow test-server test-browser test-all lint format bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The demo workspace's HTTP API and web page on http://127.0.0.1:8000 (make demo first).
+serve: $(STAMP)
+	$(VENV)/bin/kgagent serve workspaces/demo --host 127.0.0.1 --port 8000
+
+# The web page in a real headless Chromium (installs Debian's chromium and its driver if
+# missing; needs root); screenshots land in test-output/browser/.
+test-browser: $(STAMP)
+	bash scripts/install-chromium.sh
+	$(PY) -m pytest -q -m browser tests/browser
 
 # Starts a real Virtuoso on loopback (installs the Debian package if missing; needs root).
 test-server: $(STAMP)

@@ -20,12 +20,12 @@ from kgagent._io import atomic_dir
 from kgagent.agents.builder import (
     build_llm,
     build_program_reader,
+    build_reader,
     build_retriever,
     policy_proposer,
     qa_pairs,
-    reader_settings,
 )
-from kgagent.agents.training import policy_in_use, reader_calibration, reader_examples
+from kgagent.agents.training import policy_in_use, reader_examples
 from kgagent.config import AgentConfig
 from kgagent.errors import KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
@@ -503,28 +503,28 @@ class Agent:
 
         return clean_question(question, max_chars=self.config.qa.max_question_chars, field=field)
 
-    def _ask_checked(self, questions: list[str]) -> list[Answer]:
-        from kgagent.llm.reader import Reader
+    def answer(self, evidences: Sequence[Evidence]) -> list[Answer]:
+        """Answers read from evidence already retrieved (``retrieve(q, candidates=True)``),
+        as ``ask`` reads it: a service can show the evidence before the answer."""
+        return self._read(self._reader(len(evidences)), list(evidences))
 
+    def _reader(self, n: int):
+        return build_reader(self.config, self.adapter_dir, lambda: self.llm if n else None)
+
+    def _ask_checked(self, questions: list[str]) -> list[Answer]:
         t0 = time.perf_counter()
-        settings = reader_settings(self.config)
-        chosen = reader_calibration(self.adapter_dir)  # what training chose, if it did
-        llm = self.llm if chosen.get("use_llm", True) and questions else None
-        if chosen.get("weight") is not None:
-            settings.update(prior_weight=chosen["weight"], policy_weight=chosen["weight"])
-        reader = Reader(llm, **settings)
+        reader = self._reader(len(questions))
         size = self.config.qa.batch_chunk
         out: list[Answer] = []
         for start in range(0, len(questions), size):
-            out += self._ask_chunk(reader, questions[start : start + size])
+            out += self._read(reader, self.retriever.evidence(questions[start : start + size]))
         log.debug("ask_batch: %d questions in %.1f ms", len(questions),
                   (time.perf_counter() - t0) * 1000)  # fmt: skip
         return out
 
-    def _ask_chunk(self, reader, questions: list[str]) -> list[Answer]:
-        """Retrieval and reading of one chunk: typed questions by their programs, the
-        others by the chain reader; its read time is shared by its questions."""
-        evidences = self.retriever.evidence(questions)
+    def _read(self, reader, evidences: list[Evidence]) -> list[Answer]:
+        """Reading of one chunk: typed questions by their programs, the others by the
+        chain reader; its read time is shared by its questions."""
         t2 = time.perf_counter()
         typed = (
             self._typed_reader().read(
@@ -536,7 +536,7 @@ class Agent:
         rest = [ev for ev, t in zip(evidences, typed, strict=True) if t is None]
         plain = iter(reader.read(rest))
         answers = [t if t is not None else next(plain) for t in typed]
-        read_ms = (time.perf_counter() - t2) * 1000 / max(1, len(questions))
+        read_ms = (time.perf_counter() - t2) * 1000 / max(1, len(evidences))
         out = []
         for ev, a in zip(evidences, answers, strict=True):
             retrieve_ms = ev.timings.get("total_ms", 0.0)

@@ -12,8 +12,8 @@ from typing import Any
 from kgagent.config import AgentConfig, RetrievalConfig
 from kgagent.errors import KGAgentError
 
-__all__ = ["build_llm", "build_retriever", "policy_proposer", "qa_pairs", "reader_settings",
-           "retrieval_weights"]  # fmt: skip
+__all__ = ["build_llm", "build_reader", "build_retriever", "policy_proposer", "qa_pairs",
+           "reader_settings", "retrieval_weights"]  # fmt: skip
 
 
 def qa_pairs(examples) -> list[tuple[str, tuple[str, ...]]]:
@@ -53,6 +53,20 @@ def reader_settings(config: AgentConfig) -> dict[str, Any]:
         "policy_weight": config.policy.prior_weight,
         "decisive": config.policy.decisive,
     }
+
+
+def build_reader(config: AgentConfig, adapter_dir: Path | None, llm):
+    """The chain reader as training chose it (:data:`~kgagent.agents.training.READER_FILE`
+    beside the adapter: its weight against retrieval, or no LLM at all); ``llm()`` gives
+    the LLM, called only where one is used."""
+    from kgagent.agents.training import reader_calibration
+    from kgagent.llm.reader import Reader
+
+    settings = reader_settings(config)
+    chosen = reader_calibration(adapter_dir)
+    if chosen.get("weight") is not None:
+        settings.update(prior_weight=chosen["weight"], policy_weight=chosen["weight"])
+    return Reader(llm() if chosen.get("use_llm", True) else None, **settings)
 
 
 def policy_proposer(reasoner, config: AgentConfig, *, linked: float | None = None):
