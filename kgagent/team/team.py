@@ -251,17 +251,35 @@ class Team:
     def _checked(self, question: object, field: str) -> str:
         return clean_question(question, max_chars=self._qa("max_question_chars"), field=field)
 
-    def _ask_checked(self, questions: list[str]) -> list[Answer]:
+    def _reader(self, n: int):
         from kgagent.llm.reader import Reader
 
         s = self.settings
-        reader = Reader(
-            self.llm if questions else None,
+        return Reader(
+            self.llm if n else None,
             min_confidence=s["min_confidence"],
             prior_weight=s["prior_weight"],
             policy_weight=s["policy_weight"],
             decisive=s["decisive"],
         )
+
+    def answer(self, evidences: Sequence[Evidence]) -> list[Answer]:
+        """Answers read from evidence already gathered (:meth:`evidence`), as ``ask``
+        reads it: a service can show the evidence before the answer."""
+        evidences = list(evidences)
+        t0 = time.perf_counter()
+        answers = self._read(self._reader(len(evidences)), evidences)
+        read_ms = (time.perf_counter() - t0) * 1000 / max(1, len(evidences))
+        out = []
+        for ev, a in zip(evidences, answers, strict=True):
+            retrieve_ms = ev.timings.get("total_ms", 0.0)
+            timings = {"link_ms": ev.timings.get("link_ms", 0.0), "retrieve_ms": retrieve_ms,
+                       "read_ms": read_ms, "total_ms": retrieve_ms + read_ms}  # fmt: skip
+            out.append(dataclasses.replace(a, timings=timings))
+        return out
+
+    def _ask_checked(self, questions: list[str]) -> list[Answer]:
+        reader = self._reader(len(questions))
         size = self._qa("batch_chunk")
         out: list[Answer] = []
         for start in range(0, len(questions), size):
@@ -273,15 +291,7 @@ class Team:
         t0 = time.perf_counter()
         evidences = self.evidence(questions)
         t1 = time.perf_counter()
-        typed = (
-            self._typed_reader().read(
-                evidences, reader.llm if self.settings.get("programs_llm", False) else None
-            )
-            if self.settings.get("programs", True)
-            else [None] * len(evidences)
-        )  # counts, yes/no, ... as programs over the federated graphs
-        plain = iter(reader.read([ev for ev, t in zip(evidences, typed, strict=True) if t is None]))
-        answers = [t if t is not None else next(plain) for t in typed]
+        answers = self._read(reader, evidences)
         t2 = time.perf_counter()
         n = max(1, len(questions))
         link_ms = evidences[0].timings.get("link_ms", 0.0) if evidences else 0.0
@@ -292,6 +302,19 @@ class Team:
             "total_ms": (t2 - t0) * 1000 / n,
         }
         return [dataclasses.replace(a, timings=dict(timings)) for a in answers]
+
+    def _read(self, reader, evidences: list[Evidence]) -> list[Answer]:
+        """Typed questions by their programs over the federated graphs (counts, yes/no,
+        ...), the others by the chain reader."""
+        typed = (
+            self._typed_reader().read(
+                evidences, reader.llm if self.settings.get("programs_llm", False) else None
+            )
+            if self.settings.get("programs", True)
+            else [None] * len(evidences)
+        )
+        plain = iter(reader.read([ev for ev, t in zip(evidences, typed, strict=True) if t is None]))
+        return [t if t is not None else next(plain) for t in typed]
 
     def _typed_reader(self):
         """The program reader over the members' graphs federated (built on first use)."""
