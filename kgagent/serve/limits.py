@@ -1,0 +1,163 @@
+"""What keeps one service usable by many clients: body size, concurrency, API keys.
+
+Each is a small part the app installs:
+
+- :class:`BodyLimit`, ASGI middleware: a declared ``Content-Length`` over the limit is
+  answered 413 before a byte is read; a body sent without one (chunked) is counted as it
+  arrives and refused as soon as it passes the limit, so a client cannot make the server
+  buffer more than ``max_body`` bytes either way.
+- :class:`ApiKeyCheck`, ASGI middleware: the key is checked before the body is read or
+  parsed, so a client without it learns nothing (not even whether its JSON is valid)
+  and costs nothing; compared with :func:`hmac.compare_digest` (constant time).
+- :class:`ConcurrencyLimit`, a dependency of the ask endpoints: a slot is taken without
+  waiting, or the request is answered 429 with ``Retry-After``. It is released when the
+  response has been sent (a stream's too).
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Iterator
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kgagent.serve.errors import ServeError, error_response
+
+__all__ = ["ApiKeyCheck", "BodyLimit", "ConcurrencyLimit", "presented_key"]
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``max_body`` bytes with 413."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                size = -1
+            if size < 0:
+                await error_response(400, "Content-Length: not a whole number", "body")(
+                    scope, receive, send
+                )
+                return
+            if size > self.max_body:
+                await self._too_large(size)(scope, receive, send)
+                return
+        await self.app(scope, self._counted(receive), send)
+
+    def _too_large(self, size: int | None):
+        got = f"{size:,} bytes" if size is not None else "more"
+        return error_response(413, f"request body: {got}, more than the {self.max_body:,} allowed",
+                              "body")  # fmt: skip
+
+    def _counted(self, receive: Receive) -> Receive:
+        """``receive`` that raises 413 (handled by the app: a JSON error) once the body
+        read so far is over the limit, whatever the headers said."""
+        total = 0
+        limit = self.max_body
+
+        async def counted() -> Message:
+            nonlocal total
+            message = await receive()
+            if message["type"] == "http.request":
+                total += len(message.get("body", b""))
+                if total > limit:
+                    raise HTTPException(413, f"request body: more than the {limit:,} bytes allowed")
+            return message
+
+        return counted
+
+
+def presented_key(headers: Headers) -> str | None:
+    """The key a request presents: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``."""
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    key = headers.get("x-api-key")
+    return key.strip() if key and key.strip() else None
+
+
+class ApiKeyCheck:
+    """ASGI middleware: ``/v1/*`` and ``/metrics`` need the key (401 without it);
+    ``/``, ``/static/*``, ``/healthz`` and the OpenAPI pages stay open (the page asks the
+    user for the key and sends it)."""
+
+    def __init__(self, app: ASGIApp, *, key: str) -> None:
+        self.app = app
+        self._key = key.encode("utf-8")
+
+    @staticmethod
+    def protects(path: str) -> bool:
+        return path == "/metrics" or path == "/v1" or path.startswith("/v1/")
+
+    def accepts(self, headers: Headers) -> bool:
+        given = presented_key(headers)
+        # bytes: compare_digest refuses non-ASCII str; both sides always compared whole
+        return given is not None and hmac.compare_digest(given.encode("utf-8"), self._key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.protects(scope["path"]):
+            headers = Headers(scope=scope)
+            if not self.accepts(headers):
+                missing = presented_key(headers) is None
+                message = (
+                    "no API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+                    if missing
+                    else "wrong API key"
+                )
+                response = error_response(401, message, "authorization",
+                                          {"WWW-Authenticate": "Bearer"})  # fmt: skip
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class ConcurrencyLimit:
+    """At most ``slots`` asks in flight; the next one is refused at once with 429.
+
+    Use as a FastAPI dependency with ``yield`` (``Depends(limit.slot)``): FastAPI runs
+    its exit after the response is sent, so a streamed answer holds its slot until its
+    last event.
+    """
+
+    def __init__(self, slots: int, *, retry_after: int = 1) -> None:
+        self.slots = int(slots)
+        self.retry_after = int(retry_after)
+        self._free = threading.BoundedSemaphore(self.slots)
+        self._lock = threading.Lock()
+        self._busy = 0
+
+    @property
+    def busy(self) -> int:
+        """Slots taken now."""
+        return self._busy
+
+    def slot(self) -> Iterator[None]:
+        if not self._free.acquire(blocking=False):
+            raise ServeError(
+                f"busy: {self.slots} asks in flight, the most this service takes; retry "
+                f"after {self.retry_after} s",
+                status=429,
+                headers={"Retry-After": str(self.retry_after)},
+            )
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+            self._free.release()
