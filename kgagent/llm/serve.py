@@ -1,9 +1,10 @@
 """A small OpenAI-compatible chat server in front of any kgagent :class:`~kgagent.llm.base.LLM`.
 
 It exists so the HTTP backend (:class:`~kgagent.llm.openai.OpenAIChatLM`) can be tested
-against a real server, and so one local model can be shared by several processes. It is
-deliberately minimal: the standard library's ``ThreadingHTTPServer``, no streaming, one
-choice per request, and model calls serialized (one model, one forward pass at a time).
+against a real server, and so one local model can be shared by several processes. It runs
+on the same stack as ``kgagent serve`` (FastAPI on uvicorn, in a background thread), and
+stays deliberately minimal: no streaming, one choice per request, and model calls
+serialized (one model, one forward pass at a time).
 
 Limitation: log-probabilities are served only for single-token replies, and only over
 ``CHOICES`` ("0" ... "9", "yes", "no"). A request with ``logprobs: true`` and
@@ -21,29 +22,37 @@ JSON nested deeper than ``MAX_DEPTH`` levels or holding a lone surrogate gets 40
 prompts over ``max_prompt_chars`` characters and ``max_tokens`` over its cap get 400, so
 one request cannot hold the model for long; a request that waits more than
 ``queue_timeout`` seconds for the model gets 503; at most ``max_connections`` are
-served at once (others get 503 straight away). A client that disconnects costs one log
-line, never a traceback.
+served at once (others get 503 straight away). Every error is an OpenAI-style JSON body
+(``{"error": {"message", "type", "code"}}``); a client that disconnects costs one log
+line, never a traceback. The connection-level limits live in
+:mod:`kgagent.llm.serve_protocol`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import io
+import hmac
 import json
 import logging
 import socket
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
+import uvicorn
+from anyio import to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from kgagent.llm.base import LLM, Message
+from kgagent.llm.serve_protocol import BadRequest, LimitedH11Protocol, error_response
 
 __all__ = ["CHOICES", "DIGITS", "OpenAIServer"]
 
@@ -58,19 +67,7 @@ MAX_PROMPT_CHARS = 65_536  # kgagent's reader prompts are a few thousand
 MAX_TOKENS = 1024  # the largest max_tokens a request may ask for
 DEFAULT_MAX_TOKENS = 256
 _FLOOR = -9999.0  # log-probability sent for "impossible"
-#: a client that went away or stalled: one log line, no traceback
-_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
-
-
-class _BadRequest(Exception):
-    """Internal: a client error answered with an OpenAI-style error body."""
-
-    def __init__(
-        self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST, kind: str = ""
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind or "invalid_request_error"
+_START_TIMEOUT = 10.0  # seconds start() waits for uvicorn to listen
 
 
 class OpenAIServer:
@@ -123,47 +120,73 @@ class OpenAIServer:
         self.max_body, self.max_prompt_chars = int(max_body), int(max_prompt_chars)
         self.max_tokens, self.max_connections = int(max_tokens), int(max_connections)
         self._llm_lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """The API root clients use as ``base_url`` (ends in /v1); only while running."""
-        if self._httpd is None:
+        if self._socket is None:
             raise RuntimeError("OpenAIServer is not running: call start() first")
-        host, port = self._httpd.server_address[:2]
+        host, port = self._socket.getsockname()[:2]
         host = f"[{host}]" if ":" in str(host) else str(host)
         return f"http://{host}:{port}/v1"
 
     def start(self) -> str:
-        """Binds, serves on a daemon thread, and returns the URL (ending in /v1)."""
-        if self._httpd is not None:
+        """Binds, serves on a daemon thread, and returns the URL (ending in /v1) once
+        uvicorn accepts connections."""
+        if self._socket is not None:
             return self.url
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        server_class = type("_Server", (_Server,), {"address_family": family})
-        httpd = server_class((self.host, self.port), _Handler)
-        httpd.app = self  # type: ignore[attr-defined]
-        httpd.slots = threading.BoundedSemaphore(self.max_connections)  # type: ignore[attr-defined]
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},  # stop() returns within 0.1 s
-            name=f"openai-server:{httpd.server_address[1]}",
+        sock = _listen(self.host, self.port)
+        protocol = type(
+            "_Protocol",
+            (LimitedH11Protocol,),
+            {"read_timeout": self.read_timeout, "max_connections": self.max_connections},
+        )
+        config = uvicorn.Config(
+            _Guard(self.app(), self),
+            http=protocol,
+            ws="none",
+            lifespan="off",
+            loop="asyncio",
+            interface="asgi3",
+            log_config=None,  # the host application's logging, untouched
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            headers=[("server", "kgagent-openai")],
+            timeout_keep_alive=self.read_timeout,  # type: ignore[arg-type]
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [sock]},
+            name=f"openai-server:{sock.getsockname()[1]}",
             daemon=True,
         )
-        self._thread.start()
+        self._socket, self._server, self._thread = sock, server, thread
+        thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"OpenAIServer did not start within {_START_TIMEOUT:g} s")
+            time.sleep(0.005)
         log.debug("serving %s at %s", self.model_name, self.url)
         return self.url
 
     def stop(self) -> None:
-        """Stops serving and closes the socket (idempotent)."""
-        httpd, thread = self._httpd, self._thread
-        self._httpd = self._thread = None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
+        """Stops serving, closes open connections and the socket (idempotent). A model
+        call in flight finishes on its worker thread; its reply is dropped."""
+        sock, server, thread = self._socket, self._server, self._thread
+        self._socket = self._server = self._thread = None
+        if server is not None:
+            server.should_exit = server.force_exit = True  # no wait for requests in flight
         if thread is not None:
             thread.join(timeout=5)
+        if sock is not None:
+            sock.close()
 
     def __enter__(self) -> str:
         return self.start()
@@ -172,10 +195,71 @@ class OpenAIServer:
         self.stop()
 
     def __repr__(self) -> str:
-        where = self.url if self._httpd is not None else "stopped"
+        where = self.url if self._socket is not None else "stopped"
         return f"OpenAIServer({self.model_name!r}, {where})"
 
-    # -- request handling (called from handler threads) ---------------------------------
+    # -- the application ----------------------------------------------------------------
+
+    def app(self) -> FastAPI:
+        """The FastAPI application: the two endpoints and OpenAI-style error bodies
+        (the header checks run before it, in :class:`_Guard`)."""
+        app = FastAPI(
+            title="kgagent OpenAI-compatible server",
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
+
+        @app.get("/v1/models")
+        async def models() -> JSONResponse:
+            return JSONResponse(self.models())
+
+        @app.post("/v1/chat/completions")
+        async def chat_completions(request: Request) -> Response:
+            try:
+                body = await request.body()
+            except ClientDisconnect:  # gone or stalled: logged by the protocol
+                return Response(status_code=HTTPStatus.BAD_REQUEST)  # never sent
+            decoded = _decode(body)
+            threads = to_thread.current_default_thread_limiter()  # this server's loop
+            threads.total_tokens = max(threads.total_tokens, self.max_connections)
+            try:
+                reply = await to_thread.run_sync(self.complete, decoded, abandon_on_cancel=True)
+            except BadRequest:
+                raise
+            except Exception as exc:  # the model failed: tell the client, keep serving
+                log.exception("request POST /v1/chat/completions failed")
+                raise BadRequest(
+                    f"{type(exc).__name__}: {exc}",
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
+                    "server_error",
+                ) from None
+            return JSONResponse(reply)
+
+        async def bad_request(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, BadRequest)
+            return error_response(exc)
+
+        async def http_error(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, HTTPException)
+            path = request.url.path
+            if exc.status_code == HTTPStatus.NOT_FOUND:
+                return error_response(
+                    BadRequest(f"unknown path {path}", exc.status_code, "not_found")
+                )
+            if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+                message = f"{request.method} not allowed on {path}"
+                return error_response(BadRequest(message, exc.status_code))
+            return error_response(BadRequest(str(exc.detail), exc.status_code))
+
+        async def server_error(request: Request, exc: Exception) -> Response:
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            return error_response(BadRequest(f"{type(exc).__name__}", status, "server_error"))
+
+        app.add_exception_handler(BadRequest, bad_request)
+        app.add_exception_handler(HTTPException, http_error)
+        app.add_exception_handler(Exception, server_error)  # a bug: OpenAI's shape too
+        return app
 
     def models(self) -> dict[str, Any]:
         return {
@@ -186,35 +270,35 @@ class OpenAIServer:
         }
 
     def complete(self, request: Any) -> dict[str, Any]:
-        """The chat-completion reply to a decoded request body (raises _BadRequest)."""
+        """The chat-completion reply to a decoded request body (raises BadRequest)."""
         if not isinstance(request, dict):
-            raise _BadRequest("request body must be a JSON object")
+            raise BadRequest("request body must be a JSON object")
         messages = _parse_messages(request.get("messages"))
         size = sum(len(m["content"]) for m in messages)
         if size > self.max_prompt_chars:
-            raise _BadRequest(
+            raise BadRequest(
                 f"messages: {size:,} characters, over this server's limit of "
                 f"{self.max_prompt_chars:,} (max_prompt_chars)"
             )
         if request.get("stream"):
-            raise _BadRequest("stream: true is not supported by this server")
+            raise BadRequest("stream: true is not supported by this server")
         n = request.get("n", 1)
         if n not in (None, 1):
-            raise _BadRequest("only n = 1 is supported")
+            raise BadRequest("only n = 1 is supported")
         max_tokens = request.get("max_completion_tokens", request.get("max_tokens"))
         if max_tokens is not None and (
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
         ):
-            raise _BadRequest("max_tokens must be a positive integer")
+            raise BadRequest("max_tokens must be a positive integer")
         if max_tokens is not None and max_tokens > self.max_tokens:
-            raise _BadRequest(
+            raise BadRequest(
                 f"max_tokens {max_tokens} is over this server's limit of {self.max_tokens}"
             )
         top_n = request.get("top_logprobs")
         if top_n is not None and (
             isinstance(top_n, bool) or not isinstance(top_n, int) or not 0 <= top_n <= 20
         ):
-            raise _BadRequest("top_logprobs must be an integer from 0 to 20")
+            raise BadRequest("top_logprobs must be an integer from 0 to 20")
 
         logprobs = None
         if request.get("logprobs") and max_tokens == 1:
@@ -252,7 +336,7 @@ class OpenAIServer:
         """The model, one request at a time (held for the model call only: parsing and
         replying run outside); waiting longer than ``queue_timeout`` is a 503."""
         if not self._llm_lock.acquire(timeout=self.queue_timeout):
-            raise _BadRequest(
+            raise BadRequest(
                 f"the model is busy (waited {self.queue_timeout:g} s); retry later",
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 "server_busy",
@@ -262,6 +346,72 @@ class OpenAIServer:
         finally:
             self._llm_lock.release()
 
+    def admit(self, headers: dict[bytes, bytes]) -> None:
+        """Checks a request by its headers alone, before its body is read (raises
+        BadRequest): the API key (a wrong key costs no upload), then the body's size."""
+        key = self.api_key
+        if key:
+            sent = headers.get(b"authorization", b"")
+            if not hmac.compare_digest(sent, b"Bearer " + key.encode("utf-8")):
+                raise BadRequest(
+                    "missing or wrong API key (Authorization: Bearer ...)",
+                    HTTPStatus.UNAUTHORIZED,
+                    "authentication_error",
+                )
+        if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            raise BadRequest("chunked request bodies are not supported: send Content-Length")
+        try:
+            length = int(headers.get(b"content-length") or 0)
+            if length < 0:
+                raise ValueError(length)
+        except ValueError:
+            raise BadRequest("invalid Content-Length") from None
+        if length > self.max_body:
+            raise BadRequest(
+                f"request body of {length:,} bytes is over this server's limit of "
+                f"{self.max_body:,}",
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
+
+
+class _Guard:
+    """The ASGI application uvicorn runs: :meth:`OpenAIServer.admit` on the headers
+    before the app sees the request (a refusal closes the connection, since its body
+    was not read), and the last line against a traceback reaching the client."""
+
+    def __init__(self, app: FastAPI, server: OpenAIServer) -> None:
+        self.app, self.server = app, server
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.server.admit(dict(scope["headers"]))
+        except BadRequest as exc:
+            await error_response(exc, close=True)(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        except asyncio.CancelledError:  # stop() with a request in flight: nothing to answer
+            return
+        except Exception:  # a bug: FastAPI has answered 500; uvicorn would log it again
+            log.exception("request %s %s failed", scope["method"], scope["path"])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port); port 0 picks a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
 
 def _token(token: str, logprob: float) -> dict[str, Any]:
     return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
@@ -270,21 +420,21 @@ def _token(token: str, logprob: float) -> dict[str, Any]:
 def _parse_messages(raw: Any) -> list[Message]:
     """OpenAI messages as kgagent ``Message``s (text parts of list contents are joined)."""
     if not isinstance(raw, list) or not raw:
-        raise _BadRequest("messages: expected a non-empty list of {role, content} objects")
+        raise BadRequest("messages: expected a non-empty list of {role, content} objects")
     out: list[Message] = []
     for i, m in enumerate(raw):
         if not isinstance(m, dict) or not isinstance(m.get("role"), str):
-            raise _BadRequest(f"messages[{i}]: expected an object with a string role")
+            raise BadRequest(f"messages[{i}]: expected an object with a string role")
         content = m.get("content")
         if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
             parts = [p.get("text") for p in content if isinstance(p, dict)]
             if not all(isinstance(p, str) for p in parts):
-                raise _BadRequest(f"messages[{i}].content: only text parts are supported")
+                raise BadRequest(f"messages[{i}].content: only text parts are supported")
             content = "".join(parts)
         elif content is None:
             content = ""
         if not isinstance(content, str):
-            raise _BadRequest(f"messages[{i}].content: expected a string")
+            raise BadRequest(f"messages[{i}].content: expected a string")
         out.append(Message(role=m["role"], content=content))
     return out
 
@@ -296,20 +446,20 @@ def _decode(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _BadRequest(f"request body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise BadRequest(f"request body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
         request = json.loads(text)
     except RecursionError:
-        raise _BadRequest(f"request body nests deeper than {MAX_DEPTH} levels") from None
+        raise BadRequest(f"request body nests deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
-        raise _BadRequest(f"request body is not valid JSON ({exc})") from exc
+        raise BadRequest(f"request body is not valid JSON ({exc})") from None
     todo: list[tuple[Any, str, int]] = [(request, "body", 1)]  # (value, where, depth)
     while todo:
         value, where, depth = todo.pop()
         if isinstance(value, str):
             _check_text(value, where)
         elif isinstance(value, dict | list) and depth > MAX_DEPTH:
-            raise _BadRequest(f"request body nests deeper than {MAX_DEPTH} levels")
+            raise BadRequest(f"request body nests deeper than {MAX_DEPTH} levels")
         elif isinstance(value, dict):
             for key, item in value.items():
                 _check_text(key, f"a key of {where}")
@@ -324,217 +474,6 @@ def _check_text(text: str, where: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         code = ord(text[exc.start])
-        raise _BadRequest(
+        raise BadRequest(
             f"{where}: a lone surrogate (U+{code:04X}) at character {exc.start} is not text"
         ) from None
-
-
-class _Server(ThreadingHTTPServer):
-    """A threading server that serves at most ``slots`` connections at once and logs a
-    vanished client as one line rather than printing a traceback."""
-
-    daemon_threads = True
-    app: OpenAIServer
-    slots: threading.BoundedSemaphore
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            log.warning(
-                "%s: refused, %d connections open", client_address[0], self.app.max_connections
-            )
-            _refuse_busy(request)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, _GONE):
-            log.info("%s: client went away (%s)", client_address[0], type(exc).__name__)
-        else:
-            log.error("%s: request failed", client_address[0], exc_info=True)
-
-
-def _refuse_busy(request: socket.socket) -> None:
-    """A 503 written straight to a connection over the limit (without a handler thread)."""
-    data = _error_body("too many connections; retry later", "server_busy", 503)
-    head = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    head += f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
-    with contextlib.suppress(OSError):
-        request.settimeout(0.5)
-        request.sendall(head.encode() + data)
-
-
-def _error_body(message: str, kind: str, status: int) -> bytes:
-    return json.dumps({"error": {"message": message, "type": kind, "code": status}}).encode()
-
-
-class _DeadlineReader(io.RawIOBase):
-    """The connection's reading side with one deadline per request: a client trickling
-    one byte at a time cannot keep a request open past ``read_timeout`` (a per-``recv``
-    timeout alone would be reset by every byte)."""
-
-    def __init__(self, sock: socket.socket, timeout: float) -> None:
-        self.sock = sock
-        self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"request not received within {self.timeout:g} s")
-        self.sock.settimeout(left)
-        return self.sock.recv_into(buffer)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Routes requests to the :class:`OpenAIServer` stored on the HTTP server."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive for clients that reuse connections
-    server_version = "kgagent-openai"
-    server: _Server
-
-    @property
-    def app(self) -> OpenAIServer:
-        return self.server.app
-
-    def setup(self) -> None:
-        self.timeout = self.app.read_timeout  # for writes; reads follow the deadline
-        super().setup()
-        self._reader = _DeadlineReader(self.connection, self.app.read_timeout)
-        self.rfile = io.BufferedReader(self._reader)
-
-    def handle_one_request(self) -> None:
-        self._reader.deadline = time.monotonic() + self.app.read_timeout
-        try:
-            super().handle_one_request()
-        except _GONE as exc:  # the request line or headers never came, or the client left
-            self.close_connection = True
-            log.info("%s: client went away or stalled (%s)", self.address_string(), exc)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def handle_expect_100(self) -> bool:
-        """``Expect: 100-continue``: a wrong key or an oversized body is refused before
-        the client is told to send it."""
-        try:
-            self._authorize()
-            self._length()
-        except _BadRequest as exc:
-            self.close_connection = True
-            self._reply_error(exc)
-            return False
-        return super().handle_expect_100()
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def _dispatch(self, method: str) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        try:
-            try:
-                self._authorize()  # before the body: a wrong key costs no upload
-                body = self._read_body() if method == "POST" else b""
-            except _BadRequest as exc:
-                self.close_connection = True  # the body was not read: no keep-alive
-                self._reply_error(exc)
-                self._linger()
-                return
-            if path == "/v1/models" and method == "GET":
-                self._send_json(HTTPStatus.OK, self.app.models())
-            elif path == "/v1/chat/completions" and method == "POST":
-                self._send_json(HTTPStatus.OK, self.app.complete(_decode(body)))
-            elif path in ("/v1/models", "/v1/chat/completions"):
-                raise _BadRequest(f"{method} not allowed on {path}", HTTPStatus.METHOD_NOT_ALLOWED)
-            else:
-                raise _BadRequest(f"unknown path {path or '/'}", HTTPStatus.NOT_FOUND, "not_found")
-        except _BadRequest as exc:
-            self._reply_error(exc)
-        except _GONE as exc:
-            self.close_connection = True
-            log.info("%s: client went away or stalled (%s)", self.address_string(), exc)
-        except Exception as exc:  # the model failed: tell the client, keep serving
-            log.exception("request %s %s failed", method, path)
-            status = HTTPStatus.INTERNAL_SERVER_ERROR
-            self._reply_error(_BadRequest(f"{type(exc).__name__}: {exc}", status, "server_error"))
-
-    def _linger(self) -> None:
-        """After refusing a request whose body was not read: stop sending, then discard
-        what the client is still uploading for up to a second, so that it reads the
-        refusal rather than a reset connection (Apache's "lingering close")."""
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_WR)
-            end = time.monotonic() + min(1.0, self.app.read_timeout)
-            while (left := end - time.monotonic()) > 0:
-                self.connection.settimeout(left)
-                if not self.connection.recv(1 << 16):
-                    break
-
-    def _length(self) -> int:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            raise _BadRequest("chunked request bodies are not supported: send Content-Length")
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length < 0:
-                raise ValueError(length)
-        except ValueError:
-            raise _BadRequest("invalid Content-Length") from None
-        if length > self.app.max_body:
-            raise _BadRequest(
-                f"request body of {length:,} bytes is over this server's limit of "
-                f"{self.app.max_body:,}",
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            )
-        return length
-
-    def _read_body(self) -> bytes:
-        length = self._length()
-        body = self.rfile.read(length) if length > 0 else b""
-        if len(body) < length:
-            raise ConnectionResetError(f"client closed after {len(body)} of {length} bytes")
-        return body
-
-    def _authorize(self) -> None:
-        key = self.app.api_key
-        if key and self.headers.get("Authorization", "") != f"Bearer {key}":
-            raise _BadRequest(
-                "missing or wrong API key (Authorization: Bearer ...)",
-                HTTPStatus.UNAUTHORIZED,
-                "authentication_error",
-            )
-
-    def _send_json(self, status: HTTPStatus, payload: dict[str, Any] | bytes) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
-        self.connection.settimeout(self.app.read_timeout)  # a reply to a slow reader ends too
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _reply_error(self, exc: _BadRequest) -> None:
-        """An OpenAI-style error reply; a client already gone is logged, not raised."""
-        try:
-            self._send_json(exc.status, _error_body(str(exc), exc.kind, int(exc.status)))
-        except _GONE as gone:
-            self.close_connection = True
-            log.info("%s: client went away (%s)", self.address_string(), gone)
