@@ -84,7 +84,9 @@
   function showError(err) {
     const box = $("error");
     const head = err.status ? `Error ${err.status}` : "Error";
-    const parts = [el("strong", {}, head + (err.field ? ` (${err.field})` : "")), ` ${err.message}`];
+    // The service's messages usually start with the field they name: say it once.
+    const named = err.field && !err.message.startsWith(`${err.field}:`) ? ` (${err.field})` : "";
+    const parts = [el("strong", {}, head + named), ` ${err.message}`];
     if (err.retryAfter) parts.push(` Try again in ${err.retryAfter} s.`);
     if (err.note) parts.push(el("div", { class: "note" }, err.note));
     box.replaceChildren(...parts);
@@ -231,6 +233,13 @@
     $("sparql").hidden = !has;
   }
 
+  // A failed ask hides the last answer: it would read as the answer to the new question.
+  function hideRecord() {
+    state.record = null;
+    state.facts = new Map();
+    for (const id of ["answer-panel", "facts-panel", "graph-panel", "sparql"]) $(id).hidden = true;
+  }
+
   function showRecord(record) {
     state.record = record;
     const facts = Array.isArray(record.fact_records) ? record.fact_records : [];
@@ -359,11 +368,20 @@
     ev.preventDefault();
     if (state.busy) return;
     clearError();
+    const question = $("question").value;
+    if (!question.trim()) {
+      // Nothing to send: the agent would only abstain (the service may allow it).
+      hideRecord();
+      showError(new ApiError(0, "Type a question first.", "question"));
+      $("question").focus();
+      return;
+    }
     setBusy(true);
     try {
-      showRecord(await ask($("question").value));
+      showRecord(await ask(question));
       $("question").select();
     } catch (err) {
+      hideRecord();
       showError(err);
     } finally {
       setBusy(false);

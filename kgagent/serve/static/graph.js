@@ -167,8 +167,17 @@ const KGGraph = (() => {
     return { box, width, height: inner + 2 * MARGIN };
   }
 
-  // A cubic curve from one box to another, bent apart from its parallel edges by `offset`.
-  function curve(s, t, offset) {
+  // The point at `t` (0..1) of the cubic curve p0 c1 c2 p3.
+  function pointAt(p0, c1, c2, p3, t) {
+    const u = 1 - t;
+    const at = (i) => u * u * u * p0[i] + 3 * u * u * t * c1[i] + 3 * u * t * t * c2[i] + t * t * t * p3[i];
+    return { x: at(0), y: at(1) };
+  }
+
+  // A cubic curve from one box to another, bent apart from its parallel edges by `offset`;
+  // its label goes at `at` along it (nearer the end where edges fan out, so that the labels
+  // of a fan spread with it instead of piling up where the edges meet).
+  function curve(s, t, offset, at) {
     const sy = s.y + s.h / 2 + offset / 3;
     const ty = t.y + t.h / 2 + offset / 3;
     if (s === t) {
@@ -195,12 +204,7 @@ const KGGraph = (() => {
       c2 = [x2 - dx, ty + offset];
     }
     const d = `M ${x1} ${sy} C ${c1[0]} ${c1[1]}, ${c2[0]} ${c2[1]}, ${x2} ${ty}`;
-    // The curve's point at t = 1/2: (P0 + 3 P1 + 3 P2 + P3) / 8.
-    const mid = {
-      x: (x1 + 3 * c1[0] + 3 * c2[0] + x2) / 8,
-      y: (sy + 3 * c1[1] + 3 * c2[1] + ty) / 8,
-    };
-    return { d, mid };
+    return { d, mid: pointAt([x1, sy], c1, c2, [x2, ty], s.col === t.col ? 0.5 : at) };
   }
 
   function arrowDefs() {
@@ -212,8 +216,9 @@ const KGGraph = (() => {
         viewBox: "0 0 10 10",
         refX: 9,
         refY: 5,
-        markerWidth: 7,
-        markerHeight: 7,
+        markerUnits: "userSpaceOnUse", // the same head on thin and highlighted edges
+        markerWidth: 9,
+        markerHeight: 9,
         orient: "auto-start-reverse",
       });
       marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z" }));
@@ -246,10 +251,14 @@ const KGGraph = (() => {
       const key = [e.source, e.target].sort().join("\u0000");
       pairs.set(key, (pairs.get(key) || []).concat([e]));
     }
+    const colSize = columns.map((members) => members.length);
     for (const group of pairs.values()) {
       group.forEach((e, k) => {
         const offset = (k - (group.length - 1) / 2) * 22;
-        const { d, mid } = curve(box.get(e.source), box.get(e.target), offset);
+        const s = box.get(e.source);
+        const t = box.get(e.target);
+        const [sn, tn] = [colSize[s.col], colSize[t.col]];
+        const { d, mid } = curve(s, t, offset, sn > tn ? 0.3 : tn > sn ? 0.7 : 0.5);
         const g = svg("g", { class: e.hot ? "edge hot" : "edge" });
         if (e.fact != null) g.setAttribute("data-fact", e.fact);
         g.append(title(e.title || e.label));
