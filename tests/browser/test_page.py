@@ -56,6 +56,31 @@ def test_answer_cites_facts_and_draws_the_path(page):
     page.check(not page.script_errors(), f"script errors: {page.script_errors()}")
 
 
+def test_two_hop_path_is_drawn_in_layers(page):
+    """Topic on the left, the films it hops through in the middle, the answers on the
+    right; every edge on the way highlighted."""
+    page.ask("Who starred in films directed by Martin Scorsese?")
+    page.wait_text("#answer", "Leonardo DiCaprio")
+    page.wait_css('#graph svg g.node-answer[data-label="Leonardo DiCaprio"]')
+
+    def lefts(role: str) -> set[float]:
+        return {e.rect["x"] for e in page.find_all(f"#graph svg g.node-{role} rect")}
+
+    topic, hops, answers = lefts("topic"), lefts("hop"), lefts("answer")
+    page.check(
+        len(topic) == 1 and hops and answers and max(topic) < min(hops) < max(hops) < min(answers),
+        f"columns topic < hops < answers, got x {topic}, {hops}, {answers}",
+    )
+    edges = page.find_all("#graph svg g.edge")
+    hot = page.find_all("#graph svg g.edge.hot")
+    facts = page.find_all("#facts li")
+    page.check(
+        len(edges) == len(hot) == len(facts) >= 4,
+        f"one highlighted edge per cited fact: {len(edges)} edges, {len(hot)} hot, "
+        f"{len(facts)} facts",
+    )
+
+
 def test_typed_question_shows_its_sparql(page):
     page.ask("Which films did Steven Spielberg direct that were released in 1993?")
     page.wait_text("#answer", "Schindler's List")
