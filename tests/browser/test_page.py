@@ -55,6 +55,14 @@ def test_answer_cites_facts_and_draws_the_path(page):
     page.wait("the citation to select fact 1", lambda d: "selected" in fact.get_attribute("class"))
     page.check(not page.script_errors(), f"script errors: {page.script_errors()}")
 
+    # Works offline: everything the page loaded came from the service itself.
+    loaded = page.driver.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)"
+    )
+    elsewhere = [u for u in loaded if not u.startswith(page.base + "/")]
+    page.check(not elsewhere, f"fetched from elsewhere: {elsewhere}")
+    page.check(len(loaded) >= 5, f"the page's assets and API calls, got {loaded}")
+
 
 def test_two_hop_path_is_drawn_in_layers(page):
     """Topic on the left, the films it hops through in the middle, the answers on the
