@@ -214,6 +214,8 @@ def test_api_key_kept_for_the_session_and_sent(browser, films_agent, request):
         )
         page.check(kept == [API_KEY, 0], f"key in sessionStorage only, got {kept}")
         page.check(page.find("#api-key").get_attribute("value") == API_KEY, "the field refilled")
+        page.ask("Who directed Jaws?")  # the kept key is sent
+        page.wait_text("#answer", "Steven Spielberg")
     finally:
         page.screenshot()
         server.stop()
