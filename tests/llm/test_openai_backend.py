@@ -369,3 +369,48 @@ def test_server_reports_model_failures_as_500() -> None:
     with OpenAIServer(Broken()) as url, pytest.raises(LLMError) as info:
         client(url).generate([conv("hi")])
     assert info.value.status == 500 and "ValueError: model exploded" in str(info.value)
+
+
+def test_server_wrong_method_is_405_in_openai_shape(served: str) -> None:
+    status, body = raw_request(f"{served}/chat/completions", None, method="GET")
+    assert status == 405
+    assert body["error"] == {
+        "message": "GET not allowed on /v1/chat/completions",
+        "type": "invalid_request_error",
+        "code": 405,
+    }
+
+
+def test_server_stops_at_once_with_a_request_in_flight(capfd: pytest.CaptureFixture) -> None:
+    """stop() does not wait for the model: the client in flight loses its connection,
+    nothing is printed, and the server's port is closed."""
+    started, release = threading.Event(), threading.Event()
+
+    class Stuck(PickLM):
+        def generate(self, conversations: Any, *, max_new_tokens: int = 64) -> list[str]:
+            started.set()
+            release.wait(10)
+            return ["late"]
+
+    server = OpenAIServer(Stuck())
+    url = server.start()
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            client(url).generate([conv("hi")])
+        except LLMError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    assert started.wait(5)
+    t0 = time.monotonic()
+    server.stop()
+    assert time.monotonic() - t0 < 2
+    thread.join(10)
+    release.set()
+    assert len(errors) == 1 and url in str(errors[0])
+    with pytest.raises(LLMError, match="connection refused"):
+        client(url).generate([conv("hi")])
+    assert "Traceback" not in capfd.readouterr().err
