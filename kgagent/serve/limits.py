@@ -9,16 +9,16 @@ Each is a small part the app installs:
 - :class:`ApiKeyCheck`, ASGI middleware: the key is checked before the body is read or
   parsed, so a client without it learns nothing (not even whether its JSON is valid)
   and costs nothing; compared with :func:`hmac.compare_digest` (constant time).
-- :class:`ConcurrencyLimit`, a dependency of the ask endpoints: a slot is taken without
-  waiting, or the request is answered 429 with ``Retry-After``. It is released when the
-  response has been sent (a stream's too).
+- :class:`ConcurrencyLimit`, taken by the ask endpoints: a slot without waiting, or the
+  request is answered 429 with ``Retry-After`` (a queue would only hide overload until
+  every client times out). An answer frees its slot when it is computed; a stream when
+  its last event is sent.
 """
 
 from __future__ import annotations
 
 import hmac
 import threading
-from collections.abc import Iterator
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kgagent.serve.errors import ServeError, error_response
 
-__all__ = ["ApiKeyCheck", "BodyLimit", "ConcurrencyLimit", "presented_key"]
+__all__ = ["ApiKeyCheck", "BodyLimit", "ConcurrencyLimit", "Slot", "presented_key"]
 
 
 class BodyLimit:
@@ -125,18 +125,40 @@ class ApiKeyCheck:
         await self.app(scope, receive, send)
 
 
+class Slot:
+    """One taken slot of a :class:`ConcurrencyLimit`; released once, however many times
+    :meth:`release` is called (a stream releases it when it ends, and again, harmlessly,
+    when its response is done: whichever comes first)."""
+
+    def __init__(self, limit: ConcurrencyLimit) -> None:
+        self._limit = limit
+        self._held = True
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            self._limit.give_back()
+
+    def __enter__(self) -> Slot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class ConcurrencyLimit:
     """At most ``slots`` asks in flight; the next one is refused at once with 429.
 
-    Use as a FastAPI dependency with ``yield`` (``Depends(limit.slot)``): FastAPI runs
-    its exit after the response is sent, so a streamed answer holds its slot until its
-    last event.
+    An ask holds its slot while it is computed (``with limit.acquire(): ...``), not
+    while its response is sent: a client that sends its next question as soon as it has
+    an answer finds its slot free. A stream holds its slot until its last event.
     """
 
     def __init__(self, slots: int, *, retry_after: int = 1) -> None:
         self.slots = int(slots)
         self.retry_after = int(retry_after)
-        self._free = threading.BoundedSemaphore(self.slots)
         self._lock = threading.Lock()
         self._busy = 0
 
@@ -145,19 +167,20 @@ class ConcurrencyLimit:
         """Slots taken now."""
         return self._busy
 
-    def slot(self) -> Iterator[None]:
-        if not self._free.acquire(blocking=False):
-            raise ServeError(
-                f"busy: {self.slots} asks in flight, the most this service takes; retry "
-                f"after {self.retry_after} s",
-                status=429,
-                headers={"Retry-After": str(self.retry_after)},
-            )
+    def acquire(self) -> Slot:
+        """A slot, or :class:`ServeError` 429 (with ``Retry-After``) when none is free."""
         with self._lock:
+            if self._busy >= self.slots:
+                raise ServeError(
+                    f"busy: {self.slots} asks in flight, the most this service takes; "
+                    f"retry after {self.retry_after} s",
+                    status=429,
+                    headers={"Retry-After": str(self.retry_after)},
+                )
             self._busy += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._busy -= 1
-            self._free.release()
+        return Slot(self)
+
+    def give_back(self) -> None:
+        """Frees one slot (called by :meth:`Slot.release`, once per slot)."""
+        with self._lock:
+            self._busy -= 1

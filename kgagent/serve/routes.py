@@ -1,4 +1,4 @@
-"""The endpoints of ``kgagent serve`` (the contract: docs/serve or the README's table).
+"""The endpoints of ``kgagent serve`` (the contract: the README's "Serving" section).
 
 Endpoints that ask the agent are plain ``def``: FastAPI runs them in its thread pool, so
 a question being read never blocks the event loop that accepts the next request, and
@@ -15,15 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, FastAPI, Path, Query
+from fastapi import FastAPI, Path, Query
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.responses import StreamingResponse as _Stream
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 
 from kgagent.errors import KGAgentError
 from kgagent.serve.conversations import ConversationStore
 from kgagent.serve.errors import ServeError, error_body, field_of, log, status_of
-from kgagent.serve.limits import ConcurrencyLimit
+from kgagent.serve.limits import ConcurrencyLimit, Slot
 from kgagent.serve.metrics import Metrics
 from kgagent.serve.records import (
     ask_record,
@@ -84,9 +85,10 @@ def _error_event(exc: BaseException) -> str:
     return sse("error", error_body(500, message)["error"])
 
 
-def _stages(target: Any, question: str) -> Iterator[str]:
+def _stages(target: Any, question: str, slot: Slot) -> Iterator[str]:
     """The stream of one question: linked entities, candidates, then the answer read
-    from that same evidence (retrieved once), or an ``error`` event."""
+    from that same evidence (retrieved once), or an ``error`` event; the ask's slot is
+    freed when it ends."""
     try:
         evidence = target.evidence(question)
         yield sse("entities", entities_event(evidence))
@@ -94,6 +96,19 @@ def _stages(target: Any, question: str) -> Iterator[str]:
         yield sse("answer", ask_record(target.answer(evidence)))
     except Exception as exc:  # the status line is sent: the error is an event
         yield _error_event(exc)
+    finally:
+        slot.release()
+
+
+def _stream(target: Any, question: str, slot: Slot) -> Response:
+    """The SSE response of one question. The slot is also released when the response
+    is done, in case the client left before the stream began (then it never runs)."""
+    return _Stream(
+        _stages(target, question, slot),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(slot.release),
+    )
 
 
 def add_routes(app: FastAPI, service: Service) -> None:
@@ -132,8 +147,7 @@ def _page_routes(app: FastAPI, s: Service) -> None:
 
 
 def _ask_routes(app: FastAPI, s: Service) -> None:
-    m, target = s.models, s.target
-    slot = Depends(s.limit.slot)
+    m, target, limit = s.models, s.target, s.limit
     streamed = {200: {"content": {"text/event-stream": {}},
                       "description": "AskRecord, or with stream=true the events entities, "
                       "candidates, answer (or error)"}}  # fmt: skip
@@ -143,26 +157,28 @@ def _ask_routes(app: FastAPI, s: Service) -> None:
     def ask(
         body: m.ask,
         stream: bool = Query(False, description="send Server-Sent Events for the stages"),
-        _slot: None = slot,
     ) -> Response:
         """Answers one question, citing the facts used (or abstains)."""
         if stream:
-            headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-            return _Stream(_stages(target, body.question), media_type="text/event-stream",
-                           headers=headers)  # fmt: skip
-        return JSONResponse(ask_record(target.ask(body.question)))
+            return _stream(target, body.question, limit.acquire())
+        with limit.acquire():
+            answer = target.ask(body.question)
+        return JSONResponse(ask_record(answer))
 
     @app.post("/v1/ask_batch", response_model=AskBatchResponse, tags=["ask"], responses=ERRORS)
-    def ask_batch(body: m.ask_batch, _slot: None = slot) -> Response:
+    def ask_batch(body: m.ask_batch) -> Response:
         """Answers several questions together (one LLM pass per chunk)."""
-        answers = target.ask_batch(body.questions)
+        with limit.acquire():
+            answers = target.ask_batch(body.questions)
         return JSONResponse({"answers": [ask_record(a) for a in answers]})
 
     @app.post("/v1/retrieve", tags=["ask"], responses=ERRORS)
-    def retrieve(body: m.retrieve, _slot: None = slot) -> Response:
+    def retrieve(body: m.retrieve) -> Response:
         """The evidence of a question (facts, paths, linked entities, candidates),
         without reading it: ``Evidence.to_dict()``."""
-        return JSONResponse(target.retrieve(body.question, body.k).to_dict())
+        with limit.acquire():
+            evidence = target.retrieve(body.question, body.k)
+        return JSONResponse(evidence.to_dict())
 
 
 def _conversation_routes(app: FastAPI, s: Service) -> None:
@@ -176,10 +192,11 @@ def _conversation_routes(app: FastAPI, s: Service) -> None:
 
     @app.post("/v1/conversations/{cid}/turns", response_model=AskRecord,
               tags=["conversations"], responses=ERRORS)  # fmt: skip
-    def turn(body: m.turn, cid: str = _ID, _slot: None = Depends(s.limit.slot)) -> Response:
+    def turn(body: m.turn, cid: str = _ID) -> Response:
         """Asks the conversation's next question; the record adds ``turn`` and
         ``context`` (what it took from earlier turns; null on a first turn)."""
-        answer, n = store.ask(cid, body.question)
+        with s.limit.acquire():
+            answer, n = store.ask(cid, body.question)
         return JSONResponse(turn_record(answer, n))
 
     @app.get("/v1/conversations/{cid}", response_model=ConversationRecord,
@@ -196,11 +213,12 @@ def _conversation_routes(app: FastAPI, s: Service) -> None:
 
 def _graph_routes(app: FastAPI, s: Service) -> None:
     @app.post("/v1/query", tags=["graph"], responses=ERRORS)
-    def query(body: QueryRequest, _slot: None = Depends(s.limit.slot)) -> Response:
+    def query(body: QueryRequest) -> Response:
         """Read-only SPARQL (SELECT, ASK, CONSTRUCT, DESCRIBE) with bindings joined in as
         terms; updates and SERVICE are refused."""
-        rows = s.settings.query_rows
-        return JSONResponse(s.target.query(body.query, body.bindings, rows=rows))
+        with s.limit.acquire():
+            result = s.target.query(body.query, body.bindings, rows=s.settings.query_rows)
+        return JSONResponse(result)
 
     @app.get("/v1/entity", response_model=EntityRecord, tags=["graph"], responses=ERRORS)
     def entity(
