@@ -2,18 +2,18 @@
 
 One module per command group: :mod:`~kgagent.cli.kg` (init, load, info, query, update,
 sources, remove, reason, validate), :mod:`~kgagent.cli.retrieval` (index, retrieve),
-:mod:`~kgagent.cli.qa` (ask, synth, finetune, eval), :mod:`~kgagent.cli.chat` (chat), and
-the sub-commands :mod:`~kgagent.cli.kge`, :mod:`~kgagent.cli.policy`,
-:mod:`~kgagent.cli.transfer`, :mod:`~kgagent.cli.team`. Every command reports a
-:class:`~kgagent.errors.KGAgentError` through :func:`~kgagent.cli._common.handle_errors`
-(``error: ...``, exit code 1).
+:mod:`~kgagent.cli.qa` (ask, synth, finetune, eval), :mod:`~kgagent.cli.chat` (chat),
+:mod:`~kgagent.cli.serve` (serve), and the sub-commands :mod:`~kgagent.cli.kge`,
+:mod:`~kgagent.cli.policy`, :mod:`~kgagent.cli.transfer`, :mod:`~kgagent.cli.team`. Every
+command reports a :class:`~kgagent.errors.KGAgentError` through
+:func:`~kgagent.cli._common.handle_errors` (``error: ...``, exit code 1).
 """
 
 from __future__ import annotations
 
 import typer
 
-from kgagent.cli import chat, kg, qa, retrieval
+from kgagent.cli import chat, kg, qa, retrieval, serve
 from kgagent.cli._common import read_questions, show_answer, write_answers
 from kgagent.cli.kge import kge_app
 from kgagent.cli.policy import policy_app
@@ -42,7 +42,7 @@ app = typer.Typer(
 )
 
 # The top-level commands, in the order `kgagent --help` lists them.
-for _group in (kg.app, retrieval.app, qa.app, chat.app):
+for _group in (kg.app, retrieval.app, qa.app, chat.app, serve.app):
     app.registered_commands += _group.registered_commands
 app.add_typer(kge_app, name="kge")
 app.add_typer(policy_app, name="policy")

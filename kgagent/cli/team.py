@@ -58,7 +58,7 @@ def _members(specs: list[str]) -> tuple[list[str], list[str] | None]:
 
 
 @contextmanager
-def _team(
+def open_team(
     specs: list[str],
     team_dir: Path | None,
     *,
@@ -122,7 +122,7 @@ def team_ask(
 
     one_source(question, questions, conversations)
     dialogues = read_conversations(conversations) if conversations else None  # all checked
-    with _team(agent or [], team, executor=executor, llm=llm, match=match) as t:
+    with open_team(agent or [], team, executor=executor, llm=llm, match=match) as t:
         if question is not None:
             a = t.ask(question)
             agents = a.to_dict().get("agents")
@@ -168,7 +168,7 @@ def team_train(
     if team is None:
         raise KGAgentError("give --team DIR (and --questions FILE, or none to synthesize)")
     warm = {"auto": True, "none": False}.get(warm_start, warm_start)
-    with _team(agent or [], team, llm="none", match=match) as t:
+    with open_team(agent or [], team, llm="none", match=match) as t:
         report = t.train_policy(
             questions,
             config=PolicyConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed),
@@ -190,5 +190,5 @@ def team_info(
     match: Match = "iri,same_as,label",
 ) -> None:
     """Members, how their graphs were matched, relations and their holders (JSON)."""
-    with _team(agent or [], team, llm="none", match=match) as t:
+    with open_team(agent or [], team, llm="none", match=match) as t:
         typer.echo(json_text(t.info(), indent=2))
