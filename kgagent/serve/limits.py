@@ -141,6 +141,11 @@ class Slot:
         if held:
             self._limit.give_back()
 
+    def __del__(self) -> None:
+        # the last resort: a stream response dropped before it began (the client left at
+        # once) runs neither its generator's ``finally`` nor its background task
+        self.release()
+
     def __enter__(self) -> Slot:
         return self
 

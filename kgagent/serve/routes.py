@@ -56,6 +56,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 404, 413, 422, 429, 500)
 }
 _ID = Path(min_length=1, max_length=64, description="the id POST /v1/conversations gave")
+#: the page loads only its own files and talks only to this service: graph text that
+#: slipped into markup still could not run a script, load from elsewhere or be framed
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 @dataclass
@@ -127,7 +135,7 @@ def _page_routes(app: FastAPI, s: Service) -> None:
         index = static / "index.html"
         if not index.is_file():
             raise ServeError(f"no web page here: {index} is missing", status=404)
-        return FileResponse(index, media_type="text/html; charset=utf-8")
+        return FileResponse(index, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=static, check_dir=False), name="static")
 

@@ -173,7 +173,11 @@ def test_static_files_are_served_and_a_missing_page_is_a_json_404(agent, tmp_pat
     (tmp_path / "index.html").write_text("<!doctype html><title>t</title>", encoding="utf-8")
     (tmp_path / "app.js").write_text("console.log(1)", encoding="utf-8")
     c = make_client(agent, static_dir=tmp_path)
-    assert c.get("/").text == "<!doctype html><title>t</title>"
+    page = c.get("/")
+    assert page.text == "<!doctype html><title>t</title>"
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
     assert c.get("/static/app.js").text == "console.log(1)"
     missing = c.get("/static/nope.js")
     assert missing.status_code == 404 and missing.json()["error"]["status"] == 404

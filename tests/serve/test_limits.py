@@ -5,6 +5,7 @@ and /metrics counting requests by route template."""
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 
@@ -14,6 +15,7 @@ from kgagent.dialogue.state import DialogueState
 from kgagent.errors import ConfigError
 from kgagent.serve.conversations import ConversationStore
 from kgagent.serve.errors import ServeError
+from kgagent.serve.limits import ConcurrencyLimit
 from kgagent.serve.settings import ServeSettings, api_key_from_env
 from tests.serve.conftest import make_client
 
@@ -111,6 +113,21 @@ def test_a_stream_releases_its_slot_when_it_ends(agent):
     for _ in range(3):
         assert c.post("/v1/ask?stream=true", json=ASK).status_code == 200
         assert c.app.state.service.limit.busy == 0
+
+
+def test_a_slot_is_released_once_and_never_leaks():
+    limit = ConcurrencyLimit(2)
+    with limit.acquire() as slot:
+        assert limit.busy == 1
+        slot.release()  # early, then again on leaving the block: counted once
+    assert limit.busy == 0
+    kept = [limit.acquire(), limit.acquire()]
+    with pytest.raises(ServeError) as exc:
+        limit.acquire()
+    assert exc.value.status == 429
+    kept.pop()  # a response dropped before its stream began: the slot is collected
+    gc.collect()
+    assert limit.busy == 1
 
 
 class Clock:

@@ -64,12 +64,19 @@ def test_16_concurrent_clients_get_the_sequential_answers(server):
     assert expected["Who directed Jaws?"]["answers"] == ["Steven Spielberg"]
 
     def client(i: int) -> list[tuple[str, int, dict]]:
+        """Client i asks every question twice, starting at the i-th; odd clients stream
+        (retrieve, then answer from that evidence)."""
         order = QUESTIONS[i % len(QUESTIONS) :] + QUESTIONS[: i % len(QUESTIONS)]
         with httpx.Client(base_url=server, timeout=30) as c:
             out = []
             for q in order * 2:
-                r = c.post("/v1/ask", json={"question": q})
-                out.append((q, r.status_code, r.json()))
+                r = c.post("/v1/ask", json={"question": q}, params={"stream": i % 2 == 1})
+                if i % 2:
+                    last = r.text.strip().split("\n\n")[-1].split("\n")
+                    assert last[0] == "event: answer", r.text
+                    out.append((q, r.status_code, json.loads(last[1][6:])))
+                else:
+                    out.append((q, r.status_code, r.json()))
             return out
 
     with ThreadPoolExecutor(CLIENTS) as pool:
@@ -79,8 +86,8 @@ def test_16_concurrent_clients_get_the_sequential_answers(server):
     wrong = [q for q, _, rec in results if _stable(rec) != expected[q]]
     assert wrong == []
     metrics = httpx.get(server + "/metrics").text
-    assert f'endpoint="/v1/ask",method="POST",status="200"}} {len(results) + len(QUESTIONS)}' in (
-        metrics)  # fmt: skip
+    asked = len(results) + len(QUESTIONS)
+    assert f'endpoint="/v1/ask",method="POST",status="200"}} {asked}' in metrics
 
 
 def test_16_concurrent_conversations_each_read_against_its_own_turns(server):
