@@ -32,6 +32,7 @@ from kgagent.errors import (
 
 __all__ = [
     "ServeError",
+    "client_message",
     "error_body",
     "error_response",
     "field_of",
@@ -166,12 +167,21 @@ def _http(request: Request, exc: HTTPException) -> JSONResponse:
     return error_response(exc.status_code, message, None, exc.headers)
 
 
+def client_message(exc: KGAgentError, status: int) -> str:
+    """What a client is told of a kgagent error: the message, which names what to fix;
+    for a server-side one (5xx), only its kind (the message may name internal URLs or
+    paths; it goes to the server's log)."""
+    if status < 500:
+        return str(exc)
+    return f"{type(exc).__name__}: the service could not answer; see the server log"
+
+
 def _kgagent(request: Request, exc: KGAgentError) -> JSONResponse:
     status = status_of(exc)
     if status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, one_line(str(exc)))
     headers = exc.headers if isinstance(exc, ServeError) else None
-    return error_response(status, str(exc), field_of(exc), headers)
+    return error_response(status, client_message(exc, status), field_of(exc), headers)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -23,7 +23,14 @@ from starlette.background import BackgroundTask
 
 from kgagent.errors import KGAgentError
 from kgagent.serve.conversations import ConversationStore
-from kgagent.serve.errors import ServeError, error_body, field_of, log, status_of
+from kgagent.serve.errors import (
+    ServeError,
+    client_message,
+    error_body,
+    field_of,
+    log,
+    status_of,
+)
 from kgagent.serve.limits import ConcurrencyLimit, Slot
 from kgagent.serve.metrics import Metrics
 from kgagent.serve.records import (
@@ -87,7 +94,10 @@ def sse(event: str, data: Any) -> str:
 
 def _error_event(exc: BaseException) -> str:
     if isinstance(exc, KGAgentError):
-        return sse("error", error_body(status_of(exc), str(exc), field_of(exc))["error"])
+        status = status_of(exc)
+        if status >= 500:
+            log.warning("stream: %s", exc)
+        return sse("error", error_body(status, client_message(exc, status), field_of(exc))["error"])
     log.error("stream failed", exc_info=exc)
     message = f"internal error ({type(exc).__name__}); see the server log"
     return sse("error", error_body(500, message)["error"])
@@ -134,7 +144,8 @@ def _page_routes(app: FastAPI, s: Service) -> None:
     def page() -> Response:
         index = static / "index.html"
         if not index.is_file():
-            raise ServeError(f"no web page here: {index} is missing", status=404)
+            log.warning("no web page: %s is missing", index)
+            raise ServeError("no web page: static/index.html is missing here", status=404)
         return FileResponse(index, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=static, check_dir=False), name="static")

@@ -9,6 +9,8 @@ import logging
 
 import pytest
 
+from kgagent.agents import Agent
+from kgagent.errors import LLMError
 from tests.serve.conftest import make_client
 
 
@@ -107,6 +109,28 @@ def test_a_bug_is_a_one_line_500_and_its_traceback_only_in_the_log(broken, caplo
     assert last.startswith("event: error\ndata: ") and '"status":500' in last
     # the service goes on answering
     assert c.get("/healthz").status_code == 200
+
+
+class LLMDownAgent(Agent):
+    """An agent whose LLM server is unreachable (the message names its internal URL)."""
+
+    def ask(self, question):
+        raise LLMError("http://10.1.2.3:8080/v1/chat: connection refused", url="http://10.1.2.3")
+
+    def answer(self, evidences):
+        return self.ask("")
+
+
+def test_a_server_side_kgagent_error_is_5xx_without_its_internal_detail(films_ws, caplog):
+    with LLMDownAgent.open(films_ws, read_only=True) as down:
+        c = make_client(down)
+        with caplog.at_level(logging.WARNING, logger="kgagent.serve"):
+            r = c.post("/v1/ask", json={"question": "Who directed Jaws?"})
+            s = c.post("/v1/ask?stream=true", json={"question": "Who directed Jaws?"})
+    err = _error(r, 502, None)
+    assert "LLMError" in err["message"] and "10.1.2.3" not in r.text
+    assert '"status":502' in s.text and "10.1.2.3" not in s.text
+    assert any("10.1.2.3" in rec.getMessage() for rec in caplog.records)  # for the operator
 
 
 def test_a_refused_value_is_400_naming_the_field(client):
