@@ -145,6 +145,10 @@ def loc_field(loc: Sequence[Any]) -> str | None:
     return out or None
 
 
+#: FastAPI's detail for a body its JSON parser gave up on (not UTF-8, nested too deeply)
+_UNPARSED = "There was an error parsing the body"
+
+
 def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
@@ -152,12 +156,17 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     message = str(first.get("msg", "invalid request"))
     if first.get("type") == "json_invalid":
         message = "the body is not valid JSON"
+    elif field == "body" and "json" not in request.headers.get("content-type", ""):
+        message += " (send the body as JSON, with Content-Type: application/json)"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return error_response(422, f"{field or 'request'}: {message}{more}", field)
 
 
 def _http(request: Request, exc: HTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 400 and detail == _UNPARSED:  # a malformed body, as any other
+        message = "body: not JSON that can be read (not UTF-8, or nested too deeply)"
+        return error_response(422, message, "body")
     reason = _REASONS.get(exc.status_code, "error")
     message = detail if detail and detail.lower() != reason else reason
     if exc.status_code == 404 and detail in (None, "Not Found"):

@@ -58,6 +58,11 @@ def test_not_json_and_no_body_are_422_on_the_body(client):
     r = client.post("/v1/ask", content=b'{"question": ', headers=json_type)
     assert "not valid JSON" in _error(r, 422, "body")["message"]
     _error(client.post("/v1/ask"), 422, "body")
+    for unreadable in (b"[" * 60000, b'{"question": "\xff\xfe"}'):  # too deep; not UTF-8
+        _error(client.post("/v1/ask", content=unreadable, headers=json_type), 422, "body")
+    form = client.post("/v1/ask", content=b"question=hi",
+                       headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert "Content-Type: application/json" in _error(form, 422, "body")["message"]  # curl -d
     _error(client.post("/v1/ask?stream=maybe", json={"question": "x"}), 422, "stream")
 
 
