@@ -10,6 +10,7 @@ one's own id says nothing about another's.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -70,19 +71,20 @@ class ConversationStore:
 
     def create(self) -> str:
         """A new conversation's id; 429 when ``max_size`` live ones are kept."""
-        conversation = self.factory()
         with self._lock:
             now = self.clock()
             self._expire(now)
             if len(self._entries) >= self.max_size:
+                idle = [e.used for e in self._entries.values() if e.busy == 0]
+                wait = min(idle) + self.ttl - now if idle else self.ttl
                 raise ServeError(
                     f"too many conversations: {self.max_size} are open (each is dropped "
                     f"after {self.ttl:g} s idle, or by DELETE)",
                     status=429,
-                    headers={"Retry-After": str(max(1, int(self.ttl // 10)))},
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},  # the first expiry
                 )
             cid = secrets.token_urlsafe(16)
-            self._entries[cid] = _Entry(conversation, now)
+            self._entries[cid] = _Entry(self.factory(), now)  # a state object: cheap
             return cid
 
     def _entry(self, cid: str) -> _Entry:
