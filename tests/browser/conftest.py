@@ -258,8 +258,9 @@ class Page:
             raise AssertionError(f"{message}; screenshot: {self.shot}")
 
     def script_errors(self) -> list[str]:
-        """What the page's scripts threw (a refused request's own log line is not one:
-        the page shows those in #error)."""
+        """What the page's scripts threw, and what the service's Content-Security-Policy
+        refused (an inline script or style); a refused request's own log line is not
+        one: the page shows those in #error."""
         return [
             e["message"]
             for e in self.driver.get_log("browser")
