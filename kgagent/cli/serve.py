@@ -110,9 +110,10 @@ def serve(
     ] = None,
     max_body: Annotated[int, typer.Option(help="request body bytes, at most (413)")] = 65536,
     max_batch: Annotated[int, typer.Option(help="questions per /v1/ask_batch")] = 64,
-    max_concurrency: Annotated[
-        int, typer.Option(help="asks in flight at once; one more gets 429")
-    ] = 8,
+    max_concurrency: Annotated[int, typer.Option(help="asks in flight at once")] = 8,
+    queue_wait: Annotated[
+        float, typer.Option(help="seconds an ask waits for a free slot before a 429")
+    ] = 5.0,
     conversations_max: Annotated[int, typer.Option(help="conversations kept at once")] = 1000,
     conversation_ttl: Annotated[
         float, typer.Option(help="seconds an idle conversation is kept")
@@ -131,6 +132,7 @@ def serve(
         max_body=max_body,
         max_batch=max_batch,
         max_concurrency=max_concurrency,
+        queue_wait=queue_wait,
         conversations_max=conversations_max,
         conversation_ttl=conversation_ttl,
         query_rows=query_rows,

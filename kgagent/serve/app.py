@@ -58,7 +58,9 @@ def create_app(target: Any, settings: ServeSettings | None = None) -> FastAPI:
             max_size=settings.conversations_max,
             ttl=settings.conversation_ttl,
         ),
-        limit=ConcurrencyLimit(settings.max_concurrency, retry_after=settings.retry_after),
+        limit=ConcurrencyLimit(
+            settings.max_concurrency, retry_after=settings.retry_after, wait=settings.queue_wait
+        ),
         metrics=Metrics(),
         info=adapter.info(),
     )

@@ -154,17 +154,22 @@ class Slot:
 
 
 class ConcurrencyLimit:
-    """At most ``slots`` asks in flight; the next one is refused at once with 429.
+    """At most ``slots`` asks in flight; one more waits up to ``wait`` seconds for a slot
+    and is then refused with 429.
 
-    An ask holds its slot while it is computed (``with limit.acquire(): ...``), not
-    while its response is sent: a client that sends its next question as soon as it has
-    an answer finds its slot free. A stream holds its slot until its last event.
+    A short wait absorbs a burst (16 clients on 8 slots each wait a few tens of
+    milliseconds) while sustained overload is still refused, not queued until every
+    client times out. An ask holds its slot while it is computed (``with
+    limit.acquire(): ...``), not while its response is sent: a client that sends its
+    next question as soon as it has an answer finds its slot free. A stream holds its
+    slot until its last event. Callers run in the threadpool, never on the event loop.
     """
 
-    def __init__(self, slots: int, *, retry_after: int = 1) -> None:
+    def __init__(self, slots: int, *, retry_after: int = 1, wait: float = 0.0) -> None:
         self.slots = int(slots)
         self.retry_after = int(retry_after)
-        self._lock = threading.Lock()
+        self.wait = float(wait)
+        self._lock = threading.Condition()
         self._busy = 0
 
     @property
@@ -173,9 +178,10 @@ class ConcurrencyLimit:
         return self._busy
 
     def acquire(self) -> Slot:
-        """A slot, or :class:`ServeError` 429 (with ``Retry-After``) when none is free."""
+        """A slot, or :class:`ServeError` 429 (with ``Retry-After``) when none frees up
+        within ``wait`` seconds."""
         with self._lock:
-            if self._busy >= self.slots:
+            if not self._lock.wait_for(lambda: self._busy < self.slots, timeout=self.wait):
                 raise ServeError(
                     f"busy: {self.slots} asks in flight, the most this service takes; "
                     f"retry after {self.retry_after} s",
@@ -189,3 +195,4 @@ class ConcurrencyLimit:
         """Frees one slot (called by :meth:`Slot.release`, once per slot)."""
         with self._lock:
             self._busy -= 1
+            self._lock.notify()

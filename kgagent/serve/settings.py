@@ -26,8 +26,9 @@ class ServeSettings:
     Attributes:
         max_body: bytes a request body may have (413 beyond).
         max_batch: questions one ``/v1/ask_batch`` may carry (422 beyond).
-        max_concurrency: asks in flight at once; one more is answered 429 at once,
-            never queued (a queue only hides overload until every client times out).
+        max_concurrency: asks in flight at once; one more waits for a slot.
+        queue_wait: seconds an ask waits for a slot before it is answered 429 (a burst
+            waits; sustained overload is refused, not queued until clients time out).
         retry_after: seconds a 429 tells the client to wait (``Retry-After``).
         conversations_max: conversations kept at once (429 when full of live ones).
         conversation_ttl: seconds a conversation may stay idle before it is dropped.
@@ -41,6 +42,7 @@ class ServeSettings:
     max_body: int = 65536
     max_batch: int = 64
     max_concurrency: int = 8
+    queue_wait: float = 5.0
     retry_after: int = 1
     conversations_max: int = 1000
     conversation_ttl: float = 1800.0
@@ -58,6 +60,8 @@ class ServeSettings:
         if not self.conversation_ttl > 0:
             ttl = self.conversation_ttl
             raise ConfigError(f"conversation_ttl: expected seconds > 0, got {ttl}")
+        if not self.queue_wait >= 0:
+            raise ConfigError(f"queue_wait: expected seconds >= 0, got {self.queue_wait}")
         if self.retry_after < 0:
             raise ConfigError(f"retry_after: expected seconds >= 0, got {self.retry_after}")
         if self.api_key is not None and not self.api_key.strip():

@@ -1,13 +1,14 @@
 """Safety by default: API keys (401 without or with a wrong one; the page and /healthz
 stay open), the body limit (413 whether the size is declared or not), the concurrency
-limit (429 with Retry-After, never a queue), conversations bounded by a TTL and a cap,
-and /metrics counting requests by route template."""
+limit (a short wait for a slot, then 429 with Retry-After), conversations bounded by a
+TTL and a cap, and /metrics counting requests by route template."""
 
 from __future__ import annotations
 
 import gc
 import re
 import threading
+import time
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_a_body_over_the_limit_is_413_declared_or_not(agent):
 
 
 def test_concurrency_limit_answers_429_with_retry_after_then_recovers(gated):
-    c = make_client(gated, max_concurrency=1, retry_after=3)
+    c = make_client(gated, max_concurrency=1, retry_after=3, queue_wait=0.0)
     results = {}
     first = threading.Thread(target=lambda: results.update(r=c.post("/v1/ask", json=ASK)))
     first.start()
@@ -113,6 +114,27 @@ def test_a_stream_releases_its_slot_when_it_ends(agent):
     for _ in range(3):
         assert c.post("/v1/ask?stream=true", json=ASK).status_code == 200
         assert c.app.state.service.limit.busy == 0
+
+
+def test_a_burst_waits_for_a_slot_and_overload_is_refused():
+    limit = ConcurrencyLimit(1, wait=5.0)
+    held = limit.acquire()
+    got = {}
+    waiter = threading.Thread(target=lambda: got.update(slot=limit.acquire()))
+    waiter.start()
+    time.sleep(0.2)
+    assert "slot" not in got  # waiting, not refused
+    held.release()
+    waiter.join(timeout=5)
+    assert got["slot"] is not None and limit.busy == 1
+    short = ConcurrencyLimit(1, wait=0.05)
+    keep = short.acquire()
+    t0 = time.monotonic()
+    with pytest.raises(ServeError) as exc:
+        short.acquire()
+    assert exc.value.status == 429 and time.monotonic() - t0 >= 0.05
+    keep.release()
+    got["slot"].release()
 
 
 def test_a_slot_is_released_once_and_never_leaks():

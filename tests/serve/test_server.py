@@ -43,8 +43,8 @@ def _stable(record: dict) -> dict:
 @pytest.fixture(scope="module")
 def server(agent):
     """The base URL of a uvicorn serving the films agent on a free loopback port."""
-    srv = build_server(agent, ServeSettings(max_concurrency=CLIENTS), host="127.0.0.1", port=0,
-                       log_level="warning")  # fmt: skip
+    srv = build_server(agent, ServeSettings(), host="127.0.0.1", port=0,  # the defaults:
+                       log_level="warning")  # fmt: skip  # 8 slots, a burst waits
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
