@@ -47,6 +47,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -325,6 +326,7 @@ def reference_answers(url: str, questions: list[str]) -> tuple[dict, list[Ask]]:
 
 def section(result: dict, markdown: str) -> str:
     m, c = result["machine"], result["config"]
+    versions = ", ".join(f"{k} {v}" for k, v in result["serving_versions"].items())
     source = f"from {c['questions_file']}" if c["questions_file"] else "the demo's stand-alone ones"
     return (
         "## Serving under load (bench/serve_load.py)\n\n"
@@ -335,8 +337,30 @@ def section(result: dict, markdown: str) -> str:
         f"then {c['clients']} at once. The clients run on the same machine. Latency over "
         "the 200 replies; every reply's `answers` compared with the reference (each "
         f"question asked once, sequentially, first). Service ready in "
-        f"{result['startup_s']:.1f} s; peak RSS {result['service_peak_rss_mib']} MiB.\n\n"
-        f"{markdown}\n"
+        f"{result['startup_s']:.1f} s; peak RSS {result['service_peak_rss_mib']} MiB; "
+        f"{versions}.\n\n"
+        f"{markdown}\n\n{reading(result['phases'])}\n"
+    )
+
+
+def reading(phases: list[dict]) -> str:
+    """The table in one sentence: the many clients against the one."""
+    one, many = phases[0], phases[-1]
+    if not one["questions_per_s"] or not one["p50_ms"] or not many["p50_ms"]:
+        return "No ratio: a phase got no answers."
+    errors = sum(many["errors"].values())
+    same = many["mismatch_count"] == 0
+    speed = many["questions_per_s"] / one["questions_per_s"]
+    slower = many["p50_ms"] / one["p50_ms"]
+    return (
+        f"{many['clients']} clients at once: {speed:.2f}x the single client's answers per "
+        f"second, each ask {slower:.1f}x "
+        f"as long at the median; {errors or 'no'} errors; "
+        + (
+            "every answer the sequential one."
+            if same
+            else "ANSWERS DIFFER from the sequential ones."
+        )
     )
 
 
@@ -386,6 +410,7 @@ def main() -> None:
             "max_concurrency": concurrency,
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         },
+        "serving_versions": {p: metadata.version(p) for p in ("fastapi", "uvicorn", "httpx")},
         "startup_s": round(startup_s, 2),
         "service_peak_rss_mib": rss,
         "reference_ms": {a.question: round(a.ms, 1) for a in ref_asks},

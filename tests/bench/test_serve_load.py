@@ -113,3 +113,20 @@ def test_demo_questions_are_the_demos():
     demo = (Path(__file__).resolve().parents[2] / "examples" / "demo.py").read_text()
     assert all(f'"{q}"' in demo for q in serve_load.DEMO_QUESTIONS)
     assert len(set(serve_load.DEMO_QUESTIONS)) == len(serve_load.DEMO_QUESTIONS) == 12
+
+
+def _phase(clients: int, qps: float, p50: float, errors: dict, mismatches: int) -> dict:
+    return {"clients": clients, "questions_per_s": qps, "p50_ms": p50, "errors": errors,
+            "mismatch_count": mismatches}  # fmt: skip
+
+
+def test_reading_puts_the_many_clients_against_the_one():
+    one = _phase(1, 20.0, 50.0, {}, 0)
+    text = serve_load.reading([one, _phase(16, 30.0, 500.0, {}, 0)])
+    assert text == (
+        "16 clients at once: 1.50x the single client's answers per second, each ask 10.0x "
+        "as long at the median; no errors; every answer the sequential one."
+    )
+    text = serve_load.reading([one, _phase(16, 10.0, 100.0, {"429": 4, "ReadTimeout": 1}, 2)])
+    assert "5 errors" in text and "ANSWERS DIFFER" in text
+    assert serve_load.reading([_phase(1, 0.0, None, {"500": 3}, 0), one]).startswith("No ratio")
