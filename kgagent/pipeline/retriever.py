@@ -159,10 +159,12 @@ class Retriever:
         paths = self._paths(entities, rel_score)
         t4 = time.perf_counter()
         timings["paths_ms"] = (t4 - t3) * 1000
-        found = self.evidence([question])[0].candidates if candidates else ()
+        read = self.evidence([question])[0] if candidates else None  # what ask reads
         timings["candidates_ms"] = (time.perf_counter() - t4) * 1000
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        return Evidence(question, tuple(facts), tuple(paths), tuple(entities), timings, found)
+        return Evidence(question, tuple(facts), tuple(paths), tuple(entities), timings,
+                        read.candidates if read is not None else (),
+                        vectors=read.vectors if read is not None else {})  # fmt: skip
 
     # -- facts ------------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ class AgentTarget:
         """The linked entities and candidates ``ask`` would read (the stream's first
         events); :meth:`answer` reads them without retrieving again."""
         q = clean_question(question, max_chars=self.max_question_chars)
-        return self.agent.retrieve(q, candidates=True)
+        return self.agent.retriever.evidence([q])[0]  # no fact ranking: ask reads none
 
     def answer(self, evidence: Evidence) -> Answer:
         return self.agent.answer([evidence])[0]
