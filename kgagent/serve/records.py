@@ -33,10 +33,11 @@ MAX_STREAM_ANSWERS = 10
 
 
 def fact_record(n: int, f: Fact) -> dict[str, Any]:
-    """One fact as the page shows it: ``n`` its 1-based citation number."""
+    """One fact as the page shows it: ``n`` its 1-based citation number; ``id`` as a
+    string (a 64-bit id loses digits as a JSON number in JavaScript)."""
     out: dict[str, Any] = {
         "n": n,
-        "id": f.id,
+        "id": str(f.id),
         "subject": f.subject,
         "subject_label": f.subject_label,
         "predicate": f.predicate,

@@ -95,7 +95,9 @@ class RequestModels:
 def request_models(*, max_question_chars: int, max_batch: int) -> RequestModels:
     """Request models whose questions are at most ``max_question_chars`` characters (the
     agent's ``qa.max_question_chars``) and whose batches at most ``max_batch``."""
-    question_type = Annotated[str, StringConstraints(min_length=1, max_length=max_question_chars)]
+    question_type = Annotated[  # a question of blanks is no question ("   ": 422, not asked)
+        str, StringConstraints(min_length=1, max_length=max_question_chars, pattern=r"\S")
+    ]
 
     class AskRequest(_Strict):
         """``POST /v1/ask``: one question."""
@@ -137,10 +139,11 @@ class ErrorBody(BaseModel):
 
 
 class FactRecord(_Open):
-    """A cited fact: ``n`` is its citation number (``[n]`` in the answer's text)."""
+    """A cited fact: ``n`` is its citation number (``[n]`` in the answer's text); ``id``
+    the fact's id as a string (64 bits do not survive a JavaScript number)."""
 
     n: int
-    id: int
+    id: str
     subject: str
     subject_label: str
     predicate: str

@@ -36,7 +36,7 @@ def test_ask_returns_the_record_of_kgagent_ask_plus_fact_records_and_graph(clien
     assert rec["answers"] == ["Steven Spielberg"] and rec["text"] == "Steven Spielberg [1]."
     (fact,) = rec["fact_records"]
     assert fact == {
-        "n": 1, "id": rec["facts"][0]["id"], "subject": E + "jaws", "subject_label": "Jaws",
+        "n": 1, "id": str(rec["facts"][0]["id"]), "subject": E + "jaws", "subject_label": "Jaws",
         "predicate": "http://example.org/rel/directed_by", "predicate_label": "directed by",
         "object": E + "spielberg", "object_label": "Steven Spielberg",
         "object_is_literal": False, "text": "Jaws was directed by Steven Spielberg",
@@ -184,3 +184,8 @@ def test_static_files_are_served_and_a_missing_page_is_a_json_404(agent, tmp_pat
     bare = make_client(agent, static_dir=tmp_path / "none")
     r = bare.get("/")
     assert r.status_code == 404 and "index.html" in r.json()["error"]["message"]
+
+
+def test_a_question_of_blanks_is_refused_naming_the_field(client):
+    r = client.post("/v1/ask", json={"question": "   "})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "question"
