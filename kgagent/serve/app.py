@@ -64,14 +64,40 @@ def create_app(target: Any, settings: ServeSettings | None = None) -> FastAPI:
         metrics=Metrics(),
         info=adapter.info(),
     )
-    app = FastAPI(title="kgagent", version=__version__, description=DESCRIPTION)
+    # /docs from Swagger UI's files in the swagger-ui-bundle wheel, not FastAPI's CDN
+    # (the service works offline); ReDoc has no such wheel and is left out
+    app = FastAPI(title="kgagent", version=__version__, description=DESCRIPTION,
+                  docs_url=None, redoc_url=None)  # fmt: skip
     app.state.service = service
     install_error_handlers(app)
     add_routes(app, service)
+    _offline_docs(app)
     # the last added is the outermost: metrics see every refusal; the key is checked
     # before the body is read
     app.add_middleware(BodyLimit, max_body=settings.max_body)
     if settings.api_key is not None:
         app.add_middleware(ApiKeyCheck, key=settings.api_key)
-    app.add_middleware(MetricsMiddleware, metrics=service.metrics, mounts=("/static",))
+    app.add_middleware(
+        MetricsMiddleware, metrics=service.metrics, mounts=("/static", "/docs-assets")
+    )
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI over ``/openapi.json``, its script and style served from
+    ``/docs-assets`` (Swagger UI 4, Apache-2.0, as the swagger-ui-bundle wheel ships it)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="kgagent: HTTP API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )

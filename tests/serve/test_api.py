@@ -189,3 +189,12 @@ def test_static_files_are_served_and_a_missing_page_is_a_json_404(agent, tmp_pat
 def test_a_question_of_blanks_is_refused_naming_the_field(client):
     r = client.post("/v1/ask", json={"question": "   "})
     assert r.status_code == 422 and r.json()["error"]["field"] == "question"
+
+
+def test_the_api_docs_work_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert "/docs-assets/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
+    script = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert client.get("/openapi.json").json()["info"]["title"] == "kgagent"
