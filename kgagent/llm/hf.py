@@ -152,9 +152,9 @@ class TransformersLM:
                 :, -1, :
             ]
         p_pos = (p_mask.cumsum(1) - 1).clamp(min=0)
-        cache = self.model(
-            input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos, use_cache=True
-        ).past_key_values
+        out = self.model(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos, use_cache=True)
+        name = self._cache_name()
+        cache = getattr(out, name)
         cache.batch_select_indices(owner)  # (n, heads, P, d): each member's prefix
         mask = torch.cat([p_mask[owner], s_mask], dim=1)  # (n, P + S)
         pos = p_mask.sum(1)[owner, None] + (s_mask.cumsum(1) - 1).clamp(min=0)  # (n, S)
@@ -162,9 +162,18 @@ class TransformersLM:
             input_ids=s_ids,
             attention_mask=mask,
             position_ids=pos,
-            past_key_values=cache,
             logits_to_keep=1,
+            **{name: cache},
         ).logits[:, -1, :]
+
+    def _cache_name(self) -> str:
+        """What the model calls its key/value cache, as an argument and in its output:
+        ``cache`` from transformers 5.2x (``past_key_values`` there warns that it is
+        deprecated), ``past_key_values`` before."""
+        import inspect
+
+        params = inspect.signature(self.model.forward).parameters
+        return "cache" if "cache" in params else "past_key_values"
 
     def generate(
         self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int = 64
