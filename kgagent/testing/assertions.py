@@ -155,8 +155,8 @@ def _store_of(agent: Any) -> Any:
     kg = getattr(agent, "kg", agent)
     if not callable(getattr(kg, "query", None)):
         raise TypeError(
-            f"assert_grounded: agent= is an Agent or a KnowledgeGraph; a "
-            f"{type(agent).__name__} has no store to query (a team's facts are in its "
+            f"assert_grounded: agent= is an Agent or a KnowledgeGraph, got a "
+            f"{type(agent).__name__}, which has no store to query (a team's facts are in its "
             "members' stores: check a member's answers)"
         )
     return kg
