@@ -11,6 +11,7 @@ from kgagent.agents import Agent
 from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
 from kgagent.llm.prompt import conversation, quote
 from kgagent.llm.reader import ABSTAIN_TEXT
+from kgagent.testing import assert_abstains, assert_cites, assert_grounded
 from kgagent.workspace import init_workspace, open_kg
 from tests.fakes import OverlapLM
 
@@ -39,6 +40,8 @@ def test_ask_cites_the_facts_behind_the_answer(agent):
     assert fact.text == "Titanic was directed by James Cameron"
     assert a.entities[0].facts == (fact.id,)
     assert a.text == "James Cameron [1]."
+    assert_grounded(a, agent)
+    assert_cites(a, ("Titanic", None, "James Cameron"))
     assert 0 < a.confidence <= 1
     assert set(a.timings) >= {"retrieve_ms", "read_ms", "total_ms"}
     record = a.to_dict()
@@ -62,11 +65,13 @@ def test_multi_hop_answers_come_with_paths(agent):
     assert a.labels == ["Leonardo DiCaprio"]
     assert a.paths and "Christopher Nolan" in a.paths[0].text
     assert len(a.entities[0].facts) == 2  # both hops are cited
+    assert_grounded(a, agent)
 
 
 def test_no_support_means_an_explicit_abstention(agent):
     a = agent.ask("what is the capital of Mongolia")  # nothing in the graph
     assert a.abstained and a.text == ABSTAIN_TEXT
+    assert_abstains(a)
     assert a.entities == () and a.facts == ()
     empty = agent.ask("   ")
     assert empty.abstained

@@ -10,12 +10,15 @@ from typer.testing import CliRunner
 from kgagent.agents import Agent
 from kgagent.cli import app
 from kgagent.config import AgentConfig, LLMConfig, QAConfig, RetrievalConfig
+from kgagent.testing import assert_grounded
 from kgagent.workspace import init_workspace, open_kg
 from tests.programs.conftest import FILMS_TTL
 
 
 def _same_from_store(agent, answer) -> None:
-    """The query the answer carries, run on the store, gives the same answer."""
+    """The query the answer carries, run on the store, gives the same answer (and every
+    fact it cites is in the store)."""
+    assert_grounded(answer, agent)
     result = agent.kg.query(answer.sparql)
     if answer.kind == "number":
         assert str(int(next(iter(result))[0].toPython())) == answer.labels[0]
