@@ -15,12 +15,13 @@ from typing import Any
 
 from kgagent.errors import KGAgentError
 from kgagent.text import MAX_QUESTION_CHARS, clean_question
-from kgagent.types import Answer, Evidence, Fact
+from kgagent.types import Answer, Candidate, Fact
 
 __all__ = [
     "AgentHandle",
     "Item",
     "answer_content",
+    "chain_text",
     "fact_item",
     "items_for",
     "missing_extra",
@@ -91,36 +92,45 @@ def path_item(text: str, facts: Sequence[Fact], score: float) -> Item:
     return Item(text, "path:" + "-".join(map(str, ids)), float(score), meta)
 
 
-def _agent_items(evidence: Evidence, k: int, max_paths: int) -> list[Item]:
-    """An agent's ranked facts, then its paths, each in the agent's own order; a path
-    is left out where it repeats an earlier one or is one fact already listed."""
-    facts = [fact_item(f) for f in evidence.facts[:k]]
-    shown = {f.id for f in evidence.facts[:k]}
-    paths: dict[str, Item] = {}
-    for p in evidence.paths:
-        if not p.facts or (len(p.facts) == 1 and p.facts[0].id in shown):
-            continue  # nothing to cite, or a one-hop path: its fact, already listed
-        item = path_item(p.text, p.facts, p.score)
-        paths.setdefault(item.id, item)
-    return facts + list(paths.values())[:max_paths]
+def chain_text(candidate: Candidate, support: Sequence[Fact]) -> str:
+    """A support chain in kgagent's path notation (``Wall Street -directed by-> Oliver
+    Stone <-directed by- Platoon``), read from the topic entity as the chain walks; the
+    facts' sentences joined where the chain and its support do not line up hop by hop."""
+    if len(support) != len(candidate.inverse):
+        return "; ".join(f.text for f in support)
+    parts = [candidate.topic_label]
+    for f, inverse in zip(support, candidate.inverse, strict=True):
+        label = f.predicate_label
+        parts.append(
+            f" <-{label}- {f.subject_label}" if inverse else f" -{label}-> {f.object_label}"
+        )
+    return "".join(parts)
 
 
-def _team_items(evidence: Evidence, k: int, max_paths: int) -> list[Item]:
-    """A team ranks candidates, not facts: its facts are the candidates' support, best
-    candidate first, each scored by the first candidate that cites it; a multi-fact
-    support is also a path (its sentences joined, as members' facts carry no shared
-    path text)."""
-    facts: dict[str, Item] = {}
+def _chains(candidates: Sequence[Candidate], max_paths: int) -> list[Item]:
+    """The multi-hop answers' support chains, in the pipeline's candidate order (the
+    chains ``ask`` reads, the path policy's first), each at most once."""
     paths: dict[str, Item] = {}
-    for cand in sorted(evidence.candidates, key=lambda c: -c.score):
+    for cand in candidates:
         for support in cand.support:
-            for f in support:
-                if len(facts) < k and str(f.id) not in facts:
-                    facts[str(f.id)] = fact_item(f, cand.score)
-            if len(support) > 1 and len(paths) < max_paths:
-                item = path_item("; ".join(f.text for f in support), support, cand.score)
+            if len(paths) >= max_paths:
+                return list(paths.values())
+            if len(support) > 1:
+                item = path_item(chain_text(cand, support), support, cand.score)
                 paths.setdefault(item.id, item)
-    return [*facts.values(), *paths.values()]
+    return list(paths.values())
+
+
+def _team_facts(candidates: Sequence[Candidate], k: int) -> list[Item]:
+    """A team ranks candidates, not facts: its facts are the candidates' support in
+    candidate order, each scored by the first candidate that cites it."""
+    facts: dict[str, Item] = {}
+    for cand in candidates:
+        for f in (f for support in cand.support for f in support):
+            if len(facts) >= k:
+                return list(facts.values())
+            facts.setdefault(str(f.id), fact_item(f, cand.score))
+    return list(facts.values())
 
 
 def _is_team(target: Any) -> bool:
@@ -132,6 +142,13 @@ def _is_team(target: Any) -> bool:
 def items_for(target: Any, question: object, *, k: int, max_paths: int) -> list[Item]:
     """Up to ``k`` facts and ``max_paths`` paths for ``question`` from an Agent or Team.
 
+    An agent's facts are its ranked facts (``Agent.retrieve``); a team, which ranks no
+    facts, gives its candidates' support. The paths are the multi-hop answer chains
+    ``ask`` reads (each answer's supporting facts), not ``Evidence.paths``'s walks from
+    the topic entity, which are not read for the answer (on MetaQA, "what genres are
+    the movies written by John Milius" walked on to other films of a genre, where the
+    chains give each genre with the film that has it).
+
     The question is checked as ``ask`` checks it (a string, valid Unicode, not longer
     than the configured limit), so a framework's input fails with a
     :class:`KGAgentError` naming ``question`` rather than deep in the pipeline.
@@ -139,9 +156,16 @@ def items_for(target: Any, question: object, *, k: int, max_paths: int) -> list[
     if _is_team(target):
         limit = target.settings.get("max_question_chars") or MAX_QUESTION_CHARS
         q = clean_question(question, max_chars=int(limit))
-        return _team_items(target.evidence([q])[0], k, max_paths) if q.strip() else []
+        if not q.strip():
+            return []
+        cands = target.evidence([q])[0].candidates
+        return _team_facts(cands, k) + _chains(cands, max_paths)
     q = clean_question(question, max_chars=target.config.qa.max_question_chars)
-    return _agent_items(target.retrieve(q, k), k, max_paths) if q.strip() else []
+    if not q.strip():
+        return []
+    evidence = target.retrieve(q, k, candidates=max_paths > 0)
+    facts = [fact_item(f) for f in evidence.facts[:k]]
+    return facts + _chains(evidence.candidates, max_paths)
 
 
 class AgentHandle:

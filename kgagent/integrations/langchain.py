@@ -49,9 +49,9 @@ class KGAgentRetriever(BaseRetriever):
     (``page_content``: the verbalized fact; ``metadata``: ``source`` "fact",
     ``fact_id``, ``subject``, ``predicate``, ``object``, ``object_is_literal``, the
     labels, ``score``, and ``agent`` / ``graph`` for a team member's fact), then up to
-    ``max_paths`` multi-hop paths (``source`` "path", ``fact_ids``, ``score``): a
-    two-hop question's answer is on a path, not in any one fact. ``ainvoke`` runs the
-    same retrieval in a worker thread.
+    ``max_paths`` multi-hop answer chains, the ones ``ask`` reads (``source`` "path",
+    ``fact_ids``, ``score``): a two-hop question's answer is on a chain, not in any
+    one fact. ``ainvoke`` runs the same retrieval in a worker thread.
 
     Attributes:
         workspace: a workspace directory, opened read-only on first use and kept.
@@ -64,7 +64,7 @@ class KGAgentRetriever(BaseRetriever):
     workspace: Path | None = None
     agent: Any = None
     k: int = Field(default=10, ge=1)
-    max_paths: int = Field(default=3, ge=0)
+    max_paths: int = Field(default=5, ge=0)
 
     _handle: AgentHandle = PrivateAttr()
 

@@ -51,8 +51,8 @@ class KGAgentRetriever(BaseRetriever):
     :class:`kgagent.integrations.langchain.KGAgentRetriever`: ``source``, ``fact_id``,
     ``subject``, ``predicate``, ``object``, ``object_is_literal``, the labels,
     ``score``, ``agent`` / ``graph`` for a team's fact), then up to ``max_paths``
-    multi-hop paths (``source`` "path", ``fact_ids``). ``aretrieve`` runs the same
-    retrieval in a worker thread, so an event loop is not blocked.
+    multi-hop answer chains (``source`` "path", ``fact_ids``). ``aretrieve`` runs the
+    same retrieval in a worker thread, so an event loop is not blocked.
 
     Args:
         workspace: a workspace directory, opened read-only on first use and kept.
@@ -69,7 +69,7 @@ class KGAgentRetriever(BaseRetriever):
         workspace: str | Path | None = None,
         agent: Any = None,
         k: int = 10,
-        max_paths: int = 3,
+        max_paths: int = 5,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:

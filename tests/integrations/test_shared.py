@@ -11,8 +11,14 @@ import sys
 import pytest
 
 from kgagent.errors import ConfigError, KGAgentError
-from kgagent.integrations._shared import AgentHandle, answer_content, fact_item, items_for
-from kgagent.types import Answer, Fact
+from kgagent.integrations._shared import (
+    AgentHandle,
+    answer_content,
+    chain_text,
+    fact_item,
+    items_for,
+)
+from kgagent.types import Answer, Candidate, Fact
 from tests.integrations.conftest import FACT_KEYS, in_store
 
 
@@ -56,6 +62,23 @@ def test_fact_metadata_keeps_the_triple_and_a_team_members_provenance():
     assert set(member.metadata) == FACT_KEYS | {"agent", "graph"}
     assert (member.metadata["agent"], member.metadata["graph"]) == ("people", "/ws/people#abc")
     assert member.score == member.metadata["score"] == 2.0  # a team scores by candidate
+
+
+def test_a_chain_reads_from_the_topic_entity_hop_by_hop():
+    directed = _fact()
+    starred = _fact(id=7, subject="http://x/jaws", predicate="http://x/starred",
+                    object="http://x/scheider", predicate_label="starred actors",
+                    object_label="Roy Scheider", text="Jaws starred Roy Scheider")  # fmt: skip
+    cand = Candidate(topic="http://x/spielberg", topic_label="Steven Spielberg",
+                     relations=("http://x/directed_by", "http://x/starred"),
+                     inverse=(True, False), relation_labels=("directed", "starred actors"),
+                     answers=(("http://x/scheider", "Roy Scheider"),), total=1,
+                     support=((directed, starred),))  # fmt: skip
+    assert chain_text(cand, (directed, starred)) == (
+        "Steven Spielberg <-directed by- Jaws -starred actors-> Roy Scheider"
+    )
+    # a support that does not line up with the hops: its sentences, in order
+    assert chain_text(cand, (starred,)) == "Jaws starred Roy Scheider"
 
 
 def test_an_agents_items_are_store_facts_then_paths(films_agent):
