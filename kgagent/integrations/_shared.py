@@ -93,29 +93,25 @@ def path_item(text: str, facts: Sequence[Fact], score: float) -> Item:
 
 
 def chain_text(candidate: Candidate, support: Sequence[Fact]) -> str:
-    """A support chain in kgagent's path notation (``Wall Street -directed by-> Oliver
-    Stone <-directed by- Platoon``), read from the topic entity as the chain walks; the
-    facts' sentences joined where the chain and its support do not line up hop by hop."""
-    if len(support) != len(candidate.inverse):
-        return "; ".join(f.text for f in support)
+    """A support chain as ``Answer.paths`` writes it (``Wall Street -directed by->
+    Oliver Stone -directed-> Platoon``): from the topic entity, each hop read in the
+    walking direction, so a retrieved path and a cited one read the same."""
     parts = [candidate.topic_label]
-    for f, inverse in zip(support, candidate.inverse, strict=True):
-        label = f.predicate_label
-        parts.append(
-            f" <-{label}- {f.subject_label}" if inverse else f" -{label}-> {f.object_label}"
-        )
+    for f, rel, inverse in zip(support, candidate.relation_labels, candidate.inverse, strict=True):
+        parts.append(f" -{rel}-> {f.subject_label if inverse else f.object_label}")
     return "".join(parts)
 
 
 def _chains(candidates: Sequence[Candidate], max_paths: int) -> list[Item]:
     """The multi-hop answers' support chains, in the pipeline's candidate order (the
-    chains ``ask`` reads, the path policy's first), each at most once."""
+    chains ``ask`` reads, the path policy's first), each at most once; as in
+    ``Answer.paths``, only a support with one fact per hop."""
     paths: dict[str, Item] = {}
     for cand in candidates:
         for support in cand.support:
             if len(paths) >= max_paths:
                 return list(paths.values())
-            if len(support) > 1:
+            if cand.hops > 1 and len(support) == cand.hops:
                 item = path_item(chain_text(cand, support), support, cand.score)
                 paths.setdefault(item.id, item)
     return list(paths.values())

@@ -84,9 +84,11 @@ def test_paths_are_documents_citing_store_facts(retriever, films_agent):
     for d in paths:
         assert d.id.startswith("path:") and len(d.metadata["fact_ids"]) >= 1
         assert set(d.metadata["fact_ids"]) <= known
-    # the answer chains ask reads, in kgagent's path notation from the topic entity
-    chain = "Martin Scorsese <-directed by- Goodfellas -starred actors-> Ray Liotta"
+    # the answer chains ask reads, written as Answer.paths writes them
+    chain = "Martin Scorsese -directed-> Goodfellas -starred actors-> Ray Liotta"
     assert chain in [d.page_content for d in paths]
+    cited = {p.text for p in films_agent.ask(MULTI_HOP).paths}
+    assert chain in cited and cited <= {d.page_content for d in paths}
 
 
 def test_async_invoke_returns_what_invoke_does(retriever):
@@ -130,7 +132,7 @@ def test_team_documents_carry_their_member_and_graph(team, team_members):
         assert d.metadata["graph"] == graphs[d.metadata["agent"]]
         assert in_store(team_members[d.metadata["agent"]].kg, d.metadata), d.metadata
     chains = {d.page_content: d.metadata["agents"] for d in paths}
-    chain = "Christopher Nolan <-directed by- Inception -has genre-> Science Fiction"
+    chain = "Christopher Nolan -directed-> Inception -has genre-> Science Fiction"
     assert chains[chain] == ["people", "films"]  # one chain across two members' graphs
 
 
