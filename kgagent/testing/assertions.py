@@ -105,6 +105,7 @@ def assert_cites(answer: Answer, triple: Sequence[str | None]) -> Fact:
 
     Raises:
         AssertionError: naming the triple, the answer and the facts it cites.
+        TypeError: ``triple`` is not three parts.
     """
     __tracebackhide__ = True
     if isinstance(triple, str) or len(triple) != 3:
