@@ -6,10 +6,10 @@ own module, imported only when asked for, so this package loads neither framewor
 torch) and a checkout without the extras still imports it:
 
 - :mod:`kgagent.integrations.langchain` (``pip install "kgagent[langchain]"``):
-  ``KGAgentRetriever`` (a ``BaseRetriever`` returning ``Document``\\ s) and
+  ``KGAgentRetriever`` (a ``BaseRetriever`` returning ``Document`` objects) and
   ``KGAgentTool`` (a tool that answers with cited facts);
 - :mod:`kgagent.integrations.llama_index` (``pip install "kgagent[llamaindex]"``):
-  ``KGAgentRetriever`` (a ``BaseRetriever`` returning ``NodeWithScore``\\ s).
+  ``KGAgentRetriever`` (a ``BaseRetriever`` returning ``NodeWithScore`` objects).
 
 Both map the same evidence to the same metadata (:mod:`kgagent.integrations._shared`),
 so a fact keeps its id, triple and provenance whichever framework carries it.

@@ -45,7 +45,7 @@ TOOL_DESCRIPTION = (
 class KGAgentRetriever(BaseRetriever):
     """A LangChain retriever over a kgagent workspace (or an open Agent or Team).
 
-    ``invoke(question)`` returns the top ``k`` facts as ``Document``\\ s, best first
+    ``invoke(question)`` returns the top ``k`` facts as ``Document`` objects, best first
     (``page_content``: the verbalized fact; ``metadata``: ``source`` "fact",
     ``fact_id``, ``subject``, ``predicate``, ``object``, ``object_is_literal``, the
     labels, ``score``, and ``agent`` / ``graph`` for a team member's fact), then up to

@@ -46,7 +46,7 @@ def _node(item: Item) -> NodeWithScore:
 class KGAgentRetriever(BaseRetriever):
     """A LlamaIndex retriever over a kgagent workspace (or an open Agent or Team).
 
-    ``retrieve(question)`` returns the top ``k`` facts as ``NodeWithScore``\\ s, best
+    ``retrieve(question)`` returns the top ``k`` facts as ``NodeWithScore`` objects, best
     first (node id: the fact id as a string; text: the verbalized fact; metadata as in
     :class:`kgagent.integrations.langchain.KGAgentRetriever`: ``source``, ``fact_id``,
     ``subject``, ``predicate``, ``object``, ``object_is_literal``, the labels,
