@@ -7,8 +7,8 @@ baselines and the supervised build, on the MetaQA and PathQuestion (PQ-2H) KBs.
     python bench/zeroshot.py run --dataset metaqa --root DIR [--questions 2000]
         [--steps 150] [--limit 300] [--supervised WS3]
 
-``build`` is the README's no-data pathway (``kgagent init``, ``load``, ``index``) through
-the Python API, with the default configuration (no MetaQA linker stopwords, no adapter,
+``build`` is the documented no-data pathway (docs/how-to/no-qa-data.md: ``kgagent
+init``, ``load``, ``index``) through the Python API, with the default configuration (no MetaQA linker stopwords, no adapter,
 no policy), each step timed. ``run`` builds (or reuses) DIR/untrained, copies it to
 DIR/trained and runs ``Agent.train`` there (``kgagent train``: synthesis -> policy ->
 reader), then evaluates every system on the same questions:
@@ -339,7 +339,7 @@ def render_dataset(r: dict) -> list[str]:
     b = r.get("build")
     if b:
         lines[-1] += (
-            f" The README's pathway with the default configuration: `init` "
+            f" The documented pathway with the default configuration: `init` "
             f"{b['init_seconds']:.0f} s, `load` ({b['triples']:,} triples) "
             f"{b.get('load_seconds', 0):.0f} s, `index` {b['index_seconds'] / 60:.1f} min."
         )

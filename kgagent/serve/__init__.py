@@ -1,8 +1,8 @@
 """``kgagent serve``: the HTTP API (FastAPI) and the web page over one Agent or Team.
 
 ``create_app(agent, ServeSettings(...))`` gives the ASGI app; ``kgagent serve WS`` runs it
-with uvicorn. The contract (endpoints, records, errors, limits) is in the README's
-"Serving" section.
+with uvicorn. The contract (endpoints, records, errors, limits) is in the docs'
+how-to guide, docs/how-to/serving.md.
 """
 
 from __future__ import annotations

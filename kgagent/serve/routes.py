@@ -1,4 +1,4 @@
-"""The endpoints of ``kgagent serve`` (the contract: the README's "Serving" section).
+"""The endpoints of ``kgagent serve`` (the contract: docs/how-to/serving.md).
 
 Endpoints that ask the agent are plain ``def``: FastAPI runs them in its thread pool, so
 a question being read never blocks the event loop that accepts the next request, and

@@ -287,11 +287,11 @@ def test_load_in_an_update_is_refused_by_default(loaded, endpoint, ws):
     assert endpoint.hits == [] and len(loaded) == 54
 
 
-# -- item 6: bindings as the README writes them ---------------------------------------------
+# -- item 6: bindings as the docs write them -------------------------------------------------
 
 
 def test_a_plain_string_binding_matches_a_language_tagged_label(loaded):
-    # the README quickstart: bindings={"name": "Christopher Nolan"}; the label is @en
+    # the docs' quickstart: bindings={"name": "Christopher Nolan"}; the label is @en
     rows = loaded.query(
         "SELECT ?film WHERE { ?film ex:directedBy ?d . ?d rdfs:label ?name }",
         bindings={"name": "Christopher Nolan"},
