@@ -8,10 +8,11 @@ baselines and the supervised build, on the MetaQA and PathQuestion (PQ-2H) KBs.
         [--steps 150] [--limit 300] [--supervised WS3]
 
 ``build`` is the documented no-data pathway (docs/how-to/no-qa-data.md: ``kgagent
-init``, ``load``, ``index``) through the Python API, with the default configuration (no MetaQA linker stopwords, no adapter,
-no policy), each step timed. ``run`` builds (or reuses) DIR/untrained, copies it to
-DIR/trained and runs ``Agent.train`` there (``kgagent train``: synthesis -> policy ->
-reader), then evaluates every system on the same questions:
+init``, ``load``, ``index``) through the Python API, with the default configuration (no
+MetaQA linker stopwords, no adapter, no policy), each step timed. ``run`` builds (or
+reuses) DIR/untrained, copies it to DIR/trained and runs ``Agent.train`` there
+(``kgagent train``: synthesis -> policy -> reader), then evaluates every system on the
+same questions:
 
 - ``untrained``: the indexed agent, ``ask_batch``;
 - ``kaping``: KAPING (Baek et al. 2023) with our parts, MiniLM top-10 verbalized facts of
