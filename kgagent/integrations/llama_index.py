@@ -60,7 +60,8 @@ class KGAgentRetriever(BaseRetriever):
             instead (it stays the caller's to close).
         k: facts per question.
         max_paths: paths per question after the facts (0: facts only).
-        callback_manager, verbose: as for any LlamaIndex retriever.
+        callback_manager: LlamaIndex's callbacks (as for any of its retrievers).
+        verbose: LlamaIndex's verbose printing (as for any of its retrievers).
     """
 
     def __init__(
