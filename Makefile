@@ -30,7 +30,7 @@ test: $(STAMP)
 
 # The docs site into site/ (warnings are errors, as in CI).
 docs: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 # The demo workspace's HTTP API and web page on http://127.0.0.1:8000 (make demo first).
 serve: $(STAMP)
