@@ -94,12 +94,11 @@ def path_item(text: str, facts: Sequence[Fact], score: float) -> Item:
 
 def chain_text(candidate: Candidate, support: Sequence[Fact]) -> str:
     """A support chain as ``Answer.paths`` writes it (``Wall Street -directed by->
-    Oliver Stone -directed-> Platoon``): from the topic entity, each hop read in the
-    walking direction, so a retrieved path and a cited one read the same."""
-    parts = [candidate.topic_label]
-    for f, rel, inverse in zip(support, candidate.relation_labels, candidate.inverse, strict=True):
-        parts.append(f" -{rel}-> {f.subject_label if inverse else f.object_label}")
-    return "".join(parts)
+    Oliver Stone -directed-> Platoon``), by the reader's own function, so a retrieved path
+    and a cited one read the same."""
+    from kgagent.llm.reader import path_text
+
+    return path_text(candidate, support)
 
 
 def _chains(candidates: Sequence[Candidate], max_paths: int) -> list[Item]:

@@ -209,7 +209,7 @@ def answer(ev: Evidence, choice: Choice) -> Answer:
             entities=(c.topic, *_walk_nodes(c, s)),
             facts=s,
             inverse=c.inverse,
-            text=_path_text(c, s),
+            text=path_text(c, s),
             score=c.score,
         )
         for s in c.support
@@ -247,7 +247,9 @@ def _walk_nodes(c: Candidate, facts: Sequence[Fact]) -> list[str]:
     return [f.subject if inv else f.object for f, inv in zip(facts, c.inverse, strict=True)]
 
 
-def _path_text(c: Candidate, facts: Sequence[Fact]) -> str:
+def path_text(c: Candidate, facts: Sequence[Fact]) -> str:
+    """A supporting walk as ``Answer.paths`` reads it ("Wall Street -directed by-> Oliver
+    Stone"): from the topic, each hop in its walking direction."""
     parts = [c.topic_label]
     for f, rel, inv in zip(facts, c.relation_labels, c.inverse, strict=True):
         parts.append(f" -{rel}-> {f.subject_label if inv else f.object_label}")
