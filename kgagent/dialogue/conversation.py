@@ -10,10 +10,11 @@ a question that stands alone and asked through the same pipeline as any other:
   answers are people; "it" is a thing, never a year or a count). Several answers are
   asked about one by one and their answers joined;
 - an ellipsis ("and the release year?", "what about its genre?") gets the last topic;
-- a refinement ("which of them came out in 2006?", "only the comedies?") is asked as the
-  last question narrowed ("<last question>, which came out in 2006"), so the typed
-  programs read it as a constraint, and its answers are kept only where they are among
-  the last answers;
+- a refinement ("which of them came out in 2006?", "only the comedies?") is read as the
+  last question narrowed ("<last question> that came out in 2006"): the typed programs
+  add that constraint to the last answer's program (kept in the state) with no
+  retrieval where the agent can (``refine``), else the narrowed question is asked; its
+  answers are kept only where they are among the last answers;
 - a question naming a new entity, without a reference, stands alone ("switch").
 
 Every answer says what it took from the state: ``Answer.context`` (the turn, the reading,
@@ -156,8 +157,8 @@ class Conversation:
         * "that director": the answers if they are people;
         * "it", "that one": a single answer that is a thing (not a value, not a person)
           and not a category the topic merely belongs to: after "which genre is Coraline?"
-          "when did it come out?" is about Coraline, not about Fantasy, which the graph
-          shows by Fantasy's edges far outnumbering Coraline's.
+          "when did it come out?" is about Coraline, not about Fantasy: the graph's genre
+          relation gathers hundreds of films into each genre (``relation_spread``).
         """
         if not last.answers or last.literal:
             return False
