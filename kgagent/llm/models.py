@@ -14,6 +14,7 @@ import logging
 import os
 from pathlib import Path
 
+from kgagent._cache import cache_dir
 from kgagent._io import atomic_dir
 from kgagent.errors import ConfigError
 
@@ -26,14 +27,6 @@ _SMOLLM2 = "SmolLM2-135M-Instruct"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: short names for the models that ship inside packages
 ALIASES = {"smollm2": _SMOLLM2, "smollm2-135m-instruct": _SMOLLM2}
-
-
-def cache_dir() -> Path:
-    """``$KGAGENT_CACHE``, else ``$XDG_CACHE_HOME/kgagent``, else ``~/.cache/kgagent``."""
-    if os.environ.get("KGAGENT_CACHE"):
-        return Path(os.environ["KGAGENT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "kgagent"
 
 
 def resolve_model(name: str) -> Path:

