@@ -27,6 +27,8 @@ ENCODERS.register(
     "sentence-transformers", "kgagent.retrieval.encoder", "SentenceTransformerEncoder"
 )
 ENCODERS.register("hashing", "kgagent.retrieval.encoder", "HashingEncoder")
+#: word-piece vectors distilled from MiniLM (once, cached): ~40x faster indexing, less exact
+ENCODERS.register("static", "kgagent.retrieval.static", "StaticEncoder")
 
 _LAZY = {
     "get_encoder": "kgagent.retrieval.encoder",

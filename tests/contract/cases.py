@@ -188,7 +188,20 @@ ENCODER_CASES: dict[str, list[Case]] = {
             (pytest.mark.slow,),
         ),
     ],
+    # a tiny model from a lookup-table transformer (tests/retrieval/static_fake.py), given by
+    # path=; the real one distils MiniLM into the user cache once (~20 s), so -m slow
+    "static": [
+        Case("static", "static-tiny", lambda request: _static_tiny(request)),
+        Case("static", "static-minilm", lambda request: _encoder("static"), (pytest.mark.slow,)),
+    ],
 }
+
+
+def _static_tiny(request: pytest.FixtureRequest) -> Any:
+    from tests.retrieval.static_fake import tiny_static_dir
+
+    base = request.getfixturevalue("tmp_path_factory").getbasetemp()
+    return _encoder("static", path=tiny_static_dir(base / "static-tiny"))
 
 
 def _encoder(name: str, **kwargs: Any) -> Any:

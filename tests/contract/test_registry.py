@@ -68,7 +68,7 @@ def test_case_insensitive_registry():
 
 def test_the_four_registries_and_their_errors():
     assert STORE_BACKENDS.names() == ["oxigraph", "sparql"]
-    assert ENCODERS.names() == ["minilm", "sentence-transformers", "hashing"]
+    assert ENCODERS.names() == ["minilm", "sentence-transformers", "hashing", "static"]
     assert LLM_BACKENDS.names() == ["transformers", "openai"]
     assert MODELS.names() == ["transe", "distmult", "complex", "rotate"]
     with pytest.raises(StoreError, match="unknown store 'x'; registered: oxigraph, sparql"):
