@@ -27,7 +27,7 @@ ENCODERS.register(
     "sentence-transformers", "kgagent.retrieval.encoder", "SentenceTransformerEncoder"
 )
 ENCODERS.register("hashing", "kgagent.retrieval.encoder", "HashingEncoder")
-#: word-piece vectors distilled from MiniLM (once, cached): ~40x faster indexing, less exact
+#: word-piece vectors distilled from MiniLM (once, cached): ~45x faster to encode, coarser
 ENCODERS.register("static", "kgagent.retrieval.static", "StaticEncoder")
 
 _LAZY = {

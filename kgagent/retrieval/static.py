@@ -56,8 +56,10 @@ FORMAT = "kgagent-static/1"
 #: bump when the recipe changes what vectors it makes: cached models are rebuilt
 RECIPE_VERSION = 1
 DEFAULT_DIM = 256
-#: the SIF ``a``: 1e-3, the SIF paper's usual setting
-DEFAULT_SIF = 1e-3
+#: the SIF ``a``: model2vec's default. The SIF paper's 1e-3 damps fewer frequent pieces, and
+#: dense recall@10 on 2,000 MetaQA questions fell from 0.837 to 0.808 with it (1e-4 vs 1e-3;
+#: 5e-5: 0.817; no SIF: ~0.82)
+DEFAULT_SIF = 1e-4
 _TENSOR = "embeddings"  # the tensor's name (model2vec's)
 _CHUNK = 4096  # texts tokenized and summed at once: bounds the (tokens, dim) gather
 

@@ -58,8 +58,8 @@ def test_zipf_sif_weights_follow_the_formula():
     inv = 1 / np.arange(2, 7)
     p = inv / inv.sum()
     np.testing.assert_allclose(w, 1e-3 / (1e-3 + p))
-    big = zipf_sif_weights(30_000)
-    assert np.all(np.diff(big) > 0) and 0 < big[0] < 0.05 and 0.9 < big[-1] < 1
+    big = zipf_sif_weights(30_000)  # a = 1e-4
+    assert np.all(np.diff(big) > 0) and 0 < big[0] < 0.005 and 0.5 < big[-1] < 1
 
 
 def test_embeddable_tokens_skip_special_and_unused():
@@ -259,7 +259,7 @@ def test_a_source_without_a_fast_tokenizer_is_refused(tmp_path, source, fake_dis
 def test_the_encoder_distils_into_the_user_cache(tmp_path, source, fake_distill, monkeypatch):
     monkeypatch.setenv("KGAGENT_CACHE", str(tmp_path / "user-cache"))
     enc = get_encoder("static", model=str(source), dim=16)
-    assert enc.name == f"static:{source.resolve()}:d16:sif0.001:r{RECIPE_VERSION}"
+    assert enc.name == f"static:{source.resolve()}:d16:sif0.0001:r{RECIPE_VERSION}"
     assert enc.dim == 16 and not fake_distill  # nothing built before the first encode
     out = enc.encode(TEXTS)
     assert out.shape == (4, 16) and len(fake_distill) == 1
@@ -399,5 +399,5 @@ def test_the_default_encoder_distils_minilm(tmp_path, monkeypatch):
     assert float(q @ fact) > float(q @ other) + 0.2
     model = enc.model
     assert model.config["tokens_embedded"] == 29_523 and model.dim == 256
-    name = f"static:sentence-transformers/all-MiniLM-L6-v2:d256:sif0.001:r{RECIPE_VERSION}"
+    name = f"static:sentence-transformers/all-MiniLM-L6-v2:d256:sif0.0001:r{RECIPE_VERSION}"
     assert StaticEncoder().name == enc.name == name
