@@ -125,11 +125,11 @@ class StaticModel:
             text = tok_path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise EncoderError(f"{tok_path}: unreadable ({exc})") from None
-        size = load_tokenizer(text, tok_path).get_vocab_size(with_added_tokens=True)
-        if size != shape[0]:
+        vocab = load_tokenizer(text, tok_path).get_vocab(with_added_tokens=True)
+        if len(vocab) != shape[0] or max(vocab.values(), default=-1) >= shape[0]:
             raise EncoderError(
-                f"{tok_path}: {size} tokens, but {weights} has {shape[0]} rows: the files "
-                "come from different models"
+                f"{tok_path}: {len(vocab)} tokens (ids up to {max(vocab.values(), default=-1)}),"
+                f" but {weights} has {shape[0]} rows: the files come from different models"
             )
         return cls(vectors=vectors, tokenizer_json=text, config=config)
 
@@ -185,7 +185,9 @@ def _source_fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
     for name in (*_SOURCE_FILES, *weights):
         f = path / name
-        if not f.is_file() or "/" in name or "\\" in name:
+        if "/" in name or "\\" in name:
+            raise EncoderError(f"{index}: names a weights file outside the directory: {name!r}")
+        if not f.is_file():
             what = "fast tokenizer" if name == "tokenizer.json" else "file"
             raise EncoderError(
                 f"{f}: missing; distilling a static encoder needs the source model's {what} "
@@ -328,6 +330,9 @@ class StaticEncoder:
         self.sif_coefficient = DEFAULT_SIF if sif_coefficient is None else sif_coefficient
         if not isinstance(self.dim, int) or self.dim < 1:
             raise EncoderError(f"static encoder: dim must be a positive int, not {self.dim!r}")
+        sif = self.sif_coefficient
+        if isinstance(sif, bool) or not isinstance(sif, int | float) or not 0 < sif < 1:
+            raise EncoderError(f"static encoder: sif_coefficient must be in (0, 1), not {sif!r}")
         _, source_name = resolve_model(self.source)  # fails now, not at first encode
         self.name = name or (
             f"static:{source_name}:d{self.dim}:sif{self.sif_coefficient:g}:r{RECIPE_VERSION}"
@@ -351,6 +356,8 @@ class StaticEncoder:
                 model, _ = cached_model(
                     self.source, dim=self.dim, sif_coefficient=self.sif_coefficient
                 )
+            if model.dim != self.dim:  # config.json rewritten since __init__ read it
+                raise EncoderError(f"{self.path}: dim {model.dim}, not {self.dim} as before")
             tokenizer = load_tokenizer(model.tokenizer_json, self.path or "tokenizer.json")
             tokenizer.enable_truncation(self.max_tokens)
             self._tokenizer = tokenizer  # set once; encoding never changes it

@@ -175,6 +175,23 @@ def test_a_damaged_model_directory_is_refused_naming_the_file(tmp_path, damage, 
     assert str(tmp_path / "m") in str(info.value)
 
 
+def test_a_model_replaced_after_the_encoder_was_made_is_refused(tmp_path):
+    tiny_static_model(dim=16).save(tmp_path / "m")
+    enc = StaticEncoder(path=tmp_path / "m")
+    tiny_static_model(dim=8).save(tmp_path / "m")
+    with pytest.raises(EncoderError, match="m: dim 8, not 16 as before"):
+        enc.encode(["x"])
+
+
+def test_bad_arguments_are_refused_before_anything_loads():
+    with pytest.raises(EncoderError, match=r"sif_coefficient must be in \(0, 1\), not 0"):
+        StaticEncoder(sif_coefficient=0)
+    with pytest.raises(EncoderError, match="sif_coefficient must be in"):
+        StaticEncoder(sif_coefficient="1e-4")
+    with pytest.raises(EncoderError, match="dim must be a positive int, not 0"):
+        StaticEncoder(dim=0)
+
+
 def test_a_missing_directory_is_refused(tmp_path):
     with pytest.raises(EncoderError, match=r"nope/config\.json: missing"):
         StaticEncoder(path=tmp_path / "nope")
