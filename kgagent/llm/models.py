@@ -67,8 +67,11 @@ def _smollm2() -> Path:
     if _complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{_SMOLLM2}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one converter at a time; others wait, then reuse
+    # one converter at a time; others wait, then reuse. Not ``.NAME.lock``: atomic_dir
+    # takes that one while it writes, and a second flock on it from this process (another
+    # open file) would wait for ever, as on every machine without the model cached
+    with open(target.parent / f".{_SMOLLM2}.convert.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not _complete(target):
             _convert(_gguf(), target)
     return target
