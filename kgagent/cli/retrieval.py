@@ -18,12 +18,37 @@ app = typer.Typer()
 
 @app.command()
 @handle_errors
-def index(workspace: Workspace) -> None:
-    """Build or update the fact index (only new facts are encoded)."""
+def index(
+    workspace: Workspace,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="the sentence encoder (minilm, static, hashing, or a model directory); "
+            "saved as retrieval.encoder once the index is built with it"
+        ),
+    ] = None,
+) -> None:
+    """Build or update the fact index (only new facts are encoded; every fact again when
+    --encoder names another encoder)."""
     from kgagent.agents import Agent
+    from kgagent.config import AgentConfig
+    from kgagent.workspace import Workspace as Ws
 
-    with Agent.open(workspace) as agent:
+    ws = Ws(workspace)
+    config = ws.read_config()
+    if encoder is not None and encoder != config.retrieval.encoder:
+        data = config.model_dump(mode="json")
+        data["retrieval"]["encoder"] = encoder
+        config = AgentConfig.model_validate(data)  # saved only once it has indexed
+    else:
+        encoder = None
+    with Agent(ws.open_kg(), config=config, workspace=workspace) as agent:
         typer.echo(str(agent.index(progress=True)))
+    if encoder is not None:  # the index is built with it: later opens must use it too
+        ws.write_config(config)
+        saved = printable(ws.config_path)
+        typer.echo(f"retrieval.encoder: {encoder} (saved in {saved}); a path policy "
+                   "trained with the previous encoder needs training again")  # fmt: skip
 
 
 @app.command()

@@ -1,0 +1,43 @@
+"""``kgagent index WS --encoder NAME`` (issue 24): the index is rebuilt with that encoder,
+which is then saved as ``retrieval.encoder``; a name that does not build leaves the
+workspace as it was."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from kgagent.cli import app
+from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
+from kgagent.workspace import Workspace, init_workspace, open_kg
+from tests.programs.conftest import FILMS_TTL
+
+runner = CliRunner()
+
+
+def _workspace(tmp_path):
+    root = tmp_path / "ws"
+    config = AgentConfig(retrieval=RetrievalConfig(encoder="hashing"),
+                         llm=LLMConfig(backend="none"))  # fmt: skip
+    init_workspace(root, config=config)
+    (tmp_path / "films.ttl").write_text(FILMS_TTL, encoding="utf-8")
+    with open_kg(root) as kg:
+        kg.load(tmp_path / "films.ttl")
+    return root
+
+
+def test_another_encoder_rebuilds_the_index_and_is_saved(tmp_path):
+    root = _workspace(tmp_path)
+    assert runner.invoke(app, ["index", str(root)]).exit_code == 0
+    r = runner.invoke(app, ["index", str(root), "--encoder", "minilm"])
+    assert r.exit_code == 0, r.output
+    assert "retrieval.encoder: minilm" in r.output
+    assert Workspace(root).read_config().retrieval.encoder == "minilm"
+    again = runner.invoke(app, ["retrieve", str(root), "Who directed Jaws?", "-k", "2"])
+    assert again.exit_code == 0 and "Jaws was directed by Steven Spielberg" in again.output
+
+
+def test_an_unknown_encoder_leaves_the_workspace_as_it_was(tmp_path):
+    root = _workspace(tmp_path)
+    r = runner.invoke(app, ["index", str(root), "--encoder", "nosuch"])
+    assert r.exit_code != 0 and "unknown encoder 'nosuch'" in r.output
+    assert Workspace(root).read_config().retrieval.encoder == "hashing"
