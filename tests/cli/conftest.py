@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kgagent.agents import Agent
-from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
-from kgagent.workspace import init_workspace, open_kg
+from tests.workspaces import turtle_workspace
 
 FILMS_TTL = """
 @prefix r: <http://example.org/rel/> .
@@ -35,15 +33,4 @@ e:ronin rdfs:label "Ronin" ; r:directed_by e:frankenheimer ; r:starred_actors e:
 @pytest.fixture(scope="package")
 def films_ws(tmp_path_factory) -> Path:
     """The workspace, built once for tests/cli (the commands only read it)."""
-    root = tmp_path_factory.mktemp("cli_films")
-    ws = root / "ws"
-    config = AgentConfig(
-        retrieval=RetrievalConfig(encoder="hashing"), llm=LLMConfig(backend="none")
-    )
-    init_workspace(ws, config=config)
-    (root / "films.ttl").write_text(FILMS_TTL, encoding="utf-8")
-    with open_kg(ws) as kg:
-        kg.load(root / "films.ttl")
-    with Agent.open(ws) as agent:
-        agent.index()
-    return ws
+    return turtle_workspace(tmp_path_factory.mktemp("cli_films"), FILMS_TTL)

@@ -7,22 +7,15 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from kgagent.cli import app
-from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
-from kgagent.workspace import Workspace, init_workspace, open_kg
+from kgagent.workspace import Workspace
 from tests.programs.conftest import FILMS_TTL
+from tests.workspaces import turtle_workspace
 
 runner = CliRunner()
 
 
 def _workspace(tmp_path):
-    root = tmp_path / "ws"
-    config = AgentConfig(retrieval=RetrievalConfig(encoder="hashing"),
-                         llm=LLMConfig(backend="none"))  # fmt: skip
-    init_workspace(root, config=config)
-    (tmp_path / "films.ttl").write_text(FILMS_TTL, encoding="utf-8")
-    with open_kg(root) as kg:
-        kg.load(tmp_path / "films.ttl")
-    return root
+    return turtle_workspace(tmp_path, FILMS_TTL, index=False)
 
 
 def test_another_encoder_rebuilds_the_index_and_is_saved(tmp_path):

@@ -15,8 +15,8 @@ import pytest
 from rdflib import Literal, URIRef
 
 from kgagent.agents import Agent
-from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
 from kgagent.workspace import init_workspace, open_kg
+from tests.workspaces import tiny_config, turtle_workspace
 
 TEAM_DATA = Path(__file__).resolve().parents[1] / "data" / "team"
 
@@ -50,10 +50,7 @@ FACT_KEYS = {"source", "fact_id", "subject", "predicate", "object", "object_is_l
              "subject_label", "predicate_label", "object_label", "score"}  # fmt: skip
 
 
-def _config(name: str) -> AgentConfig:
-    return AgentConfig(
-        name=name, retrieval=RetrievalConfig(encoder="hashing"), llm=LLMConfig(backend="none")
-    )
+_config = tiny_config
 
 
 def in_store(kg: Any, meta: dict[str, Any]) -> bool:
@@ -69,15 +66,7 @@ def in_store(kg: Any, meta: dict[str, Any]) -> bool:
 @pytest.fixture(scope="module")
 def films_ws(tmp_path_factory) -> Path:
     """The film graph's workspace, indexed (closed: each test opens it as it needs)."""
-    root = tmp_path_factory.mktemp("films") / "ws"
-    init_workspace(root, config=_config("films"))
-    path = root.parent / "films.ttl"
-    path.write_text(FILMS_TTL, encoding="utf-8")
-    with open_kg(root) as kg:
-        kg.load(path)
-    with Agent.open(root) as agent:
-        agent.index()
-    return root
+    return turtle_workspace(tmp_path_factory.mktemp("films"), FILMS_TTL, name="films")
 
 
 @pytest.fixture(scope="module")

@@ -16,26 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kgagent.agents import Agent
-from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
 from kgagent.serve import ServeSettings, create_app
-from kgagent.workspace import init_workspace, open_kg
 from tests.programs.conftest import FILMS_TTL
+from tests.workspaces import turtle_workspace
 
 
 @pytest.fixture(scope="package")
 def films_ws(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("serve_films")
-    ws = root / "ws"
-    config = AgentConfig(
-        name="films", retrieval=RetrievalConfig(encoder="hashing"), llm=LLMConfig(backend="none")
-    )
-    init_workspace(ws, config=config)
-    (root / "films.ttl").write_text(FILMS_TTL, encoding="utf-8")
-    with open_kg(ws) as kg:
-        kg.load(root / "films.ttl")
-    with Agent.open(ws) as agent:
-        agent.index()
-    return ws
+    return turtle_workspace(tmp_path_factory.mktemp("serve_films"), FILMS_TTL, name="films")
 
 
 @pytest.fixture(scope="package")
