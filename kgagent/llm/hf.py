@@ -81,6 +81,7 @@ class TransformersLM:
             base.load_state_dict(merged.state_dict())
             del merged
         self.model = base.to(self.dtype).eval()
+        self._cache_kw = _cache_name(self.model)
         self._lock = threading.Lock()
         self._option_ids: dict[tuple[str, ...], list[int]] = {}
 
@@ -153,7 +154,7 @@ class TransformersLM:
             ]
         p_pos = (p_mask.cumsum(1) - 1).clamp(min=0)
         out = self.model(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos, use_cache=True)
-        name = self._cache_name()
+        name = self._cache_kw
         cache = getattr(out, name)
         cache.batch_select_indices(owner)  # (n, heads, P, d): each member's prefix
         mask = torch.cat([p_mask[owner], s_mask], dim=1)  # (n, P + S)
@@ -165,15 +166,6 @@ class TransformersLM:
             logits_to_keep=1,
             **{name: cache},
         ).logits[:, -1, :]
-
-    def _cache_name(self) -> str:
-        """What the model calls its key/value cache, as an argument and in its output:
-        ``cache`` from transformers 5.2x (``past_key_values`` there warns that it is
-        deprecated), ``past_key_values`` before."""
-        import inspect
-
-        params = inspect.signature(self.model.forward).parameters
-        return "cache" if "cache" in params else "past_key_values"
 
     def generate(
         self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int = 64
@@ -361,3 +353,12 @@ def _merge_adapter(model: Any, adapter: Path) -> Any:
         adapter, "LoRA adapter", PeftModel.from_pretrained, model, str(adapter)
     )
     return load_or_explain(adapter, "LoRA adapter", peft_model.merge_and_unload)
+
+
+def _cache_name(model) -> str:
+    """What ``model`` calls its key/value cache, as an argument and in its output:
+    ``cache`` from transformers 5.2x (``past_key_values`` there warns that it is
+    deprecated), ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
