@@ -208,8 +208,9 @@ def _choose(h: np.ndarray, options: tuple[str, ...] | list[str], shift: int) -> 
     return _pick(h, np.array(options, dtype=StringDType()), shift)
 
 
-def _base_names(cls: str, ids: np.ndarray, seed: int) -> np.ndarray:
-    """The name an id is born with (before namesakes), a pure function of (cls, id)."""
+def _base_names(cls: str, ids: np.ndarray, seed: int, first: int) -> np.ndarray:
+    """The name an id is born with (before namesakes), a pure function of (cls, id);
+    ``first`` is the class's first id."""
     a, b = _hash(ids, seed, 11), _hash(ids, seed, 12)
     sp = np.array(" ", dtype=StringDType())
     if cls == "Person":
@@ -222,8 +223,8 @@ def _base_names(cls: str, ids: np.ndarray, seed: int) -> np.ndarray:
         return np.strings.add(np.strings.add(_word(a, 3), sp), _choose(b, _ORG_KIND, 3))
     if cls == "Award":
         return np.strings.add(np.strings.add(_word(a, 3), sp), _choose(b, _AWARD_KIND, 3))
-    if cls == "Genre":  # ids of a class are consecutive: the k-th genre of the list
-        return np.array(GENRES, dtype=StringDType())[(ids - ids.min()) % len(GENRES)]
+    if cls == "Genre":  # the k-th genre of the class is the k-th of the list
+        return np.array(GENRES, dtype=StringDType())[(ids - first) % len(GENRES)]
     # Book, Film: three title patterns over English words and a made-up one
     adj, noun = _choose(b, _ADJ, 3), _choose(b, _NOUN, 13)
     word = _word(a, 2)
@@ -280,18 +281,19 @@ class Plan:
 
     def _class_names(self, cls: str, ids: np.ndarray) -> np.ndarray:
         share = SHARED_NAMES.get(cls, 0.0)
+        first = self.classes[cls][0]
         if share == 0.0:
-            return _base_names(cls, ids, self.seed)
+            return _base_names(cls, ids, self.seed, first)
         h = _hash(ids, self.seed, 21)
         takes = (h % np.uint64(1_000_000)) < np.uint64(int(share * 1_000_000))
         donor_cls = "Book" if cls == "Film" else cls
         d_first, d_n = self.classes[donor_cls]
         donor = d_first + ((h >> np.uint64(20)) % np.uint64(d_n)).astype(np.int64)
         key = np.where(takes, donor, ids)
-        names = _base_names(cls, ids, self.seed)
+        names = _base_names(cls, ids, self.seed, first)
         if takes.any():
             # a donor's own name, never a donor's borrowed one: one level of sharing
-            names[takes] = _base_names(donor_cls, key[takes], self.seed)
+            names[takes] = _base_names(donor_cls, key[takes], self.seed, d_first)
         return names
 
 
