@@ -1,11 +1,20 @@
-"""The two storage kinds behind :class:`~kgagent.retrieval.index.FactIndex`, over faiss.
+"""The graph storage kinds behind :class:`~kgagent.retrieval.index.FactIndex`, over faiss.
 
 ``Flat`` is exact search (``IndexIDMap2(IndexFlatIP)``), which deletes in place; ``HNSW``
 is approximate search (Malkov & Yashunin, TPAMI 2018), which cannot delete, so it keeps
-tombstones (row id -1) and over-fetches past them. Both share one small interface (``kind``,
-``live``, ``tombstones``, ``row_ids``, ``add``, ``remove``, ``search``, ``vectors``,
-``live_items``) so the index switches between them without caring which it holds; the
-choice, the locking and persistence stay in ``index.py``. faiss is imported on first use.
+tombstones (row id -1) and over-fetches past them. ``Flat16`` and ``HNSW16`` are the same
+over float16 vectors (faiss's ``QT_fp16`` scalar quantizer: half the bytes, scores off by
+~1e-3). All share one small interface (``kind``, ``live``, ``tombstones``, ``row_ids``,
+``add``, ``remove``, ``search``, ``vectors``, ``live_items``) so the index switches
+between them without caring which it holds (IVF-PQ, the same interface, is in
+``faiss_pq.py``); the choice, the locking and persistence stay in ``index.py``. faiss is
+imported on first use.
+
+A saved faiss file is opened memory-mapped (:func:`open_mapped`): its vectors stay in the
+page cache, read as searches touch them, not copied into the process. faiss cannot grow
+or shrink a mapped array (it aborts the process), so the first write re-reads the file
+into memory (:meth:`Mapped.own`) from a handle kept open since the load, which still
+reads the same file even after a later save replaced the directory.
 """
 
 from __future__ import annotations
@@ -13,11 +22,23 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = ["HNSW", "Flat", "faiss_module", "omp_threads", "pad", "tune_blas"]
+__all__ = [
+    "HNSW",
+    "HNSW16",
+    "Flat",
+    "Flat16",
+    "Mapped",
+    "faiss_module",
+    "omp_threads",
+    "open_mapped",
+    "pad",
+    "tune_blas",
+]
 
 _FAISS_DEFAULT_BLAS_THRESHOLD = 128_000  # faiss >= 1.10: in units of queries x dim
 
@@ -61,15 +82,55 @@ def pad(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return scores, ids
 
 
-class Flat:
+def open_mapped(path: Path) -> tuple[Any, BinaryIO]:
+    """A faiss index file read memory-mapped, and a handle on the file for :class:`Mapped`.
+
+    Raises whatever faiss raises (RuntimeError) for a corrupt file.
+    """
+    faiss = faiss_module()
+    handle = open(path, "rb")  # noqa: SIM115 -- kept open: the mapped file, for own()
+    try:
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC), handle
+    except BaseException:
+        handle.close()
+        raise
+
+
+class Mapped:
+    """A store whose faiss index may still be a read-only view of a mapped file."""
+
+    index: Any
+    _source: BinaryIO | None = None
+
+    def own(self) -> None:
+        """Reads the mapped index into memory, once, before its first write."""
+        if self._source is None:
+            return
+        faiss = faiss_module()
+        self._source.seek(0)
+        self.index = faiss.read_index(faiss.PyCallbackIOReader(self._source.read))
+        self._source.close()
+        self._source = None
+        self._owned()
+
+    def _owned(self) -> None:
+        """Settings to restore on the in-memory copy (search beams)."""
+
+
+class Flat(Mapped):
     """Exact search; faiss removes ids itself (compacting the rows, O(n) per call)."""
 
     kind = "flat"
 
-    def __init__(self, dim: int, index: Any = None) -> None:
+    def __init__(self, dim: int, index: Any = None, source: BinaryIO | None = None) -> None:
         faiss = faiss_module()
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.index = index if index is not None else faiss.IndexIDMap2(self._codes(dim))
+        self._source = source
         self.live: set[int] = set(self.row_ids().tolist())
+
+    @staticmethod
+    def _codes(dim: int) -> Any:
+        return faiss_module().IndexFlatIP(dim)
 
     def __len__(self) -> int:
         return len(self.live)
@@ -82,6 +143,7 @@ class Flat:
         return faiss_module().vector_to_array(self.index.id_map).astype(np.int64, copy=False)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.own()
         self.remove(ids)  # replace: drop the old vectors of ids already present
         self.index.add_with_ids(vectors, ids)
         self.live.update(ids.tolist())
@@ -90,6 +152,7 @@ class Flat:
         present = np.fromiter((i in self.live for i in ids.tolist()), dtype=bool, count=len(ids))
         gone = ids[present]
         if len(gone):
+            self.own()
             self.index.remove_ids(gone)
             self.live.difference_update(gone.tolist())
         return len(gone)
@@ -118,7 +181,23 @@ class Flat:
         return faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
 
 
-class HNSW:
+class Flat16(Flat):
+    """Exhaustive search over float16 vectors (saved as a faiss file, not raw rows)."""
+
+    kind = "flat16"
+
+    @staticmethod
+    def _codes(dim: int) -> Any:
+        faiss = faiss_module()
+        return faiss.IndexScalarQuantizer(
+            dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
+
+    def raw_vectors(self) -> np.ndarray:
+        raise NotImplementedError("flat16 is saved as a faiss file")
+
+
+class HNSW(Mapped):
     """Approximate search; removed or replaced rows become tombstones (row id -1)."""
 
     kind = "hnsw"
@@ -132,19 +211,37 @@ class HNSW:
         ef_search: int,
         index: Any = None,
         row_ids: np.ndarray | None = None,
+        source: BinaryIO | None = None,
     ) -> None:
-        faiss = faiss_module()
         if index is None:
-            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+            index = self._graph(dim, m)
             index.hnsw.efConstruction = ef_construction
-        index.hnsw.efSearch = ef_search
         self.index = index
+        self.ef_search = ef_search
+        self._source = source
         rows = np.empty(0, dtype=np.int64) if row_ids is None else row_ids
         self._row_ids = np.array(rows, dtype=np.int64)  # (capacity,), id per row, -1 = dead
         n = index.ntotal
         live = np.flatnonzero(self._row_ids[:n] >= 0)
         ids = self._row_ids[live].tolist()
         self.live: dict[int, int] = dict(zip(ids, live.tolist(), strict=True))  # id -> row
+
+    @staticmethod
+    def _graph(dim: int, m: int) -> Any:
+        faiss = faiss_module()
+        return faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+
+    def _owned(self) -> None:
+        self.index.hnsw.efSearch = self._ef
+
+    @property
+    def ef_search(self) -> int:
+        return self._ef
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        self._ef = int(value)
+        self.index.hnsw.efSearch = self._ef
 
     def __len__(self) -> int:
         return len(self.live)
@@ -157,6 +254,7 @@ class HNSW:
         return self._row_ids[: self.index.ntotal]
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.own()
         self.remove(ids)
         base = self.index.ntotal
         need = base + len(ids)
@@ -216,3 +314,14 @@ class HNSW:
         n = self.index.ntotal
         rows = np.flatnonzero(self._row_ids[:n] >= 0)
         return self._row_ids[rows], self.index.storage.reconstruct_n(0, n)[rows]
+
+
+class HNSW16(HNSW):
+    """HNSW over float16 vectors (``IndexHNSWSQ``): the graph's links cost the same."""
+
+    kind = "hnsw16"
+
+    @staticmethod
+    def _graph(dim: int, m: int) -> Any:
+        faiss = faiss_module()
+        return faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, m, faiss.METRIC_INNER_PRODUCT)

@@ -16,72 +16,57 @@ take 19.5 ms (the database-parallel path only adds merging) and collapse when an
 process holds a core. faiss switches batches to BLAS only from 333 queries of this size;
 below, each query streams the database again (32 queries: 244 ms), so a FactIndex moves
 the switch down to 2 queries (32 queries: 35 ms).
+
+``storage`` picks how the vectors are held (:data:`STORAGE`): ``float32`` as above;
+``float16`` the same kinds over half-size vectors (``flat16``, ``hnsw16``); ``pq`` IVF-PQ
+codes re-ranked from float16 rows on disk (``ivfpq``, :mod:`~kgagent.retrieval.faiss_pq`);
+``auto`` exact float32 up to ``exact_max`` and IVF-PQ above. Why IVF-PQ rather than HNSW
+past ``exact_max`` (docs/benchmarks.md, "Compact vectors", 2 shared cores): at 1M 256-d
+vectors HNSW takes minutes to build and holds 1.3 KB per vector in memory, IVF-PQ trains
+and adds in well under the 5-minute budget with ~40 B per vector in memory (the float16
+rows are mapped from disk), at recall@10 0.9+ after re-ranking. ``float16`` flat is not
+auto's choice under ``exact_max``: it halves memory but not search time (faiss decodes
+each value), and exact float32 is 1.5 GB at 1M 384-d vectors, within budget. Every
+compact kind measures its own recall@10 against exact search (:mod:`.recall`), saved in
+the manifest (``recall_at_10``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import re
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kgagent._io import atomic_dir, fsync_file, load_rows, save_rows
+from kgagent._io import atomic_dir, fsync_file, save_rows
 from kgagent.artifact import INVENTORY, read_manifest, write_manifest
 from kgagent.errors import IndexLoadError, IndexMismatchError
-from kgagent.retrieval.faiss_kinds import HNSW, Flat, faiss_module, omp_threads, pad, tune_blas
+from kgagent.retrieval._index_io import TYPES, check_ids, digest, faiss_reason, read_flat
+from kgagent.retrieval._rwlock import RWLock
+from kgagent.retrieval.faiss_kinds import (
+    HNSW,
+    HNSW16,
+    Flat,
+    Flat16,
+    faiss_module,
+    omp_threads,
+    open_mapped,
+    pad,
+    tune_blas,
+)
+from kgagent.retrieval.faiss_pq import IVFPQ, PQ_MIN, PQParams
+from kgagent.retrieval.recall import RecallProbe
 
-__all__ = ["FORMAT", "FactIndex"]
+__all__ = ["FORMAT", "STORAGE", "FactIndex", "PQParams"]
+
+#: how vectors may be stored (``storage``)
+STORAGE = ("auto", "float32", "float16", "pq")
+_Store = Flat | HNSW | IVFPQ
+_EXACT = ("flat", "hnsw")  # kinds that hold the float32 vectors as given
 
 FORMAT = "kgagent-faiss/1"
 #: rebuild an HNSW index once this share of its rows are tombstones
 REBUILD_TOMBSTONES = 0.2
-
-
-class _RWLock:
-    """Many readers or one writer; a waiting writer holds back new readers (no starvation).
-
-    faiss releases the GIL while it searches, so concurrent searches really run in parallel;
-    a plain lock would serialize them. Not reentrant.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not (self._writing or self._writers_waiting))
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            try:
-                self._cond.wait_for(lambda: not (self._writing or self._readers))
-            finally:  # an interrupted writer must not hold readers back forever
-                self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
 
 
 class FactIndex:
@@ -94,6 +79,8 @@ class FactIndex:
         hnsw_m: HNSW links per node.
         ef_construction: HNSW build beam (quality vs build time).
         ef_search: HNSW search beam (recall vs latency); settable later.
+        storage: how vectors are stored (:data:`STORAGE`, module docstring).
+        pq: IVF-PQ settings (storage ``pq`` or ``auto``).
 
     Thread-safe: searches run concurrently, writes exclusively. Vectors are expected
     L2-normalized (inner product = cosine); they are not renormalized here.
@@ -107,6 +94,8 @@ class FactIndex:
         hnsw_m: int = 32,
         ef_construction: int = 80,
         ef_search: int = 128,
+        storage: str = "float32",
+        pq: PQParams | None = None,
     ) -> None:
         if int(dim) < 1:
             raise ValueError(f"dim must be >= 1, not {dim}")
@@ -117,9 +106,14 @@ class FactIndex:
         self.hnsw_m = int(hnsw_m)
         self.ef_construction = int(ef_construction)
         self._ef_search = int(ef_search)
-        self._lock = _RWLock()
+        if storage not in STORAGE:
+            raise ValueError(f"storage must be one of {', '.join(STORAGE)}, not {storage!r}")
+        self.storage = storage
+        self.pq = pq or PQParams()
+        self._probe = RecallProbe(self.dim)
+        self._lock = RWLock()
         tune_blas(faiss_module(), self.dim)
-        self._store: Flat | HNSW = Flat(self.dim)
+        self._store: _Store = Flat(self.dim)
 
     def __repr__(self) -> str:
         return f"FactIndex(dim={self.dim}, kind={self.kind!r}, count={len(self)})"
@@ -128,8 +122,34 @@ class FactIndex:
 
     @property
     def kind(self) -> str:
-        """``"flat"`` (exact) or ``"hnsw"`` (approximate)."""
+        """``"flat"`` (exact), ``"hnsw"``, ``"flat16"``, ``"hnsw16"`` or ``"ivfpq"``."""
         return self._store.kind
+
+    def _want(self, n: int) -> str:
+        """The kind ``storage`` calls for at ``n`` vectors."""
+        small = n <= self._exact_max
+        if self.storage == "float16":
+            return "flat16" if small else "hnsw16"
+        if self.storage == "pq":
+            return "flat" if n < PQ_MIN else "ivfpq"
+        if self.storage == "auto":
+            return "flat" if small or n < PQ_MIN else "ivfpq"
+        return "flat" if small else "hnsw"
+
+    def configure(self, *, storage: str, pq: PQParams | None = None) -> None:
+        """Applies other storage settings to a built index (a reused one): a kind that no
+        longer fits is rebuilt from the stored vectors (no encoder); an IVF-PQ index that
+        stays one takes the new ``nprobe`` / ``refine`` at once, and its other settings at
+        the next :meth:`rebuild` (they need retraining)."""
+        if storage not in STORAGE:
+            raise ValueError(f"storage must be one of {', '.join(STORAGE)}, not {storage!r}")
+        with self._lock.write():
+            self.storage, self.pq = storage, pq or PQParams()
+            store = self._store
+            if store.kind != self._want(len(store)):
+                self._store = self._build(*store.live_items(), exact=store.kind == "flat")
+            elif isinstance(self._store, IVFPQ):
+                self._store.set_search(nprobe=self.pq.nprobe, refine=self.pq.refine)
 
     @property
     def exact_max(self) -> int:
@@ -146,9 +166,9 @@ class FactIndex:
             raise ValueError(f"exact_max must be an int >= 0, not {value!r}")
         with self._lock.write():
             self._exact_max = value
-            want = "flat" if len(self._store) <= value else "hnsw"
-            if self._store.kind != want:
-                self._store = self._build(*self._store.live_items())
+            store = self._store
+            if store.kind != self._want(len(store)):
+                self._store = self._build(*store.live_items(), exact=store.kind in _EXACT)
 
     @property
     def tombstones(self) -> int:
@@ -165,8 +185,8 @@ class FactIndex:
             raise ValueError(f"ef_search must be >= 1, not {value}")
         with self._lock.write():
             self._ef_search = int(value)
-            if self._store.kind == "hnsw":
-                self._store.index.hnsw.efSearch = int(value)
+            if isinstance(self._store, HNSW):
+                self._store.ef_search = int(value)
 
     def __len__(self) -> int:
         return len(self._store)
@@ -190,7 +210,7 @@ class FactIndex:
 
         Within one call a repeated id keeps its last vector.
         """
-        ids = _check_ids(ids)
+        ids = check_ids(ids)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape != (len(ids), self.dim):
             raise ValueError(
@@ -206,14 +226,17 @@ class FactIndex:
             ids, vectors = ids[keep], vectors[keep]
         with self._lock.write():
             store = self._store
-            if store.kind == "flat":
+            self._probe.forget(ids)  # a replaced vector: its probes' exact lists are stale
+            self._probe.observe(ids, vectors)
+            if isinstance(store, Flat):  # flat kinds switch when they outgrow themselves
                 new = sum(1 for i in ids.tolist() if i not in store.live)
-                if len(store) + new > self.exact_max:
+                if self._want(len(store) + new) != store.kind:
                     old_ids, old_vecs = store.live_items()
                     keep_old = ~np.isin(old_ids, ids)
                     self._store = self._build(
                         np.concatenate([old_ids[keep_old], ids]),
                         np.concatenate([old_vecs[keep_old], vectors]),
+                        exact=store.kind == "flat",
                     )
                     return
             store.add(ids, vectors)
@@ -221,39 +244,54 @@ class FactIndex:
 
     def remove(self, ids: np.ndarray) -> int:
         """Removes ids; returns how many were present (absent ids are ignored)."""
-        ids = np.unique(_check_ids(ids))
+        ids = np.unique(check_ids(ids))
         if len(ids) == 0:
             return 0
         with self._lock.write():
+            self._probe.forget(ids)
             removed = self._store.remove(ids)
             self._maybe_rebuild()
             return removed
 
     def rebuild(self) -> None:
-        """Rebuilds from the stored vectors: drops tombstones, re-picks flat or HNSW."""
+        """Rebuilds from the stored vectors: drops tombstones, re-picks the kind for the
+        size, and retrains IVF-PQ (on a fresh sample: the only time it retrains)."""
         with self._lock.write():
-            self._store = self._build(*self._store.live_items())
+            store = self._store
+            self._store = self._build(*store.live_items(), exact=store.kind in _EXACT)
 
     def _maybe_rebuild(self) -> None:
         store = self._store
         if store.tombstones and store.tombstones > REBUILD_TOMBSTONES * store.index.ntotal:
-            self._store = self._build(*store.live_items())
+            if isinstance(store, IVFPQ):
+                store.compact()  # IVF-PQ keeps its training
+            else:
+                self._store = self._build(*store.live_items(), exact=store.kind in _EXACT)
 
-    def _build(self, ids: np.ndarray, vectors: np.ndarray) -> Flat | HNSW:
-        """A fresh store for these vectors: flat up to ``exact_max``, HNSW above."""
-        store = Flat(self.dim) if len(ids) <= self.exact_max else self._hnsw()
-        if len(ids):
-            store.add(np.ascontiguousarray(ids), np.ascontiguousarray(vectors))
+    def _build(self, ids: np.ndarray, vectors: np.ndarray, *, exact: bool) -> _Store:
+        """A fresh store of the kind ``storage`` calls for at this size, holding these
+        vectors (float32, or IVF-PQ's float16 rows); ``exact``: they are every vector as
+        given (not decoded from float16), so a probe without a history can be drawn."""
+        kind = self._want(len(ids))
+        if exact and not self._probe.complete:
+            self._probe.seed_from(ids, vectors)  # recall measurable from here on
+        if kind == "ivfpq":
+            return IVFPQ.build(self.dim, self.pq, ids, vectors)
+        store = self._empty(kind)
+        for start in range(0, len(ids), 65_536):  # float16 rows converted a chunk at a time
+            part = np.ascontiguousarray(vectors[start : start + 65_536], dtype=np.float32)
+            store.add(np.ascontiguousarray(ids[start : start + 65_536]), part)
         return store
 
-    def _hnsw(self, index: Any = None, row_ids: np.ndarray | None = None) -> HNSW:
-        return HNSW(
+    def _empty(self, kind: str, **loaded: Any) -> Flat | HNSW:
+        if kind in ("flat", "flat16"):
+            return (Flat if kind == "flat" else Flat16)(self.dim, **loaded)
+        return (HNSW if kind == "hnsw" else HNSW16)(
             self.dim,
             m=self.hnsw_m,
             ef_construction=self.ef_construction,
             ef_search=self._ef_search,
-            index=index,
-            row_ids=row_ids,
+            **loaded,
         )
 
     # -- queries ------------------------------------------------------------------------
@@ -281,7 +319,7 @@ class FactIndex:
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of ids, (m, dim) float32; KeyError names an absent id."""
-        ids = _check_ids(ids)
+        ids = check_ids(ids)
         with self._lock.read():
             absent = [i for i in ids.tolist() if i not in self._store.live]
             if absent:
@@ -289,6 +327,15 @@ class FactIndex:
             if len(ids) == 0:
                 return np.zeros((0, self.dim), dtype=np.float32)
             return self._store.vectors(ids)
+
+    def recall(self) -> float | None:
+        """recall@10 of this index against exact search over every vector it was given
+        (:class:`~kgagent.retrieval.recall.RecallProbe`); None for exact float32 search
+        (1 by construction) and where unknown (an index saved before probes existed)."""
+        with self._lock.read():
+            if self._store.kind == "flat":
+                return None
+            return self._probe.recall(lambda q, k: self._store.search(q, k)[1])
 
     # -- persistence --------------------------------------------------------------------
 
@@ -306,15 +353,19 @@ class FactIndex:
         index's own facts, which win on a clash. A crash leaves the previous save intact.
         An exact index is saved as its raw vectors (``vectors.npy``); given ``reuse``, a
         previous save whose vectors are this index's leading rows (the usual state after
-        adding facts), that file is hard-linked and only the new rows are written. HNSW
-        is saved as faiss's ``index.faiss``.
+        adding facts), that file is hard-linked and only the new rows are written. Other
+        kinds are saved as faiss's ``index.faiss`` (IVF-PQ: and its float16 rows, reused the
+        same way). The manifest records the storage settings and the measured recall@10.
         """
         faiss = faiss_module()
         directory = Path(directory)
+        recall = self.recall()
         with self._lock.read(), atomic_dir(directory) as tmp:
             store = self._store
             if store.kind == "flat":
                 files = save_rows(tmp, "vectors", store.raw_vectors(), _reusable(reuse))
+            elif isinstance(store, IVFPQ):
+                files = store.save(tmp, _reusable(reuse))
             else:
                 faiss.write_index(store.index, str(tmp / "index.faiss"))
                 fsync_file(tmp / "index.faiss")
@@ -322,6 +373,7 @@ class FactIndex:
             row_ids = np.ascontiguousarray(store.row_ids())
             np.save(tmp / "ids.npy", row_ids)
             fsync_file(tmp / "ids.npy")
+            files.append(self._probe.save(tmp))
             facts = {
                 "kind": store.kind,
                 "dim": self.dim,
@@ -333,9 +385,16 @@ class FactIndex:
                 "hnsw_m": self.hnsw_m,
                 "ef_construction": self.ef_construction,
                 "ef_search": self._ef_search,
+                "storage": self.storage,
+                "pq": (store.params if isinstance(store, IVFPQ) else self.pq).as_dict(),
+                "recall_at_10": None if recall is None else round(recall, 4),
+                "recall_probes": self._probe.active,
                 "files": {name: (tmp / name).stat().st_size for name in [*files, "ids.npy"]},
-                "ids_digest": _digest(row_ids),
+                "ids_digest": digest(row_ids),
             }
+            if isinstance(store, IVFPQ):
+                facts["trained_on"] = store.trained_on
+                facts["train_seconds"] = round(store.train_seconds, 2)
             fields = {k: v for k, v in {**(manifest or {}), **facts}.items() if k != "format"}
             fields.pop(INVENTORY, None)
             write_manifest(tmp, "manifest.json", format=FORMAT, inventory=True, **fields)
@@ -378,37 +437,23 @@ class FactIndex:
             row_ids = np.load(directory / "ids.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise IndexLoadError(f"{directory}/ids.npy: unreadable ({exc})") from exc
-        if m.get("ids_digest", _digest(row_ids)) != _digest(row_ids):
+        if m.get("ids_digest", digest(row_ids)) != digest(row_ids):
             raise IndexLoadError(f"{directory}: ids.npy does not match the index's ids")
+        source = None
         if "vectors.npy" in sizes:  # exact index saved as raw vectors
-            try:
-                vectors = load_rows(directory, "vectors")
-            except (OSError, ValueError) as exc:
-                raise IndexLoadError(f"{directory}/vectors.npy: unreadable ({exc})") from exc
-            if vectors.ndim != 2 or vectors.dtype != np.float32 or vectors.shape[1] != dim:
-                raise IndexLoadError(
-                    f"{directory}/vectors.npy: {vectors.dtype} {vectors.shape}, expected "
-                    f"float32 (n, {dim})"
-                )
-            if row_ids.shape != (len(vectors),) or row_ids.dtype != np.int64:
-                raise IndexLoadError(
-                    f"{directory}: {len(vectors)} vectors but ids of shape {row_ids.shape}"
-                )
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-            if len(vectors):
-                index.add_with_ids(np.ascontiguousarray(vectors), row_ids)
+            index = read_flat(directory, dim, row_ids)
         else:
             try:
-                index = faiss.read_index(str(directory / "index.faiss"))
+                index, source = open_mapped(directory / "index.faiss")
             except Exception as exc:  # faiss raises RuntimeError with a C++ trace
                 raise IndexLoadError(
-                    f"{directory}/index.faiss: corrupt faiss index ({_faiss_reason(exc)})"
+                    f"{directory}/index.faiss: corrupt faiss index ({faiss_reason(exc)})"
                 ) from exc
-        want_type = faiss.IndexIDMap2 if kind == "flat" else faiss.IndexHNSWFlat
+        want_type = TYPES.get(kind, ())
         problem = None
-        if kind not in ("flat", "hnsw"):
+        if not want_type:
             problem = f"unknown kind {kind!r}"
-        elif not isinstance(index, want_type):
+        elif not isinstance(index, tuple(getattr(faiss, t) for t in want_type)):
             problem = f"holds a {type(index).__name__}, the manifest says {kind}"
         elif index.d != dim:
             problem = f"vectors have dim {index.d}, the manifest says {dim}"
@@ -418,40 +463,35 @@ class FactIndex:
             problem = f"{int((row_ids >= 0).sum())} live ids, the manifest says {count}"
         if problem:
             raise IndexLoadError(f"{directory}: inconsistent index ({problem})")
-        self = cls(
-            dim,
-            exact_max=int(m.get("exact_max", 1_000_000)),
-            hnsw_m=int(m.get("hnsw_m", 32)),
-            ef_construction=int(m.get("ef_construction", 80)),
-            ef_search=int(m.get("ef_search", 128)),
-        )
-        store = Flat(dim, index) if kind == "flat" else self._hnsw(index, row_ids)
+        try:
+            pq = PQParams(**m.get("pq", {}))
+            self = cls(
+                dim,
+                exact_max=int(m.get("exact_max", 1_000_000)),
+                hnsw_m=int(m.get("hnsw_m", 32)),
+                ef_construction=int(m.get("ef_construction", 80)),
+                ef_search=int(m.get("ef_search", 128)),
+                storage=m.get("storage", "float32"),
+                pq=pq,
+            )
+            self._probe = RecallProbe.load(directory, dim)
+        except (TypeError, ValueError) as exc:
+            raise IndexLoadError(f"{directory}: bad storage settings or probe ({exc})") from exc
+        if kind == "ivfpq":
+            try:
+                store = IVFPQ.open(directory, dim, pq, row_ids, index=index, source=source,
+                                   trained_on=int(m.get("trained_on", 0)),
+                                   train_seconds=float(m.get("train_seconds", 0.0)))  # fmt: skip
+            except (OSError, ValueError) as exc:
+                raise IndexLoadError(f"{directory}: float16 rows unreadable ({exc})") from exc
+        elif kind in ("flat", "flat16"):
+            store = self._empty(kind, index=index, source=source)
+        else:
+            store = self._empty(kind, index=index, row_ids=row_ids, source=source)
         if not np.array_equal(store.row_ids(), row_ids) or len(store) != count:
             raise IndexLoadError(f"{directory}: ids.npy does not match the index's ids")
         self._store = store
         return self
-
-
-def _check_ids(ids: np.ndarray) -> np.ndarray:
-    arr = np.asarray(ids)
-    if arr.ndim != 1:
-        raise ValueError(f"ids must be 1-d, not shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"ids must be integers, not {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.int64)
-    if arr.size and arr.min() < 0:
-        raise ValueError("ids must be >= 0 (-1 marks padding in search results)")
-    return arr
-
-
-def _faiss_reason(exc: BaseException) -> str:
-    """faiss's own explanation without its C++ location (``Error in f() at x.cpp:12: ``)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return re.sub(r"^Error in .*? at \S+:\d+: ", "", text)
-
-
-def _digest(row_ids: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(row_ids).tobytes(), digest_size=16).hexdigest()
 
 
 def _read_manifest(
