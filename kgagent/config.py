@@ -55,12 +55,30 @@ class KGConfig(_Strict):
     )
 
 
+class PQSection(_Strict):
+    """IVF-PQ settings (retrieval.vectors: pq or auto); 0 = chosen from the index size."""
+
+    bytes: int = Field(0, ge=0, description="code bytes per vector; 0: dim / 8")
+    nlist: int = Field(0, ge=0, description="inverted lists; 0: about sqrt(facts)")
+    nprobe: int = Field(0, ge=0, description="lists scanned per query; 0: nlist / 16")
+    opq: bool = Field(False, description="learn a rotation first (slower training)")
+    refine: int = Field(100, ge=0, description="candidates re-scored exactly (float16)")
+    train_max: int = Field(100_000, ge=1024, description="training sample (bounds its time)")
+
+
 class RetrievalConfig(_Strict):
     """How facts are indexed and retrieved."""
 
     encoder: str = Field("minilm", description="registered encoder name (minilm, hashing, ...)")
     encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
     exact_max: int = Field(1_000_000, gt=0, description="exact faiss search up to this size")
+    vectors: Literal["auto", "float32", "float16", "pq"] = Field(
+        "auto",
+        description="how fact vectors are stored: float32 (exact up to exact_max, HNSW "
+        "above), float16 (the same at half the memory), pq (IVF-PQ codes re-ranked from "
+        "float16 rows on disk), auto (exact float32 up to exact_max, pq above)",
+    )
+    pq: PQSection = Field(default_factory=PQSection)
     k: int = Field(10, gt=0, description="facts returned per question")
     dense_k: int = Field(_W.dense_k, gt=0, description="facts found by dense search")
     relation_weight: float = Field(_W.relation, description="weight of relation relevance")
@@ -79,6 +97,10 @@ class RetrievalConfig(_Strict):
         "and the words of the graph's relation and class labels (inflections included) "
         "are stopwords already; saved with the index, so changing this needs a re-index",
     )
+
+    def vector_options(self) -> dict[str, Any]:
+        """The vector index settings, as ``FactIndex`` / ``FactIndex.configure`` take them."""
+        return {"exact_max": self.exact_max, "storage": self.vectors, "pq": self.pq.model_dump()}
 
 
 class LLMConfig(_Strict):

@@ -184,7 +184,7 @@ class Agent:
                 self.kg,
                 self.encoder,
                 previous=previous,
-                exact_max=rc.exact_max,
+                vector_options=rc.vector_options(),  # exact_max, storage, pq
                 linker_stopwords=tuple(rc.linker_stopwords),
                 progress=progress,
             )

@@ -32,6 +32,7 @@ def index(
     --encoder names another encoder)."""
     from kgagent.agents import Agent
     from kgagent.config import AgentConfig
+    from kgagent.retrieval.index import FactIndex
     from kgagent.workspace import Workspace as Ws
 
     ws = Ws(workspace)
@@ -44,6 +45,7 @@ def index(
         encoder = None
     with Agent(ws.open_kg(), config=config, workspace=workspace) as agent:
         typer.echo(str(agent.index(progress=True)))
+        typer.echo(FactIndex.summary(ws.index_dir / "vectors"))  # storage, measured recall
     if encoder is not None:  # the index is built with it: later opens must use it too
         ws.write_config(config)
         saved = printable(ws.config_path)

@@ -10,10 +10,23 @@ from typing import Any
 
 import numpy as np
 
-from kgagent.errors import IndexLoadError
+from kgagent.artifact import read_manifest
+from kgagent.errors import IndexLoadError, IndexMismatchError
 from kgagent.retrieval.faiss_kinds import faiss_module
 
-__all__ = ["TYPES", "check_ids", "digest", "faiss_reason", "read_flat"]
+__all__ = [
+    "FORMAT",
+    "TYPES",
+    "check_ids",
+    "check_sizes",
+    "digest",
+    "faiss_reason",
+    "read_flat",
+    "read_index_manifest",
+    "reusable",
+]
+
+FORMAT = "kgagent-faiss/1"
 
 
 #: the faiss classes each kind is saved as
@@ -76,3 +89,53 @@ def faiss_reason(exc: BaseException) -> str:
 
 def digest(row_ids: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(row_ids).tobytes(), digest_size=16).hexdigest()
+
+
+def check_sizes(directory: Path, sizes: dict[str, int]) -> None:
+    """Refuses a saved index whose files are missing or not of the manifest's sizes."""
+    for name, size in sizes.items():
+        path = directory / name
+        if not path.is_file():
+            raise IndexLoadError(f"{path}: missing")
+        if path.stat().st_size != size:
+            raise IndexLoadError(
+                f"{path}: {path.stat().st_size} bytes, the manifest says {size} (truncated "
+                "or replaced); rebuild the index"
+            )
+    if "ids.npy" not in sizes or not ({"index.faiss", "vectors.npy"} & set(sizes)):
+        raise IndexLoadError(f"{directory}/manifest.json: lists no index or ids file")
+
+
+def read_index_manifest(
+    directory: str | Path,
+    *,
+    format: str | None,
+    expect: dict[str, Any] | None = None,
+    check_files: bool = True,
+) -> dict[str, Any]:
+    """A saved index's manifest through the shared checks (:mod:`kgagent.artifact`):
+    IndexLoadError if missing, unreadable, of another format or if a file differs from
+    its inventory (``check_files``), IndexMismatchError if an ``expect`` field differs
+    (the index was built with other settings)."""
+    return read_manifest(
+        directory,
+        "manifest.json",
+        format=format,
+        expect=expect,
+        error=IndexLoadError,
+        mismatch=IndexMismatchError,
+        check_files=check_files,
+        what="a saved fact index",
+        hint="rebuild the index",
+    )
+
+
+def reusable(reuse: str | Path | None) -> Path | None:
+    """A previous save's directory, if it holds a readable manifest of this format."""
+    if reuse is None:
+        return None
+    try:  # its rows are compared before reuse (save_rows), not trusted: no digests here
+        read_index_manifest(reuse, format=FORMAT, check_files=False)
+    except IndexLoadError:
+        return None
+    return Path(reuse)

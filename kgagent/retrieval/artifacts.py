@@ -87,7 +87,8 @@ class RetrievalIndex:
         encoder,
         *,
         previous: RetrievalIndex | None = None,
-        exact_max: int,
+        exact_max: int | None = None,
+        vector_options: dict[str, Any] | None = None,
         linker_stopwords: tuple[str, ...] | list[str] = (),
         progress: bool = False,
     ) -> tuple[RetrievalIndex, IndexReport]:
@@ -97,6 +98,8 @@ class RetrievalIndex:
         ``exact_max`` applies to a reused index too: if the previous build used another
         value and the index is now on the other side of it, the vectors are re-indexed
         as the other kind (flat or HNSW) from their stored values, without encoding.
+        ``vector_options`` (``RetrievalConfig.vector_options()``: exact_max, storage, pq)
+        likewise.
         """
         from kgagent.retrieval.facts import FactTable
         from kgagent.retrieval.index import FactIndex
@@ -109,11 +112,11 @@ class RetrievalIndex:
             verbalizer = Verbalizer(kg.ontology)
             facts = FactTable.from_kg(kg, verbalizer=verbalizer)
             reuse = previous is not None and previous.vectors is not None and previous.fits(encoder)
-            vectors = (
-                previous.vectors if reuse else FactIndex(int(encoder.dim), exact_max=exact_max)
-            )
+            options = {"exact_max": exact_max, **(vector_options or {})}
+            options = {k: v for k, v in options.items() if v is not None}
+            vectors = previous.vectors if reuse else FactIndex(int(encoder.dim), **options)
             if reuse:  # the configured size, not the one the last build saved, decides
-                vectors.exact_max = exact_max  # the kind (flat <-> HNSW, no re-encoding)
+                vectors.configure(**options)  # the kind (flat, HNSW, PQ), no re-encoding
             ids = facts.ids
             have = vectors.ids() if len(vectors) else np.empty(0, dtype=np.int64)
             new_mask = ~np.isin(ids, have)

@@ -39,9 +39,19 @@ from typing import Any
 import numpy as np
 
 from kgagent._io import atomic_dir, fsync_file, save_rows
-from kgagent.artifact import INVENTORY, read_manifest, write_manifest
-from kgagent.errors import IndexLoadError, IndexMismatchError
-from kgagent.retrieval._index_io import TYPES, check_ids, digest, faiss_reason, read_flat
+from kgagent.artifact import INVENTORY, write_manifest
+from kgagent.errors import IndexLoadError
+from kgagent.retrieval._index_io import (
+    FORMAT,
+    TYPES,
+    check_ids,
+    check_sizes,
+    digest,
+    faiss_reason,
+    read_flat,
+    read_index_manifest,
+    reusable,
+)
 from kgagent.retrieval._rwlock import RWLock
 from kgagent.retrieval.faiss_kinds import (
     HNSW,
@@ -64,7 +74,6 @@ STORAGE = ("auto", "float32", "float16", "pq")
 _Store = Flat | HNSW | IVFPQ
 _EXACT = ("flat", "hnsw")  # kinds that hold the float32 vectors as given
 
-FORMAT = "kgagent-faiss/1"
 #: rebuild an HNSW index once this share of its rows are tombstones
 REBUILD_TOMBSTONES = 0.2
 
@@ -95,7 +104,7 @@ class FactIndex:
         ef_construction: int = 80,
         ef_search: int = 128,
         storage: str = "float32",
-        pq: PQParams | None = None,
+        pq: PQParams | dict[str, Any] | None = None,
     ) -> None:
         if int(dim) < 1:
             raise ValueError(f"dim must be >= 1, not {dim}")
@@ -109,7 +118,7 @@ class FactIndex:
         if storage not in STORAGE:
             raise ValueError(f"storage must be one of {', '.join(STORAGE)}, not {storage!r}")
         self.storage = storage
-        self.pq = pq or PQParams()
+        self.pq = _pq_params(pq)
         self._probe = RecallProbe(self.dim)
         self._lock = RWLock()
         tune_blas(faiss_module(), self.dim)
@@ -136,15 +145,26 @@ class FactIndex:
             return "flat" if small or n < PQ_MIN else "ivfpq"
         return "flat" if small else "hnsw"
 
-    def configure(self, *, storage: str, pq: PQParams | None = None) -> None:
-        """Applies other storage settings to a built index (a reused one): a kind that no
-        longer fits is rebuilt from the stored vectors (no encoder); an IVF-PQ index that
-        stays one takes the new ``nprobe`` / ``refine`` at once, and its other settings at
-        the next :meth:`rebuild` (they need retraining)."""
-        if storage not in STORAGE:
+    def configure(
+        self,
+        *,
+        storage: str | None = None,
+        pq: PQParams | dict[str, Any] | None = None,
+        exact_max: int | None = None,
+    ) -> None:
+        """Applies other settings (None: unchanged) to a built index (a reused one), with
+        at most one rebuild: a kind that no longer fits is rebuilt from the stored vectors
+        (no encoder); an IVF-PQ index that stays one takes the new ``nprobe`` / ``refine``
+        at once, and its other settings at the next :meth:`rebuild` (they need retraining).
+        """
+        if storage is not None and storage not in STORAGE:
             raise ValueError(f"storage must be one of {', '.join(STORAGE)}, not {storage!r}")
+        if exact_max is not None and (isinstance(exact_max, bool) or exact_max < 0):
+            raise ValueError(f"exact_max must be an int >= 0, not {exact_max!r}")
         with self._lock.write():
-            self.storage, self.pq = storage, pq or PQParams()
+            self.storage = storage or self.storage
+            self.pq = _pq_params(pq) if pq is not None else self.pq
+            self._exact_max = self._exact_max if exact_max is None else int(exact_max)
             store = self._store
             if store.kind != self._want(len(store)):
                 self._store = self._build(*store.live_items(), exact=store.kind == "flat")
@@ -363,9 +383,9 @@ class FactIndex:
         with self._lock.read(), atomic_dir(directory) as tmp:
             store = self._store
             if store.kind == "flat":
-                files = save_rows(tmp, "vectors", store.raw_vectors(), _reusable(reuse))
+                files = save_rows(tmp, "vectors", store.raw_vectors(), reusable(reuse))
             elif isinstance(store, IVFPQ):
-                files = store.save(tmp, _reusable(reuse))
+                files = store.save(tmp, reusable(reuse))
             else:
                 faiss.write_index(store.index, str(tmp / "index.faiss"))
                 fsync_file(tmp / "index.faiss")
@@ -400,9 +420,18 @@ class FactIndex:
             write_manifest(tmp, "manifest.json", format=FORMAT, inventory=True, **fields)
 
     @staticmethod
+    def summary(directory: str | Path) -> str:
+        """One line on a saved index's storage and measured recall (for ``kgagent index``)."""
+        m = FactIndex.read_manifest(directory)
+        kind, recall = m.get("kind"), m.get("recall_at_10")
+        if recall is None:
+            return f"vectors: {kind}" + (" (exact search)" if kind == "flat" else "")
+        return f"vectors: {kind}, recall@10 vs exact {recall:.3f} ({m.get('recall_probes')} probes)"
+
+    @staticmethod
     def read_manifest(directory: str | Path) -> dict[str, Any]:
         """The manifest of a saved index (any format), without reading the index itself."""
-        return _read_manifest(directory, format=None, check_files=False)
+        return read_index_manifest(directory, format=None, check_files=False)
 
     @classmethod
     def load(cls, directory: str | Path, *, expect: dict[str, Any] | None = None) -> FactIndex:
@@ -415,23 +444,13 @@ class FactIndex:
                 format (checked first).
         """
         directory = Path(directory)
-        m = _read_manifest(directory, format=FORMAT, expect=expect)
+        m = read_index_manifest(directory, format=FORMAT, expect=expect)
         try:
             kind, dim, count, rows = m["kind"], int(m["dim"]), int(m["count"]), int(m["rows"])
             sizes = {str(name): int(size) for name, size in m["files"].items()}
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexLoadError(f"{directory}/manifest.json: missing or bad field {exc}") from exc
-        for name, size in sizes.items():
-            path = directory / name
-            if not path.is_file():
-                raise IndexLoadError(f"{path}: missing")
-            if path.stat().st_size != size:
-                raise IndexLoadError(
-                    f"{path}: {path.stat().st_size} bytes, the manifest says {size} (truncated "
-                    "or replaced); rebuild the index"
-                )
-        if "ids.npy" not in sizes or not ({"index.faiss", "vectors.npy"} & set(sizes)):
-            raise IndexLoadError(f"{directory}/manifest.json: lists no index or ids file")
+        check_sizes(directory, sizes)
         faiss = faiss_module()
         try:
             row_ids = np.load(directory / "ids.npy", allow_pickle=False)
@@ -494,36 +513,5 @@ class FactIndex:
         return self
 
 
-def _read_manifest(
-    directory: str | Path,
-    *,
-    format: str | None,
-    expect: dict[str, Any] | None = None,
-    check_files: bool = True,
-) -> dict[str, Any]:
-    """A saved index's manifest through the shared checks (:mod:`kgagent.artifact`):
-    IndexLoadError if missing, unreadable, of another format or if a file differs from
-    its inventory (``check_files``), IndexMismatchError if an ``expect`` field differs
-    (the index was built with other settings)."""
-    return read_manifest(
-        directory,
-        "manifest.json",
-        format=format,
-        expect=expect,
-        error=IndexLoadError,
-        mismatch=IndexMismatchError,
-        check_files=check_files,
-        what="a saved fact index",
-        hint="rebuild the index",
-    )
-
-
-def _reusable(reuse: str | Path | None) -> Path | None:
-    """A previous save's directory, if it holds a readable manifest of this format."""
-    if reuse is None:
-        return None
-    try:  # its rows are compared before reuse (save_rows), not trusted: no digests here
-        _read_manifest(reuse, format=FORMAT, check_files=False)
-    except IndexLoadError:
-        return None
-    return Path(reuse)
+def _pq_params(pq: PQParams | dict[str, Any] | None) -> PQParams:
+    return pq if isinstance(pq, PQParams) else PQParams(**(pq or {}))
