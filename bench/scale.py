@@ -122,8 +122,54 @@ def _vm_hwm_kib(pid: int) -> int:
     return 0
 
 
-def worker(kind: str, *args: str) -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), kind, *args]
+#: a child's first lines where kgagent comes from an exported commit: the editable
+#: install's import hook (which would find the working tree) is dropped, the export put first
+BOOT = """import runpy, sys
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in type(f).__module__]
+sys.path.insert(0, sys.argv[1])
+sys.argv = sys.argv[2:]
+if sys.argv[0] == "kgagent":
+    from kgagent.cli import main
+    sys.exit(main())
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def use_source(src: Path) -> None:
+    """Imports kgagent from ``src`` in this process too (as ``BOOT`` does in a child)."""
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in type(f).__module__]
+    sys.path.insert(0, str(src))
+    import kgagent
+
+    if not Path(kgagent.__file__).resolve().is_relative_to(src.resolve()):
+        raise RuntimeError(f"kgagent imported from {kgagent.__file__}, not from {src}")
+
+
+def export_commit(root: Path) -> Path:
+    """``kgagent/`` as committed at HEAD, under ``root/src``: the run measures the commit,
+    not files other engineers are editing meanwhile."""
+    src = root / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", "HEAD", "kgagent"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    return src
+
+
+def kgagent(source: Path | None, *args: str) -> list[str]:
+    """The command line of ``kgagent ARGS`` (from ``source`` when given)."""
+    if source is None:
+        return [str(KGAGENT), *args]
+    return [sys.executable, "-c", BOOT, str(source), "kgagent", *args]
+
+
+def worker(source: Path | None, kind: str, *args: str) -> list[str]:
+    """The command line of one of this script's workers (``_ask``, ``_recall``)."""
+    script = str(Path(__file__).resolve())
+    if source is None:
+        return [sys.executable, script, kind, *args]
+    return [sys.executable, "-c", BOOT, str(source), script, kind, *args]
 
 
 # -- the points -----------------------------------------------------------------------
@@ -176,28 +222,31 @@ def metaqa_point(data: Path, work: Path, questions: int) -> dict:
     }
 
 
-def measure(point: dict, work: Path, args) -> dict:
+def measure(point: dict, work: Path, args, source: Path | None) -> dict:
     """init, load, index (children), ask and recall (children), disk."""
     ws, log = work / "ws", work / "log.txt"
     timeout = args.step_timeout_min * 60 if args.step_timeout_min else None
     steps = {}
-    steps["init"] = run_child([str(KGAGENT), "init", str(ws)], log, timeout=timeout)
-    steps["load"] = run_child(
-        [str(KGAGENT), "load", str(ws), *point["files"], *point["load_args"]], log, timeout=timeout
-    )
+    load = [*point["files"], *point["load_args"]]
+    steps["init"] = run_child(kgagent(source, "init", str(ws)), log, timeout=timeout)
+    steps["load"] = run_child(kgagent(source, "load", str(ws), *load), log, timeout=timeout)
     steps["index"] = run_child(
-        [str(KGAGENT), "index", str(ws), "--encoder", ENCODER], log, timeout=timeout
+        kgagent(source, "index", str(ws), "--encoder", ENCODER), log, timeout=timeout
     )
     point["steps"] = steps
     point["disk"] = disk_usage(ws)
     point["index"] = index_manifest(ws)
     qfile = work / "questions.json"
     out = work / "ask.json"
-    steps["ask"] = run_child(worker("_ask", str(ws), str(qfile), str(out)), log, timeout=timeout)
-    point["ask"] = score(json.loads(qfile.read_text()), json.loads(out.read_text()))
+    steps["ask"] = run_child(
+        worker(source, "_ask", str(ws), str(qfile), str(out)), log, timeout=timeout
+    )
+    answers = json.loads(out.read_text())
+    point["kgagent_imported_from"] = str(Path(answers["kgagent"]).parent)
+    point["ask"] = score(json.loads(qfile.read_text()), answers)
     if args.recall_questions:
         out = work / "recall.json"
-        cmd = worker("_recall", str(ws), str(qfile), str(out), str(args.recall_questions))
+        cmd = worker(source, "_recall", str(ws), str(qfile), str(out), str(args.recall_questions))
         steps["recall"] = run_child(cmd, log, timeout=timeout)
         point["recall"] = json.loads(out.read_text())
     return point
@@ -275,7 +324,10 @@ def ask_worker(ws: str, qfile: str, out: str) -> None:
             a = agent.ask(q["question"])
             ms = (time.perf_counter() - t) * 1000
             rows.append({"labels": list(a.labels[:10]), "abstained": a.abstained, "ms": ms})
-    Path(out).write_text(json.dumps({"open_and_first_ask_s": cold, "answers": rows}))
+    import kgagent
+
+    result = {"open_and_first_ask_s": cold, "kgagent": kgagent.__file__, "answers": rows}
+    Path(out).write_text(json.dumps(result))
 
 
 def recall_worker(ws: str, qfile: str, out: str, n: str) -> None:
@@ -371,6 +423,9 @@ def run(args) -> dict:
     if args.metaqa:
         points.append(("metaqa", None))
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="kgagent-scale-"))
+    source = export_commit(root) if args.source == "committed" else None
+    if source is not None:
+        use_source(source)
     results: dict = {}
     start, last_rate = time.perf_counter(), None
     for label, facts in points:
@@ -384,7 +439,8 @@ def run(args) -> dict:
         work.mkdir(parents=True)
         print(f"{label}: in {work}", file=sys.stderr)
         meta = {"machine": machine(), "load_average_at_start": os.getloadavg()[0],
-                "nice": os.nice(0), "encoder": ENCODER, **_git()}  # fmt: skip
+                "nice": os.nice(0), "encoder": ENCODER, "source": args.source,
+                **_git()}  # fmt: skip
         t0 = time.perf_counter()
         if facts is None:
             point = metaqa_point(Path(args.data), work, args.questions)
@@ -392,7 +448,7 @@ def run(args) -> dict:
             point = generated_point(label, facts, work, args.questions, args.seed)
         point.update(meta)
         try:
-            measure(point, work, args)
+            measure(point, work, args, source)
         except RuntimeError as exc:
             point["failed"] = str(exc)
             print(f"{label}: FAILED: {exc}", file=sys.stderr)
@@ -404,8 +460,8 @@ def run(args) -> dict:
         print(f"{label}: {brief(point)}", file=sys.stderr)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    if not args.keep and not args.root:
-        shutil.rmtree(root, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(root if not args.root else root / "src", ignore_errors=True)
     return results
 
 
@@ -473,7 +529,11 @@ def render(r: dict) -> str:
         lines.append(
             f"- {where}: {m['cores']} cores, {m['date']}, load average "
             f"{p['load_average_at_start']:.1f} at start, nice {p['nice']}, kgagent "
-            f"{p['commit']}{' + uncommitted changes' if p['kgagent_dirty'] else ''}."
+            + (
+                f"{p['commit']} as committed (an export)."
+                if p.get("source") == "committed"
+                else f"{p['commit']}{' + uncommitted changes' if p['kgagent_dirty'] else ''}."
+            )
         )
     lines += [
         "",
@@ -601,6 +661,12 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the graphs and workspaces")
     ap.add_argument("--budget-min", type=float, help="skip a size that would not fit")
     ap.add_argument("--step-timeout-min", type=float, help="stop a step that runs longer")
+    ap.add_argument(
+        "--source",
+        choices=("committed", "worktree"),
+        default="committed",
+        help="kgagent as committed at HEAD (an export), or the working tree as it is",
+    )
     ap.add_argument("--dry-run", action="store_true", help="print, write nothing")
     ap.add_argument("--render", action="store_true", help="only rewrite the docs section")
     args = ap.parse_args()
