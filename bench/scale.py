@@ -273,7 +273,8 @@ def index_manifest(ws: Path) -> dict:
     vm = ws / "index" / "vectors" / "manifest.json"
     if vm.is_file():
         v = json.loads(vm.read_text())
-        out["vectors"] = {k: v[k] for k in ("count", "kind", "exact_max", "hnsw_m") if k in v}
+        keep = ("count", "kind", "storage", "recall_at_10", "exact_max", "hnsw_m", "pq")
+        out["vectors"] = {k: v[k] for k in keep if k in v}
     return out
 
 
@@ -567,6 +568,9 @@ def render(r: dict) -> str:
         rec = p.get("recall", {})
         kind = rec.get("kind") or p["index"].get("vectors", {}).get("kind", "?")
         kind = {"flat": "flat (exact)", "hnsw": "HNSW"}.get(kind, kind)
+        storage = p["index"].get("vectors", {}).get("storage")
+        if storage not in (None, "auto", "float32"):
+            kind += f", {storage}"
         recall = f"{rec['recall_at_10']:.3f}" if rec else "–"
         lines.append(
             f"| {_name(p)} | {a['questions']} | {a['hits_at_1']:.3f} "
