@@ -36,12 +36,10 @@ Results: bench/results/scale.json (a point measured again replaces the old one) 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -51,125 +49,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, ROOT, SHARED, machine, update_doc_section, write_results
+from _scale_proc import export_commit, kgagent, run_child, use_source, worker
+from _scale_report import BARS, render
 
 NAME = "scale"
 ENCODER = "static"
-#: issue 24's bars, by point: (index seconds, index peak RSS GiB, Hits@1, ask p50 ms)
-BARS = {"1m": (300, 4, 0.9, None), "10m": (2700, 12, None, 100)}
-KGAGENT = Path(sys.executable).parent / "kgagent"
-TIME = "/usr/bin/time"
-
-
-# -- child processes ------------------------------------------------------------------
-
-
-def run_child(cmd: list[str], log: Path, *, timeout: float | None) -> dict:
-    """Runs ``cmd`` (stdout and stderr to ``log``) and measures it alone: wall seconds, CPU
-    seconds and peak RSS. A child past ``timeout`` is killed with its process group.
-
-    Peak RSS is GNU time's ``%M`` where /usr/bin/time exists: ``os.wait4``'s ru_maxrss
-    would not do, as Linux counts the RSS the child had at fork, which is this process's
-    (a child forked from a 400 MiB parent reports >= 400 MiB however little it uses);
-    /usr/bin/time forks the command from its own few MiB. Without it: the child's VmHWM
-    (its exec'd image's high-water mark), polled every 50 ms until it exits.
-
-    Raises:
-        RuntimeError: the child failed or timed out; the message names the command, the
-            log and its last lines.
-    """
-    stats = log.with_suffix(".time")
-    timed = Path(TIME).is_file()
-    full = [TIME, "-q", "-f", "%e %U %S %M", "-o", str(stats), *cmd] if timed else cmd
-    t0 = time.perf_counter()
-    hwm_kib, timed_out = 0, False
-    with open(log, "ab") as fh:
-        fh.write(f"$ {' '.join(cmd)}\n".encode())
-        fh.flush()
-        proc = subprocess.Popen(full, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = None if timeout is None else t0 + timeout
-        while proc.poll() is None:
-            if not timed:
-                hwm_kib = max(hwm_kib, _vm_hwm_kib(proc.pid))
-            if deadline is not None and time.perf_counter() > deadline:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                timed_out = True
-                break
-            time.sleep(0.05)
-    seconds = time.perf_counter() - t0
-    out = {"seconds": seconds, "rc": proc.returncode, "rss_method": "GNU time %M"}
-    if timed and not timed_out:
-        _, user, sys_s, max_kib = stats.read_text().strip().splitlines()[-1].split()
-        out.update(cpu_seconds=float(user) + float(sys_s), peak_rss_mib=int(max_kib) / 1024)
-    elif not timed:
-        out.update(peak_rss_mib=hwm_kib / 1024, rss_method="VmHWM polled every 50 ms")
-    if timed_out or proc.returncode != 0:
-        tail = log.read_text(errors="replace")[-2000:]
-        why = f"timed out after {timeout:.0f} s" if timed_out else f"exit code {proc.returncode}"
-        raise RuntimeError(f"{' '.join(cmd)}: {why}; log {log}:\n{tail}")
-    return out
-
-
-def _vm_hwm_kib(pid: int) -> int:
-    """The process's peak resident set (VmHWM, KiB); 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-#: a child's first lines where kgagent comes from an exported commit: the editable
-#: install's import hook (which would find the working tree) is dropped, the export put first
-BOOT = """import runpy, sys
-sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in type(f).__module__]
-sys.path.insert(0, sys.argv[1])
-sys.argv = sys.argv[2:]
-if sys.argv[0] == "kgagent":
-    from kgagent.cli import main
-    sys.exit(main())
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
-
-
-def use_source(src: Path) -> None:
-    """Imports kgagent from ``src`` in this process too (as ``BOOT`` does in a child)."""
-    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in type(f).__module__]
-    sys.path.insert(0, str(src))
-    import kgagent
-
-    if not Path(kgagent.__file__).resolve().is_relative_to(src.resolve()):
-        raise RuntimeError(f"kgagent imported from {kgagent.__file__}, not from {src}")
-
-
-def export_commit(root: Path) -> Path:
-    """``kgagent/`` as committed at HEAD, under ``root/src``: the run measures the commit,
-    not files other engineers are editing meanwhile."""
-    src = root / "src"
-    src.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(
-        ["git", "archive", "HEAD", "kgagent"], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
-    return src
-
-
-def kgagent(source: Path | None, *args: str) -> list[str]:
-    """The command line of ``kgagent ARGS`` (from ``source`` when given)."""
-    if source is None:
-        return [str(KGAGENT), *args]
-    return [sys.executable, "-c", BOOT, str(source), "kgagent", *args]
-
-
-def worker(source: Path | None, kind: str, *args: str) -> list[str]:
-    """The command line of one of this script's workers (``_ask``, ``_recall``)."""
-    script = str(Path(__file__).resolve())
-    if source is None:
-        return [sys.executable, script, kind, *args]
-    return [sys.executable, "-c", BOOT, str(source), script, kind, *args]
 
 
 # -- the points -----------------------------------------------------------------------
@@ -379,7 +263,7 @@ def exact_top10(index_dir: Path, index, encoder, queries):
         scores = queries @ vecs.T  # (q, m)
         s = np.concatenate([best_s, scores], axis=1)  # (q, 10 + m)
         i = np.concatenate([best_i, np.broadcast_to(ids, scores.shape)], axis=1)
-        top = np.argsort(-s, axis=1, kind="stable")[:, :10]
+        top = np.argpartition(-s, 9, axis=1)[:, :10]  # (q, 10), unordered: compared as sets
         best_s, best_i = np.take_along_axis(s, top, 1), np.take_along_axis(i, top, 1)
 
     facts = index_dir / "facts.tsv"
@@ -492,162 +376,6 @@ def save(results: dict, *, dry_run: bool) -> None:
     write_results(NAME, old)
     update_doc_section(NAME, render(old))
     print(render(old))
-
-
-# -- rendering ------------------------------------------------------------------------
-
-
-def _order(points: dict) -> list[dict]:
-    gen = [p for p in points.values() if p["kind"] == "generated" and "failed" not in p]
-    gen.sort(key=lambda p: p["graph"]["facts"])
-    return gen + [p for p in points.values() if p["kind"] == "metaqa" and "failed" not in p]
-
-
-def _facts(p: dict) -> int:
-    return p["index"]["facts"]
-
-
-def render(r: dict) -> str:
-    """The Scale section: build costs, questions, growth per fact, the issue's bars."""
-    pts = _order(r["points"])
-    lines = [
-        "## Scale: 100k to 10M facts (`bench/scale.py`)",
-        "",
-        "Generated graphs (`bench/_scale_graph.py`: 8 classes, 20 labelled properties with "
-        "domain and range, Zipf-distributed objects, literal years and numbers, syllable "
-        "names of which a few are shared) and MetaQA's KB as a real point. Each in a fresh "
-        "workspace: `kgagent init`, `load`, `index --encoder static` as child processes "
-        "(time and peak RSS are each child's own); then a child asks the one-hop questions "
-        "one at a time, without the LLM (the reader picks by retrieval's ranking). "
-        "Facts: what the fact index holds (every triple but labels). Disk: the workspace "
-        "(store + index). Recall@10: the fact index's top 10 for each question against the "
-        "exact top 10 over every fact re-encoded.",
-        "",
-    ]
-    for p in pts:
-        m = p["machine"]
-        where = "MetaQA" if p["kind"] == "metaqa" else p["label"]
-        lines.append(
-            f"- {where}: {m['cores']} cores, {m['date']}, load average "
-            f"{p['load_average_at_start']:.1f} at start, nice {p['nice']}, kgagent "
-            + (
-                f"{p['commit']} as committed (an export)."
-                if p.get("source") == "committed"
-                else f"{p['commit']}{' + uncommitted changes' if p['kgagent_dirty'] else ''}."
-            )
-        )
-    lines += [
-        "",
-        "| graph | facts | load s | index s | µs per fact (load + index) | peak RSS MiB "
-        "load / index / ask | bytes RSS per fact (index) | disk MiB | disk bytes per fact |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for p in pts:
-        s, n = p["steps"], _facts(p)
-        lines.append(
-            f"| {_name(p)} | {n:,} | {s['load']['seconds']:.1f} | {s['index']['seconds']:.1f} "
-            f"| {(s['load']['seconds'] + s['index']['seconds']) / n * 1e6:.1f} "
-            f"| {s['load']['peak_rss_mib']:.0f} / {s['index']['peak_rss_mib']:.0f} / "
-            f"{s['ask']['peak_rss_mib']:.0f} "
-            f"| {s['index']['peak_rss_mib'] * 2**20 / n:.0f} "
-            f"| {p['disk']['workspace'] / 2**20:.0f} | {p['disk']['workspace'] / n:.0f} |"
-        )
-    lines += [
-        "",
-        "| graph | questions | Hits@1 | forward / inverse / literal | ask p50 ms | ask p95 ms "
-        "| open + first ask s | fact index | recall@10 |",
-        "|---|---:|---:|---|---:|---:|---:|---|---:|",
-    ]
-    for p in pts:
-        a = p["ask"]
-        by = a["by_direction"]
-        dirs = " / ".join(
-            f"{by[d]['hits_at_1']:.3f}" if d in by else "–"
-            for d in ("forward", "inverse", "literal")
-        )
-        rec = p.get("recall", {})
-        kind = rec.get("kind") or p["index"].get("vectors", {}).get("kind", "?")
-        kind = {"flat": "flat (exact)", "hnsw": "HNSW"}.get(kind, kind)
-        storage = p["index"].get("vectors", {}).get("storage")
-        if storage not in (None, "auto", "float32"):
-            kind += f", {storage}"
-        recall = f"{rec['recall_at_10']:.3f}" if rec else "–"
-        lines.append(
-            f"| {_name(p)} | {a['questions']} | {a['hits_at_1']:.3f} "
-            f"| {dirs if p['kind'] == 'generated' else '–'} | {a['p50_ms']:.1f} "
-            f"| {a['p95_ms']:.1f} | {a['open_and_first_ask_s']:.1f} | {kind} | {recall} |"
-        )
-    lines += ["", *render_growth(pts), "", *render_bars(r)]
-    return "\n".join(lines)
-
-
-def _name(p: dict) -> str:
-    return "MetaQA (1-hop dev)" if p["kind"] == "metaqa" else f"generated {p['label']}"
-
-
-def render_growth(pts: list[dict]) -> list[str]:
-    """Cost per fact at each generated size, as a multiple of the previous size's."""
-    gen = [p for p in pts if p["kind"] == "generated"]
-    out = [
-        "Growth of the cost per fact (generated graphs; each figure a multiple of the same "
-        "figure at the size before; 1.0 is linear growth):",
-        "",
-    ]
-    if len(gen) < 2:
-        return [*out, "Only one size measured so far; no growth to show."]
-    out += [
-        "| from → to | load s/fact | index s/fact | index RSS/fact | disk/fact | ask p50 |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    costs = {
-        "load": lambda p: p["steps"]["load"]["seconds"],
-        "index": lambda p: p["steps"]["index"]["seconds"],
-        "rss": lambda p: p["steps"]["index"]["peak_rss_mib"],
-        "disk": lambda p: p["disk"]["workspace"],
-    }
-    for a, b in itertools.pairwise(gen):
-        r = {k: (f(b) / _facts(b)) / (f(a) / _facts(a)) for k, f in costs.items()}
-        out.append(
-            f"| {a['label']} → {b['label']} | {r['load']:.2f} | {r['index']:.2f} "
-            f"| {r['rss']:.2f} | {r['disk']:.2f} "
-            f"| {b['ask']['p50_ms'] / a['ask']['p50_ms']:.2f} (not per fact) |"
-        )
-    return out
-
-
-def render_bars(r: dict) -> list[str]:
-    """Issue 24's done-when bars, measured or not."""
-    out = [
-        "Issue 24's bars on this 2-core machine (`index --encoder static`):",
-        "",
-        "| graph | index ≤ | index peak RSS ≤ | Hits@1 ≥ | ask p50 ≤ | measured |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for label, (sec, gib, hits, p50) in BARS.items():
-        p = r["points"].get(label)
-        want = [
-            f"{sec / 60:.0f} min",
-            f"{gib} GiB",
-            "–" if hits is None else f"{hits}",
-            "–" if p50 is None else f"{p50} ms",
-        ]
-        if p is None:
-            got = "not run yet"
-        elif "failed" in p:
-            got = f"failed ({p['failed'].splitlines()[0][:120]})"
-        else:
-            s, a = p["steps"]["index"], p["ask"]
-            checks = [
-                (s["seconds"] <= sec, f"index {s['seconds'] / 60:.1f} min"),
-                (s["peak_rss_mib"] / 1024 <= gib, f"{s['peak_rss_mib'] / 1024:.2f} GiB"),
-            ]
-            if hits is not None:
-                checks.append((a["hits_at_1"] >= hits, f"Hits@1 {a['hits_at_1']:.3f}"))
-            if p50 is not None:
-                checks.append((a["p50_ms"] <= p50, f"p50 {a['p50_ms']:.0f} ms"))
-            got = ", ".join(f"{t} {'✓' if ok else '✗'}" for ok, t in checks)
-        out.append(f"| generated {label} | {' | '.join(want)} | {got} |")
-    return out
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import _scale_graph as sg
+import _scale_proc
+import _scale_report
 import scale
 
 LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
@@ -134,21 +136,22 @@ def test_sizes_and_plans_refuse_bad_input():
 def test_run_child_measures_the_child_alone(tmp_path):
     log = tmp_path / "log.txt"
     grow = "import numpy as np; a = np.ones(200 * 2**20 // 8); print(a.sum())"
-    m = scale.run_child([sys.executable, "-c", grow], log, timeout=60)
+    m = _scale_proc.run_child([sys.executable, "-c", grow], log, timeout=60)
     assert m["rc"] == 0 and m["peak_rss_mib"] > 180 and m["seconds"] > 0
-    small = scale.run_child([sys.executable, "-c", "pass"], log, timeout=60)
+    small = _scale_proc.run_child([sys.executable, "-c", "pass"], log, timeout=60)
     assert small["peak_rss_mib"] < m["peak_rss_mib"] - 150  # not the earlier child's peak
     with pytest.raises(RuntimeError, match="exit code 3"):
-        scale.run_child([sys.executable, "-c", "raise SystemExit(3)"], log, timeout=60)
+        _scale_proc.run_child([sys.executable, "-c", "raise SystemExit(3)"], log, timeout=60)
     with pytest.raises(RuntimeError, match="timed out"):
-        scale.run_child([sys.executable, "-c", "import time; time.sleep(30)"], log, timeout=0.5)
+        sleep = [sys.executable, "-c", "import time; time.sleep(30)"]
+        _scale_proc.run_child(sleep, log, timeout=0.5)
     assert "raise SystemExit(3)" in log.read_text()
 
 
 def test_run_child_without_gnu_time_polls_the_high_water_mark(tmp_path, monkeypatch):
-    monkeypatch.setattr(scale, "TIME", str(tmp_path / "no-time"))
+    monkeypatch.setattr(_scale_proc, "TIME", str(tmp_path / "no-time"))
     grow = "import numpy as np, time; a = np.ones(200 * 2**20 // 8); time.sleep(0.3)"
-    m = scale.run_child([sys.executable, "-c", grow], tmp_path / "log.txt", timeout=60)
+    m = _scale_proc.run_child([sys.executable, "-c", grow], tmp_path / "log.txt", timeout=60)
     assert m["rss_method"].startswith("VmHWM") and 180 < m["peak_rss_mib"] < 400
 
 
@@ -191,7 +194,7 @@ def test_render_growth_and_bars():
             "1m": _point("1m", 1_000_000, 200.0, 5000.0, 0.93, 30.0),
         }
     }
-    text = scale.render(results)
+    text = _scale_report.render(results)
     assert text.startswith("## Scale: 100k to 10M facts (`bench/scale.py`)")
     assert "| generated 100k | 100,000 | 1.0 | 10.0 |" in text
     assert "| 100k → 1m | 1.00 | 2.00 | 1.00 | 1.00 | 1.50 (not per fact) |" in text
