@@ -133,6 +133,16 @@ class Backend:
         """Runs a SELECT and returns SPARQL TSV (header row, N-Triples terms)."""
         raise NotImplementedError
 
+    def select_tsv_to(
+        self, sparql: str, path: Path, *, default_graphs: list[str], include_default: bool
+    ) -> None:
+        """Writes a SELECT's SPARQL TSV to ``path``: a backend that can streams it, so a
+        scan of every triple (:mod:`kgagent.kg.scan`) is never held in memory whole."""
+        data = self.select_tsv(
+            sparql, default_graphs=default_graphs, include_default=include_default
+        )
+        Path(path).write_bytes(data)
+
     def update(self, sparql: str) -> None:
         raise NotImplementedError
 
@@ -314,6 +324,15 @@ class OxigraphBackend(Backend):
             default_graphs,
             include_default,
             lambda result: result.serialize(format=ox.QueryResultsFormat.TSV),
+        )
+
+    def select_tsv_to(self, sparql, path, *, default_graphs, include_default):
+        tsv = ox.QueryResultsFormat.TSV
+        self._raw_query(
+            sparql,
+            default_graphs,
+            include_default,
+            lambda result: result.serialize(output=str(path), format=tsv),
         )
 
     def update(self, sparql):
