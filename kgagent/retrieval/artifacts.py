@@ -1,8 +1,10 @@
 """The retrieval index of a graph: facts, vectors, entity linker, relation phrases and the
 manifest that ties them to the graph state and the encoder they were built with.
 
-``RetrievalIndex.build`` verbalizes the graph's facts and embeds only those the previous
-build lacks (or whose sentence changed); ``save`` writes the directory atomically
+``RetrievalIndex.build`` reads the store in chunks, verbalizes each chunk's facts and
+embeds only those the previous build lacks (or whose sentence changed), keeping the
+facts as columns (:mod:`kgagent.retrieval.fact_stream`), and reports each stage's time
+and the peak memory; ``save`` writes the directory atomically
 (unchanged vector rows are hard-linked, not rewritten); ``load`` refuses an index whose
 manifest does not match the graph or the encoder, with a clear error, rather than return
 silently wrong results.
@@ -24,6 +26,7 @@ import numpy as np
 from kgagent._io import atomic_dir, recover_dir
 from kgagent.artifact import INVENTORY, check_inventory, read_manifest, write_manifest
 from kgagent.errors import IndexLoadError, IndexMismatchError, KGAgentError
+from kgagent.retrieval.build_stats import Stage, StageClock, peak_rss_mib
 
 if TYPE_CHECKING:
     from kgagent.kg.graph import KnowledgeGraph
@@ -36,23 +39,28 @@ __all__ = ["INDEX_FORMAT", "IndexReport", "RetrievalIndex"]
 log = logging.getLogger(__name__)
 
 INDEX_FORMAT = "kgagent-index/1"
+#: MiB one chunk of a streamed build may hold in flight (its objects, its vectors)
+CHUNK_MB = 64.0
 
 
 @dataclass(frozen=True)
 class IndexReport:
-    """What a build did."""
+    """What a build did, and what it took (time and the process's peak memory by stage)."""
 
     facts: int
     encoded: int  # facts embedded in this run (new or changed)
     removed: int
     seconds: float
-    kind: str  # faiss index kind: flat | hnsw
+    kind: str  # faiss index kind: flat | hnsw | ...
+    peak_rss_mib: float = 0.0  # the process's peak resident set size at the end
+    stages: tuple[Stage, ...] = ()
 
     def __str__(self) -> str:
-        return (
+        head = (
             f"{self.facts:,} facts indexed ({self.kind}): {self.encoded:,} encoded, "
-            f"{self.removed:,} removed, {self.seconds:.1f}s"
+            f"{self.removed:,} removed, {self.seconds:.1f}s, peak RSS {self.peak_rss_mib:,.0f} MiB"
         )
+        return head + "".join(f"\n  {stage}" for stage in self.stages)
 
 
 @dataclass
@@ -91,9 +99,16 @@ class RetrievalIndex:
         vector_options: dict[str, Any] | None = None,
         linker_stopwords: tuple[str, ...] | list[str] = (),
         progress: bool = False,
+        chunk_mb: float = CHUNK_MB,
     ) -> tuple[RetrievalIndex, IndexReport]:
         """Builds the index of ``kg``, reusing ``previous``'s vectors (same encoder) and
         linker label embeddings: only new or re-worded facts are encoded.
+
+        The store is read in chunks (:mod:`kgagent.retrieval.fact_stream`): each is
+        verbalized, its new facts encoded and added to the vectors, and kept only as
+        arrays, so no stage holds every fact as Python objects; ``chunk_mb`` bounds what
+        one chunk in flight holds. The report and the manifest say how long each stage
+        took and the process's peak memory after it.
 
         ``exact_max`` applies to a reused index too: if the previous build used another
         value and the index is now on the other side of it, the vectors are re-indexed
@@ -101,60 +116,83 @@ class RetrievalIndex:
         ``vector_options`` (``RetrievalConfig.vector_options()``: exact_max, storage, pq)
         likewise.
         """
-        from kgagent.retrieval.facts import FactTable
+        from kgagent.retrieval.fact_stream import (
+            FactTableBuilder,
+            VectorSink,
+            chunk_sizes,
+            stream_facts,
+        )
         from kgagent.retrieval.index import FactIndex
         from kgagent.retrieval.linker import EntityLinker
         from kgagent.retrieval.verbalize import Verbalizer
 
         t0 = time.perf_counter()
+        clock = StageClock()
+        chunk_bytes, batch_rows = chunk_sizes(chunk_mb, int(encoder.dim))
         with _old_objects_frozen():
-            scan = kg.triples_frame()  # held: one store scan serves every view below
-            verbalizer = Verbalizer(kg.ontology)
-            facts = FactTable.from_kg(kg, verbalizer=verbalizer)
+            with clock("vocabulary"):  # the graph's ids (kg/ still reads every triple)
+                vocab = kg.vocab
+                verbalizer = Verbalizer(kg.ontology)
             reuse = previous is not None and previous.vectors is not None and previous.fits(encoder)
             options = {"exact_max": exact_max, **(vector_options or {})}
             options = {k: v for k, v in options.items() if v is not None}
             vectors = previous.vectors if reuse else FactIndex(int(encoder.dim), **options)
             if reuse:  # the configured size, not the one the last build saved, decides
                 vectors.configure(**options)  # the kind (flat, HNSW, PQ), no re-encoding
-            ids = facts.ids
-            have = vectors.ids() if len(vectors) else np.empty(0, dtype=np.int64)
-            new_mask = ~np.isin(ids, have)
-            if reuse:
-                # same triple, new wording (a label changed): its vector is stale too
-                new_mask |= _text_changed(previous.facts, facts)  # no old facts: all
-            stale = have[~np.isin(have, ids)]
-            removed = vectors.remove(stale) if len(stale) else 0
-            new_rows = np.flatnonzero(new_mask)
-            if len(new_rows):
-                all_texts = facts.texts  # a list built once: the property copies the column
-                texts = [all_texts[i] for i in new_rows.tolist()]
-                emb = encoder.encode(texts, show_progress=progress)  # (n, d)
-                vectors.add(ids[new_rows], np.asarray(emb, dtype=np.float32))
-            old_linker = previous.linker if previous is not None else None
-            linker = EntityLinker.from_kg(
-                kg, encoder=encoder, previous=old_linker, stopwords=list(linker_stopwords)
-            )
-            linker.embed_labels(old_linker, show_progress=progress)
+            have = np.sort(vectors.ids()) if len(vectors) else np.empty(0, dtype=np.int64)
+            with clock("facts"):  # scan, verbalize, encode: chunk by chunk
+                builder = FactTableBuilder(verbalizer)
+                sink = VectorSink(
+                    encoder,
+                    vectors,
+                    have,
+                    previous.facts if reuse else None,
+                    check_text=reuse,  # same triple, new wording (a label changed)
+                    batch_rows=batch_rows,
+                )
+                facts = stream_facts(kg, builder, sink, chunk_bytes=chunk_bytes, progress=progress)
+            with clock("stale vectors"):
+                stale = have[~np.isin(have, facts.ids)]
+                removed = vectors.remove(stale) if len(stale) else 0
+                vectors.configure()  # a kind the build passed through on its way: re-picked
+            with clock("linker"):
+                old_linker = previous.linker if previous is not None else None
+                linker = EntityLinker.from_kg(
+                    kg,
+                    encoder=encoder,
+                    previous=old_linker,
+                    stopwords=list(linker_stopwords),
+                    popularity=_popularity(builder, vocab),
+                )
+                linker.embed_labels(old_linker, show_progress=progress)
             relations = [
                 (term, *_relation_phrases(verbalizer, term[1:-1]))
-                for term in kg.vocab.relations.terms  # predicates are always IRIs
+                for term in vocab.relations.terms  # predicates are always IRIs
             ]
-            manifest = {
-                **cls.expected(encoder),
-                "normalized": True,
-                "kg_fingerprint": kg.fingerprint(),
-                "facts": len(facts),
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            del scan
+        seconds = time.perf_counter() - t0
+        peak = peak_rss_mib()
+        manifest = {
+            **cls.expected(encoder),
+            "normalized": True,
+            "kg_fingerprint": kg.fingerprint(),
+            "facts": len(facts),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build": {
+                "seconds": round(seconds, 2),
+                "peak_rss_mib": round(peak, 1),
+                "encoded": sink.encoded,
+                "stages": [stage.to_dict() for stage in clock.stages],
+            },
+        }
         built = cls(facts, vectors, linker, relations, manifest)
         report = IndexReport(
             facts=len(facts),
-            encoded=len(new_rows),
+            encoded=sink.encoded,
             removed=int(removed),
-            seconds=time.perf_counter() - t0,
+            seconds=seconds,
             kind=vectors.kind,
+            peak_rss_mib=peak,
+            stages=tuple(clock.stages),
         )
         return built, report
 
@@ -173,7 +211,7 @@ class RetrievalIndex:
         directory = Path(directory)
         old = Path(reuse) if reuse is not None else directory
         with atomic_dir(directory) as tmp:
-            self.facts.save(tmp / "facts.tsv")
+            self.facts.save(tmp / "facts")
             self.vectors.save(
                 tmp / "vectors", {"encoder": self.manifest["encoder"]}, reuse=old / "vectors"
             )
@@ -202,7 +240,7 @@ class RetrievalIndex:
 
         Every file is checked against the manifests before it is used: sizes and digests
         where the index has an inventory (every index saved since), and in any case the
-        row counts (facts, relations, vectors, entities), so a truncated ``facts.tsv`` is
+        row counts (facts, relations, vectors, entities), so a truncated fact table is
         an :class:`IndexLoadError` naming it, never an index that retrieves nothing.
 
         ``exact_max`` (the configured ``retrieval.exact_max``) is a build-time property:
@@ -233,7 +271,7 @@ class RetrievalIndex:
         if len(vectors) != len(facts):
             raise IndexLoadError(
                 f"{d / 'vectors'}: {len(vectors)} vectors for {len(facts)} facts in "
-                f"{d / 'facts.tsv'}; {_REBUILD}"
+                f"{d / 'facts'}; {_REBUILD}"
             )
         if exact_max is not None and exact_max != vectors.exact_max:
             log.warning(
@@ -313,16 +351,20 @@ def _read_manifest(
 
 
 def _load_facts(directory: Path, manifest: dict[str, Any]) -> FactTable:
-    """``facts.tsv``, refused (IndexLoadError naming it) unless it matches the manifest:
-    its inventory entry where there is one, its row count always (indexes saved before
-    the inventory have the count, so truncation is caught there too)."""
+    """``facts/`` (mapped, checked against its own manifest), or the ``facts.tsv`` of an
+    index saved before it; refused (IndexLoadError naming the file) unless it matches
+    the index manifest: its inventory entry where there is one, its row count always
+    (indexes saved before the inventory have the count, so truncation is caught too)."""
     from kgagent.retrieval.facts import FactTable
 
-    path = directory / "facts.tsv"
-    if INVENTORY in manifest:
-        check_inventory(
-            directory, manifest[INVENTORY], error=IndexLoadError, hint=_REBUILD, only=[path.name]
-        )
+    path = directory / "facts"
+    if not path.is_dir() and (directory / "facts.tsv").exists():
+        path = directory / "facts.tsv"
+        if INVENTORY in manifest:
+            check_inventory(
+                directory, manifest[INVENTORY], error=IndexLoadError, hint=_REBUILD,
+                only=[path.name],
+            )  # fmt: skip
     try:
         facts = FactTable.load(path)
     except (OSError, ValueError) as exc:  # pandas' ParserError is a ValueError
@@ -360,19 +402,6 @@ def _load_relations(directory: Path, manifest: dict[str, Any]) -> list[tuple[str
     return [tuple(r) for r in rows]
 
 
-def _text_changed(old: FactTable | None, facts: FactTable) -> np.ndarray:
-    """(n,) bool: facts whose sentence differs from the last build's (all of them when
-    the last build's sentences are unreadable: their vectors cannot be vouched for)."""
-    if old is None:
-        return np.ones(len(facts), dtype=bool)
-    before = dict(zip(old.ids.tolist(), old.texts, strict=True))
-    return np.fromiter(
-        (before.get(i, t) != t for i, t in zip(facts.ids.tolist(), facts.texts, strict=True)),
-        dtype=bool,
-        count=len(facts),
-    )
-
-
 @contextlib.contextmanager
 def _old_objects_frozen():
     """Objects alive before a build (a warm agent's caches) are left out of cyclic GC
@@ -384,6 +413,19 @@ def _old_objects_frozen():
         yield
     finally:
         gc.unfreeze()
+
+
+def _popularity(builder, vocab) -> np.ndarray:
+    """The linker's prior per vocabulary entity, from the edges the build streamed past
+    (the graph's adjacency would read every triple again)."""
+    from kgagent.retrieval.linker import edge_popularity
+
+    edges, terms = builder.edges()  # (e, 3) codes into terms
+    entity = vocab.entities.lookup(terms)  # (m,) vocabulary id of each term, -1: none
+    relation = vocab.relations.lookup(terms)
+    h, r, t = entity[edges[:, 0]], relation[edges[:, 1]], entity[edges[:, 2]]
+    ok = (h >= 0) & (r >= 0) & (t >= 0)
+    return edge_popularity(h[ok], r[ok], t[ok], len(vocab.entities))
 
 
 def _relation_phrases(verbalizer, predicate: str) -> tuple[str, str]:

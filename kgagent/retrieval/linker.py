@@ -90,14 +90,25 @@ def _stem(word: str) -> str:
 
 def _popularity(adj: Any) -> np.ndarray:
     """(num_entities,) distinct relation kinds (in and out) + log-degree scaled into [0, 1)."""
-    n, r = adj.num_entities, max(adj.num_relations, 1)
-    out_degree = np.diff(adj.indptr)
-    heads = np.repeat(np.arange(n, dtype=np.int64), out_degree)  # (edges,)
-    out_keys = heads * r + adj.relations  # sorted: CSR rows are sorted by relation
-    out_pairs = out_keys[np.r_[True, out_keys[1:] != out_keys[:-1]]] if len(out_keys) else out_keys
-    in_pairs = np.unique(adj.targets * r + adj.relations)  # distinct (entity, relation)
+    heads = np.repeat(np.arange(adj.num_entities, dtype=np.int64), np.diff(adj.indptr))
+    return edge_popularity(heads, adj.relations, adj.targets, adj.num_entities)
+
+
+def edge_popularity(
+    heads: np.ndarray, relations: np.ndarray, tails: np.ndarray, num_entities: int
+) -> np.ndarray:
+    """(num_entities,) the linker's prior from distinct (head, relation, tail) edges, (e,)
+    each: distinct relation kinds (in and out) + log-degree scaled into [0, 1). Any edge
+    list will do (the adjacency's, or a streamed build's), no CSR needed."""
+    n = int(num_entities)
+    heads, tails = np.asarray(heads, np.int64), np.asarray(tails, np.int64)
+    relations = np.asarray(relations, np.int64)
+    r = int(relations.max()) + 1 if len(relations) else 1
+    out_pairs = np.unique(heads * r + relations)  # distinct (entity, relation), both ways
+    in_pairs = np.unique(tails * r + relations)
     kinds = np.bincount(out_pairs // r, minlength=n) + np.bincount(in_pairs // r, minlength=n)
-    degree = np.log1p((out_degree + np.bincount(adj.targets, minlength=n)).astype(np.float64))
+    degree = np.bincount(heads, minlength=n) + np.bincount(tails, minlength=n)
+    degree = np.log1p(degree.astype(np.float64))
     return kinds.astype(np.float64) + degree / (1.0 + (degree.max() if n else 0.0))
 
 
@@ -209,6 +220,7 @@ class EntityLinker:
         encoder: Encoder | None = None,
         previous: EntityLinker | None = None,
         stopwords: Iterable[str] = (),
+        popularity: np.ndarray | None = None,
         **kwargs: Any,
     ) -> EntityLinker:
         """A linker over the entities of ``kg``: its labelled nodes, or local names if unlabelled.
@@ -226,13 +238,15 @@ class EntityLinker:
 
         ``previous``, an earlier linker of this graph, lends its normalized names and, when
         the update only added entities, its name tables, which are extended in place of a
-        rebuild.
+        rebuild. ``popularity``: that prior per vocabulary entity id, where the caller has
+        it (a streamed index build, :func:`edge_popularity`), so the graph's adjacency,
+        and the scan of every triple it takes, is not built for it.
         """
         onto = kg.ontology
         table = kg.vocab.entities
         schema = set(onto.classes) | set(onto.properties)
         labelled = onto.labelled()
-        prior = _popularity(kg.adjacency())
+        prior = _popularity(kg.adjacency()) if popularity is None else popularity
         names: dict[str, list[str]] = {}
         preferred: dict[str, str] = {}
         popularity: dict[str, float] = {}

@@ -45,11 +45,6 @@ def ws(tmp_path, data_dir):
     return root
 
 
-def _truncate(path: Path, keep_lines: int) -> None:
-    lines = path.read_bytes().splitlines(keepends=True)
-    path.write_bytes(b"".join(lines[:keep_lines]))
-
-
 def _flip_a_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -57,8 +52,8 @@ def _flip_a_byte(path: Path) -> None:
 
 
 def test_a_truncated_fact_table_is_refused_naming_the_file(ws):
-    facts = ws / "index" / "facts.tsv"
-    _truncate(facts, 3)  # the header and 2 of 11 facts
+    facts = ws / "index" / "facts" / "texts.bin"
+    facts.write_bytes(facts.read_bytes()[:-40])  # the last facts' sentences cut off
     before = facts.read_bytes()
     with Agent.open(ws) as agent, pytest.raises(IndexLoadError) as info:
         agent.retrieve("who directed Titanic")
@@ -78,15 +73,17 @@ def test_an_index_saved_before_the_inventory_is_still_checked_by_row_count(ws):
     manifest.write_text(json.dumps(old))
     with Agent.open(ws) as agent:  # an intact old index still opens
         assert agent.retrieve("who directed Titanic", k=1).facts
-    _truncate(ws / "index" / "facts.tsv", 3)
-    with Agent.open(ws) as agent, pytest.raises(IndexLoadError, match=r"facts\.tsv: 2 facts, "):
+    ids = ws / "index" / "facts" / "ids.npy"
+    ids.write_bytes(ids.read_bytes()[:-16])  # 2 of 11 ids cut off
+    with Agent.open(ws) as agent, pytest.raises(IndexLoadError, match=r"ids\.npy: "):
         agent.retrieve("who directed Titanic")
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "facts.tsv",
+        "facts/ids.npy",
+        "facts/texts.bin",
         "relations.json",
         "vectors/ids.npy",
         "vectors/vectors.npy",
