@@ -32,6 +32,7 @@ def index(
     --encoder names another encoder)."""
     from kgagent.agents import Agent
     from kgagent.config import AgentConfig
+    from kgagent.retrieval.build_stats import peak_rss_mib
     from kgagent.retrieval.index import FactIndex
     from kgagent.workspace import Workspace as Ws
 
@@ -46,6 +47,8 @@ def index(
     with Agent(ws.open_kg(), config=config, workspace=workspace) as agent:
         typer.echo(str(agent.index(progress=True)))
         typer.echo(FactIndex.summary(ws.index_dir / "vectors"))  # storage, measured recall
+    # the build's report has its stages; saving (a reused index compares its rows) comes after
+    typer.echo(f"peak RSS of the whole run (build and save): {peak_rss_mib():,.0f} MiB")
     if encoder is not None:  # the index is built with it: later opens must use it too
         ws.write_config(config)
         saved = printable(ws.config_path)

@@ -148,3 +148,23 @@ def test_the_report_and_the_manifest_carry_time_and_peak_memory_by_stage(kg, tmp
     saved = json.loads((tmp_path / "index" / "manifest.json").read_text())["build"]
     assert [s["name"] for s in saved["stages"]] == names
     assert saved["peak_rss_mib"] > 0 and saved["encoded"] == report.encoded
+
+
+def test_kgagent_index_prints_each_stage_and_the_run_s_peak_memory(tmp_path, data_dir):
+    from typer.testing import CliRunner
+
+    from kgagent.cli import app
+    from kgagent.workspace import init_workspace
+    from tests.workspaces import tiny_config
+
+    ws = init_workspace(tmp_path / "ws", config=tiny_config())
+    runner = CliRunner()
+    assert runner.invoke(app, ["load", str(ws), str(data_dir / "tiny_kb.txt")]).exit_code == 0
+    result = runner.invoke(app, ["index", str(ws)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "11 facts indexed" in line)
+    assert "peak RSS" in lines[at]
+    stages = [line.split()[0] for line in lines[at + 1 : at + 5]]
+    assert stages == ["vocabulary", "facts", "stale", "linker"]
+    assert any(line.startswith("peak RSS of the whole run") for line in lines)
