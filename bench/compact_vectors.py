@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, update_doc_section, write_results
+from _common import machine, update_doc_section, write_results
 
 K = 10
 CHUNK = 65_536
@@ -209,7 +209,7 @@ def main() -> None:
     held = rng.choice(len(real), size=args.queries, replace=False)
     keep = np.setdiff1d(np.arange(len(real)), held)
     results, load = {}, os.getloadavg()
-    with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
+    with tempfile.TemporaryDirectory(prefix="compact_vectors.") as tmp:
         work = Path(tmp)
         label = f"MetaQA facts, MiniLM ({args.vectors})"
         results[label] = run_set(label, real[keep], real[held], list(KINDS), work)
