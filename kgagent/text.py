@@ -57,7 +57,7 @@ STOP_WORDS = frozenset(
 )  # fmt: skip
 
 _WORD = re.compile(r"[a-z0-9]+")
-_SUFFIXES = ("ings", "ing", "ers", "ors", "ion", "er", "or", "ed", "es", "s", "e")
+_SUFFIXES = ("ings", "ing", "ers", "ors", "ions", "ion", "er", "or", "ed", "es", "s", "e")
 _PARTICIPLES = {p: past for _, past, p in IRREGULAR_VERBS if p != past}
 _UNDOUBLE = frozenset("bdgkmnprt")  # stopped -> stop, starring -> star; not fall, miss
 
@@ -69,8 +69,16 @@ def _regular_stem(word: str) -> str:
             doubled = len(base) >= 4 and base[-1] == base[-2] and base[-1] in _UNDOUBLE
             if suffix in ("ing", "ed") and doubled:
                 base = base[:-1]
-            return base
-    return word
+            return _final_y(base)
+    return _final_y(word)
+
+
+def _final_y(base: str) -> str:
+    """A final "y" after a consonant reads as "i", as "-ies" leaves it: "city" and
+    "cities" (-> "citi"), "country" and "countries" meet."""
+    if len(base) >= 4 and base[-1] == "y" and base[-2] not in "aeiouy":
+        return base[:-1] + "i"
+    return base
 
 
 #: irregular forms -> the stem of their base verb ("wrote", "written" -> "writ")

@@ -89,6 +89,7 @@ def build_pipeline(*, linker, encoder, graph, relevance_texts, relevance_vectors
                    policy=None):  # fmt: skip
     """The question pipeline over a graph view, from its parts and the weights."""
     from kgagent.pipeline import CandidateBuilder, ChainPlanner, QuestionPipeline
+    from kgagent.pipeline.kinds import AnswerKinds
     from kgagent.pipeline.ranker import ChainRanker
     from kgagent.pipeline.relevance import RelationRelevance
 
@@ -102,6 +103,8 @@ def build_pipeline(*, linker, encoder, graph, relevance_texts, relevance_vectors
             hop_cost=w.hop_cost,
             chain_weight=w.chain_weight,
             shared_weight=w.shared_weight,
+            kinds=AnswerKinds(graph),
+            type_weight=w.type_weight,
         )
         if w.zero_shot
         else None

@@ -15,7 +15,11 @@ the first hop of every multi-hop question. Three signals that need no QA data fi
 * **shared relations** — a relation followed by its own inverse ("films that share
   actors with X") reuses one window, so it is only credible where the question says so
   with the English words of sharing ("same", "share", "also", "co-" ...); elsewhere such
-  a loop is penalized.
+  a loop is penalized;
+* **the expected answer type** — a question asking for a time ("when", "what year") is
+  answered by years or dates; one naming a class of the graph ("which *cities* are in
+  X") by a chain whose answers are of that class (:mod:`kgagent.pipeline.kinds`), and a
+  "who" question by people, where the graph says what kind each answer is.
 
 The ranker adds these to retrieval's score of each candidate and re-ranks; the reader then
 weighs the ranked candidates (its LLM score is the third signal the issue names).
@@ -32,6 +36,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from kgagent.pipeline.kinds import AnswerKinds, names_kind
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
 
@@ -66,6 +71,7 @@ _YEAR = re.compile(r"^-?\d{4}$")  # a year as an answer's label (or a gYear's le
 _DATE = re.compile(r"^-?\d{4}-\d{2}(-\d{2})?([T ].*)?$")  # a date or dateTime
 _YEARS = (1000, 2100)  # a four-digit number in this range may be a year
 _CACHE_MAX = 100_000  # windows and chain phrasings kept encoded
+_WHO = frozenset({"who", "whom", "whose", "whoever"})
 
 
 class ChainRanker:
@@ -83,6 +89,10 @@ class ChainRanker:
         time_weight: where the question asks for a time ("when", "what year"), credit to
             a chain whose answers are years or dates, and the same penalty to one whose
             answers are not (the expected answer type, read from the answers' values).
+        kinds: the classes of a chain's answers (None: the graph's classes are not read).
+        type_weight: where the question names a class some candidate's answers are of
+            (or asks "who" and some candidate reaches people), credit to a chain whose
+            answers are of it, and the same penalty to one whose answers are of another.
         window: longest word window a hop aligns to.
     """
 
@@ -97,6 +107,8 @@ class ChainRanker:
         chain_weight: float = 1.0,
         shared_weight: float = 0.4,
         time_weight: float = 0.5,
+        kinds: AnswerKinds | None = None,
+        type_weight: float = 0.3,
         window: int = 2,
     ) -> None:
         self.encoder = encoder
@@ -105,6 +117,8 @@ class ChainRanker:
         self.chain_weight = float(chain_weight)
         self.shared_weight = float(shared_weight)
         self.time_weight = float(time_weight)
+        self.kinds = kinds
+        self.type_weight = float(type_weight)
         self.window = int(window)
         vectors = np.asarray(relation_vectors, dtype=np.float32)  # (2R, d)
         self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
@@ -137,7 +151,8 @@ class ChainRanker:
             if not pool:
                 out.append(np.zeros(0))
                 continue
-            out.append(self._scores(q, vecs[m], ws, vecs, pool))
+            scores = self._scores(q, vecs[m], ws, vecs, pool)
+            out.append(scores + self._kind_fit(m, pool))
         return out
 
     # -- helpers --------------------------------------------------------------------------
@@ -188,6 +203,25 @@ class ChainRanker:
                 timed = self.time_weight * (1.0 if _times(c) else -1.0)
             out[i] = (c.score + align - self.hop_cost * k + self.chain_weight * phrase + shared
                       + timed)  # fmt: skip
+        return out
+
+    def _kind_fit(self, masked: str, pool: Sequence[Candidate]) -> np.ndarray:
+        """(n,) +``type_weight`` for a candidate whose answers are of the kind the question
+        asks for, minus that for one whose answers are of another kind; 0 where the
+        question names no kind that some candidate reaches."""
+        out = np.zeros(len(pool), dtype=np.float64)
+        if self.kinds is None or not self.type_weight:
+            return out
+        kinds = [self.kinds.of(c.answers) for c in pool]
+        asked = set(words(masked))
+        named = names_kind(asked, set().union(*(k.words for k in kinds)))
+        who = bool(_WHO & asked) and any(k.people for k in kinds)
+        if not (named or who):
+            return out
+        for i, k in enumerate(kinds):
+            if k:
+                fits = bool(k.words & named) if named else k.people
+                out[i] = self.type_weight if fits else -self.type_weight
         return out
 
     def _hop_sims(self, text: str, wvec: np.ndarray, wstems: list[set[str]]) -> np.ndarray:

@@ -1,0 +1,110 @@
+"""What kind of thing a chain reaches: the classes (rdf:type) of its answers.
+
+A question often names the kind of its answers ("which *cities* are in X", "what
+*films* did X star in", "*who* works for X"), and a typed graph says what kind each
+entity is. A chain whose answers are of the named kind is the likelier reading; one whose
+answers are of another kind the graph also offers is the unlikelier ("what is the country
+of citizenship of X" is not answered by the cities of that country). The chain ranker
+(:class:`~kgagent.pipeline.ranker.ChainRanker`) weighs this; a graph without rdf:type
+has no kinds, and nothing changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+from rdflib.namespace import RDF
+
+from kgagent.text import STOP_WORDS, words
+
+__all__ = ["AnswerKinds", "Kind", "names_kind"]
+
+_CACHE_MAX = 200_000  # nodes whose classes are kept
+
+
+class Kind:
+    """The kind of a chain's answers: the words of their class labels, and whether any of
+    those classes is a kind of person (a "who" question asks for one)."""
+
+    __slots__ = ("people", "words")
+
+    def __init__(self, words: frozenset[str], people: bool) -> None:
+        self.words = words
+        self.people = people
+
+    def __bool__(self) -> bool:
+        return bool(self.words)
+
+
+def names_kind(question_words: set[str], class_words: frozenset[str] | set[str]) -> set[str]:
+    """The class words a question names as nouns: the word itself or its plural ("city",
+    "cities"; "movie", "movies"), never another form ("filmed" does not name films)."""
+    from kgagent.synth.english import singular
+
+    return {w for w in class_words
+            if w in question_words or f"{w}s" in question_words or f"{w}es" in question_words
+            or any(singular(q) == w for q in question_words if q.startswith(w[:3]))}  # fmt: skip
+
+
+_NONE = Kind(frozenset(), False)
+
+
+class AnswerKinds:
+    """The classes of answers, read through a graph view's rdf:type edges.
+
+    Args:
+        graph: a :class:`~kgagent.pipeline.graph.GraphView` (one graph or a team's).
+        sample: answers of a chain whose classes are read (a chain's first answers say
+            what kind of thing it reaches; reading thousands would cost more than it tells).
+    """
+
+    def __init__(self, graph, *, sample: int = 20) -> None:
+        self.graph = graph
+        self.sample = int(sample)
+        key = f"<{RDF.type}>"
+        terms = list(graph.relation_terms)
+        self.action = terms.index(key) if key in terms else None  # forward rdf:type
+        self._nodes: dict[int, tuple[int, ...]] = {}  # node -> its class nodes
+        self._classes: dict[int, tuple[frozenset[str], bool]] = {}  # class node -> stems
+        self._lock = threading.Lock()
+
+    def of(self, answers: Sequence[tuple[str, str]]) -> Kind:
+        """The kind of a chain's answers ((IRI or literal, label) pairs): empty where
+        none of the first ``sample`` has a class (literals, an untyped graph)."""
+        if self.action is None:
+            return _NONE
+        nodes = (self.graph.node(a) for a, _ in answers[: self.sample])
+        classes = {c for n in nodes if n is not None for c in self._classes_of(int(n))}
+        if not classes:
+            return _NONE
+        found: set[str] = set()
+        people = False
+        for c in classes:
+            w, p = self._class(c)
+            found |= w
+            people = people or p
+        return Kind(frozenset(found), people)
+
+    def _classes_of(self, node: int) -> tuple[int, ...]:
+        found = self._nodes.get(node)
+        if found is None:
+            rels, tails = self.graph.out_edges(np.array([node], dtype=np.int64))
+            found = tuple(int(t) for t in np.unique(tails[rels == self.action]))
+            with self._lock:
+                if len(self._nodes) > _CACHE_MAX:
+                    self._nodes.clear()
+                self._nodes[node] = found
+        return found
+
+    def _class(self, node: int) -> tuple[frozenset[str], bool]:
+        found = self._classes.get(node)
+        if found is None:
+            from kgagent.synth.english import is_person_noun
+
+            label = self.graph.entity_label(node)
+            found = (frozenset(words(label)) - STOP_WORDS, is_person_noun(label))
+            with self._lock:
+                self._classes[node] = found
+        return found

@@ -1,0 +1,140 @@
+"""The expected answer type from the graph's classes: "which cities", "who"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgagent.agents import Agent
+from kgagent.pipeline.kinds import AnswerKinds, names_kind
+from kgagent.pipeline.ranker import ChainRanker
+from kgagent.retrieval.encoder import HashingEncoder
+from kgagent.types import Candidate
+from tests.workspaces import turtle_workspace
+
+TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+E = "http://ex/"
+
+
+class FakeView:
+    """Nodes 0..5: paris, lyon (city), acme (organization), ann (person), and the classes
+    city (4) and organization (5); person (6). Relation 0 is rdf:type."""
+
+    num_relations = 2
+
+    def __init__(self) -> None:
+        self.relation_terms = [TYPE, f"<{E}located_in>"]
+        self.labels = ["Paris", "Lyon", "Acme", "Ann", "city", "organization", "person"]
+        self.types = {0: [4], 1: [4], 2: [5], 3: [6]}
+        self.calls = 0
+
+    def node(self, iri: str) -> int | None:
+        names = ["paris", "lyon", "acme", "ann"]
+        return names.index(iri[len(E) :]) if iri.startswith(E) else None
+
+    def entity_label(self, node: int) -> str:
+        return self.labels[node]
+
+    def out_edges(self, nodes: np.ndarray, scope=None) -> tuple[np.ndarray, np.ndarray]:
+        self.calls += 1
+        tails = [c for n in nodes.tolist() for c in self.types.get(n, [])]
+        return np.zeros(len(tails), dtype=np.int64), np.array(tails, dtype=np.int64)
+
+
+def answers(*names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((f"{E}{n}", n.title()) for n in names)
+
+
+def test_the_kind_of_answers_is_their_class_words_read_once_per_node():
+    view = FakeView()
+    kinds = AnswerKinds(view)
+    k = kinds.of(answers("paris", "lyon"))
+    assert k.words == {"city"} and not k.people
+    assert kinds.of(answers("ann")).people
+    assert not kinds.of((("1994", "1994"),))  # a literal has no class
+    calls = view.calls
+    kinds.of(answers("paris", "lyon", "ann"))
+    assert view.calls == calls  # classes of a node are kept
+
+
+def test_an_untyped_graph_has_no_kinds():
+    view = FakeView()
+    view.relation_terms = [f"<{E}located_in>"]
+    assert not AnswerKinds(view).of(answers("paris"))
+
+
+def test_a_class_is_named_by_its_noun_or_its_plural_not_by_another_form():
+    assert names_kind({"which", "cities", "are", "in"}, {"city"}) == {"city"}
+    assert names_kind({"what", "movies"}, {"movie"}) == {"movie"}
+    assert names_kind({"where", "was", "it", "filmed"}, {"film"}) == set()
+    assert names_kind({"the", "film"}, {"film", "organization"}) == {"film"}
+
+
+def cand(label: str, names: tuple[str, ...], score: float) -> Candidate:
+    return Candidate(
+        topic=f"{E}france",
+        topic_label="France",
+        relations=(f"{E}{label.replace(' ', '_')}",),
+        inverse=(True,),
+        relation_labels=(label,),
+        answers=answers(*names),
+        total=len(names),
+        support=tuple(() for _ in names),
+        score=score,
+    )
+
+
+@pytest.fixture()
+def ranker():
+    enc = HashingEncoder()
+    texts = ["located in", "based in"]
+    return ChainRanker(enc, texts, enc.encode(texts), kinds=AnswerKinds(FakeView()))
+
+
+def best(ranker, question: str, pool: list[Candidate]) -> Candidate:
+    start = question.index("France")
+    [scores] = ranker.rank([question], [(start, start + 6)], [pool])
+    return pool[int(np.argmax(scores))]
+
+
+def test_the_ranker_prefers_answers_of_the_class_the_question_names(ranker):
+    cities = cand("located in", ("paris", "lyon"), score=1.0)
+    firms = cand("based in", ("acme",), score=1.2)  # retrieval's favourite
+    assert best(ranker, "which cities are in France", [firms, cities]) is cities
+    assert best(ranker, "what organizations are in France", [cities, firms]) is firms
+    # no class named: retrieval's order stands
+    assert best(ranker, "what is in France", [cities, firms]) is firms
+    people = cand("based in", ("ann",), score=1.2)
+    assert best(ranker, "who is in France", [cities, people]) is people
+    ranker.type_weight = 0.0  # the signal off: retrieval's favourite wins again
+    assert best(ranker, "which cities are in France", [firms, cities]) is firms
+
+
+TTL = """@prefix ex: <http://ex/> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+ex:City rdfs:label "city" . ex:Country rdfs:label "country" . ex:Company rdfs:label "company" .
+ex:located_in rdfs:label "country" . ex:hq rdfs:label "headquarters location" .
+ex:citizen rdfs:label "country of citizenship" .
+ex:france a ex:Country ; rdfs:label "Fralia" .
+ex:paris a ex:City ; rdfs:label "Parvu" ; ex:located_in ex:france .
+ex:lyon a ex:City ; rdfs:label "Lyvo" ; ex:located_in ex:france .
+ex:acme a ex:Company ; rdfs:label "Acmo Works" ; ex:hq ex:paris .
+ex:bolt a ex:Company ; rdfs:label "Bolto Group" ; ex:hq ex:lyon .
+ex:ann rdfs:label "Ann Vero" ; ex:citizen ex:france .
+"""
+
+
+def test_a_typed_graph_answers_the_kind_asked_for(tmp_path):
+    """End to end: "what cities are located in X" reaches the cities (one hop), not the
+    companies headquartered in them (two), and "the country of citizenship" of a person
+    is the country, not its cities."""
+    ws = turtle_workspace(tmp_path, TTL)
+    with Agent.open(ws, read_only=True) as agent:
+        cities, country = agent.ask_batch(
+            [
+                "what cities are located in Fralia?",
+                "what is the country of citizenship of Ann Vero?",
+            ]
+        )
+    assert set(cities.labels) == {"Parvu", "Lyvo"}
+    assert country.labels == ["Fralia"]
