@@ -118,6 +118,11 @@ class LLMConfig(_Strict):
         "default", description="LoRA adapter in WORKSPACE/adapters/ (used if present)"
     )
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    quantize: Literal["none", "int8"] = Field(
+        "none",
+        description="int8: the local model's Linear layers as dynamic int8 at load (after "
+        "the adapter merge; CPU, computes in fp32 around them, so not with precision bf16)",
+    )
     batch_size: int = Field(16, gt=0)
     base_url: str | None = Field(None, description="OpenAI-compatible server (backend: openai)")
     api_key_env: str | None = Field(None, description="environment variable holding the key")

@@ -191,6 +191,7 @@ def build_llm(cfg, adapter: Path | None):
         model=cfg.model,
         adapter=adapter,
         precision=cfg.precision,
+        quantize=cfg.quantize,
         batch_size=cfg.batch_size,
     )
 

@@ -4,7 +4,9 @@ Measured on 2 cores (Xeon with AMX), SmolLM2 in bf16: one 150-token prompt 84 ms
 batched prompts 3,400-4,000 tokens/s (64 x 20 to 8 x 200 tokens); fp32 about 3x slower.
 On an AMD EPYC with AVX512-BF16 (2 cores), bf16 is 1.8x faster than fp32.
 ``choose`` needs one prefill per conversation (no decoding) and batches them; prompts that
-share a prefix (a question's candidates) compute it once.
+share a prefix (a question's candidates) compute it once. ``quantize="int8"`` swaps the
+Linear layers for dynamic int8 ones at load (bench/reader_compression.py measures speed,
+memory and Hits@1 against fp32 and bf16).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from kgagent.llm.base import Message, normalize_rows
 from kgagent.llm.models import DEFAULT_LLM, check_adapter_dir, resolve_model
 from kgagent.retrieval.encoder import fast_bf16
 
-__all__ = ["TransformersLM", "load_causal_lm", "model_config", "prompt_tokens"]
+__all__ = ["TransformersLM", "load_causal_lm", "model_config", "prompt_tokens", "quantize_int8"]
 
 Precision = Literal["auto", "fp32", "bf16"]
+Quantize = Literal["none", "int8"]
 
 
 class TransformersLM:
@@ -34,6 +37,10 @@ class TransformersLM:
         adapter: a LoRA adapter directory (peft format) applied on top, or None.
         precision: ``"auto"`` = bf16 where the CPU has native bf16 matmuls (AMX tiles or
             AVX512-BF16: 1.8-3x faster), else fp32.
+        quantize: ``"int8"``: the decoder's Linear layers as dynamic int8 (weights int8 per
+            output channel, activations quantized per call; see :func:`quantize_int8`),
+            applied after any adapter merge. Computes in fp32 around them, so it excludes
+            ``precision="bf16"`` (``"auto"`` then means fp32).
         batch_size: conversations per forward pass (``choose``, ``generate``): the bound
             on the activations and KV cache of one pass, whatever the number of prompts.
         max_length: longer prompts lose their middle (see :func:`_cut_middle`): the system
@@ -49,6 +56,7 @@ class TransformersLM:
         *,
         adapter: str | Path | None = None,
         precision: Precision = "auto",
+        quantize: Quantize = "none",
         batch_size: int = 16,
         max_length: int = 1024,
     ) -> None:
@@ -62,7 +70,14 @@ class TransformersLM:
             check_adapter_dir(self.adapter)
         if precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"llm precision {precision!r}: expected auto, fp32 or bf16")
-        bf16 = precision == "bf16" or (precision == "auto" and fast_bf16("cpu"))
+        if quantize not in ("none", "int8"):
+            raise ConfigError(f"llm quantize {quantize!r}: expected none or int8")
+        if quantize == "int8" and precision == "bf16":
+            raise ConfigError("llm quantize 'int8' computes in fp32: it excludes precision 'bf16'")
+        self.quantize = quantize
+        bf16 = quantize == "none" and (
+            precision == "bf16" or (precision == "auto" and fast_bf16("cpu"))
+        )
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         self.batch_size = max(1, int(batch_size))
         self.max_length = max(8, int(max_length))
@@ -81,6 +96,8 @@ class TransformersLM:
             base.load_state_dict(merged.state_dict())
             del merged
         self.model = base.to(self.dtype).eval()
+        if quantize == "int8":
+            self.model = quantize_int8(self.model)
         self._cache_kw = _cache_name(self.model)
         self._lock = threading.Lock()
         self._option_ids: dict[tuple[str, ...], list[int]] = {}
@@ -88,10 +105,12 @@ class TransformersLM:
     @property
     def name(self) -> str:
         base = self.path.name if self.model_name.lower() in ("smollm2",) else str(self.path)
-        return base if self.adapter is None else f"{base}+lora:{self.adapter.name}"
+        base = base if self.adapter is None else f"{base}+lora:{self.adapter.name}"
+        return base if self.quantize == "none" else f"{base}+{self.quantize}"
 
     def __repr__(self) -> str:
-        return f"TransformersLM({self.name!r}, dtype={str(self.dtype).split('.')[-1]})"
+        dtype = "int8" if self.quantize == "int8" else str(self.dtype).split(".")[-1]
+        return f"TransformersLM({self.name!r}, dtype={dtype})"
 
     # -- prompts ------------------------------------------------------------------------
 
@@ -342,6 +361,45 @@ def load_causal_lm(path: Path, config: Any = None) -> Any:
         dtype=torch.float32,
         use_safetensors=True,  # never a pickle, whatever else the directory holds
     )
+
+
+def quantize_int8(model: Any) -> Any:
+    """``model`` (fp32, eval) with its Linear layers swapped, in place, for dynamic int8 ones
+    (fbgemm/x86 kernels; weights int8 with a scale per output channel, activations
+    quantized per call from their own range: no calibration data needed).
+
+    ``lm_head`` stays fp32: its weight is tied to the input embeddings (SmolLM2), so
+    quantizing it keeps the fp32 embedding *and* adds an int8 copy, and the reader reads
+    only the last position's logits, where the head costs little beside the 30 layers.
+
+    Raises:
+        ConfigError: this torch has no ``torch.ao.quantization`` (deprecated: torch means
+            to move it to torchao) or no x86/fbgemm quantized engine.
+    """
+    import warnings
+
+    import torch
+
+    engines = torch.backends.quantized.supported_engines
+    engine = next((e for e in ("x86", "fbgemm") if e in engines), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
+        try:
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+        except ImportError as exc:
+            raise ConfigError(
+                "llm quantize 'int8' needs torch.ao.quantization, which this torch no longer "
+                "has: set llm.quantize to none"
+            ) from exc
+        if engine is None:
+            raise ConfigError(
+                f"llm quantize 'int8' needs the x86 or fbgemm quantized engine; this torch "
+                f"has {', '.join(engines) or 'none'}: set llm.quantize to none"
+            )
+        if torch.backends.quantized.engine not in ("x86", "fbgemm"):
+            torch.backends.quantized.engine = engine  # process-wide; already x86 on x86
+        spec = {torch.nn.Linear: per_channel_dynamic_qconfig, "lm_head": None}
+        return quantize_dynamic(model, spec, inplace=True)
 
 
 def _merge_adapter(model: Any, adapter: Path) -> Any:
