@@ -18,7 +18,7 @@ Each point gets a fresh workspace under ``--root`` (default: a temporary directo
    latency p50/p95 per question, Hits@1 against the gold answers, and the child's peak RSS;
 4. recall@10 of the fact index against exact search, for the first
    ``--recall-questions`` questions: the index's top 10 for the question's vector beside
-   the exact top 10 over every fact, re-encoded from ``index/facts.tsv`` with the same
+   the exact top 10 over every fact, re-encoded from the index's fact table with the same
    encoder (the stored vectors where that file is absent);
 5. the workspace's size on disk.
 
@@ -252,7 +252,7 @@ def recall_worker(ws: str, qfile: str, out: str, n: str) -> None:
 
 def exact_top10(index_dir: Path, index, encoder, queries):
     """The exact top 10 fact ids per query, (q, 10), over vectors re-encoded from the fact
-    texts (the stored vectors if the index has no facts.tsv), chunk by chunk."""
+    texts (the stored vectors if the index has no fact table), chunk by chunk."""
     import numpy as np
 
     best_s = np.full((len(queries), 10), -np.inf, dtype=np.float32)  # (q, 10)
@@ -266,20 +266,17 @@ def exact_top10(index_dir: Path, index, encoder, queries):
         top = np.argpartition(-s, 9, axis=1)[:, :10]  # (q, 10), unordered: compared as sets
         best_s, best_i = np.take_along_axis(s, top, 1), np.take_along_axis(i, top, 1)
 
-    facts = index_dir / "facts.tsv"
-    if facts.is_file():
-        import csv
+    table = index_dir / ("facts" if (index_dir / "facts").is_dir() else "facts.tsv")
+    if table.exists():
+        from kgagent.retrieval.facts import FactTable
 
-        import pandas as pd
-
-        chunks = pd.read_csv(
-            facts, sep="\t", usecols=["id", "text"], dtype={"id": np.int64, "text": str},
-            quoting=csv.QUOTE_NONE, keep_default_na=False, chunksize=100_000,
-        )  # fmt: skip
-        for chunk in chunks:
-            vecs = np.asarray(encoder.encode(chunk["text"].tolist()), dtype=np.float32)
-            fold(chunk["id"].to_numpy(), vecs)
-        return best_i, "re-encoded fact texts (index/facts.tsv)"
+        facts = FactTable.load(table)  # mapped: sentences are decoded chunk by chunk
+        ids = facts.ids
+        for start in range(0, len(facts), 100_000):
+            rows = np.arange(start, min(len(facts), start + 100_000))
+            vecs = np.asarray(encoder.encode(facts.texts_at(rows)), dtype=np.float32)
+            fold(ids[rows], vecs)
+        return best_i, f"re-encoded fact texts (index/{table.name})"
     ids = index.ids()
     for start in range(0, len(ids), 100_000):
         part = ids[start : start + 100_000]
