@@ -60,7 +60,7 @@ class PQSection(_Strict):
 
     bytes: int = Field(0, ge=0, description="code bytes per vector; 0: dim / 8")
     nlist: int = Field(0, ge=0, description="inverted lists; 0: about sqrt(facts)")
-    nprobe: int = Field(0, ge=0, description="lists scanned per query; 0: nlist / 16")
+    nprobe: int = Field(0, ge=0, description="lists scanned per query; 0: nlist / 8")
     opq: bool = Field(False, description="learn a rotation first (slower training)")
     refine: int = Field(100, ge=0, description="candidates re-scored exactly (float16)")
     train_max: int = Field(100_000, ge=1024, description="training sample (bounds its time)")

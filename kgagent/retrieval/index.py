@@ -20,15 +20,17 @@ the switch down to 2 queries (32 queries: 35 ms).
 ``storage`` picks how the vectors are held (:data:`STORAGE`): ``float32`` as above;
 ``float16`` the same kinds over half-size vectors (``flat16``, ``hnsw16``); ``pq`` IVF-PQ
 codes re-ranked from float16 rows on disk (``ivfpq``, :mod:`~kgagent.retrieval.faiss_pq`);
-``auto`` exact float32 up to ``exact_max`` and IVF-PQ above. Why IVF-PQ rather than HNSW
-past ``exact_max`` (docs/benchmarks.md, "Compact vectors", 2 shared cores): at 1M 256-d
-vectors HNSW takes minutes to build and holds 1.3 KB per vector in memory, IVF-PQ trains
-and adds in well under the 5-minute budget with ~40 B per vector in memory (the float16
-rows are mapped from disk), at recall@10 0.9+ after re-ranking. ``float16`` flat is not
-auto's choice under ``exact_max``: it halves memory but not search time (faiss decodes
-each value), and exact float32 is 1.5 GB at 1M 384-d vectors, within budget. Every
-compact kind measures its own recall@10 against exact search (:mod:`.recall`), saved in
-the manifest (``recall_at_10``).
+``auto`` exact float32 up to ``exact_max`` and IVF-PQ above. Why IVF-PQ and not HNSW
+past ``exact_max`` (docs/benchmarks.md, "Compact vectors"; 2 shared cores, MiniLM 384-d):
+at 129k vectors HNSW took 133 s to build (float16: 53 s) against IVF-PQ's 26 s, training
+included, and IVF-PQ built 1M vectors in 69 s (recall@10 0.92 vs exact, 2.1 ms a query,
+42 MiB resident after open: its float16 rows stay mapped on disk), where exact float32
+takes 67 ms a query and 1.6 GB resident. Not float16 flat under ``exact_max``: it is
+not exact (recall 0.999) and exact float32 fits the budget there. IVF-PQ is trained once,
+when the index first calls for it (``auto``: on crossing ``exact_max``, from every vector
+held; ``pq``: on reaching :data:`~.faiss_pq.PQ_MIN`, i.e. the first chunk a streaming
+build adds); :meth:`rebuild` retrains on all. Every compact kind measures its own
+recall@10 against exact search (:mod:`.recall`), saved in the manifest.
 """
 
 from __future__ import annotations
