@@ -173,9 +173,8 @@ class Agent:
 
     # -- indexing -----------------------------------------------------------------------
 
-    def index(self, *, progress: bool = False) -> IndexReport:
-        """Builds the fact index, or updates it: only new facts are encoded."""
-        rc = self.config.retrieval
+    def index(self, *, progress: bool = False, executor=None) -> IndexReport:
+        """Builds the fact index, or updates it: only new facts are encoded (by ``executor``)."""
         with self._lock:
             previous = self._index
             if previous is None and self.ws is not None:
@@ -184,9 +183,10 @@ class Agent:
                 self.kg,
                 self.encoder,
                 previous=previous,
-                vector_options=rc.vector_options(),  # exact_max, storage, pq
-                linker_stopwords=tuple(rc.linker_stopwords),
+                vector_options=self.config.retrieval.vector_options(),  # exact_max, storage, pq
+                linker_stopwords=tuple(self.config.retrieval.linker_stopwords),
                 progress=progress,
+                executor=executor,
             )
             self._index = built
             self._retriever = None

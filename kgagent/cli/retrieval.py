@@ -27,11 +27,27 @@ def index(
             "saved as retrieval.encoder once the index is built with it"
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="where facts are encoded: local (this process) or ray (Ray actors, "
+            "each loading the encoder once; pip install 'kgagent[ray]')"
+        ),
+    ] = "local",
+    workers: Annotated[int, typer.Option(help="Ray actors encoding (--executor ray)")] = 2,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="a running Ray cluster (--executor ray); default: a private Ray on this "
+            "machine (loopback, no dashboard), stopped at the end"
+        ),
+    ] = None,
 ) -> None:
     """Build or update the fact index (only new facts are encoded; every fact again when
     --encoder names another encoder)."""
     from kgagent.agents import Agent
     from kgagent.config import AgentConfig
+    from kgagent.retrieval import EXECUTORS
     from kgagent.retrieval.build_stats import peak_rss_mib
     from kgagent.retrieval.index import FactIndex
     from kgagent.workspace import Workspace as Ws
@@ -44,8 +60,16 @@ def index(
         config = AgentConfig.model_validate(data)  # saved only once it has indexed
     else:
         encoder = None
-    with Agent(ws.open_kg(), config=config, workspace=workspace) as agent:
-        typer.echo(str(agent.index(progress=True)))
+    if executor not in EXECUTORS:
+        raise KGAgentError(f"--executor {executor!r}: one of {', '.join(EXECUTORS.names())}")
+    rc = config.retrieval  # the workers load the encoder the build uses
+    options = {"encoder": rc.encoder, "encoder_kwargs": rc.encoder_kwargs, "workers": workers,
+               "address": ray_address} if executor == "ray" else {}  # fmt: skip
+    with (
+        Agent(ws.open_kg(), config=config, workspace=workspace) as agent,
+        EXECUTORS.get(executor)(**options) as pool,
+    ):
+        typer.echo(str(agent.index(progress=True, executor=pool)))
         typer.echo(FactIndex.summary(ws.index_dir / "vectors"))  # storage, measured recall
     # the build's report has its stages; saving (a reused index compares its rows) comes after
     typer.echo(f"peak RSS of the whole run (build and save): {peak_rss_mib():,.0f} MiB")

@@ -11,6 +11,7 @@ from kgagent.errors import EncoderError
 
 __all__ = [
     "ENCODERS",
+    "EXECUTORS",
     "EntityCandidate",
     "EntityLinker",
     "FactIndex",
@@ -29,6 +30,12 @@ ENCODERS.register(
 ENCODERS.register("hashing", "kgagent.retrieval.encoder", "HashingEncoder")
 #: word-piece vectors distilled from MiniLM (once, cached): ~45x faster to encode, coarser
 ENCODERS.register("static", "kgagent.retrieval.static", "StaticEncoder")
+
+#: Where an index build encodes (``kgagent index --executor NAME``): this process, or
+#: Ray actors (:mod:`kgagent.retrieval.executors`)
+EXECUTORS = Registry("executor")
+EXECUTORS.register("local", "kgagent.retrieval.executors", "LocalExecutor")
+EXECUTORS.register("ray", "kgagent.retrieval.executors", "RayExecutor")
 
 _LAZY = {
     "get_encoder": "kgagent.retrieval.encoder",

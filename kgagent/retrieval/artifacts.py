@@ -100,6 +100,7 @@ class RetrievalIndex:
         linker_stopwords: tuple[str, ...] | list[str] = (),
         progress: bool = False,
         chunk_mb: float = CHUNK_MB,
+        executor=None,
     ) -> tuple[RetrievalIndex, IndexReport]:
         """Builds the index of ``kg``, reusing ``previous``'s vectors (same encoder) and
         linker label embeddings: only new or re-worded facts are encoded.
@@ -114,7 +115,8 @@ class RetrievalIndex:
         value and the index is now on the other side of it, the vectors are re-indexed
         as the other kind (flat or HNSW) from their stored values, without encoding.
         ``vector_options`` (``RetrievalConfig.vector_options()``: exact_max, storage, pq)
-        likewise.
+        likewise. ``executor`` (:mod:`kgagent.retrieval.executors`) encodes the facts'
+        batches elsewhere (Ray actors) with the same vectors; None: in this process.
         """
         from kgagent.retrieval.fact_stream import (
             FactTableBuilder,
@@ -149,6 +151,7 @@ class RetrievalIndex:
                     previous.facts if reuse else None,
                     check_text=reuse,  # same triple, new wording (a label changed)
                     batch_rows=batch_rows,
+                    executor=executor,
                 )
                 facts = stream_facts(kg, builder, sink, chunk_bytes=chunk_bytes, progress=progress)
             with clock("stale vectors"):

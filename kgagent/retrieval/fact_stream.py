@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kgagent.kg.terms import iri_of, parse_literal
+from kgagent.retrieval.executors import LocalExecutor
 from kgagent.retrieval.facts import FactTable
 from kgagent.retrieval.strings import Strings
 from kgagent.retrieval.verbalize import NAME_PREDICATES, Verbalizer, format_literal
@@ -212,6 +213,9 @@ class VectorSink:
             re-encoded, as its sentence cannot be vouched for).
         check_text: compare sentences with ``old`` (only when ``vectors`` is reused).
         batch_rows: texts per encoder call.
+        executor: where the batches are encoded (:mod:`kgagent.retrieval.executors`;
+            None: ``encoder`` in this process); vectors come back in batch order and
+            are added as a local build adds them.
     """
 
     encoder: object
@@ -220,6 +224,7 @@ class VectorSink:
     old: FactTable | None
     check_text: bool
     batch_rows: int
+    executor: object | None = None
     encoded: int = 0
 
     def take(self, chunk: FactChunk) -> None:
@@ -242,11 +247,16 @@ class VectorSink:
                 changed = [a != chunk.texts[i] for a, i in zip(before, at.tolist(), strict=True)]
                 todo[at[np.array(changed, dtype=bool)]] = True
         rows = np.flatnonzero(todo)
-        for start in range(0, len(rows), self.batch_rows):
-            part = rows[start : start + self.batch_rows]
-            emb = self.encoder.encode([chunk.texts[i] for i in part.tolist()])  # (b, d)
+        parts = [rows[at : at + self.batch_rows] for at in range(0, len(rows), self.batch_rows)]
+        batches = ([chunk.texts[i] for i in part.tolist()] for part in parts)
+        executor = self.executor if self.executor is not None else _LOCAL
+        vectors = executor.encode_batches(batches, self.encoder)  # (b, d) each, in order
+        for part, emb in zip(parts, vectors, strict=True):
             self.vectors.add(ids[part], np.asarray(emb, dtype=np.float32))
         self.encoded += len(rows)
+
+
+_LOCAL = LocalExecutor()
 
 
 def stream_facts(
