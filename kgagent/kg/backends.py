@@ -108,6 +108,9 @@ class Backend:
     separate_default_graph: ClassVar[bool] = True
     #: can stream a file into a fresh graph without holding it in memory
     bulk_load: ClassVar[bool] = False
+    #: a full scan (:mod:`kgagent.kg.scan`) reads this many rows a query, in pages; None:
+    #: one SELECT (a remote endpoint caps, or times out on, a result of the whole graph)
+    scan_page_rows: int | None = None
 
     def load(
         self,

@@ -76,8 +76,10 @@ class SparqlEndpointBackend(Backend):
         graph_store_endpoint: str | None = None,
         batch_size: int = 1000,
         graph_store_batch_size: int = 50_000,
+        scan_page_rows: int = 10_000,  # Virtuoso's default ResultSetMaxRows
     ) -> None:
         self.query_endpoint = query_endpoint
+        self.scan_page_rows = scan_page_rows
         self.update_endpoint = update_endpoint or query_endpoint
         self.graph_store_endpoint = graph_store_endpoint
         self.graph_store_batch_size = graph_store_batch_size
