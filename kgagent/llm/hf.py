@@ -363,7 +363,7 @@ def load_causal_lm(path: Path, config: Any = None) -> Any:
     )
 
 
-def quantize_int8(model: Any) -> Any:
+def quantize_int8(model: Any, *, keep: Sequence[str] = ("lm_head",)) -> Any:
     """``model`` (fp32, eval) with its Linear layers swapped, in place, for dynamic int8 ones
     (fbgemm/x86 kernels; weights int8 with a scale per output channel, activations
     quantized per call from their own range: no calibration data needed).
@@ -371,6 +371,9 @@ def quantize_int8(model: Any) -> Any:
     ``lm_head`` stays fp32: its weight is tied to the input embeddings (SmolLM2), so
     quantizing it keeps the fp32 embedding *and* adds an int8 copy, and the reader reads
     only the last position's logits, where the head costs little beside the 30 layers.
+    ``keep``: the last parts of module names left fp32 (``"down_proj"``: the MLP outputs,
+    whose inputs carry the largest activation outliers in LLMs; LLM.int8(), Dettmers et
+    al. 2022).
 
     Raises:
         ConfigError: this torch has no ``torch.ao.quantization`` (deprecated: torch means
@@ -398,7 +401,8 @@ def quantize_int8(model: Any) -> Any:
             )
         if torch.backends.quantized.engine not in ("x86", "fbgemm"):
             torch.backends.quantized.engine = engine  # process-wide; already x86 on x86
-        spec = {torch.nn.Linear: per_channel_dynamic_qconfig, "lm_head": None}
+        spec: dict[Any, Any] = {torch.nn.Linear: per_channel_dynamic_qconfig}
+        spec |= {n: None for n, _ in model.named_modules() if n.rsplit(".", 1)[-1] in keep}
         return quantize_dynamic(model, spec, inplace=True)
 
 

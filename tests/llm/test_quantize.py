@@ -71,6 +71,8 @@ def test_int8_swaps_the_decoder_linears_and_keeps_the_tied_head(tiny_lm_dir):
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
+    from kgagent.llm.hf import quantize_int8
+
     lm = _lm(tiny_lm_dir, quantize="int8")  # precision auto: fp32 around the int8 layers
     assert lm.dtype == torch.float32 and lm.name.endswith("+int8") and "int8" in repr(lm)
     swapped = [n for n, m in lm.model.named_modules() if isinstance(m, DynamicLinear)]
@@ -78,7 +80,11 @@ def test_int8_swaps_the_decoder_linears_and_keeps_the_tied_head(tiny_lm_dir):
     assert len(swapped) == 2 * 7  # q, k, v, o, gate, up, down per layer
     assert plain == ["lm_head"]
     assert lm.model.lm_head.weight is lm.model.get_input_embeddings().weight
-    assert _lm(tiny_lm_dir, precision="fp32").quantize == "none"
+    fp32 = _lm(tiny_lm_dir, precision="fp32")
+    assert fp32.quantize == "none"
+    kept = quantize_int8(fp32.model, keep=("lm_head", "down_proj"))
+    plain = [n for n, m in kept.named_modules() if type(m) is torch.nn.Linear]
+    assert plain == ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj", "lm_head"]
 
 
 def test_int8_choose_is_finite_normalized_and_close_to_fp32(tiny_lm_dir):
