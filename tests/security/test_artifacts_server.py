@@ -293,8 +293,10 @@ def _vectors_manifest(ws: Path) -> dict:
 
 def test_the_configured_exact_max_applies_to_an_existing_index(ws):
     assert _vectors_manifest(ws)["kind"] == "flat"
+    # float32 storage: past exact_max, HNSW (``auto`` would keep 11 facts flat: too few
+    # to train IVF-PQ on)
     Workspace(ws).write_config(
-        AgentConfig(retrieval=RetrievalConfig(encoder="hashing", exact_max=5))
+        AgentConfig(retrieval=RetrievalConfig(encoder="hashing", exact_max=5, vectors="float32"))
     )
     with Agent.open(ws) as agent:  # `kgagent index WS` after editing kgagent.yaml
         report = agent.index()
