@@ -15,6 +15,7 @@ scan, the fact table and the vector index stay in the driver. Executors are regi
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -27,8 +28,10 @@ __all__ = ["LocalExecutor", "RayExecutor"]
 
 #: object store of a Ray started here: batches and vectors of one chunk in flight fit
 OBJECT_STORE_BYTES = 128 << 20
-#: batches in flight per actor (one encoding, one queued: the actor is never idle)
+#: pieces in flight per actor (one encoding, one queued: the actor is never idle)
 IN_FLIGHT_PER_WORKER = 2
+#: texts in the smallest piece a batch is cut into for the actors (shipping costs more)
+MIN_PIECE = 256
 
 
 class LocalExecutor:
@@ -115,22 +118,38 @@ class RayExecutor:
             ) from exc
 
     def encode_batches(self, batches: Iterable[list[str]], encoder=None) -> Iterator[np.ndarray]:
-        """(b, dim) float32 vectors of each batch, in the order given; batches go to the
-        actors in turn, at most :data:`IN_FLIGHT_PER_WORKER` per actor at a time."""
+        """(b, dim) float32 vectors of each batch, in the order given. A batch is cut into
+        up to one piece per actor (of at least :data:`MIN_PIECE` texts: a build's batches
+        are sized by memory, and a chunk may hold one), the pieces go to the actors in
+        turn, at most :data:`IN_FLIGHT_PER_WORKER` per actor at a time, and come back
+        joined in order."""
         if encoder is not None and int(encoder.dim) != self.dim:
             raise KGAgentError(
                 f"--executor ray: the workers' encoder gives {self.dim}-d vectors, the "
                 f"build's {int(encoder.dim)}-d (retrieval.encoder / encoder_kwargs differ)"
             )
-        ray = self._ray
-        window = IN_FLIGHT_PER_WORKER * len(self._actors)
-        pending: deque = deque()
-        for k, texts in enumerate(batches):
-            pending.append(self._actors[k % len(self._actors)].encode.remote(texts))
-            if len(pending) >= window:
-                yield ray.get(pending.popleft())
+        actors = len(self._actors)
+        window = IN_FLIGHT_PER_WORKER * actors
+        pending: deque[list] = deque()  # per batch: its pieces' results, in order
+        in_flight = turn = 0
+        for texts in batches:
+            n = max(1, min(actors, len(texts) // MIN_PIECE))
+            cuts = [len(texts) * i // n for i in range(n + 1)]
+            refs = []
+            for a, b in itertools.pairwise(cuts):
+                refs.append(self._actors[turn % actors].encode.remote(texts[a:b]))
+                turn += 1
+            pending.append(refs)
+            in_flight += len(refs)
+            while in_flight >= window:
+                in_flight -= len(pending[0])
+                yield self._joined(pending.popleft())
         while pending:
-            yield ray.get(pending.popleft())
+            yield self._joined(pending.popleft())
+
+    def _joined(self, refs: list) -> np.ndarray:
+        parts = self._ray.get(refs)  # (b_i, dim) each
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)  # (b, dim)
 
     def close(self) -> None:
         """Stops the actors, and the Ray this executor started."""

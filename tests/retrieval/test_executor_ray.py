@@ -112,6 +112,16 @@ def test_ray_workers_give_the_vectors_ids_and_manifest_of_a_local_build(kg, ray_
     assert ray_session.is_initialized()  # not the executor's Ray: left running
 
 
+def test_a_large_batch_is_cut_among_the_workers_and_joined_in_order(ray_session):
+    hashing = get_encoder("hashing")
+    batches = [[f"fact number {i} of batch {b}" for i in range(n)] for b, n in enumerate((700, 3))]
+    with RayExecutor(encoder="hashing", workers=2) as pool:
+        out = list(pool.encode_batches(batches, hashing))
+    assert [v.shape for v in out] == [(700, hashing.dim), (3, hashing.dim)]
+    for texts, vectors in zip(batches, out, strict=True):
+        np.testing.assert_array_equal(vectors, hashing.encode(texts))
+
+
 def test_cli_index_with_ray_matches_a_local_index(tmp_path, ray_session):
     roots = [turtle_workspace(tmp_path / n, FILMS_TTL, index=False) for n in ("a", "b")]
     assert runner.invoke(app, ["index", str(roots[0])]).exit_code == 0
