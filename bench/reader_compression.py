@@ -10,7 +10,8 @@ written), its reader prompts built from the questions' evidence, then the varian
 (its adapter merged first, as ``Agent`` does), then measured:
 
 - ``load_s``, ``rss_model_mib``: the model's load time and the RSS it added (measured
-  after one warm-up ``choose``: mapped weights count once touched);
+  after one warm-up ``choose``: mapped weights count once touched), and again after
+  glibc's ``malloc_trim`` (what the swap freed, if the allocator kept it);
 - ``choose_ms_single`` p50/p90: one question's prompts per ``choose`` call, as ``ask``
   sends them (its candidates share their prefix), on ``--latency-questions`` per hop;
 - ``choose_ms_per_q_batched``: ``--batch`` questions per call, as ``ask_batch`` sends a
@@ -32,6 +33,7 @@ the figures are timings.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import random
@@ -128,6 +130,8 @@ def worker(args) -> None:
         gc.collect()
         # after a first pass: safetensors weights are mapped, and count once touched
         out["rss_model_mib"] = round(rss_mib() - rss0, 1)
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # heap freed by the int8 swap, given back
+        out["rss_model_trimmed_mib"] = round(rss_mib() - rss0, 1)
         for h in HOPS:
             rows, single, batched = [], [], []
             for convs in prompts[h][: args.latency_questions]:
@@ -188,7 +192,8 @@ def compare(runs: dict) -> None:
 
 def render(results: dict) -> str:
     head = (
-        "| workspace | reader | load s | model RSS MiB | choose ms/q single p50 (1/2/3-hop) "
+        "| workspace | reader | load s | model RSS MiB (trimmed) "
+        "| choose ms/q single p50 (1/2/3-hop) "
         "| choose ms/q batched | Hits@1 1/2/3-hop | LLM share | top agrees with fp32 |"
     )
     lines = [head, "|" + "---|" * 9]
@@ -196,7 +201,8 @@ def render(results: dict) -> str:
         for name, r in variants.items():
             hops = [r["hops"][str(h)] for h in HOPS]  # JSON keys, from the workers
             lines.append(
-                f"| {Path(ws).name} | {name} | {r['load_s']} | {r['rss_model_mib']} | "
+                f"| {Path(ws).name} | {name} | {r['load_s']} | "
+                f"{r['rss_model_mib']} ({r['rss_model_trimmed_mib']}) | "
                 + "/".join(str(x["choose_ms_single"]["p50"]) for x in hops) + " | "
                 + "/".join(str(x["choose_ms_per_q_batched"]) for x in hops) + " | "
                 + "/".join(f"{x['hits_at_1']:.3f}" for x in hops) + " | "
@@ -286,9 +292,10 @@ def doc(results: dict, table: str) -> str:
         f"*batched*: {q['batch']} questions per call (as `ask_batch`), ms per question; "
         "Hits@1 from `agent.ask_batch` with the workspace's configuration; *LLM share*: "
         "questions whose prompts reached the LLM; *top agrees*: the best candidate is "
-        "fp32's. Pruning was not tried: torch's dense kernels do not skip zero weights, so "
-        "unstructured sparsity saves no time, and removing heads or layers of a 135M model "
-        "needs retraining.\n\n" + table
+        "fp32's. *int8*: `llm.quantize: int8`; *int8-keep-down*: int8 with the MLP's "
+        "`down_proj` left fp32 (a bench variant, not an option). Pruning was not tried: "
+        "torch's dense kernels do not skip zero weights, so unstructured sparsity saves no "
+        "time, and removing heads or layers of a 135M model needs retraining.\n\n" + table
     )
 
 
