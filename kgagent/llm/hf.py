@@ -366,7 +366,8 @@ def load_causal_lm(path: Path, config: Any = None) -> Any:
 def quantize_int8(model: Any, *, keep: Sequence[str] = ("lm_head",)) -> Any:
     """``model`` (fp32, eval) with its Linear layers swapped, in place, for dynamic int8 ones
     (fbgemm/x86 kernels; weights int8 with a scale per output channel, activations
-    quantized per call from their own range: no calibration data needed).
+    quantized per call with one scale from the whole input's range: no calibration data,
+    but a prompt's scores move a little with its batch and padding).
 
     ``lm_head`` stays fp32: its weight is tied to the input embeddings (SmolLM2), so
     quantizing it keeps the fp32 embedding *and* adds an int8 copy, and the reader reads
