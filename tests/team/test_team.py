@@ -180,7 +180,7 @@ def test_bad_team_input_gets_clear_errors(members, tmp_path):
 
 def test_members_can_run_as_ray_actors(member_dirs, members, trio):
     ray = pytest.importorskip("ray")
-    team, report = trio
+    team, _ = trio
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         names = ("people", "films", "awards")
@@ -190,8 +190,9 @@ def test_members_can_run_as_ray_actors(member_dirs, members, trio):
             Team(agents=dirs, executor="ray", llm=None, workspace=team.workspace) as remote,
             Team(agents=local_agents, llm=None, workspace=team.workspace) as local,
         ):
-            # the members' policy loads as it does locally: where training found it better
-            assert (remote.policy is not None) == report["used"]
+            # the team's policy loads as it does locally (where training last chose to use
+            # it: tests before this one retrain it in the same workspace)
+            assert (remote.policy is not None) == (local.policy is not None)
             qs = [AWARD, GENRES_OF_NOLAN, "who directed Titanic"]
             got, want = remote.ask_batch(qs), local.ask_batch(qs)
             assert [a.labels for a in got] == [a.labels for a in want]
