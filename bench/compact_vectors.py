@@ -198,7 +198,9 @@ def main() -> None:
         open_child(sys.argv[2], sys.argv[3])
         return
     ap = argparse.ArgumentParser()
-    ap.add_argument("--vectors", default="/work/ws/zs/index/vectors")
+    ap.add_argument(
+        "--vectors", required=True, help="a workspace's index/vectors (read only), e.g. MetaQA's"
+    )
     ap.add_argument("--synthetic", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--dry-run", action="store_true")

@@ -1,7 +1,7 @@
 """A compressed reader (issue 24 item 5): SmolLM2-135M-Instruct in fp32, bf16 and dynamic
 int8 (``llm.quantize: int8``), compared on speed at equal Hits@1.
 
-    python bench/reader_compression.py [--questions 100] [--workspaces /work/ws/mq_new,/work/ws/zs]
+    python bench/reader_compression.py --workspaces SUPERVISED,UNTRAINED [--questions 100]
         [--variants fp32,bf16,int8] [--latency-questions 30] [--batch 32] [--dry-run]
 
 Each (workspace, variant) runs in a fresh process (``worker``), so load time and memory
@@ -59,8 +59,6 @@ VARIANTS = {
     "int8-keep-down": {"precision": "fp32", "quantize": "none"},
 }
 KEEP = {"int8-keep-down": ("lm_head", "down_proj")}
-WORKSPACES = "/work/ws/mq_new,/work/ws/zs"
-SPLIT = Path("/work/ws/mq_new/qa_split.json")
 
 
 def rss_mib() -> float:
@@ -252,15 +250,25 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=100, help="per hop")
     ap.add_argument("--latency-questions", type=int, default=30, help="per hop, single calls")
     ap.add_argument("--batch", type=int, default=32, help="questions per ask_batch / choose")
-    ap.add_argument("--workspaces", default=WORKSPACES, help="comma-separated, opened read-only")
+    ap.add_argument(
+        "--workspaces",
+        help="comma-separated MetaQA workspaces (bench/qa_metaqa.py builds one), opened read-only",
+    )  # fmt: skip
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--data", type=Path, default=SHARED)
-    ap.add_argument("--split", type=Path, default=SPLIT)
+    ap.add_argument(
+        "--split", type=Path, help="qa_split.json of held-out questions (default: the first "
+        "workspace's, as bench/qa_metaqa.py writes it)",
+    )  # fmt: skip
     ap.add_argument("--dry-run", action="store_true", help="print; write no results")
     ap.add_argument("--workspace", help=argparse.SUPPRESS)
     ap.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.mode == "run" and not args.workspaces:
+        ap.error("--workspaces is required")
+    if args.split is None and args.workspaces:
+        args.split = Path(args.workspaces.split(",")[0]) / "qa_split.json"
     if args.mode == "worker":
         worker(args)
         return

@@ -151,7 +151,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--workspace", type=Path, default=Path("/work/ws/mq_new"))
+    ap.add_argument(
+        "--workspace", type=Path, required=True,
+        help="a MetaQA workspace (bench/qa_metaqa.py builds one), opened read-only",
+    )  # fmt: skip
     ap.add_argument("--data", type=Path, default=SHARED)
     ap.add_argument("--questions", type=int, default=300)
     ap.add_argument("--speed-facts", type=int, default=8192, help="MiniLM speed sample")
