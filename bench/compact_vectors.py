@@ -14,7 +14,7 @@ written), ``--queries`` of them held out as queries; synthetic: ``--synthetic`` 
 made from the real ones (a random real vector plus Gaussian noise, renormalized: cosine
 ~0.8 to its source, so the set keeps the real data's clusters), 1M by default.
 
-Usage: nice -n 10 python bench/compact_vectors.py [--vectors WS/index/vectors]
+Usage: nice -n 10 python bench/compact_vectors.py --vectors WS/index/vectors
     [--synthetic 1000000] [--queries 500] [--dry-run]
 
 Results: bench/results/compact_vectors.json and a section of docs/benchmarks.md.

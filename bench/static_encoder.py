@@ -22,7 +22,7 @@ MiniLM vectors):
 
 Run it alone on the machine: the load average at the start is recorded.
 
-Usage: python bench/static_encoder.py [--workspace WS] [--questions 300]
+Usage: python bench/static_encoder.py --workspace WS [--questions 300]
     [--speed-facts 8192] [--repeats 3] [--dry-run]
 
 Results: bench/results/static_encoder.json and a section of docs/benchmarks.md (neither
