@@ -3,7 +3,7 @@
 Retrieval's own score of a chain (its link plus the *mean* relevance of its relations)
 cannot tell "which films did X star in" from "who directed the films X starred in": both
 chains are relevant on average, so the shorter one wins, and an untrained agent answers
-the first hop of every multi-hop question. Three signals that need no QA data fix that:
+the first hop of every multi-hop question. Signals that need no QA data fix that:
 
 * **alignment** — each hop of the chain must be asked for by its own part of the question:
   every hop takes the word window (one or two content words, the topic's mention left
@@ -24,7 +24,8 @@ the first hop of every multi-hop question. Three signals that need no QA data fi
 The ranker adds these to retrieval's score of each candidate and re-ranks; the reader then
 weighs the ranked candidates (its LLM score is the third signal the issue names).
 Weights were chosen on MetaQA dev questions (bench/zeroshot.py) and checked on
-PathQuestion and the movies ontology.
+PathQuestion and the movies ontology; ``type_weight`` on a generated typed graph (seed 1
+of bench/_scale_graph.py) and checked on another (seed 0, bench/scale.py).
 """
 
 from __future__ import annotations
