@@ -79,7 +79,12 @@ class CandidateBuilder:
             cap=cap,
             scope=_one_scope(anchors),
         )
-        chains = self.execute([p for ps in (*policy, *planned) for p in ps])
+        flat = [p for ps in (*policy, *planned) for p in ps]
+        chains, walks = self._run(flat)
+        pending: dict[tuple, list] = {}  # (question, chain) -> walks, where facts are due
+        for p, c, w in zip(flat, chains, walks, strict=True):
+            if c is not None:
+                pending[(p.anchor.question, c.topic, c.relations, c.inverse)] = w
         proposed: list[list[Candidate]] = [[] for _ in range(n_questions)]
         others: list[list[Candidate]] = [[] for _ in range(n_questions)]
         for a, props in zip(anchors, policy, strict=True):
@@ -98,19 +103,34 @@ class CandidateBuilder:
                 [dataclasses.replace(c, score=float(s)) for c, s in zip(rest, scores, strict=True)]
                 for rest, scores in zip(others, rank(others), strict=True)
             ]
-        out = []
+        kept = []
         for mine, rest in zip(proposed, others, strict=True):
             rest.sort(key=lambda c: -c.score)
             best: dict[tuple, Candidate] = {}
             for c in [*mine, *rest]:
                 best.setdefault((c.topic, c.relations, c.inverse), c)
             keep = len(mine) + self.others_with_policy if mine else self.max_candidates
-            out.append(tuple(list(best.values())[:keep]))
-        return out
+            kept.append(list(best.values())[:keep])
+        # the facts of the executed chains that were kept (one-hop candidates have theirs)
+        due = [(i, j, pending[(i, c.topic, c.relations, c.inverse)])
+               for i, cands in enumerate(kept) for j, c in enumerate(cands)
+               if c.support and not any(c.support)
+               and (i, c.topic, c.relations, c.inverse) in pending]  # fmt: skip
+        filled = self._with_facts([kept[i][j] for i, j, _ in due], [w for _, _, w in due])
+        for (i, j, _), c in zip(due, filled, strict=True):
+            kept[i][j] = c
+        return [tuple(cands) for cands in kept]
 
     def execute(self, proposals: Sequence[Proposal]) -> list[Candidate | None]:
         """The candidate of each proposal (None where its chain reaches nothing); the facts
         of every kept walk are gathered in one batch."""
+        cands, walks = self._run(proposals)
+        return self._with_facts(cands, walks)
+
+    def _run(self, proposals: Sequence[Proposal]):
+        """(candidates without their facts, each one's walks): a chain's answers and the
+        first walk to each, the facts left for :meth:`_with_facts` (most executed chains
+        are ranked out, and building their facts was most of a question's cost)."""
         g, cap = self.graph, self.max_answers
         reached = [
             g.execute(
@@ -123,12 +143,13 @@ class CandidateBuilder:
             )
             for p in proposals
         ]
-        facts = iter(g.walk_facts([walk for r in reached for walk in r.walks.values()]))
         R = g.num_relations
         out: list[Candidate | None] = []
+        walks: list[list | None] = []
         for p, r in zip(proposals, reached, strict=True):
             if not r.total:
                 out.append(None)
+                walks.append(None)
                 continue
             node = p.anchor.node
             out.append(
@@ -140,11 +161,21 @@ class CandidateBuilder:
                     relation_labels=tuple(g.relation_texts[a] for a in p.actions),
                     answers=tuple((iri_of(g.entity_term(t)), g.entity_label(t)) for t in r.walks),
                     total=r.total,
-                    support=tuple(next(facts) for _ in r.walks),
+                    support=tuple(() for _ in r.walks),  # filled by _with_facts
                     score=p.score,
                     prior=p.prior,
                 )
             )
+            walks.append(list(r.walks.values()))
+        return out, walks
+
+    def _with_facts(self, cands: Sequence[Candidate | None], walks: Sequence[list | None]):
+        """``cands`` with the facts of their walks, gathered in one batch."""
+        todo = [k for k, c in enumerate(cands) if c is not None]
+        facts = iter(self.graph.walk_facts([w for k in todo for w in walks[k]]))
+        out = list(cands)
+        for k in todo:
+            out[k] = dataclasses.replace(cands[k], support=tuple(next(facts) for _ in walks[k]))
         return out
 
 
