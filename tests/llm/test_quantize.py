@@ -12,41 +12,22 @@ import pytest
 
 from kgagent.config import AgentConfig
 from kgagent.errors import ConfigError
-
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+from tests.fakes import tiny_llama
 
 
 @pytest.fixture(scope="module")
 def tiny_lm_dir(tmp_path_factory):
     """A 2-layer random Llama with tied embeddings (as SmolLM2), a byte-level BPE
     tokenizer and a ChatML template; loads in milliseconds."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    directory = tmp_path_factory.mktemp("tiny-lm")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    return tiny_llama(
+        tmp_path_factory.mktemp("tiny-lm"),
+        "yes no Question Path Answers film directed by",
+        layers=2,
+        hidden=64,
+        heads=4,
+        kv_heads=2,
+        tie=True,
     )
-    tok.train_from_iterator(["yes no Question Path Answers film directed by"] * 50, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>",
-                                   eos_token="<|im_end|>", pad_token="<|endoftext|>")  # fmt: skip
-    fast.chat_template = CHATML
-    fast.save_pretrained(directory)
-    torch.manual_seed(0)
-    sizes = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2)  # fmt: skip
-    config = LlamaConfig(vocab_size=tok.get_vocab_size(), tie_word_embeddings=True, **sizes)
-    LlamaForCausalLM(config).save_pretrained(directory)
-    return directory
 
 
 def _lm(path, **kwargs):

@@ -22,7 +22,7 @@ from kgagent.errors import KGAgentError
 from kgagent.llm.prompt import SYSTEM, candidate_line, conversation, quote
 from kgagent.types import Candidate
 from kgagent.workspace import init_workspace, open_kg
-from tests.fakes import OverlapLM
+from tests.fakes import OverlapLM, tiny_llama
 
 CONFIG = AgentConfig(retrieval=RetrievalConfig(encoder="hashing"))
 
@@ -277,40 +277,19 @@ def test_team_ask_batch_reads_in_chunks_and_checks_questions(tmp_path):
 
 # -- the transformers backend on a tiny random model (no download, ~1 s) ----------------
 
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
 
 @pytest.fixture(scope="module")
 def tiny_lm_dir(tmp_path_factory):
     """A 1-layer random Llama with a byte-level BPE tokenizer and a ChatML template:
     what TransformersLM loads, at a size that loads in milliseconds."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    directory = tmp_path_factory.mktemp("tiny-lm")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    return tiny_llama(
+        tmp_path_factory.mktemp("tiny-lm"),
+        "yes no Question Path Answers it system user",
+        layers=1,
+        hidden=16,
+        heads=2,
+        kv_heads=1,
     )
-    tok.train_from_iterator(["yes no Question Path Answers it system user"] * 50, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>",
-                                   eos_token="<|im_end|>", pad_token="<|endoftext|>")  # fmt: skip
-    fast.chat_template = CHATML
-    fast.save_pretrained(directory)
-    torch.manual_seed(0)
-    sizes = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                 num_attention_heads=2, num_key_value_heads=1)  # fmt: skip
-    config = LlamaConfig(vocab_size=tok.get_vocab_size(), **sizes)
-    LlamaForCausalLM(config).save_pretrained(directory)
-    return directory
 
 
 def _lm(path, **kwargs):
