@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from kgagent.cli import app
 from kgagent.errors import KGAgentError
-from kgagent.kg.graph import KnowledgeGraph
 from kgagent.retrieval import EXECUTORS
 from kgagent.retrieval.artifacts import RetrievalIndex
 from kgagent.retrieval.encoder import get_encoder
@@ -27,15 +26,6 @@ runner = CliRunner()
 SMALL_CHUNKS = 7 * 8 * 120 / 2**20
 #: what differs between two builds of the same graph: when, and how long they took
 _RUN_FIELDS = ("built_at", "build")
-
-
-@pytest.fixture
-def kg(data_dir):
-    g = KnowledgeGraph()
-    g.load(data_dir / "tiny.ttl")
-    g.load_triples(data_dir / "tiny_kb.txt")
-    yield g
-    g.close()
 
 
 def _build(kg, executor=None):

@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 
-from kgagent.kg.graph import KnowledgeGraph
 from kgagent.kg.terms import iri_of, parse_literal
 from kgagent.retrieval.artifacts import RetrievalIndex
 from kgagent.retrieval.encoder import get_encoder
@@ -19,15 +18,6 @@ from kgagent.types import fact_id
 
 #: one row per chunk, a few rows, everything at once (MiB held by a chunk in flight)
 CHUNKS = {"1 row": 1e-9, "7 rows": 7 * 8 * 120 / 2**20, "all": 1024.0}
-
-
-@pytest.fixture
-def kg(data_dir):
-    g = KnowledgeGraph()
-    g.load(data_dir / "tiny.ttl")
-    g.load_triples(data_dir / "tiny_kb.txt")
-    yield g
-    g.close()
 
 
 def _build(kg, *, previous=None, chunk_mb=1024.0):
