@@ -93,7 +93,9 @@ def dedup(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     return list(first), inverse
 
 
-def _as_texts(texts: Sequence[str]) -> list[str]:
+def as_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list of str; TypeError naming the first that is not (and for one
+    string passed where a sequence belongs), as every encoder checks its input."""
     if isinstance(texts, str):
         raise TypeError("encode() takes a sequence of strings, not one string")
     out = list(texts)
@@ -338,7 +340,7 @@ class SentenceTransformerEncoder:
         self, texts: Sequence[str], *, batch_size: int = 256, show_progress: bool = False
     ) -> np.ndarray:
         """Embeds ``texts``: (n, dim) float32, L2-normalized; each distinct text once."""
-        texts = _as_texts(texts)
+        texts = as_texts(texts)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
         if not texts:
@@ -428,7 +430,7 @@ class HashingEncoder:
         self, texts: Sequence[str], *, batch_size: int = 256, show_progress: bool = False
     ) -> np.ndarray:
         """Embeds ``texts``: (n, dim) float32, L2-normalized; batch_size is unused."""
-        texts = _as_texts(texts)
+        texts = as_texts(texts)
         unique, inverse = dedup(texts)
         out = np.zeros((len(unique), self.dim), dtype=np.float32)  # (u, dim)
         for start in range(0, len(unique), _HASH_CHUNK):

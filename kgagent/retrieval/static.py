@@ -37,7 +37,7 @@ import numpy as np
 from kgagent._cache import cache_dir
 from kgagent._io import atomic_dir
 from kgagent.errors import EncoderError
-from kgagent.retrieval.encoder import dedup, resolve_model
+from kgagent.retrieval.encoder import as_texts, dedup, resolve_model
 
 __all__ = [
     "DEFAULT_DIM",
@@ -369,7 +369,7 @@ class StaticEncoder:
     ) -> np.ndarray:
         """Embeds ``texts``: (n, dim) float32, L2-normalized (a text with no known word
         piece, e.g. empty, gets a zero row); each distinct text once."""
-        texts = _checked(texts)
+        texts = as_texts(texts)
         with self._lock:
             vectors = self._loaded().vectors  # (V, d)
         unique, inverse = dedup(texts)
@@ -408,13 +408,3 @@ class StaticEncoder:
             # their starts sums each text's rows (empty texts stay zero)
             out[some] = np.add.reduceat(vectors[flat], starts, axis=0)  # (c', d)
         return out
-
-
-def _checked(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError("encode() takes a sequence of strings, not one string")
-    out = list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise TypeError(f"encode(): texts[{i}] is {type(t).__name__}, not str")
-    return out
