@@ -19,7 +19,7 @@ from rdflib.namespace import RDF
 
 from kgagent.text import STOP_WORDS, words
 
-__all__ = ["AnswerKinds", "Kind", "names_kind"]
+__all__ = ["WHO", "AnswerKinds", "Kind", "answer_phrase", "names_kind"]
 
 _CACHE_MAX = 200_000  # nodes whose classes are kept
 
@@ -38,14 +38,39 @@ class Kind:
         return bool(self.words)
 
 
-def names_kind(question_words: set[str], class_words: frozenset[str] | set[str]) -> set[str]:
-    """The class words a question names as nouns: the word itself or its plural ("city",
+#: words that open the phrase saying what is asked for ("*which* films", "*name* the cities")
+_ASKING = frozenset({"what", "which", "how", "name", "list"})
+#: words that ask for a person
+WHO = frozenset({"who", "whom", "whose", "whoever"})
+_REACH = 3  # words after the asking word that may name the answer's kind
+
+
+def answer_phrase(question_words: Sequence[str]) -> tuple[list[str], bool]:
+    """The words of a question that say what kind of answer it asks for, and whether it
+    asks for a person.
+
+    A class named elsewhere is on the way to the answer, not the answer: "who starred in
+    *films* directed by X" asks for people, "which *cities* are in X" for cities. So the
+    phrase is up to three words after the first asking word ("in which *city* was X
+    born", "what is the *country* of X"), the first three where there is none ("*films*
+    directed by X"), and empty after "who", which asks for a person."""
+    for i, w in enumerate(question_words):
+        if w in WHO:
+            return [], True
+        if w in _ASKING:
+            return list(question_words[i + 1 : i + 1 + _REACH]), False
+    return list(question_words[:_REACH]), False
+
+
+def names_kind(phrase: Sequence[str], class_words: frozenset[str] | set[str]) -> set[str]:
+    """The class words a phrase names as nouns: the word itself or its plural ("city",
     "cities"; "movie", "movies"), never another form ("filmed" does not name films)."""
     from kgagent.synth.english import singular
 
+    said = set(phrase)
     return {w for w in class_words
-            if w in question_words or f"{w}s" in question_words or f"{w}es" in question_words
-            or any(singular(q) == w for q in question_words if q.startswith(w[:3]))}  # fmt: skip
+            if w in said or f"{w}s" in said or f"{w}es" in said
+            or any(singular(q) == w for q in said if q.startswith(w[:3]))}  # fmt: skip
 
 
 _NONE = Kind(frozenset(), False)

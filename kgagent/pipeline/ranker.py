@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from kgagent.pipeline.kinds import AnswerKinds, names_kind
+from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, names_kind
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
 
@@ -72,7 +72,6 @@ _YEAR = re.compile(r"^-?\d{4}$")  # a year as an answer's label (or a gYear's le
 _DATE = re.compile(r"^-?\d{4}-\d{2}(-\d{2})?([T ].*)?$")  # a date or dateTime
 _YEARS = (1000, 2100)  # a four-digit number in this range may be a year
 _CACHE_MAX = 100_000  # windows and chain phrasings kept encoded
-_WHO = frozenset({"who", "whom", "whose", "whoever"})
 
 
 class ChainRanker:
@@ -214,9 +213,9 @@ class ChainRanker:
         if self.kinds is None or not self.type_weight:
             return out
         kinds = [self.kinds.of(c.answers) for c in pool]
-        asked = set(words(masked))
-        named = names_kind(asked, set().union(*(k.words for k in kinds)))
-        who = bool(_WHO & asked) and any(k.people for k in kinds)
+        phrase, who = answer_phrase(words(masked))
+        named = names_kind(phrase, set().union(*(k.words for k in kinds)))
+        who = who and any(k.people for k in kinds)
         if not (named or who):
             return out
         for i, k in enumerate(kinds):

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from kgagent.agents import Agent
-from kgagent.pipeline.kinds import AnswerKinds, names_kind
+from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, names_kind
 from kgagent.pipeline.ranker import ChainRanker
 from kgagent.retrieval.encoder import HashingEncoder
+from kgagent.text import words
 from kgagent.types import Candidate
 from tests.workspaces import turtle_workspace
 
@@ -68,6 +69,19 @@ def test_a_class_is_named_by_its_noun_or_its_plural_not_by_another_form():
     assert names_kind({"what", "movies"}, {"movie"}) == {"movie"}
     assert names_kind({"where", "was", "it", "filmed"}, {"film"}) == set()
     assert names_kind({"the", "film"}, {"film", "organization"}) == {"film"}
+
+
+def test_the_answer_is_the_kind_the_asking_phrase_names_not_one_on_the_way():
+    def phrase(q):
+        return answer_phrase(words(q))
+
+    assert phrase("which cities are located in NE?") == (["cities", "are", "located"], False)
+    assert phrase("in which city was NE born?")[0][0] == "city"
+    assert "country" in phrase("what is the country of citizenship of NE?")[0]
+    assert phrase("films directed by NE")[0][0] == "films"
+    # a class named after "who" is on the way: the answer is a person
+    assert phrase("Who starred in films directed by NE?") == ([], True)
+    assert "films" not in phrase("which actors starred in films directed by NE?")[0]
 
 
 def cand(label: str, names: tuple[str, ...], score: float) -> Candidate:

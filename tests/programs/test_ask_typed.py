@@ -61,6 +61,15 @@ def test_a_chain_question_is_read_as_before_without_a_query(films):
     assert "sparql" not in a.to_dict()
 
 
+def test_a_class_on_the_way_is_not_the_kind_asked_for(films):
+    """The graph types films, not people: "who ... films ..." still asks for people, so
+    the two-hop chain through the films wins over the one that stops at them."""
+    agent, _ = films
+    a = agent.ask("Who starred in films directed by Martin Scorsese?")
+    assert "Leonardo DiCaprio" in a.labels
+    assert "Taxi Driver" not in a.labels
+
+
 def test_programs_can_be_switched_off(films):
     agent, _ = films
     before = agent.config
