@@ -8,12 +8,8 @@ ids gives exactly that, for the whole graph in three flat arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from kgagent.kg.vocab import Vocabulary
 
 __all__ = ["Adjacency"]
 
@@ -44,43 +40,19 @@ class Adjacency:
     num_base_relations: int
 
     @classmethod
-    def from_frame(cls, frame, vocab: Vocabulary) -> Adjacency:
-        """The entity-to-entity edges of a triples frame (N-Triples terms), by vocab ids.
-
-        ``vocab`` must already hold every term of ``frame``
-        (:meth:`~kgagent.kg.vocab.Vocabulary.extend_from_frame`).
-        """
-        from kgagent.kg.backends import literal_mask
-
-        rows = frame[~literal_mask(frame[2])]
-        triples = np.stack(
-            [
-                vocab.entities.lookup(rows[0].to_numpy()),
-                vocab.relations.lookup(rows[1].to_numpy()),
-                vocab.entities.lookup(rows[2].to_numpy()),
-            ],
-            axis=1,
-        )  # (n, 3)
-        return cls.from_triples(
-            triples, num_entities=len(vocab.entities), num_relations=len(vocab.relations)
-        )
-
-    @classmethod
     def from_triples(
         cls, triples: np.ndarray, *, num_entities: int, num_relations: int
     ) -> Adjacency:
         """Builds CSR arrays from an (n, 3) array of (head, relation, tail) ids."""
-        triples = np.asarray(triples, dtype=np.int64).reshape(-1, 3)
-        if len(triples):
-            triples = np.unique(triples, axis=0)  # sorted by (h, r, t), duplicates gone
-        counts = np.bincount(triples[:, 0], minlength=num_entities) if len(triples) else None
+        heads, relations, targets = _sorted_unique(np.asarray(triples).reshape(-1, 3),
+                                                   num_entities, num_relations)  # fmt: skip
         indptr = np.zeros(num_entities + 1, dtype=np.int64)
-        if counts is not None:
-            np.cumsum(counts, out=indptr[1:])
+        if len(heads):
+            np.cumsum(np.bincount(heads, minlength=num_entities), out=indptr[1:])
         return cls(
             indptr=indptr,
-            relations=np.ascontiguousarray(triples[:, 1]),
-            targets=np.ascontiguousarray(triples[:, 2]),
+            relations=relations,
+            targets=targets,
             num_entities=num_entities,
             num_relations=num_relations,
             num_base_relations=num_relations,
@@ -168,3 +140,25 @@ class Adjacency:
                 num_relations=n_rel,
                 num_base_relations=n_base,
             )
+
+
+def _sorted_unique(
+    triples: np.ndarray, num_entities: int, num_relations: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(heads, relations, targets), int64, of the distinct rows of an (n, 3) id array,
+    sorted by (h, r, t). Each row is one integer key ((h R + r) E + t) where that fits,
+    so the sort is of n integers, not of n rows (np.unique(axis=0) sorts a structured
+    view, several times slower at 10M edges)."""
+    if not len(triples):
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty.copy()
+    h, r, t = (triples[:, i].astype(np.int64) for i in range(3))
+    e, k = max(num_entities, 1), max(num_relations, 1)
+    fits = e * k * e < 2**62 and min(h.min(), r.min(), t.min()) >= 0
+    if fits and h.max() < e and t.max() < e and r.max() < k:
+        key = np.unique((h * k + r) * e + t)  # (m,) sorted, duplicates gone
+        h, rest = np.divmod(key, k * e)
+        r, t = np.divmod(rest, e)
+        return h, r, t
+    rows = np.unique(np.stack([h, r, t], axis=1), axis=0)
+    return rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy()

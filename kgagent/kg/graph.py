@@ -23,6 +23,7 @@ import pyoxigraph as ox
 from rdflib.query import Result
 
 from kgagent.errors import QueryError, StoreError
+from kgagent.kg import snapshot as _snapshot
 from kgagent.kg import sources as _sources
 from kgagent.kg.backends import Backend, OxigraphBackend, QueryOutcome, canonical_terms, read_tsv
 from kgagent.kg.bindings import prepare
@@ -162,6 +163,7 @@ class KnowledgeGraph:
     def _changed(self) -> None:
         self._generation += 1
         self._cache.clear()
+        _snapshot.invalidate(self._snapshot_dir())
 
     def _cached(self, key: str, compute):
         hit = self._cache.get(key)
@@ -432,9 +434,8 @@ class KnowledgeGraph:
     def triples_frame(self):
         """Every distinct triple of the union: a DataFrame of N-Triples terms, columns 0 1 2.
 
-        One scan of the store serves the vocabulary, the adjacency and the fact table. The
-        frame is cached only while someone holds it (a weak reference), so a caller that
-        derives several views keeps it alive for their duration and nothing lingers after.
+        ~400 MB of strings per million triples (ids, adjacency and index scan in chunks:
+        kg/scan.py); cached only while someone holds it (a weak reference).
         """
         with self._lock:
             if self._triples is not None and self._triples[0] == self._generation:
@@ -459,22 +460,23 @@ class KnowledgeGraph:
 
     @property
     def vocab(self) -> Vocabulary:
-        """Stable entity/relation ids, synced with the store on access."""
+        """Stable entity/relation ids, synced with the store on access, together with the
+        adjacency: one scan in chunks, or the snapshot saved at this fingerprint."""
         with self._lock:
             if self._vocab_generation != self._generation:
-                self._vocab.extend_from_frame(self.triples_frame())
+                adj = _snapshot.sync(self, self._vocab, directory=self._snapshot_dir())
+                self._cache["adjacency"] = (self._generation, adj)
                 self._vocab_generation = self._generation
             return self._vocab
 
+    def _snapshot_dir(self) -> Path | None:  # an embedded store alone changes only by us
+        return self._vocab.directory / "snapshot" if self.directory is not None else None
+
     def adjacency(self, *, inverse: bool = False):
         """CSR arrays of the entity-to-entity edges, indexed by the stable ids."""
-        from kgagent.kg.adjacency import Adjacency
-
-        def compute() -> Adjacency:
-            vocab = self.vocab  # synced first, from the frame it then shares
-            return Adjacency.from_frame(self.triples_frame(), vocab)
-
-        adj = self._cached("adjacency", compute)
+        with self._lock:
+            _ = self.vocab  # syncs the ids and builds (or maps) the adjacency with them
+            adj = self._cache["adjacency"][1]
         return adj.with_inverse() if inverse else adj
 
     def to_networkx(self, *, labels: bool = True):

@@ -50,6 +50,7 @@ class TermTable:
         self._index: dict[str, int] = {t: i for i, t in enumerate(self._terms)}
         if len(self._index) != len(self._terms):
             raise VocabularyError("duplicate terms in id table")
+        self._hashed = None  # pandas Index of the first terms, for vectorized lookups
 
     def __len__(self) -> int:
         return len(self._terms)
@@ -89,11 +90,28 @@ class TermTable:
         return len(new)
 
     def lookup(self, terms) -> np.ndarray:
-        """Vectorized term -> id for an array-like of N-Triples terms (-1 if unknown)."""
+        """Vectorized term -> id for an array-like of N-Triples terms (-1 if unknown).
+
+        Two hash tables: one over the first terms, kept between calls, and one over the
+        terms added since, rebuilt per call and folded into the first once it holds a
+        quarter as many. A streamed scan (:mod:`kgagent.kg.snapshot`) looks up every
+        chunk while the table grows, so rehashing every term per chunk would cost
+        O(terms x chunks); this costs O(terms log terms) over the whole scan.
+        """
         import pandas as pd
 
-        index = pd.Index(self._terms)
-        return index.get_indexer(pd.Index(terms)).astype(np.int64)
+        n = len(self._terms)
+        hashed = self._hashed
+        if hashed is None or n - len(hashed) > max(len(hashed) // 4, 1 << 16):
+            hashed = self._hashed = pd.Index(self._terms[:n], dtype=object)
+        query = pd.Index(terms, dtype=object)
+        ids = hashed.get_indexer(query).astype(np.int64)
+        missing = np.flatnonzero(ids < 0)
+        if len(missing) and n > len(hashed):
+            recent = pd.Index(self._terms[len(hashed) : n], dtype=object)
+            found = recent.get_indexer(query[missing])
+            ids[missing] = np.where(found >= 0, found + len(hashed), -1)
+        return ids
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -161,26 +179,14 @@ class Vocabulary:
             manifest[name] = {"count": len(table), "sha256": table.digest()}
         write_manifest(self.directory, "manifest.json", format=FORMAT, **manifest)
 
-    def extend(self, entity_terms: Iterable[str], relation_terms: Iterable[str]) -> tuple[int, int]:
-        """Adds unseen terms (N-Triples syntax); persists if anything changed."""
+    def extend(
+        self, entity_terms: Iterable[str], relation_terms: Iterable[str], *, save: bool = True
+    ) -> tuple[int, int]:
+        """Adds unseen terms (N-Triples syntax); persists if anything changed (and
+        ``save``: a scan in chunks saves once, at its end)."""
         with self._lock:
             n_ent = self.entities.add(entity_terms)
             n_rel = self.relations.add(relation_terms)
-            if n_ent or n_rel:
+            if save and (n_ent or n_rel):
                 self.save()
             return n_ent, n_rel
-
-    def extend_from_frame(self, frame) -> tuple[int, int]:
-        """Adds the unseen terms of a triples frame (columns 0 1 2, N-Triples terms).
-
-        Subjects and non-literal objects are entities, predicates relations, each in
-        first-seen order, so ids follow the order the store lists its triples.
-        """
-        import pandas as pd
-
-        from kgagent.kg.backends import literal_mask
-
-        objects = frame[2][~literal_mask(frame[2])]
-        ents = pd.unique(pd.concat([frame[0], objects], ignore_index=True).to_numpy())
-        rels = pd.unique(frame[1].to_numpy())
-        return self.extend([e for e in ents.tolist() if e], rels.tolist())
