@@ -9,7 +9,8 @@ takes hours to build, and exhaustive search of 10M vectors takes a second per qu
 A PQ code is ``bytes`` (dim / 8 by default) per fact in memory; a query scans only
 ``nprobe`` of ``nlist`` lists; the codes' scores are rough, so the best ``refine`` of them
 are scored again exactly from float16 vectors that stay on disk, memory-mapped (one page
-read per candidate), which restores most of the recall PQ loses.
+read per candidate), which restores most of the recall PQ loses; rows added since the last
+save go to a scratch file, not memory (:mod:`~kgagent.retrieval.rows16`).
 
 Training (k-means for the lists, and per sub-space for the codes) runs on a bounded
 random sample (``train_max`` vectors), once: later adds are encoded with the trained
@@ -24,6 +25,7 @@ import dataclasses
 import math
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,6 +34,7 @@ import numpy as np
 
 from kgagent._io import MAX_TAIL, fsync_file
 from kgagent.retrieval.faiss_kinds import Mapped, faiss_module, pad
+from kgagent.retrieval.rows16 import Rows16
 
 __all__ = ["IVFPQ", "PQ_MIN", "PQParams"]
 
@@ -134,24 +137,29 @@ class _RowMap:
 
 
 class _Live:
-    """``id in store.live`` and ``len(store.live)`` over the row map."""
+    """``id in store.live`` and ``len(store.live)`` over the row map. It holds the store
+    weakly: no cycle, so a dropped store (and its scratch file) goes at once, not at the
+    next cyclic collection."""
 
     def __init__(self, store: IVFPQ) -> None:
-        self._store = store
+        self._store = weakref.ref(store)
 
     def __contains__(self, id: object) -> bool:
-        return bool(self._store.rows_of(np.array([id], dtype=np.int64))[0] >= 0)
+        store = self._store()
+        return store is not None and bool(store.rows_of(np.array([id], dtype=np.int64))[0] >= 0)
 
     def __len__(self) -> int:
-        return self._store.count
+        store = self._store()
+        return 0 if store is None else store.count
 
 
 class IVFPQ(Mapped):
     """IVF-PQ codes (in memory, or a mapped file until the first write) + float16 rows.
 
-    The float16 rows are a read-only mapped base (the last save's file) and an in-memory
-    tail of rows added since (``_v16 = (base, tail, rows used in tail)``, swapped as one
-    reference so that a concurrent search sees a consistent pair).
+    The float16 rows (:class:`~kgagent.retrieval.rows16.Rows16`) are the last save's files,
+    mapped read-only, then rows added since: the newest in memory, older ones in a scratch
+    file in ``spill_dir`` (None: the system temp directory). A save or a compaction builds
+    new rows and swaps them in as one reference, so a concurrent search sees either.
     """
 
     kind = "ivfpq"
@@ -170,18 +178,20 @@ class IVFPQ(Mapped):
         source: BinaryIO | None = None,
         trained_on: int = 0,
         train_seconds: float = 0.0,
+        spill_dir: str | Path | None = None,
+        rows16: Rows16 | None = None,
     ) -> None:
+        """``rows16`` (the rows as :meth:`open` maps them) replaces ``base16``."""
         self.dim, self.params, self.index, self._source = dim, params, index, source
         self.trained_on, self.train_seconds = trained_on, train_seconds
+        self.spill_dir = spill_dir
         self._owned()
         n = index.ntotal
         rows = np.empty(0, dtype=np.int64) if row_ids is None else row_ids
         self._row_ids = np.array(rows, dtype=np.int64)  # (capacity,), id per row, -1 = dead
-        base = np.zeros((0, dim), np.float16) if base16 is None else base16
-        self._v16: _V16 = (base, (), 0)
+        self._rows = rows16 if rows16 is not None else Rows16(dim, base16, spill_dir=spill_dir)
         if tail16 is not None:
-            self._append16(tail16)
-        self._base_inode = _inode(base)
+            self._rows.append(tail16)
         self.count = int((self._row_ids[:n] >= 0).sum())
         self._map = _RowMap(self._row_ids[:n])
         self.live = _Live(self)
@@ -194,7 +204,14 @@ class IVFPQ(Mapped):
 
     @classmethod
     def build(
-        cls, dim: int, params: PQParams, ids: np.ndarray, vectors: np.ndarray, *, seed: int = 0
+        cls,
+        dim: int,
+        params: PQParams,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        seed: int = 0,
+        spill_dir: str | Path | None = None,
     ) -> IVFPQ:
         """Trains on a sample of ``vectors`` (n, d) (float32 or float16, may be mapped) and
         adds them all under ``ids`` (n,)."""
@@ -216,7 +233,7 @@ class IVFPQ(Mapped):
         index.train(x)
         del x
         store = cls(dim, p, index, trained_on=len(sample),
-                    train_seconds=time.perf_counter() - t0)  # fmt: skip
+                    train_seconds=time.perf_counter() - t0, spill_dir=spill_dir)  # fmt: skip
         for start in range(0, n, _CHUNK):
             chunk = np.ascontiguousarray(vectors[start : start + _CHUNK], dtype=np.float32)
             store.add(np.ascontiguousarray(ids[start : start + _CHUNK]), chunk)
@@ -241,6 +258,11 @@ class IVFPQ(Mapped):
     def row_ids(self) -> np.ndarray:
         return self._row_ids[: self.index.ntotal]
 
+    @property
+    def float16_rows(self) -> Rows16:
+        """The re-ranking rows (read them, for sizes: where they are held)."""
+        return self._rows
+
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         return self._map.rows(ids, self._row_ids[: self.index.ntotal])
 
@@ -254,13 +276,10 @@ class IVFPQ(Mapped):
             self._row_ids = grown
         rows = np.arange(base, need, dtype=np.int64)
         self.index.add_with_ids(vectors, rows)  # encoded with the trained codebooks
-        self._append16(vectors.astype(np.float16))
+        self._rows.append(vectors.astype(np.float16))
         self._row_ids[base:need] = ids
         self.count += len(ids)
         self._map.put(ids, rows, self._row_ids[:need])
-
-    def _append16(self, rows: np.ndarray) -> None:
-        self._v16 = _appended(self._v16, rows, self.dim)
 
     def remove(self, ids: np.ndarray) -> int:
         rows = self.rows_of(ids)
@@ -271,12 +290,7 @@ class IVFPQ(Mapped):
 
     def _rows16(self, rows: np.ndarray) -> np.ndarray:
         """float16 vectors of rows (any shape, all >= 0), shape rows.shape + (d,)."""
-        return _gather(self._v16, rows, self.dim)
-
-    def _tail_rows(self) -> list[np.ndarray]:
-        """The tail's rows in order, as views of its blocks."""
-        _, blocks, used = self._v16
-        return [b[: min(_CHUNK, used - i * _CHUNK)] for i, b in enumerate(blocks)]
+        return self._rows.gather(rows)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if not self.count:
@@ -341,11 +355,10 @@ class IVFPQ(Mapped):
             if size:
                 view = faiss.rev_swig_ptr(lists.get_ids(i), size)  # (size,), in place
                 view[:] = renumber[view]
-        old, new = self._v16, (np.zeros((0, self.dim), np.float16), (), 0)
+        old, new = self._rows, Rows16(self.dim, spill_dir=self.spill_dir)
         for start in range(0, len(live), _CHUNK):
-            new = _appended(new, _gather(old, live[start : start + _CHUNK], self.dim), self.dim)
-        self._v16 = new
-        self._base_inode = None
+            new.append(old.gather(live[start : start + _CHUNK]))
+        self._rows = new  # the old rows (and scratch file) go with their last reader
         self._row_ids = row_ids[live].copy()
         self._map = _RowMap(self._row_ids)
 
@@ -355,42 +368,41 @@ class IVFPQ(Mapped):
         """Writes ``index.faiss`` and ``vectors16.npy`` (+ ``vectors16.tail.npy``) into a
         save in progress. The mapped base is hard-linked from ``reuse`` when that file is
         the very file mapped (same inode: files are only ever replaced, never written in
-        place); otherwise every row is written, and the new file becomes the mapped base
-        (which frees the in-memory tail: a streaming build holds its float16 rows in
-        memory only until its first save)."""
+        place), and only the rows after it are written; otherwise every row is. The files
+        written become the mapped rows (freeing the in-memory tail and the scratch file: a
+        streaming build holds its float16 rows outside files only until a save)."""
         faiss = faiss_module()
         faiss.write_index(self.index, str(directory / "index.faiss"))
         fsync_file(directory / "index.faiss")
-        base, _, used = self._v16
-        n = self.index.ntotal
+        rows = self._rows
+        files = ["index.faiss", "vectors16.npy"]
+        if not self._link_base(rows, reuse, directory / "vectors16.npy"):
+            rows.write(directory / "vectors16.npy")
+        elif len(rows) > rows.base_rows:
+            rows.write(directory / "vectors16.tail.npy", skip_base=True)
+            files.append("vectors16.tail.npy")
+        self._rows = Rows16.mapped([directory / f for f in files[1:]], self.dim,
+                                   spill_dir=self.spill_dir)  # fmt: skip
+        return files
+
+    def _link_base(self, rows: Rows16, reuse: Path | None, target: Path) -> bool:
+        """Hard-links ``reuse``'s vectors16.npy to ``target`` if it is the mapped base and
+        the rows after it stay under :data:`~kgagent._io.MAX_TAIL` of it."""
         old = reuse / "vectors16.npy" if reuse is not None else None
+        base = rows.base_rows
         if (
-            old is not None
-            and self._base_inode is not None
-            and len(base)
-            and n - len(base) <= MAX_TAIL * len(base)
-            and old.is_file()
-            and _inode_of(old) == self._base_inode
+            old is None
+            or not base
+            or len(rows) - base > MAX_TAIL * base
+            or not old.is_file()
+            or _inode_of(old) != rows.base_inode
         ):
-            try:
-                os.link(old, directory / "vectors16.npy")
-            except OSError:
-                pass
-            else:
-                files = ["index.faiss", "vectors16.npy"]
-                if used:
-                    tail_path = directory / "vectors16.tail.npy"
-                    _write_rows(tail_path, self._tail_rows(), used, self.dim)
-                    fsync_file(tail_path)
-                    files.append("vectors16.tail.npy")
-                return files
-        path = directory / "vectors16.npy"
-        _write_rows(path, [base, *self._tail_rows()], n, self.dim)
-        fsync_file(path)
-        mapped = np.load(path, mmap_mode="r")
-        self._v16 = (mapped, (), 0)
-        self._base_inode = _inode(mapped)
-        return ["index.faiss", "vectors16.npy"]
+            return False
+        try:
+            os.link(old, target)
+        except OSError:
+            return False
+        return True
 
     @classmethod
     def open(
@@ -404,6 +416,7 @@ class IVFPQ(Mapped):
         source: BinaryIO | None,
         trained_on: int = 0,
         train_seconds: float = 0.0,
+        spill_dir: str | Path | None = None,
     ) -> IVFPQ:
         """The store saved in ``directory``, around ``index`` (already read, mapped).
 
@@ -411,70 +424,19 @@ class IVFPQ(Mapped):
             ValueError: the float16 rows do not match the index (names the file).
         """
         path = directory / "vectors16.npy"
-        base = np.load(path, mmap_mode="r", allow_pickle=False)
         tail_path = directory / "vectors16.tail.npy"
-        tail = np.load(tail_path, allow_pickle=False) if tail_path.is_file() else None
-        rows = len(base) + (0 if tail is None else len(tail))
-        for arr, where in ((base, path), (tail, tail_path)):
-            if arr is not None and (arr.dtype != np.float16 or arr.shape[1:] != (dim,)):
-                raise ValueError(f"{where}: {arr.dtype} {arr.shape}, expected float16 (n, {dim})")
-        if rows != index.ntotal:
-            raise ValueError(f"{path}: {rows} float16 rows for {index.ntotal} coded vectors")
-        return cls(dim, params, index, row_ids=row_ids, base16=base, tail16=tail, source=source,
-                   trained_on=trained_on, train_seconds=train_seconds)  # fmt: skip
+        paths = [path, tail_path] if tail_path.is_file() else [path]
+        rows = Rows16.mapped(paths, dim, spill_dir=spill_dir)  # checks dtype and shape
+        if len(rows) != index.ntotal:
+            rows.close()
+            raise ValueError(f"{path}: {len(rows)} float16 rows for {index.ntotal} coded vectors")
+        return cls(dim, params, index, row_ids=row_ids, rows16=rows, source=source,
+                   trained_on=trained_on, train_seconds=train_seconds,
+                   spill_dir=spill_dir)  # fmt: skip
 
-
-_V16 = tuple[np.ndarray, tuple[np.ndarray, ...], int]  # mapped base, tail blocks, tail rows
-
-
-def _appended(v16: _V16, rows: np.ndarray, dim: int) -> _V16:
-    """``v16`` with float16 rows appended to its tail: fixed blocks, so growth never
-    copies (a doubling array would need 3x its 5 GB at 10M 256-d facts as it grows)."""
-    base, blocks, used = v16
-    blocks_list = list(blocks)
-    done = 0
-    while done < len(rows):
-        at = used % _CHUNK
-        if at == 0:
-            blocks_list.append(np.empty((_CHUNK, dim), dtype=np.float16))
-        take = min(_CHUNK - at, len(rows) - done)
-        blocks_list[-1][at : at + take] = rows[done : done + take]
-        done, used = done + take, used + take
-    return base, tuple(blocks_list), used
-
-
-def _gather(v16: _V16, rows: np.ndarray, dim: int) -> np.ndarray:
-    """The float16 rows of ``v16`` at ``rows`` (any shape, all >= 0): rows.shape + (d,)."""
-    base, blocks, _ = v16
-    flat = rows.reshape(-1)
-    out = np.empty((len(flat), dim), dtype=np.float16)
-    in_base = flat < len(base)
-    out[in_base] = base[flat[in_base]]  # a mapped file: reads only these pages
-    at = np.flatnonzero(~in_base)
-    block, offset = np.divmod(flat[at] - len(base), _CHUNK)
-    for b in np.unique(block).tolist():
-        mine = block == b
-        out[at[mine]] = blocks[b][offset[mine]]
-    return out.reshape(*rows.shape, dim)
-
-
-def _write_rows(path: Path, parts: list[np.ndarray], n: int, dim: int) -> None:
-    """Writes float16 row blocks (n rows in all) as one .npy, a block at a time."""
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, dim))
-    at = 0
-    for part in parts:
-        for start in range(0, len(part), _CHUNK):  # a mapped base: read page by page
-            block = part[start : start + _CHUNK]
-            out[at : at + len(block)] = block
-            at += len(block)
-    out.flush()
-    del out
-
-
-def _inode(array: np.ndarray) -> tuple[int, int] | None:
-    """The (device, inode) of the file an np.memmap maps, None for an in-memory array."""
-    name = getattr(array, "filename", None)
-    return _inode_of(Path(name)) if name else None
+    def close(self) -> None:
+        """Frees the float16 rows' scratch file and handles; the store is unusable after."""
+        self._rows.close()
 
 
 def _inode_of(path: Path) -> tuple[int, int]:
