@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
 
-from kgagent._io import atomic_dir, load_rows, save_rows
+from kgagent._io import atomic_dir, load_rows
 from kgagent.artifact import read_manifest, write_manifest
 from kgagent.errors import IndexLoadError, IndexMismatchError
 from kgagent.retrieval.name_table import NameTable
@@ -415,10 +415,10 @@ class EntityLinker:
             )
             np.save(tmp / "popularity.npy", t.popularity, allow_pickle=False)
             encoder = None
-            if t.embeddings is not None and self.encoder is not None:
-                old = Path(reuse) if reuse is not None else None
-                save_rows(tmp, "embeddings", t.embeddings, old)
-                encoder = {"name": str(self.encoder.name), "dim": int(t.embeddings.shape[1])}
+            if t.vectors is not None and self.encoder is not None:
+                old = Path(reuse) / "labels" if reuse is not None else None
+                t.vectors.save(tmp / "labels", reuse=old)
+                encoder = {"name": str(self.encoder.name), "dim": int(t.vectors.dim)}
             write_manifest(
                 tmp,
                 "manifest.json",
@@ -489,19 +489,9 @@ class EntityLinker:
             **options,
         )
         linker.fingerprint = built_from
-        vectors_file = directory / "embeddings.npy"
-        if encoder is not None and saved and vectors_file.exists():
+        if encoder is not None and saved:
             if saved.get("name") == str(encoder.name) and saved.get("dim") == int(encoder.dim):
-                try:
-                    vectors = load_rows(directory, "embeddings")
-                except (OSError, ValueError) as exc:
-                    raise IndexMismatchError(f"{vectors_file}: unreadable ({exc})") from exc
-                if vectors.shape != (len(iris), saved["dim"]):
-                    raise IndexMismatchError(
-                        f"{vectors_file}: shape {vectors.shape}, expected "
-                        f"({len(iris)}, {saved['dim']})"
-                    )
-                linker.table.embeddings = vectors.astype(np.float32, copy=False)
+                linker.table.vectors = _label_vectors(directory, int(saved["dim"]), len(iris))
             else:
                 log.warning(
                     "%s: label embeddings were made by %s; re-encoding with %s on first use",
@@ -510,3 +500,25 @@ class EntityLinker:
                     encoder.name,
                 )
         return linker
+
+
+def _label_vectors(directory: Path, dim: int, count: int):
+    """The saved label vectors: ``labels/`` (a FactIndex), or ``embeddings.npy`` as
+    linkers saved them before (float32 rows, read into an exact index)."""
+    from kgagent.retrieval.index import FactIndex
+
+    if (directory / "labels").is_dir():
+        index = FactIndex.load(directory / "labels", expect={"dim": dim})  # names the file
+        if len(index) != count:
+            raise IndexMismatchError(f"{directory}/labels: {len(index)} vectors for {count} labels")
+        return index
+    path = directory / "embeddings.npy"
+    try:
+        rows = load_rows(directory, "embeddings")
+    except (OSError, ValueError) as exc:
+        raise IndexMismatchError(f"{path}: unreadable ({exc})") from exc
+    if rows.shape != (count, dim):
+        raise IndexMismatchError(f"{path}: shape {rows.shape}, expected ({count}, {dim})")
+    index = FactIndex(dim)
+    index.add(np.arange(count, dtype=np.int64), rows)
+    return index

@@ -17,6 +17,7 @@ the linker decides which spans of a question to look up (:mod:`kgagent.retrieval
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from kgagent.text import normalize_name
 
 if TYPE_CHECKING:
     from kgagent.retrieval.encoder import Encoder  # .name, .dim, .encode(texts) -> (n, dim)
+    from kgagent.retrieval.index import FactIndex
 
 __all__ = ["Hit", "NameTable", "strip_article"]
 
@@ -36,6 +38,9 @@ Hit = tuple[int, float, str]
 _EXACT, _NORMALIZED, _ALIAS, _ALIAS_NORMALIZED, _ARTICLE = 1.0, 0.9, 0.9, 0.85, 0.8
 _FUZZY_MIN, _FUZZY_MAX = 0.6, 0.85
 _DENSE_MAX = 0.75
+#: labels held as exact float32 vectors up to this many (0.5 GB at 256 dims), IVF-PQ above
+_EXACT_LABELS = 500_000
+_EMBED_CHUNK = 65_536  # labels encoded at once (and IVF-PQ's training sample)
 # kinds of index entries: the preferred label, another name, a name without its article
 _PREF, _OTHER, _NO_ARTICLE = 0, 1, 2
 
@@ -115,8 +120,7 @@ class NameTable:
         self.popularity = np.array(
             [float(popularity.get(i, 0.0)) for i in self.iris], dtype=np.float64
         )
-        self._embeddings: np.ndarray | None = None  # (n, dim) float32, on first dense use
-        self._faiss: Any = None
+        self._vectors: FactIndex | None = None  # label vectors, id = entity row
         self._blocks: dict[str, np.ndarray] | None = None  # word-end block -> key ids
         #: name -> normalize_name(name); handed to the next build of the same graph
         self.memo: dict[str, str] = memo if memo is not None else {}
@@ -296,9 +300,11 @@ class NameTable:
         """Entities whose preferred label embeds nearest to ``text`` (cosine)."""
         if self.encoder is None or not text.strip() or not self.iris or limit <= 0:
             return []
-        index = self._dense_index()
+        if self._vectors is None:
+            self.embed_labels()
+        assert self._vectors is not None
         query = np.asarray(self.encoder.encode([text]), dtype=np.float32).reshape(1, -1)
-        sims, ids = index.search(query, min(limit, len(self.iris)))  # (1, limit) each
+        sims, ids = self._vectors.search(query, min(limit, len(self.iris)))  # (1, limit)
         best = {
             int(e): (_DENSE_MAX * max(0.0, min(1.0, float(s))), "dense")
             for s, e in zip(sims[0], ids[0], strict=True)
@@ -309,59 +315,62 @@ class NameTable:
     # -- label embeddings ---------------------------------------------------------------
 
     @property
-    def embeddings(self) -> np.ndarray | None:
-        """(n, dim) float32 label embeddings, once computed or loaded; else None."""
-        return self._embeddings
+    def vectors(self) -> FactIndex | None:
+        """The preferred labels' vectors (id = entity row), once embedded or loaded.
 
-    @embeddings.setter
-    def embeddings(self, vectors: np.ndarray | None) -> None:
-        self._embeddings = vectors
-        self._faiss = None
+        A :class:`~kgagent.retrieval.index.FactIndex` like the facts': exact float32 while
+        the graph is small, IVF-PQ codes re-ranked from float16 rows on disk past its
+        ``exact_max`` (1.75M labels of a 10M-fact graph held as float32 were 1.8 GB,
+        and an exhaustive search of them per fallback cost more than a question)."""
+        return self._vectors
+
+    @vectors.setter
+    def vectors(self, index: FactIndex | None) -> None:
+        self._vectors = index
 
     def embed_labels(
         self, previous: NameTable | None = None, *, show_progress: bool = False
     ) -> int:
         """Embeds the preferred labels now, reusing ``previous``'s vectors; returns how many
-        were encoded (only labels new or changed since ``previous``)."""
+        were encoded (only labels new or changed since ``previous``).
+
+        Chunk by chunk, so at most :data:`_EMBED_CHUNK` float32 rows are held; a random
+        sample goes first, so an index that is compact from the start (IVF-PQ) trains on
+        labels of every kind, not on the first IRIs in id order."""
+        from kgagent.retrieval.index import FactIndex
+
         if self.encoder is None or not self.iris:
             return 0
-        dim = int(self.encoder.dim)
-        out = np.zeros((len(self.iris), dim), dtype=np.float32)  # (n, dim)
-        todo = list(range(len(self.iris)))
-        if (
-            previous is not None
-            and previous.embeddings is not None
-            and previous.encoder is not None
-            and previous.encoder.name == self.encoder.name
-            and previous.embeddings.shape[1] == dim
-        ):
-            old = {
-                (iri, label): i
-                for i, (iri, label) in enumerate(zip(previous.iris, previous.labels, strict=True))
-            }
-            todo = []
-            for i, key in enumerate(zip(self.iris, self.labels, strict=True)):
-                j = old.get(key)
-                if j is None:
-                    todo.append(i)
-                else:
-                    out[i] = previous.embeddings[j]
-        if todo:
-            texts = [self.labels[i] for i in todo]
-            vecs = np.asarray(self.encoder.encode(texts, show_progress=show_progress), np.float32)
-            out[np.array(todo)] = vecs.reshape(len(todo), dim)
-        self.embeddings = out
-        return len(todo)
-
-    def _dense_index(self) -> Any:
-        if self._faiss is None:
-            import faiss
-
-            if self._embeddings is None:
-                assert self.encoder is not None
-                vectors = np.asarray(self.encoder.encode(list(self.labels)), dtype=np.float32)
-                self._embeddings = vectors.reshape(len(self.iris), -1)  # (n, dim)
-            index = faiss.IndexFlatIP(self._embeddings.shape[1])
-            index.add(np.ascontiguousarray(self._embeddings))
-            self._faiss = index
-        return self._faiss
+        dim, n = int(self.encoder.dim), len(self.iris)
+        old: dict[tuple[str, str], int] = {}
+        if previous is not None and previous.vectors is not None and (
+            previous.encoder is not None and previous.encoder.name == self.encoder.name
+            and previous.vectors.dim == dim
+        ):  # fmt: skip
+            old = {key: i for i, key in enumerate(zip(previous.iris, previous.labels, strict=True))}
+        # past _EXACT_LABELS IVF-PQ from the first chunk, its lists sized for every label
+        nlist = 2 ** int(math.log2(math.sqrt(n)))
+        index = FactIndex(dim, storage="pq" if n > _EXACT_LABELS else "float32",
+                          exact_max=_EXACT_LABELS, pq={"nlist": nlist})  # fmt: skip
+        rng = np.random.default_rng(0)
+        order = rng.permutation(n)
+        first = np.sort(order[: min(n, _EMBED_CHUNK)])
+        rest = np.sort(order[len(first) :])
+        encoded = 0
+        chunks = [first, *(rest[i : i + _EMBED_CHUNK] for i in range(0, len(rest), _EMBED_CHUNK))]
+        for rows in chunks:
+            out = np.zeros((len(rows), dim), dtype=np.float32)  # (c, dim)
+            found = [old.get((self.iris[e], self.labels[e]), -1) for e in rows.tolist()]
+            have = np.array(found, dtype=np.int64)
+            if (have >= 0).any():
+                out[have >= 0] = previous.vectors.vectors(have[have >= 0])  # type: ignore[union-attr]
+            todo = np.flatnonzero(have < 0)
+            if len(todo):
+                texts = [self.labels[e] for e in rows[todo].tolist()]
+                shown = {"show_progress": True} if show_progress and len(chunks) == 1 else {}
+                vecs = self.encoder.encode(texts, **shown)
+                out[todo] = np.asarray(vecs, np.float32).reshape(len(todo), dim)
+                encoded += len(todo)
+            index.add(rows.astype(np.int64), out)
+        self._vectors = index
+        return encoded

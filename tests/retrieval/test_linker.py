@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
+import zlib
 from typing import ClassVar
 
 import numpy as np
@@ -293,7 +295,7 @@ def test_save_load_roundtrip(tiny_kg, tmp_path):
     before = [linker.link(q) for q in questions]
     linker.save(tmp_path / "linker")
     files = sorted(p.name for p in (tmp_path / "linker").iterdir())
-    assert files == ["embeddings.npy", "entities.json", "manifest.json", "popularity.npy"]
+    assert files == ["entities.json", "labels", "manifest.json", "popularity.npy"]
 
     again = FakeEncoder()
     loaded = EntityLinker.load(
@@ -413,3 +415,77 @@ def test_saved_linker_keeps_its_lexicon(data_dir, tmp_path):
     with pytest.raises(IndexMismatchError, match="kgagent index"):
         EntityLinker.load(tmp_path / "linker")
     kg.close()
+
+
+class HashEncoder:
+    """Random unit vectors per text, the same for the same text: a label's own text is its
+    nearest label."""
+
+    name = "hash-16"
+    dim = 16
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.texts = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts += len(texts)
+        out = np.stack(
+            [np.random.default_rng(zlib.crc32(t.encode())).normal(size=self.dim) for t in texts]
+        ).astype(np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def many_names(n: int) -> dict[str, list[str]]:
+    return {f"{D}e{i}": [f"Entity number {i}"] for i in range(n)}
+
+
+def test_many_labels_are_held_compactly_and_found_again_after_a_save(monkeypatch, tmp_path):
+    """Past _EXACT_LABELS the label vectors are IVF-PQ codes over float16 rows on disk;
+    a label's own text still finds it, before and after a save, with no re-encoding."""
+    from kgagent.retrieval import name_table
+
+    monkeypatch.setattr(name_table, "_EXACT_LABELS", 500)
+    monkeypatch.setattr(name_table, "_EMBED_CHUNK", 1500)
+    encoder = HashEncoder()
+    linker = EntityLinker(many_names(4000), encoder=encoder)
+    assert linker.embed_labels() == 4000
+    assert linker.table.vectors.kind == "ivfpq"
+    for i in (0, 1234, 3999):
+        assert linker.candidates(f"Entity number {i}")[0].iri == f"{D}e{i}"  # exact key
+        assert linker.table.dense(f"Entity number {i}", 3)[0][0] == i
+    linker.save(tmp_path / "linker")
+    again = HashEncoder()
+    loaded = EntityLinker.load(tmp_path / "linker", encoder=again)
+    assert loaded.table.vectors.kind == "ivfpq"
+    assert loaded.table.dense("Entity number 77", 3)[0][0] == 77
+    assert again.texts == 1  # the query alone
+
+
+def test_a_rebuild_reuses_the_label_vectors_it_has(tmp_path):
+    first = HashEncoder()
+    before = EntityLinker(many_names(300), encoder=first)
+    before.embed_labels()
+    names = {**many_names(300), f"{D}new": ["A new entity"]}
+    second = HashEncoder()
+    after = EntityLinker(names, encoder=second)
+    assert after.table.embed_labels(before.table) == 1  # only the new label encoded
+    assert after.table.dense("Entity number 5", 1)[0][0] == 5
+
+
+def test_label_embeddings_saved_by_older_linkers_still_load(tiny_kg, tmp_path):
+    linker = EntityLinker.from_kg(tiny_kg, encoder=FakeEncoder())
+    linker.embed_labels()
+    linker.save(tmp_path / "linker")
+    # the layout before label vectors were an index: float32 rows in embeddings.npy
+    rows = linker.table.vectors.vectors(np.arange(len(linker), dtype=np.int64))
+    shutil.rmtree(tmp_path / "linker" / "labels")
+    np.save(tmp_path / "linker" / "embeddings.npy", rows)
+    manifest = json.loads((tmp_path / "linker" / "manifest.json").read_text())
+    manifest.pop("inventory", None)
+    (tmp_path / "linker" / "manifest.json").write_text(json.dumps(manifest))
+    again = FakeEncoder()
+    loaded = EntityLinker.load(tmp_path / "linker", encoder=again)
+    assert loaded.candidates("dream heist")[0].iri == D + "inception"
+    assert again.calls == 1

@@ -89,7 +89,7 @@ def test_an_index_saved_before_the_inventory_is_still_checked_by_row_count(ws):
         "vectors/vectors.npy",
         "linker/entities.json",
         "linker/popularity.npy",
-        "linker/embeddings.npy",
+        "linker/labels/vectors.npy",
     ],
 )
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
