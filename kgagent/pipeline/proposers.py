@@ -70,6 +70,24 @@ def chain_score(linked: float, link: float, rel_score: np.ndarray, actions) -> f
     )
 
 
+def _by_relation(rels: np.ndarray, tails: np.ndarray, cap: int):
+    """(relation, its distinct tails) for each relation among edges (e,), (e,), in one
+    sort of the edges, not one pass over them per relation: a hub's frontier has 10^5
+    edges and dozens of relations. Past ``cap`` edges a relation's tails are an even
+    sample (the planner reads at most ``plan_nodes`` of them at the next depth)."""
+    if not len(rels):
+        return
+    order = np.argsort(rels, kind="stable")  # edges stay in node order within a relation
+    rels, tails = rels[order], tails[order]
+    starts = np.flatnonzero(np.r_[True, rels[1:] != rels[:-1]])
+    ends = np.r_[starts[1:], len(rels)]
+    for r, a, b in zip(rels[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+        group = tails[a:b]
+        if len(group) > cap:
+            group = group[np.linspace(0, len(group) - 1, cap).astype(np.int64)]
+        yield r, np.unique(group)
+
+
 class ChainPlanner:
     """Relation sequences present around the anchor, best mean relevance first.
 
@@ -115,9 +133,8 @@ class ChainPlanner:
                 if len(rels) == 0:
                     continue
                 keep = tails != source  # going back and forth is fine, returning is not
-                rels, tails = rels[keep], tails[keep]
-                for r in np.unique(rels).tolist():
-                    nxt[(*seq, r)] = np.unique(tails[rels == r])
+                for r, reached in _by_relation(rels[keep], tails[keep], 8 * self.plan_nodes):
+                    nxt[(*seq, r)] = reached
             scored = sorted(
                 ((float(np.mean(rel_score[list(seq)])), seq) for seq in nxt), reverse=True
             )[: self.beam * 4]

@@ -245,7 +245,6 @@ class EntityLinker:
         onto = kg.ontology
         table = kg.vocab.entities
         schema = set(onto.classes) | set(onto.properties)
-        labelled = onto.labelled()
         prior = _popularity(kg.adjacency()) if popularity is None else popularity
         names: dict[str, list[str]] = {}
         preferred: dict[str, str] = {}
@@ -253,8 +252,7 @@ class EntityLinker:
         for idx, iri in enumerate(table.iris()):
             if iri in schema or iri.startswith(("_:", *_SKIP_NAMESPACES)):
                 continue
-            labels = labelled.get(iri)
-            names[iri] = [*(labels.values() if labels else ()), *onto.alt_labels(iri)]
+            names[iri] = [*onto.names(iri), *onto.alt_labels(iri)]
             preferred[iri] = onto.label(iri)
             popularity[iri] = float(prior[idx]) if idx < len(prior) else 0.0
         words = {w for iri in schema for w in onto.label(iri).split()}
