@@ -47,6 +47,7 @@ class Question:
     text: str
     words: list[Word]
     hinted: list[tuple[int, int]]  # char ranges of [hints], already linked
+    cased: bool = False  # capitals past the first word: names are written capitalized
 
 
 @dataclass
@@ -94,7 +95,7 @@ class SpanFinder:
             raw = text[start:end]
             capital = cased and n > 0 and raw[0].isupper()
             words.append(Word(start, end, norm, not self.is_stop(norm) or capital))
-        return Question(text, words, hinted)
+        return Question(text, words, hinted, cased)
 
     def spans(self, q: Question) -> tuple[list[Span], list[Span]]:
         """Matching spans: the chosen non-overlapping ones (best first), and the others.
@@ -212,9 +213,15 @@ class SpanFinder:
         """
         words = q.words
         out: list[Span] = []
+        covered = {t for s in exact if s.content for t in range(s.i, s.j)}
         for i, j in self.runs(words)[:3]:
             content = [t for t in range(i, j) if words[t].content]
             if any(s.i <= content[0] and content[-1] < s.j for s in exact if s.content):
+                continue
+            # a cased question writes names capitalized: a run whose capitalized words a
+            # name already covers ("born in Hichinfield") has no misspelt name left to
+            # find, and fuzzy search costs more the more names the graph has
+            if q.cased and all(t in covered for t in content if not _lower(q, words[t])):
                 continue
             windows = [(i, min(j, i + self.max_ngram))]
             if j - i >= 2:
@@ -251,3 +258,8 @@ class SpanFinder:
             runs.append((i, j))
             i = j
         return runs
+
+
+def _lower(q: Question, word: Word) -> bool:
+    """Whether a word is written in lower case ("born"; not "Hichinfield", "13")."""
+    return q.text[word.start].islower()

@@ -489,3 +489,21 @@ def test_label_embeddings_saved_by_older_linkers_still_load(tiny_kg, tmp_path):
     loaded = EntityLinker.load(tmp_path / "linker", encoder=again)
     assert loaded.candidates("dream heist")[0].iri == D + "inception"
     assert again.calls == 1
+
+
+def test_a_cased_question_looks_fuzzily_only_for_names_left_unmatched(tiny_kg, monkeypatch):
+    """"Who was born in Inception" needs no fuzzy search: its one capitalized word is a
+    name; a misspelt capitalized name still gets one."""
+    linker = EntityLinker.from_kg(tiny_kg)
+    calls: list[str] = []
+    real = linker.table.fuzzy
+
+    def counted(text, key, limit):
+        calls.append(key)
+        return real(text, key, limit)
+
+    monkeypatch.setattr(linker.table, "fuzzy", counted)
+    assert linker.link("Which films were shot before Inception?")[0].iri == D + "inception"
+    assert calls == []
+    assert linker.link("What did Christopher Nollan direct?")[0].iri == D + "nolan"
+    assert calls
