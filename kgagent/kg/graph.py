@@ -29,6 +29,7 @@ from kgagent.kg.backends import Backend, OxigraphBackend, QueryOutcome, canonica
 from kgagent.kg.bindings import prepare
 from kgagent.kg.formats import resolve_file
 from kgagent.kg.loaders import read_delimited
+from kgagent.kg.scan import ALL_TRIPLES
 from kgagent.kg.sources import INFERRED, BytesOpener, LoadReport, Source, graph_iri, load_target
 from kgagent.kg.sparql import query_form, refuse_network, to_result
 from kgagent.kg.vocab import Vocabulary
@@ -163,7 +164,7 @@ class KnowledgeGraph:
     def _changed(self) -> None:
         self._generation += 1
         self._cache.clear()
-        _snapshot.invalidate(self._snapshot_dir())
+        _snapshot.invalidate(self._state())
 
     def _cached(self, key: str, compute):
         hit = self._cache.get(key)
@@ -340,13 +341,11 @@ class KnowledgeGraph:
     def __len__(self) -> int:
         """Distinct triples in the union of all sources."""
 
-        def compute() -> int:
-            out = self._run(
-                "SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o } }"
-            )
+        def count() -> int:
+            out = self._run(f"SELECT (COUNT(*) AS ?n) WHERE {{ {ALL_TRIPLES} }}")
             return int(out.rows[0][0].value)
 
-        return self._cached("len", compute)
+        return self._cached("len", lambda: _snapshot.triple_count(self, self._state(), count))
 
     def query(
         self,
@@ -442,7 +441,7 @@ class KnowledgeGraph:
                 frame = self._triples[1]()
                 if frame is not None:
                     return frame
-            frame = read_tsv(self.select_tsv("SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o }"), 3)
+            frame = read_tsv(self.select_tsv(ALL_TRIPLES), 3)
             frame[2] = canonical_terms(frame[2])
             self._triples = (self._generation, weakref.ref(frame))
             return frame
@@ -464,13 +463,13 @@ class KnowledgeGraph:
         adjacency: one scan in chunks, or the snapshot saved at this fingerprint."""
         with self._lock:
             if self._vocab_generation != self._generation:
-                adj = _snapshot.sync(self, self._vocab, directory=self._snapshot_dir())
+                adj = _snapshot.sync(self, self._vocab, state=self._state())
                 self._cache["adjacency"] = (self._generation, adj)
                 self._vocab_generation = self._generation
             return self._vocab
 
-    def _snapshot_dir(self) -> Path | None:  # an embedded store alone changes only by us
-        return self._vocab.directory / "snapshot" if self.directory is not None else None
+    def _state(self) -> Path | None:  # kept counts and arrays: an embedded store alone
+        return self._vocab.directory if self.directory is not None else None  # changes by us
 
     def adjacency(self, *, inverse: bool = False):
         """CSR arrays of the entity-to-entity edges, indexed by the stable ids."""

@@ -115,3 +115,21 @@ def test_duplicate_rows_are_one_edge_and_rows_stay_sorted():
     adj = Adjacency.from_triples(triples, num_entities=4, num_relations=2)
     assert adj.triples().tolist() == [[0, 0, 3], [0, 1, 2], [2, 0, 1]]
     assert adj.indptr.tolist() == [0, 2, 2, 3, 3]
+
+
+def test_the_count_is_kept_until_the_graph_changes(tmp_path, graph_file, monkeypatch):
+    """The fingerprint's distinct count hashes every triple: a reopen reads it instead,
+    and a change (even one the sources do not show, an update) counts again."""
+    with KnowledgeGraph.open(tmp_path / "ws") as kg:
+        kg.load(graph_file)
+        n, fp = len(kg), kg.fingerprint()
+    assert (tmp_path / "ws" / "vocab" / "count.json").is_file()
+    with KnowledgeGraph.open(tmp_path / "ws") as kg:
+        monkeypatch.setattr(kg, "_run", lambda *a, **k: pytest.fail("counted again"))
+        assert (len(kg), kg.fingerprint()) == (n, fp)
+        monkeypatch.undo()
+        kg.update(f"INSERT DATA {{ GRAPH <{kg.sources()[0].graph}> {{ <{E}x> <{E}y> <{E}z> }} }}")
+        assert len(kg) == n + 1
+    with KnowledgeGraph.open(tmp_path / "ws") as kg:
+        assert len(kg) == n + 1
+        assert kg.fingerprint() != fp
