@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kgagent._io import atomic_dir, atomic_write_json
+from kgagent._io import atomic_dir, atomic_write_json, random_access
 from kgagent.kg.adjacency import Adjacency
 
 if TYPE_CHECKING:
@@ -134,7 +134,9 @@ def load(directory: Path, fingerprint: str, vocab: Vocabulary) -> Adjacency | No
         return None
     try:
         arrays = {
-            name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            name: random_access(
+                np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            )
             for name in _ARRAYS
         }
     except (OSError, ValueError):

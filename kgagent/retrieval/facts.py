@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kgagent._io import random_access
 from kgagent.artifact import read_manifest, write_manifest
 from kgagent.errors import IndexLoadError
 from kgagent.kg.terms import iri_of, parse_literal
@@ -236,7 +237,9 @@ class FactTable:
         n, m = manifest["count"], manifest["terms"]
         try:
             arrays = {
-                name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                name: random_access(
+                    np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                )
                 for name in ("ids", "id_order", "ids_sorted", *_CODES, "node_ptr", "node_rows")
             }
             terms, texts = Strings.load(path, "terms"), Strings.load(path, "texts")

@@ -252,7 +252,17 @@ class FactIndex:
             self._probe.observe(ids, vectors)
             if isinstance(store, Flat):  # flat kinds switch when they outgrow themselves
                 new = sum(1 for i in ids.tolist() if i not in store.live)
-                if self._want(len(store) + new) != store.kind:
+                want = self._want(len(store) + new)
+                if (want == "ivfpq" and store.kind == "flat" and new == len(ids)
+                        and len(store) >= max(len(ids), PQ_MIN)):  # fmt: skip
+                    # trained on the stored rows in place (a copy would be 1 GB at 1M 256-d
+                    # vectors, twice with the new ones joined), then the new rows added
+                    built = self._build(store.row_ids(), store.raw_vectors(), exact=True,
+                                        kind=want)  # fmt: skip
+                    built.add(ids, vectors)
+                    self._store = built
+                    return
+                if want != store.kind:
                     old_ids, old_vecs = store.live_items()
                     keep_old = ~np.isin(old_ids, ids)
                     self._store = self._build(
@@ -290,11 +300,14 @@ class FactIndex:
             else:
                 self._store = self._build(*store.live_items(), exact=store.kind in _EXACT)
 
-    def _build(self, ids: np.ndarray, vectors: np.ndarray, *, exact: bool) -> _Store:
-        """A fresh store of the kind ``storage`` calls for at this size, holding these
-        vectors (float32, or IVF-PQ's float16 rows); ``exact``: they are every vector as
-        given (not decoded from float16), so a probe without a history can be drawn."""
-        kind = self._want(len(ids))
+    def _build(
+        self, ids: np.ndarray, vectors: np.ndarray, *, exact: bool, kind: str | None = None
+    ) -> _Store:
+        """A fresh store of the kind ``storage`` calls for at this size (or ``kind``),
+        holding these vectors (float32, or IVF-PQ's float16 rows); ``exact``: they are every
+        vector as given (not decoded from float16), so a probe without a history can be
+        drawn."""
+        kind = kind or self._want(len(ids))
         if exact and not self._probe.complete:
             self._probe.seed_from(ids, vectors)  # recall measurable from here on
         if kind == "ivfpq":

@@ -29,6 +29,8 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
+from kgagent._io import random_access
+
 __all__ = ["BLOCK", "SPILL_BYTES", "Rows16"]
 
 #: in-memory rows past this many bytes are spilled to the scratch file (whole blocks). 64
@@ -166,7 +168,9 @@ class Rows16:
             _write_all(self._spill.fileno(), block)
         had = self._spilled
         self._spilled += full * self._block
-        rows = np.memmap(self._spill, dtype=np.float16, mode="r", shape=(self._spilled, self.dim))
+        rows = random_access(
+            np.memmap(self._spill, dtype=np.float16, mode="r", shape=(self._spilled, self.dim))
+        )
         files = v.segments[:-1] if had else v.segments  # the scratch file is always last
         return _View((*files, _Segment(rows, self._spill, 0)), v.blocks[full:],
                      v.used - full * self._block)  # fmt: skip
@@ -177,10 +181,12 @@ class Rows16:
         flat = rows.reshape(-1)
         out = np.empty((len(flat), self.dim), dtype=np.float16)
         start = 0
-        for seg in v.segments:  # a mapped file: reads only these rows' pages
+        for seg in v.segments:
             end = start + len(seg.rows)
             at = np.flatnonzero((flat >= start) & (flat < end))
-            if len(at):
+            if len(at) and seg.file is not None:
+                _read_rows(seg, flat[at] - start, out, at)
+            elif len(at):
                 out[at] = seg.rows[flat[at] - start]
             start = end
         at = np.flatnonzero(flat >= start)
@@ -257,12 +263,30 @@ def _map_npy(path: Path, dim: int) -> _Segment:
         need = offset + shape[0] * dim * 2
         if size < need:
             raise ValueError(f"{path}: {size} bytes where {shape[0]} rows need {need}")
-        rows = (np.memmap(fh, dtype=np.float16, mode="r", offset=offset, shape=shape)
+        rows = (random_access(np.memmap(fh, dtype=np.float16, mode="r", offset=offset, shape=shape))
                 if shape[0] else np.zeros((0, dim), dtype=np.float16))  # fmt: skip
     except BaseException:
         fh.close()
         raise
     return _Segment(rows, fh, offset)
+
+
+def _read_rows(seg: _Segment, rows: np.ndarray, out: np.ndarray, at: np.ndarray) -> None:
+    """``out[at] = seg.rows[rows]``, read with ``pread`` rather than through the map.
+
+    A fault on a mapped file maps the pages around it that the page cache holds (Linux
+    "fault-around", MADV_RANDOM or not), and every mapped page counts in the process's
+    resident set: re-ranking 256 questions' shortlists from a just-written scratch file
+    made the whole file resident. ``pread`` copies the ~100 rows a question needs and
+    maps nothing, so the rows stay the kernel's page cache however long a server runs.
+    Positional reads share no file offset: concurrent searches are safe."""
+    fd = seg.file.fileno()  # type: ignore[union-attr]
+    size = seg.rows.shape[1] * 2  # bytes per float16 row
+    view = memoryview(out.reshape(-1).view(np.uint8))
+    for k, r in zip(at.tolist(), rows.tolist(), strict=True):
+        place = view[k * size : (k + 1) * size]
+        if os.preadv(fd, [place], seg.offset + r * size) != size:
+            raise OSError(errno.EIO, f"short read of float16 row {r}")
 
 
 def _header(n: int, dim: int) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kgagent._io import fsync_file
+from kgagent._io import fsync_file, random_access
 
 __all__ = ["Strings"]
 
@@ -104,10 +104,13 @@ class Strings:
     @classmethod
     def load(cls, directory: Path, name: str) -> Strings:
         """Maps what :meth:`save` wrote; ValueError if the two files disagree."""
-        offsets = np.load(directory / f"{name}.offsets.npy", mmap_mode="r", allow_pickle=False)
+        offsets = random_access(
+            np.load(directory / f"{name}.offsets.npy", mmap_mode="r", allow_pickle=False)
+        )
         blob = directory / f"{name}.bin"
         size = blob.stat().st_size
-        data = np.memmap(blob, dtype=np.uint8, mode="r") if size else np.zeros(0, dtype=np.uint8)
+        data = (random_access(np.memmap(blob, dtype=np.uint8, mode="r")) if size
+                else np.zeros(0, dtype=np.uint8))  # fmt: skip
         if offsets.ndim != 1 or len(offsets) < 1 or offsets.dtype != np.int64:
             raise ValueError(f"{name}.offsets.npy: not a (n + 1,) int64 array")
         if int(offsets[0]) != 0 or int(offsets[-1]) != size:

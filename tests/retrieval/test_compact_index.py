@@ -174,3 +174,17 @@ def test_an_old_save_without_a_probe_loads_with_unknown_recall(tmp_path, rng):
     manifest.write_text(json.dumps(m))
     loaded = FactIndex.load(tmp_path / "v")
     assert loaded.kind == "hnsw16" and loaded.recall() is None
+
+
+def test_auto_turns_ivfpq_with_the_add_that_crosses_exact_max(rng):
+    """Trained on the exact rows in place, the crossing chunk added after: each chunk
+    below the threshold stays exact, the first one past it is IVF-PQ and found."""
+    index = FactIndex(D, exact_max=2000, storage="auto", pq=PQParams(nprobe=8))
+    x = unit(rng, 2500)
+    kinds = []
+    for start in range(0, 2500, 500):
+        index.add(np.arange(start, start + 500, dtype=np.int64), x[start : start + 500])
+        kinds.append(index.kind)
+    assert kinds == ["flat", "flat", "flat", "flat", "ivfpq"]
+    assert len(index) == 2500
+    assert np.array_equal(index.search(x[2400:2410], 1)[1][:, 0], np.arange(2400, 2410))
