@@ -492,7 +492,7 @@ def test_label_embeddings_saved_by_older_linkers_still_load(tiny_kg, tmp_path):
 
 
 def test_a_cased_question_looks_fuzzily_only_for_names_left_unmatched(tiny_kg, monkeypatch):
-    """"Who was born in Inception" needs no fuzzy search: its one capitalized word is a
+    """ "Who was born in Inception" needs no fuzzy search: its one capitalized word is a
     name; a misspelt capitalized name still gets one."""
     linker = EntityLinker.from_kg(tiny_kg)
     calls: list[str] = []
