@@ -11,9 +11,9 @@ A persistent graph also keeps the result: the CSR arrays go to ``vocab/snapshot/
 beside the id tables, with the store fingerprint and the id counts they were built at,
 and a later open whose store has that fingerprint maps them (read-only) instead of
 scanning. Every change made through :class:`KnowledgeGraph` drops the snapshot's
-manifest first (:func:`invalidate`), so a change that keeps the fingerprint (an update
-that deletes as many triples as it inserts) cannot leave a stale one; a graph on a
-remote endpoint, which others change behind our back, is never snapshotted.
+manifest as it completes (:func:`invalidate`), so a change that keeps the fingerprint
+(an update that deletes as many triples as it inserts) does not leave a stale one; a
+graph on a remote endpoint, which others change behind our back, is never snapshotted.
 
 The fingerprint itself counts the distinct triples of the union, a ``COUNT`` over a
 ``DISTINCT`` that Oxigraph answers by hashing every triple: 5 s and 700 MB at 3M
