@@ -306,6 +306,7 @@ def run(args) -> dict:
         points.append(("metaqa", None))
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="kgagent-scale-"))
     source = export_commit(root) if args.source == "committed" else None
+    commit = _git()  # the state exported: HEAD may move while the run goes on
     if source is not None:
         use_source(source)
     results: dict = {}
@@ -322,7 +323,7 @@ def run(args) -> dict:
         print(f"{label}: in {work}", file=sys.stderr)
         meta = {"machine": machine(), "load_average_at_start": os.getloadavg()[0],
                 "nice": os.nice(0), "encoder": ENCODER, "source": args.source,
-                **_git()}  # fmt: skip
+                **commit}  # fmt: skip
         t0 = time.perf_counter()
         if facts is None:
             point = metaqa_point(Path(args.data), work, args.questions)
