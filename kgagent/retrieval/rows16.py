@@ -29,8 +29,6 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from kgagent._io import random_access
-
 __all__ = ["BLOCK", "SPILL_BYTES", "Rows16"]
 
 #: in-memory rows past this many bytes are spilled to the scratch file (whole blocks). 64
@@ -168,9 +166,7 @@ class Rows16:
             _write_all(self._spill.fileno(), block)
         had = self._spilled
         self._spilled += full * self._block
-        rows = random_access(
-            np.memmap(self._spill, dtype=np.float16, mode="r", shape=(self._spilled, self.dim))
-        )
+        rows = np.memmap(self._spill, dtype=np.float16, mode="r", shape=(self._spilled, self.dim))
         files = v.segments[:-1] if had else v.segments  # the scratch file is always last
         return _View((*files, _Segment(rows, self._spill, 0)), v.blocks[full:],
                      v.used - full * self._block)  # fmt: skip
@@ -263,7 +259,7 @@ def _map_npy(path: Path, dim: int) -> _Segment:
         need = offset + shape[0] * dim * 2
         if size < need:
             raise ValueError(f"{path}: {size} bytes where {shape[0]} rows need {need}")
-        rows = (random_access(np.memmap(fh, dtype=np.float16, mode="r", offset=offset, shape=shape))
+        rows = (np.memmap(fh, dtype=np.float16, mode="r", offset=offset, shape=shape)
                 if shape[0] else np.zeros((0, dim), dtype=np.float16))  # fmt: skip
     except BaseException:
         fh.close()
@@ -279,14 +275,21 @@ def _read_rows(seg: _Segment, rows: np.ndarray, out: np.ndarray, at: np.ndarray)
     resident set: re-ranking 256 questions' shortlists from a just-written scratch file
     made the whole file resident. ``pread`` copies the ~100 rows a question needs and
     maps nothing, so the rows stay the kernel's page cache however long a server runs.
-    Positional reads share no file offset: concurrent searches are safe."""
+    Consecutive rows are one read (a compaction or ``live_items`` reads whole runs, not
+    a call per row). Positional reads share no file offset: concurrent searches are
+    safe."""
     fd = seg.file.fileno()  # type: ignore[union-attr]
     size = seg.rows.shape[1] * 2  # bytes per float16 row
-    view = memoryview(out.reshape(-1).view(np.uint8))
-    for k, r in zip(at.tolist(), rows.tolist(), strict=True):
-        place = view[k * size : (k + 1) * size]
-        if os.preadv(fd, [place], seg.offset + r * size) != size:
-            raise OSError(errno.EIO, f"short read of float16 row {r}")
+    order = np.argsort(rows, kind="stable")
+    rows, at = rows[order], at[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1] + 1])  # runs of rows r, r+1..
+    ends = np.r_[starts[1:], len(rows)]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        buf = np.empty((b - a, seg.rows.shape[1]), dtype=np.float16)  # (run, d)
+        where = seg.offset + int(rows[a]) * size
+        if os.preadv(fd, [memoryview(buf.view(np.uint8))], where) != buf.nbytes:
+            raise OSError(errno.EIO, f"short read of float16 rows {rows[a]}..{rows[b - 1]}")
+        out[at[a:b]] = buf
 
 
 def _header(n: int, dim: int) -> bytes:
