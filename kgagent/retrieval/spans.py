@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kgagent.retrieval.name_table import Hit, NameTable
 from kgagent.text import name_tokens
@@ -30,6 +30,8 @@ _GLUED = re.compile(r"[^\w\s\[\]]*")  # punctuation right after a word: "Taxi!",
 _GLUED_BEFORE = re.compile(r"[^\w\s\[\]]*$")  # ... and right before one: "+1"
 _SYMBOLS = re.compile(r"(?<!\S)[^\w\s\[\]]+(?!\S)")  # a chunk with no word: "$"
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
+_NESTED_PRECISION = 0.9  # a chosen span this precise makes the spans inside it unlikely
+_NESTED_WEIGHT = 0.5  # ... and scales their weight
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class SpanFinder:
             if span.content and not any(taken[span.i : span.j]):
                 chosen.append(span)
                 taken[span.i : span.j] = [True] * (span.j - span.i)
-        others = [s for s in ranked if not any(s is c for c in chosen)]
+        others = [_nested(s, chosen) for s in ranked if not any(s is c for c in chosen)]
         return chosen, others
 
     def _rank_key(self, s: Span) -> tuple[float, int, float, int]:
@@ -258,6 +260,18 @@ class SpanFinder:
             runs.append((i, j))
             i = j
         return runs
+
+
+def _nested(span: Span, chosen: list[Span]) -> Span:
+    """``span`` with its weight halved where it lies inside a longer chosen span matched
+    exactly: "Mitchell" in "what films did Maia Mitchell act in" names a film, but the
+    question names the actress; left at full weight, the film's relations (read as
+    the question asks) outscore the actress's inverse ones."""
+    for c in chosen:
+        inside = c.i <= span.i and span.j <= c.j and c.j - c.i > span.j - span.i
+        if inside and c.hits[0][1] >= _NESTED_PRECISION:
+            return replace(span, weight=span.weight * _NESTED_WEIGHT)
+    return span
 
 
 def _lower(q: Question, word: Word) -> bool:

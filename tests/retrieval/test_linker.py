@@ -397,6 +397,20 @@ def test_a_stopword_makes_a_name_a_last_resort():
         assert found[0].iri == E + "movie" and found[0].score < 0.5  # below a topic's bar
 
 
+def test_a_name_inside_a_longer_exact_name_is_a_weak_alternative():
+    # "Mitchell" (a film) inside "Maia Mitchell" (an actress): the film stays on offer,
+    # but far enough below that the actress's relations decide the question
+    names = {E + "maia": ["Maia Mitchell"], E + "mitchell": ["Mitchell"], E + "x": ["Hot"]}
+    found = EntityLinker(names).link("what films did Maia Mitchell act in")
+    assert [c.iri for c in found[:2]] == [E + "maia", E + "mitchell"]
+    assert found[0].score == 1.0 and found[1].score < 0.5
+    alone = EntityLinker(names).link("what films did Mitchell act in")
+    assert alone[0].iri == E + "mitchell" and alone[0].score > 0.8  # alone, a name as before
+    # two names side by side are not nested: neither loses weight
+    both = EntityLinker(names).link("did Mitchell star in Hot")
+    assert {c.iri for c in both if c.score > 0.8} == {E + "mitchell", E + "x"}
+
+
 def test_saved_linker_keeps_its_lexicon(data_dir, tmp_path):
     kg = KnowledgeGraph()
     kg.load_triples(data_dir / "tiny_kb.txt")
