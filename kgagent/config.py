@@ -71,6 +71,12 @@ class RetrievalConfig(_Strict):
 
     encoder: str = Field("minilm", description="registered encoder name (minilm, hashing, ...)")
     encoder_kwargs: dict[str, Any] = Field(default_factory=dict)
+    static_fit: int = Field(
+        20_000,
+        ge=0,
+        description="encoder static: facts sampled to fit the static model to its teacher "
+        "(MiniLM) on a full build (kgagent.retrieval.static_fit); 0: the distilled model as is",
+    )
     exact_max: int = Field(1_000_000, gt=0, description="exact faiss search up to this size")
     vectors: Literal["auto", "float32", "float16", "pq"] = Field(
         "auto",

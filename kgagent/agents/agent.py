@@ -160,11 +160,11 @@ class Agent:
     @property
     def encoder(self):
         with self._lock:
-            if self._encoder is None:
-                from kgagent.retrieval.encoder import get_encoder
+            if self._encoder is None:  # a static model fitted to this graph, if there is one
+                from kgagent.retrieval.static_fit import workspace_encoder
 
-                rc = self.config.retrieval
-                self._encoder = get_encoder(rc.encoder, **rc.encoder_kwargs)
+                root = None if self.ws is None else self.ws.root
+                self._encoder = workspace_encoder(self.config.retrieval, root)
             return self._encoder
 
     @property
@@ -176,9 +176,7 @@ class Agent:
     def index(self, *, progress: bool = False, executor=None) -> IndexReport:
         """Builds the fact index, or updates it: only new facts are encoded (by ``executor``)."""
         with self._lock:
-            previous = self._index
-            if previous is None and self.ws is not None:
-                previous = RetrievalIndex.reusable(self.ws.index_dir, encoder=self.encoder)
+            previous = self.fit_encoder(progress=progress)
             built, report = RetrievalIndex.build(
                 self.kg,
                 self.encoder,
@@ -193,6 +191,21 @@ class Agent:
             if self.ws is not None:
                 built.save(self.ws.index_dir)
         return report
+
+    def fit_encoder(self, *, progress: bool = False) -> RetrievalIndex | None:
+        """Before a full build, fits a distilled static encoder to this graph's facts
+        (:mod:`kgagent.retrieval.static_fit`; Ray workers need it fitted before the build).
+        Returns what of the index a build may reuse."""
+        from kgagent.retrieval.static_fit import fitted_encoder
+
+        with self._lock:
+            previous = self._index
+            if previous is None and self.ws is not None:
+                previous = RetrievalIndex.reusable(self.ws.index_dir, encoder=self.encoder)
+            if previous is None or previous.vectors is None or not previous.fits(self.encoder):
+                root, rc = None if self.ws is None else self.ws.root, self.config.retrieval
+                self._encoder = fitted_encoder(self.kg, self.encoder, rc, root, progress=progress)
+            return previous
 
     def _load_index(self) -> RetrievalIndex:
         if self.ws is None:

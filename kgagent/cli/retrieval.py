@@ -50,6 +50,7 @@ def index(
     from kgagent.retrieval import EXECUTORS
     from kgagent.retrieval.build_stats import peak_rss_mib
     from kgagent.retrieval.index import FactIndex
+    from kgagent.retrieval.static_fit import describe, worker_spec
     from kgagent.workspace import Workspace as Ws
 
     ws = Ws(workspace)
@@ -62,14 +63,17 @@ def index(
         encoder = None
     if executor not in EXECUTORS:
         raise KGAgentError(f"--executor {executor!r}: one of {', '.join(EXECUTORS.names())}")
-    rc = config.retrieval  # the workers load the encoder the build uses
-    options = {"encoder": rc.encoder, "encoder_kwargs": rc.encoder_kwargs, "workers": workers,
-               "address": ray_address} if executor == "ray" else {}  # fmt: skip
-    with (
-        Agent(ws.open_kg(), config=config, workspace=workspace) as agent,
-        EXECUTORS.get(executor)(**options) as pool,
-    ):
-        typer.echo(str(agent.index(progress=True, executor=pool)))
+    with Agent(ws.open_kg(), config=config, workspace=workspace) as agent:
+        options = {}
+        if executor == "ray":  # the workers load the encoder the build uses: fitted first
+            agent.fit_encoder(progress=True)
+            name, kwargs = worker_spec(agent.encoder, config.retrieval)
+            options = {"encoder": name, "encoder_kwargs": kwargs, "workers": workers,
+                       "address": ray_address}  # fmt: skip
+        with EXECUTORS.get(executor)(**options) as pool:
+            typer.echo(str(agent.index(progress=True, executor=pool)))
+        if (fit := describe(agent.encoder)) is not None:
+            typer.echo(fit)
         typer.echo(FactIndex.summary(ws.index_dir / "vectors"))  # storage, measured recall
     # the build's report has its stages; saving (a reused index compares its rows) comes after
     typer.echo(f"peak RSS of the whole run (build and save): {peak_rss_mib():,.0f} MiB")

