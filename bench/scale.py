@@ -219,11 +219,12 @@ def recall_worker(ws: str, qfile: str, out: str, n: str) -> None:
     """recall@10 of the saved fact index against exact search over every fact."""
     import numpy as np
 
-    from kgagent.retrieval import FactIndex, get_encoder
+    from kgagent.retrieval import FactIndex
+    from kgagent.retrieval.static_fit import workspace_encoder
     from kgagent.workspace import read_config
 
     rc = read_config(ws).retrieval
-    encoder = get_encoder(rc.encoder, **rc.encoder_kwargs)
+    encoder = workspace_encoder(rc, Path(ws))  # the static model fitted to the graph
     questions = [q["question"] for q in json.loads(Path(qfile).read_text())[: int(n)]]
     queries = np.asarray(encoder.encode(questions), dtype=np.float32)  # (q, d)
     index = FactIndex.load(Path(ws) / "index" / "vectors")
