@@ -24,8 +24,9 @@ from kgagent.agents.builder import (
     build_retriever,
     policy_proposer,
     qa_pairs,
+    saved_policy,
 )
-from kgagent.agents.training import policy_in_use, reader_examples
+from kgagent.agents.training import reader_examples
 from kgagent.config import AgentConfig
 from kgagent.errors import KGAgentError
 from kgagent.kg.graph import KnowledgeGraph
@@ -267,32 +268,7 @@ class Agent:
 
     def _saved_policy(self, retriever):
         """The policy the config names, if the workspace has it (checked against the graph)."""
-        from kgagent.errors import PolicyError
-        from kgagent.policy import load_reasoner
-
-        name = self.config.policy.name
-        if not name or self.ws is None:
-            return None
-        directory = self.ws.policy_dir(name)
-        if not (directory / "config.json").exists():
-            return None
-        if not policy_in_use(directory):
-            log.info("%s: weaker than the zero-shot ranker on validation; not used", directory)
-            return None
-        try:
-            reasoner = load_reasoner(directory, retriever.adj, retriever.relation_terms)
-        except PolicyError as exc:  # e.g. a relation added since: answer without the policy
-            log.warning("%s; answering without the path policy", exc)
-            return None
-        if reasoner.config.mode != "question":
-            log.warning(
-                "%s: a %s-mode policy (link prediction) does not answer questions; answering "
-                "without the path policy",
-                directory,
-                reasoner.config.mode,
-            )
-            return None
-        return reasoner
+        return saved_policy(self.ws, self.config, retriever)
 
     def train_policy(
         self,

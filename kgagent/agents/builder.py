@@ -6,6 +6,7 @@ It turns ``AgentConfig`` sections into the plain constructor arguments of the co
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from kgagent.config import AgentConfig, RetrievalConfig
 from kgagent.errors import KGAgentError
 
 __all__ = ["build_llm", "build_reader", "build_retriever", "policy_proposer", "qa_pairs",
-           "reader_settings", "retrieval_weights"]  # fmt: skip
+           "reader_settings", "retrieval_weights", "saved_policy"]  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 
 def qa_pairs(examples) -> list[tuple[str, tuple[str, ...]]]:
@@ -212,3 +215,36 @@ def build_program_reader(retriever, encoder):
         retriever.relation_vectors,
     )
     return ProgramReader(proposer, graph)
+
+
+def saved_policy(ws, config: AgentConfig, retriever):
+    """The policy ``config`` names, if workspace ``ws`` has it, checked against the graph
+    (``retriever``'s adjacency and relations) and kept only where training found it
+    better than the zero-shot ranker; None otherwise, with the reason logged."""
+    from kgagent.agents.training import policy_in_use
+    from kgagent.errors import PolicyError
+    from kgagent.policy import load_reasoner
+
+    name = config.policy.name
+    if not name or ws is None:
+        return None
+    directory = ws.policy_dir(name)
+    if not (directory / "config.json").exists():
+        return None
+    if not policy_in_use(directory):
+        log.info("%s: weaker than the zero-shot ranker on validation; not used", directory)
+        return None
+    try:
+        reasoner = load_reasoner(directory, retriever.adj, retriever.relation_terms)
+    except PolicyError as exc:  # e.g. a relation added since: answer without the policy
+        log.warning("%s; answering without the path policy", exc)
+        return None
+    if reasoner.config.mode != "question":
+        log.warning(
+            "%s: a %s-mode policy (link prediction) does not answer questions; answering "
+            "without the path policy",
+            directory,
+            reasoner.config.mode,
+        )
+        return None
+    return reasoner
