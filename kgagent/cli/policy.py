@@ -31,8 +31,12 @@ _QUERIES_HELP = (
 #: is cut at its best validation epoch so far
 RELATION_BUDGET = 1800.0
 _KGE_HELP = (
-    "relation mode: an embedding directory over the same entities, to shape the reward "
-    "and initialise the embeddings"
+    "relation mode: an embedding directory over the same entities, to shape the reward, "
+    "initialise the embeddings and mix into the ranking (weight chosen on validation)"
+)
+_COMPANION_HELP = (
+    "relation mode without --kge: KGE model trained beside the policy and mixed into its "
+    "ranking by a weight chosen on validation (0 among the choices); 'none': the walk alone"
 )
 
 
@@ -53,6 +57,7 @@ def policy_train(
     valid: Annotated[Path | None, typer.Option(help="split files: early stopping")] = None,
     test: Annotated[Path | None, typer.Option(help="split files: metrics")] = None,
     kge: Annotated[Path | None, typer.Option(help=_KGE_HELP)] = None,
+    kge_model: Annotated[str, typer.Option(help=_COMPANION_HELP)] = "complex",
     epochs: Annotated[
         int | None,
         typer.Option(help="most epochs, the best validation one kept (question 20, relation 80)"),
@@ -148,14 +153,15 @@ def policy_train(
     if workspace is None:
         if out is None:
             raise KGAgentError("--out DIR is required with --train")
-        report = _policy_splits(cfg, graph, train, valid, test, kge, beam, out, sep, budget)
+        report = _policy_splits(cfg, graph, train, valid, test, (kge, kge_model), beam, out,
+                                sep, budget)  # fmt: skip
         where = out
     elif queries is None:
         raise KGAgentError("--queries FILE is required with a workspace")
     elif mode == "relation":
         where = out or Workspace(workspace).policy_dir(name or "linkpred")
-        report = _policy_workspace_relation(workspace, queries, cfg, kge, beam, where, sep,
-                                            budget)  # fmt: skip
+        report = _policy_workspace_relation(workspace, queries, cfg, (kge, kge_model), beam,
+                                            where, sep, budget)  # fmt: skip
     else:
         from kgagent.agents import Agent
 
@@ -194,6 +200,19 @@ def _copy_policy(saved: Path, out: Path) -> Path:
     return out
 
 
+def _kge_args(kge: tuple[Path | None, str], num_entities: int, entities: list[str]) -> dict:
+    """train_on_splits's KGE arguments from ``(--kge, --kge-model)``: the given embedding
+    shapes the reward and is the companion; without one, a companion of that model is
+    trained (none for 'none')."""
+    from kgagent.policy.mixture import Companion
+
+    path, name = kge
+    model, offset = _load_kge(path, num_entities, entities)
+    if model is not None:
+        return {"kge": model, "kge_offset": offset, "companion": Companion.given(path, model)}
+    return {"companion": None if name.lower() == "none" else name}
+
+
 def _load_kge(path: Path | None, num_entities: int, entities: list[str]):
     """(model, score offset) of an embedding directory over the same entity labels."""
     if path is None:
@@ -217,10 +236,9 @@ def _policy_splits(cfg, graph, train, valid, test, kge, beam, out, sep, budget) 
 
     data, walked = _link_splits(train, valid, test, graph, sep)
     report_unseen(data)
-    model, offset = _load_kge(kge, data.num_entities, data.entities)
-    _, metrics = train_on_splits(data, config=cfg, graph=walked, kge=model, kge_offset=offset,
-                                 beam=beam, out=out, progress=True,
-                                 time_budget=budget)  # fmt: skip
+    _, metrics = train_on_splits(data, config=cfg, graph=walked, beam=beam, out=out,
+                                 progress=True, time_budget=budget,
+                                 **_kge_args(kge, data.num_entities, data.entities))  # fmt: skip
     return metrics
 
 
@@ -259,10 +277,9 @@ def _policy_workspace_relation(workspace, queries, cfg, kge, beam, out, sep, bud
     with open_kg(workspace) as kg:
         seed = (cfg[0] if isinstance(cfg, list) else cfg).seed
         data, walked = workspace_splits(kg, read_triples(queries, sep=sep), seed=seed)
-    model, offset = _load_kge(kge, data.num_entities, data.entities)
-    _, metrics = train_on_splits(data, config=cfg, graph=walked, kge=model, kge_offset=offset,
-                                 beam=beam, out=out, progress=True,
-                                 time_budget=budget)  # fmt: skip
+    _, metrics = train_on_splits(data, config=cfg, graph=walked, beam=beam, out=out,
+                                 progress=True, time_budget=budget,
+                                 **_kge_args(kge, data.num_entities, data.entities))  # fmt: skip
     return metrics
 
 
@@ -296,17 +313,20 @@ def _policy_eval_splits(checkpoint, train, graph, valid, test, beam, sep) -> dic
     import numpy as np
 
     from kgagent.policy.linkpred import evaluate_link_prediction, load_for_splits
+    from kgagent.policy.mixture import load_mixture
 
     if train is None or test is None:
         raise KGAgentError("--checkpoint needs the --train file it was trained on and --test")
     data, walked = _link_splits(train, valid, test, graph, sep)
     report_unseen(data)
     reasoner = load_for_splits(checkpoint, data, graph=walked)
+    kge, weight = load_mixture(checkpoint, list(data.entities))
     if not len(data.test):
         raise KGAgentError(f"{test}: no test triple names known entities and relations")
     known = data.all_triples() if walked is None else np.concatenate([data.all_triples(), walked])
-    metrics = evaluate_link_prediction(reasoner, data.test, known=known, beam=beam)
-    return {**metrics, "triples": len(data.test), "unseen": data.unseen}
+    metrics = evaluate_link_prediction(reasoner, data.test, known=known, beam=beam, kge=kge,
+                                       kge_weight=weight)  # fmt: skip
+    return {**metrics, "triples": len(data.test), "kge_weight": weight, "unseen": data.unseen}
 
 
 def _policy_eval_workspace(workspace, queries) -> dict:

@@ -22,6 +22,7 @@ import torch
 from kgagent.errors import PolicyError
 from kgagent.kg.adjacency import Adjacency
 from kgagent.policy.config import PolicyConfig, Query
+from kgagent.policy.mixture import COMPANION_MODEL, Companion, choose_weight, save_mixture
 from kgagent.policy.reasoner import PathReasoner
 from kgagent.policy.shaping import KGEReward, kge_features
 from kgagent.policy.walks import create_reasoner, load_reasoner
@@ -224,6 +225,7 @@ def train_on_splits(
     graph: np.ndarray | None = None,
     kge=None,
     kge_offset: float = 0.0,
+    companion: Companion | str | None = COMPANION_MODEL,
     beam: int = 64,
     out=None,
     progress: bool = False,
@@ -231,6 +233,15 @@ def train_on_splits(
 ) -> tuple[PathReasoner, dict[str, Any]]:
     """Trains on :class:`~kgagent.embeddings.data.TripleSplits` and reports filtered
     metrics of the test split (valid without one), as ``kgagent kge train`` does.
+
+    ``kge``: a KGE model that shapes the reward and initialises the embeddings.
+    ``companion``: a KGE model mixed into the ranking by a weight chosen on the validation
+    split (:mod:`kgagent.policy.mixture`; 0, the walk alone, is one of the choices): a
+    :class:`~kgagent.policy.mixture.Companion`, or the name of a model to train on the
+    walked triples first (its seconds count in ``time_budget``; none is trained beside a
+    ``kge`` or without a validation split); None: the walk alone.
+    ``metrics["mixture"]`` records the choice, ``metrics["walk"]`` the walk alone's test
+    metrics where the weight is not 0.
 
     ``config``: one configuration, or several to choose from on the validation split
     (each trains; the best validation MRR is kept and the choice recorded under
@@ -245,6 +256,11 @@ def train_on_splits(
     import time
 
     t0 = time.perf_counter()
+    if isinstance(companion, str) and (kge is not None or not len(splits.valid)):
+        companion = None  # the caller's own model (pass it as a Companion), or no validation
+    if isinstance(companion, str):
+        seed = (config[0] if isinstance(config, Sequence) else config or PolicyConfig()).seed
+        companion = Companion.train(splits, graph=graph, model=companion, seed=seed)
     configs = list(config) if isinstance(config, Sequence) else [config]
     tried: list[dict[str, Any]] = []
     best = None
@@ -268,9 +284,21 @@ def train_on_splits(
     split = "test" if len(splits.test) else "valid"
     triples = splits.test if len(splits.test) else splits.valid
     known = np.concatenate([splits.all_triples(), *([] if graph is None else [graph])])
+    weight, mixture = 0.0, None
+    if companion is not None and len(splits.valid):
+        weight, valid_mrr = choose_weight(lambda w: evaluate_link_prediction(
+            reasoner, splits.valid, known=known, beam=beam, kge=companion.model, kge_weight=w
+        )["mrr"])  # fmt: skip
+        mixture = {"kge_weight": weight, "valid_mrr": valid_mrr, "companion": companion.report}
     metrics: dict[str, Any] = {"split": split, "triples": len(triples)}
     if len(triples):
-        metrics.update(evaluate_link_prediction(reasoner, triples, known=known, beam=beam))
+        mixed = {"kge": companion.model, "kge_weight": weight} if weight else {}
+        metrics.update(evaluate_link_prediction(reasoner, triples, known=known, beam=beam,
+                                                **mixed))  # fmt: skip
+        if weight:
+            metrics["walk"] = evaluate_link_prediction(reasoner, triples, known=known, beam=beam)
+    if mixture is not None:
+        metrics["mixture"] = mixture
     metrics.update(
         train_seconds=round(seconds, 2),
         epochs=report["epochs"],
@@ -286,7 +314,9 @@ def train_on_splits(
     if time_budget is not None:
         metrics["time_budget_s"] = float(time_budget)
     if out is not None:
-        reasoner.save(out, metrics=metrics, extra={"entities": list(splits.entities)})
+        reasoner.save(out, metrics=metrics, extra={"entities": list(splits.entities)},
+                      write=None if mixture is None else
+                      lambda tmp: save_mixture(tmp, companion, weight))  # fmt: skip
     return reasoner, metrics
 
 

@@ -449,9 +449,11 @@ class PathReasoner:
         *,
         metrics: dict | None = None,
         extra: dict[str, Any] | None = None,
+        write: Callable[[Path], Any] | None = None,
     ) -> None:
         """config.json, weights.safetensors, relations.json (and metrics.json, and each
-        ``extra`` object as NAME.json), atomically."""
+        ``extra`` object as NAME.json), atomically; ``write(tmp)`` adds files of its own
+        (a link-prediction policy's KGE companion) before the directory is published."""
         from safetensors.torch import save_file
 
         with atomic_dir(directory) as tmp:
@@ -473,6 +475,8 @@ class PathReasoner:
                 (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
             for name, obj in (extra or {}).items():
                 (tmp / f"{name}.json").write_text(json.dumps(obj) + "\n")
+            if write is not None:
+                write(tmp)
 
     @classmethod
     def load(cls, directory: str | Path, adj: Adjacency, relations: Sequence[str]) -> PathReasoner:

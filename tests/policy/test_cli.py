@@ -169,3 +169,56 @@ def test_edge_walk_from_the_command_line(tmp_path):
     assert r.exit_code != 0 and "--mode relation" in r.output
     r = invoke("policy", "train", *splits, "--out", tmp_path / "x", "--objective", "mml")
     assert r.exit_code != 0 and "expected likelihood or reward" in r.output
+
+
+def test_a_kge_companion_is_mixed_in_by_a_weight_chosen_on_validation(tmp_path):
+    from kgagent.policy.mixture import MIX_WEIGHTS
+
+    f = _firm_files(tmp_path)
+    splits = ["--train", f["train"], "--valid", f["valid"], "--test", f["test"]]
+    # one epoch: a walk that has not found the rule, beside a KGE model that has
+    weak = ["--epochs", "1", "--dim", "8", "--hops", "2", "--beam", "16"]
+    r = invoke("policy", "train", *splits, "--out", tmp_path / "pol", *weak)
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "pol" / "metrics.json").read_text())
+    mix = metrics["mixture"]
+    assert mix["companion"]["model"] == "complex" and mix["companion"]["seconds"] >= 0
+    scores = {float(w): s for w, s in mix["valid_mrr"].items()}
+    assert sorted(scores) == sorted(MIX_WEIGHTS)
+    assert scores[mix["kge_weight"]] == max(scores.values())
+    assert mix["kge_weight"] > 0, mix  # the companion ranks held-out colleagues better
+    assert metrics["mrr"] > metrics["walk"]["mrr"], metrics
+    assert (tmp_path / "pol" / "kge" / "weights.safetensors").exists()
+    # eval ranks as training reported: the companion is read back from the checkpoint
+    r = invoke("policy", "eval", "--checkpoint", tmp_path / "pol", *splits, "--beam", "16")
+    assert r.exit_code == 0, r.output
+    again = _payload(r.output)
+    assert again["mrr"] == metrics["mrr"] and again["kge_weight"] == mix["kge_weight"]
+
+    # 'none': the walk alone, nothing mixed, nothing saved beside it
+    r = invoke("policy", "train", *splits, "--out", tmp_path / "alone", *weak,
+               "--kge-model", "none")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    alone = json.loads((tmp_path / "alone" / "metrics.json").read_text())
+    assert "mixture" not in alone and "walk" not in alone
+    assert not (tmp_path / "alone" / "mixture.json").exists()
+
+
+def test_a_damaged_mixture_record_is_named(tmp_path):
+    import pytest
+
+    from kgagent.errors import PolicyError
+    from kgagent.policy.mixture import choose_weight, load_mixture
+
+    assert load_mixture(tmp_path, ["a"]) == (None, 0.0)  # a policy saved without one
+    (tmp_path / "mixture.json").write_text('{"kge_weight": 1.5}')
+    with pytest.raises(PolicyError, match="mixture.json.*kge_weight"):
+        load_mixture(tmp_path, ["a"])
+    (tmp_path / "mixture.json").write_text('{"kge_weight": 0.5}')
+    with pytest.raises(PolicyError, match="mixture.json.*'kge'"):
+        load_mixture(tmp_path, ["a"])
+    (tmp_path / "mixture.json").write_text("{")
+    with pytest.raises(PolicyError, match="mixture.json: unreadable"):
+        load_mixture(tmp_path, ["a"])
+    # ties go to the smaller weight: the walk explains its answers, the embedding does not
+    assert choose_weight({0.0: 0.5, 0.5: 0.7, 1.0: 0.7}.get, weights=(0.0, 0.5, 1.0))[0] == 0.5
