@@ -212,13 +212,13 @@ def test_a_damaged_mixture_record_is_named(tmp_path):
 
     assert load_mixture(tmp_path, ["a"]) == (None, 0.0)  # a policy saved without one
     (tmp_path / "mixture.json").write_text('{"kge_weight": 1.5}')
-    with pytest.raises(PolicyError, match="mixture.json.*kge_weight"):
+    with pytest.raises(PolicyError, match=r"mixture\.json.*kge_weight"):
         load_mixture(tmp_path, ["a"])
     (tmp_path / "mixture.json").write_text('{"kge_weight": 0.5}')
-    with pytest.raises(PolicyError, match="mixture.json.*'kge'"):
+    with pytest.raises(PolicyError, match=r"mixture\.json.*'kge'"):
         load_mixture(tmp_path, ["a"])
     (tmp_path / "mixture.json").write_text("{")
-    with pytest.raises(PolicyError, match="mixture.json: unreadable"):
+    with pytest.raises(PolicyError, match=r"mixture\.json: unreadable"):
         load_mixture(tmp_path, ["a"])
     # ties go to the smaller weight: the walk explains its answers, the embedding does not
     assert choose_weight({0.0: 0.5, 0.5: 0.7, 1.0: 0.7}.get, weights=(0.0, 0.5, 1.0))[0] == 0.5
