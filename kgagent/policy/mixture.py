@@ -75,20 +75,28 @@ class Companion:
     def train(cls, splits, *, graph: np.ndarray | None = None, model: str = COMPANION_MODEL,
               seed: int = 0) -> Companion | None:  # fmt: skip
         """A KGE model trained on the walked triples (``graph``, default the training
-        split) with early stopping on the validation split (the test split is not read);
-        None where they are more than :data:`COMPANION_MAX_TRIPLES`."""
+        split) less any held-out one, with early stopping on the validation split (the
+        test split is not read); None where they are more than
+        :data:`COMPANION_MAX_TRIPLES`.
+
+        A workspace's walked graph holds its validation queries (the walk blocks the
+        query's own edge; an embedding cannot), so they are taken out: an embedding that
+        had seen them would win the weight on validation by memory."""
         from kgagent.embeddings import train
         from kgagent.embeddings.artifact import save_embedding
 
         walked = splits.train if graph is None else np.vstack([graph, splits.train])
         triples = np.unique(np.asarray(walked, dtype=np.int64).reshape(-1, 3), axis=0)
+        held = np.vstack([splits.valid, splits.test]).astype(np.int64).reshape(-1, 3)
+        if len(held):
+            triples = triples[~np.isin(_keys(triples, splits), _keys(held, splits))]
         if len(triples) > COMPANION_MAX_TRIPLES:
             return None
         data = dataclasses.replace(splits, train=triples, test=np.empty((0, 3), dtype=np.int64))
         t0 = time.perf_counter()
         result = train(data=data, model=model, seed=seed, progress=False)
         report = {"model": result.config.model, "source": "trained beside the policy",
-                  "seconds": round(time.perf_counter() - t0, 1),
+                  "triples": len(triples), "seconds": round(time.perf_counter() - t0, 1),
                   "epochs": result.metrics.get("epochs")}  # fmt: skip
 
         def write(path: Path) -> None:
@@ -103,6 +111,12 @@ class Companion:
         source = Path(directory)
         return cls(model, {"model": getattr(model, "name", None), "source": str(source)},
                    lambda path: shutil.copytree(source, path))  # fmt: skip
+
+
+def _keys(triples: np.ndarray, splits) -> np.ndarray:
+    """(n,) one int64 per (h, r, t)."""
+    r, e = splits.num_relations, splits.num_entities
+    return (triples[:, 0] * r + triples[:, 1]) * e + triples[:, 2]
 
 
 def choose_weight(evaluate, weights=MIX_WEIGHTS) -> tuple[float, dict[float, float]]:

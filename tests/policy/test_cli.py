@@ -222,3 +222,19 @@ def test_a_damaged_mixture_record_is_named(tmp_path):
         load_mixture(tmp_path, ["a"])
     # ties go to the smaller weight: the walk explains its answers, the embedding does not
     assert choose_weight({0.0: 0.5, 0.5: 0.7, 1.0: 0.7}.get, weights=(0.0, 0.5, 1.0))[0] == 0.5
+
+
+def test_the_companion_never_trains_on_held_out_triples(tmp_path):
+    """A workspace's walked graph holds its validation queries: the walk blocks a query's
+    own edge, an embedding would remember it and win the weight on validation by memory."""
+    import numpy as np
+
+    from kgagent.embeddings import TripleSplits
+    from kgagent.policy.mixture import Companion
+
+    f = _firm_files(tmp_path)
+    splits = TripleSplits.from_files(train=f["train"], valid=f["valid"], test=f["test"])
+    graph = np.vstack([splits.train, splits.valid, splits.test])  # everything, as a KG
+    companion = Companion.train(splits, graph=graph, seed=0)
+    assert companion.report["triples"] == len(splits.train)  # the 16 held out are left out
+    assert companion.report["model"] == "complex"
