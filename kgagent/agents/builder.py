@@ -89,8 +89,9 @@ def policy_proposer(reasoner, config: AgentConfig, *, linked: float | None = Non
 
 
 def build_pipeline(*, linker, encoder, graph, relevance_texts, relevance_vectors, weights,
-                   policy=None):  # fmt: skip
-    """The question pipeline over a graph view, from its parts and the weights."""
+                   policy=None, spread=None):  # fmt: skip
+    """The question pipeline over a graph view, from its parts and the weights; ``spread``:
+    ``(relation, inverse) -> things per value`` in the graph, for the ranker."""
     from kgagent.pipeline import CandidateBuilder, ChainPlanner, QuestionPipeline
     from kgagent.pipeline.kinds import AnswerKinds
     from kgagent.pipeline.ranker import ChainRanker
@@ -108,6 +109,8 @@ def build_pipeline(*, linker, encoder, graph, relevance_texts, relevance_vectors
             shared_weight=w.shared_weight,
             kinds=AnswerKinds(graph),
             type_weight=w.type_weight,
+            spread=spread,
+            kind_weight=w.kind_weight,
         )
         if w.zero_shot
         else None
@@ -146,6 +149,7 @@ def build_retriever(index, kg, encoder, config: AgentConfig):
 
     from kgagent.errors import IndexMismatchError
     from kgagent.pipeline import GraphLinker, LocalGraph, Retriever
+    from kgagent.pipeline.graph import relation_spread
 
     w = retrieval_weights(config.retrieval)
     rel_terms = [r[0] for r in index.relations]
@@ -170,6 +174,7 @@ def build_retriever(index, kg, encoder, config: AgentConfig):
         relevance_texts=texts,
         relevance_vectors=np.asarray(encoder.encode(texts), dtype=np.float32),  # (2R, d)
         weights=w,
+        spread=lambda rel, inverse: relation_spread([graph.adj], rel_terms, rel, inverse),
     )
     return Retriever(pipeline=pipeline, index=index.vectors, weights=w)
 

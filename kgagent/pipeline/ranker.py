@@ -19,7 +19,11 @@ the first hop of every multi-hop question. Signals that need no QA data fix that
 * **the expected answer type** — a question asking for a time ("when", "what year") is
   answered by years or dates; one naming a class of the graph ("which *cities* are in
   X") by a chain whose answers are of that class (:mod:`kgagent.pipeline.kinds`), and a
-  "who" question by people, where the graph says what kind each answer is.
+  "who" question by people, where the graph says what kind each answer is. A question
+  asking for a kind ("what *kind of* film is X", "what *sort of* music") is answered by a
+  category: a value many things share, read from the graph as the last relation's
+  spread (:func:`kgagent.pipeline.graph.relation_spread`: film -genre-> gathers hundreds
+  of films per genre, film -director-> about two).
 
 The ranker adds these to retrieval's score of each candidate and re-ranks; the reader then
 weighs the ranked candidates (its LLM score is the third signal the issue names).
@@ -33,7 +37,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -41,7 +45,8 @@ from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, names_kind
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
 
-__all__ = ["SHARING_WORDS", "ChainRanker", "TextVectors", "asks_time", "fits_answer_type"]
+__all__ = ["SHARING_WORDS", "ChainRanker", "TextVectors", "asks_kind", "asks_time",
+           "fits_answer_type"]  # fmt: skip
 
 #: English words that say two things share a neighbour ("films that share actors with
 #: X", "the same director as", "co-starred", "also wrote")
@@ -68,6 +73,11 @@ SHARING_WORDS = frozenset(
 #: expected answer type, matched against what a chain's answers are (years, dates)
 TIME_QUESTIONS = (("when",), ("what", "year"), ("which", "year"), ("what", "date"),
                   ("which", "date"), ("what", "time"))  # fmt: skip
+#: English nouns that, before "of", ask for a kind ("what *kind of* film", "which *types
+#: of* music"): the expected answer is a category
+KIND_WORDS = frozenset(["kind", "kinds", "type", "types", "sort", "sorts", "category",
+                        "categories"])  # fmt: skip
+_NEUTRAL_SPREAD = 10.0  # things per value at which a relation reads neither way
 _YEAR = re.compile(r"^-?\d{4}$")  # a year as an answer's label (or a gYear's lexical form)
 _DATE = re.compile(r"^-?\d{4}-\d{2}(-\d{2})?([T ].*)?$")  # a date or dateTime
 _YEARS = (1000, 2100)  # a four-digit number in this range may be a year
@@ -93,6 +103,11 @@ class ChainRanker:
         type_weight: where the question names a class some candidate's answers are of
             (or asks "who" and some candidate reaches people), credit to a chain whose
             answers are of it, and the same penalty to one whose answers are of another.
+        spread: ``(relation IRI, inverse) -> things per value`` of a hop in the graph
+            (None: not read).
+        kind_weight: where the question asks for a kind, up to this credit to a chain
+            whose last hop gathers many things per value (a category), and up to the
+            same penalty to one that gathers few: ``log10(spread / 10)``, clipped to ±1.
         window: longest word window a hop aligns to.
     """
 
@@ -109,6 +124,8 @@ class ChainRanker:
         time_weight: float = 0.5,
         kinds: AnswerKinds | None = None,
         type_weight: float = 0.3,
+        spread: Callable[[str, bool], float] | None = None,
+        kind_weight: float = 0.3,
         window: int = 2,
     ) -> None:
         self.encoder = encoder
@@ -119,6 +136,8 @@ class ChainRanker:
         self.time_weight = float(time_weight)
         self.kinds = kinds
         self.type_weight = float(type_weight)
+        self.spread = spread
+        self.kind_weight = float(kind_weight)
         self.window = int(window)
         vectors = np.asarray(relation_vectors, dtype=np.float32)  # (2R, d)
         self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
@@ -181,6 +200,7 @@ class ChainRanker:
         toks = words(question)
         sharing = bool(SHARING_WORDS & set(toks))
         timed_question = asks_time(toks)
+        kind_question = self.spread is not None and self.kind_weight and asks_kind(toks)
         spans = [(s, e) for s, e, _ in windows]
         wvec = np.stack([vecs[w] for _, _, w in windows]) if windows else None  # (W, d)
         wstems = [content_stems(w) for _, _, w in windows]
@@ -201,6 +221,8 @@ class ChainRanker:
             timed = 0.0
             if timed_question and c.answers:
                 timed = self.time_weight * (1.0 if _times(c) else -1.0)
+            if kind_question and k:
+                timed += self.kind_weight * self._category(c)
             out[i] = (c.score + align - self.hop_cost * k + self.chain_weight * phrase + shared
                       + timed)  # fmt: skip
         return out
@@ -224,6 +246,11 @@ class ChainRanker:
                 out[i] = self.type_weight if fits else -self.type_weight
         return out
 
+    def _category(self, c: Candidate) -> float:
+        """In [-1, 1], how much the chain's last hop gathers many things per value."""
+        spread = self.spread(c.relations[-1], c.inverse[-1])
+        return float(np.clip(np.log10(max(spread, 1e-3) / _NEUTRAL_SPREAD), -1.0, 1.0))
+
     def _hop_sims(self, text: str, wvec: np.ndarray, wstems: list[set[str]]) -> np.ndarray:
         """(W,) how much each window reads like one hop's relation."""
         found = self._rel.get(text)  # every relation's phrasing, unless a view adds one
@@ -239,6 +266,11 @@ def asks_time(toks: Sequence[str]) -> bool:
     """Whether a question's words ask for a time ("when", "what year")."""
     return any(tuple(toks[i : i + len(p)]) == p for p in TIME_QUESTIONS
                for i in range(len(toks)))  # fmt: skip
+
+
+def asks_kind(toks: Sequence[str]) -> bool:
+    """Whether a question's words ask for a kind ("what kind of film is X")."""
+    return any(w in KIND_WORDS and nxt == "of" for w, nxt in itertools.pairwise(toks))
 
 
 def fits_answer_type(question: str, c: Candidate) -> bool:

@@ -153,6 +153,7 @@ class Team:
             relevance_texts=fed.relation_texts,
             relevance_vectors=fed.relation_vectors,
             weights=self.weights,
+            spread=self.relation_spread,
         )
         self._llm = None
         self._programs = None  # the ProgramReader over these members (rebuilt on a join)

@@ -86,3 +86,32 @@ def test_a_question_asking_when_prefers_a_chain_whose_answers_are_times(ranker):
     assert best(ranker, "which films starred Tom", [people, years]) == people
     not_years = dataclasses.replace(years, answers=(("http://ex/3", "3"), ("x", "1994")))
     assert best(ranker, "when did Tom come out", [people, not_years]) == people
+
+
+def test_a_question_asking_for_a_kind_prefers_a_chain_that_reaches_a_category():
+    """A kind is a value many things share ("what kind of film is Tom"). A hop whose
+    values each gather hundreds of things (a genre) beats one whose values gather two (a
+    director), however the words align; without "kind of" the words decide."""
+    from kgagent.pipeline.ranker import asks_kind
+
+    genre, director = "http://ex/has_genre", "http://ex/directed_by"
+    texts = ["has genre", "directed by"]
+    spreads = {(genre, False): 500.0, (director, False): 2.0}
+    enc = HashingEncoder()
+    ranker = ChainRanker(enc, texts, enc.encode(texts), spread=lambda r, i: spreads[(r, i)])
+
+    def hop(relation, label, score):
+        return Candidate(topic="http://ex/tom", topic_label="Tom", relations=(relation,),
+                         inverse=(False,), relation_labels=(label,),
+                         answers=(("http://ex/a", "A"),), total=1, support=((),),
+                         score=score)  # fmt: skip
+
+    # retrieval prefers the director by more than the words of the question can undo
+    by_genre, by_director = hop(genre, "has genre", 0.0), hop(director, "directed by", 0.3)
+    assert best(ranker, "what kind of film is Tom", [by_genre, by_director]) is by_genre
+    assert best(ranker, "what sort of film is Tom", [by_genre, by_director]) is by_genre
+    assert best(ranker, "what film is Tom", [by_genre, by_director]) is by_director
+    assert asks_kind(["which", "types", "of", "music"]) and not asks_kind(["kind", "people"])
+    # a ranker given no spreads reads no kinds
+    plain = ChainRanker(enc, texts, enc.encode(texts))
+    assert best(plain, "what kind of film is Tom", [by_genre, by_director]) is by_director
