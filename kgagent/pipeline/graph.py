@@ -128,8 +128,8 @@ def relation_spread(adjacencies: Sequence[Any], terms: Sequence[str], relation: 
     first = adjacencies[0]
     held = _SPREADS.get(id(first))
     if held is None or held[0]() is not first:  # a new graph (or one reusing a dead id)
-        for k in [k for k, (ref, _) in _SPREADS.items() if ref() is None]:
-            del _SPREADS[k]
+        for k in [k for k, (ref, _) in list(_SPREADS.items()) if ref() is None]:
+            _SPREADS.pop(k, None)  # concurrent asks may both clean up
         held = _SPREADS[id(first)] = (weakref.ref(first), {})
     cache = held[1]
     if (action, len(adjacencies)) not in cache:

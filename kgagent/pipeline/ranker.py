@@ -221,10 +221,9 @@ class ChainRanker:
             timed = 0.0
             if timed_question and c.answers:
                 timed = self.time_weight * (1.0 if _times(c) else -1.0)
-            if kind_question and k:
-                timed += self.kind_weight * self._category(c)
+            kind = self.kind_weight * self._category(c) if kind_question and k else 0.0
             out[i] = (c.score + align - self.hop_cost * k + self.chain_weight * phrase + shared
-                      + timed)  # fmt: skip
+                      + timed + kind)  # fmt: skip
         return out
 
     def _kind_fit(self, masked: str, pool: Sequence[Candidate]) -> np.ndarray:
