@@ -81,15 +81,25 @@ class PolicyScorer:
         beam: walks kept per query.
         kge: optional KGE model (``score_t(h, r)`` -> (B, E)) for unreached entities.
         kge_weight: its share of the probability mass.
+        memo: walk probabilities kept by query batch, shared by scorers of the same
+            policy and beam over the same triples (the mixture weights tried on one
+            split walk it once); sparse, as a walk reaches few entities.
     """
 
     def __init__(
-        self, reasoner: PathReasoner, *, beam: int = 64, kge=None, kge_weight: float = 0.05
+        self,
+        reasoner: PathReasoner,
+        *,
+        beam: int = 64,
+        kge=None,
+        kge_weight: float = 0.05,
+        memo: dict | None = None,
     ) -> None:
         self.reasoner = reasoner
         self.beam = int(beam)
         self.kge = kge
         self.kge_weight = float(kge_weight) if kge is not None else 0.0
+        self.memo = memo
         self.num_entities = reasoner.env.adj.num_entities
         self.num_relations = reasoner.env.adj.num_base_relations
         self.training = False
@@ -102,11 +112,21 @@ class PolicyScorer:
 
     def walk_probabilities(self, heads: Sequence[int], relations: Sequence[int]) -> np.ndarray:
         """(B, E) probability of each entity under the policy's kept walks."""
+        key = (self.beam, tuple(heads), tuple(relations))
+        if self.memo is not None and key in self.memo:
+            rows, cols, vals = self.memo[key]
+            p = np.zeros((len(heads), self.num_entities))
+            p[rows, cols] = vals
+            return p
         queries = [
             Query(int(h), int(r), np.empty(0, dtype=np.int64))
             for h, r in zip(heads, relations, strict=True)
         ]
-        return self.reasoner.answer_probabilities(queries, beam=self.beam)
+        p = self.reasoner.answer_probabilities(queries, beam=self.beam)
+        if self.memo is not None:
+            rows, cols = np.nonzero(p)
+            self.memo[key] = (rows, cols, p[rows, cols])
+        return p
 
     def score_t(self, h: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         p = torch.as_tensor(self.walk_probabilities(h.tolist(), r.tolist()))  # (B, E)
@@ -195,13 +215,15 @@ def evaluate_link_prediction(
     beam: int | None = None,
     kge=None,
     kge_weight: float = 0.05,
+    memo: dict | None = None,
 ) -> dict[str, Any]:
     """Filtered, tie-aware MRR and Hits@1/3/10 of ``triples``, both directions, and per
     direction (``tail``: (h, r, ?), ``head``: (?, r, t)).
 
     ``known``: every true triple (train, valid, test) for the filter; ``beam``: walks kept
     per query (default: the policy's ``config.beam``); ``kge``: rank the entities no walk
-    reaches (see :class:`PolicyScorer`).
+    reaches (see :class:`PolicyScorer`); ``memo``: the walks of earlier evaluations of
+    this policy on these triples (see :class:`PolicyScorer`).
     """
     from kgagent.embeddings.evaluation import FilterIndex, rank_triples
 
@@ -209,7 +231,7 @@ def evaluate_link_prediction(
     filt = FilterIndex(known, num_entities=adj.num_entities,
                        num_relations=adj.num_base_relations)  # fmt: skip
     scorer = PolicyScorer(reasoner, beam=beam or reasoner.config.beam, kge=kge,
-                          kge_weight=kge_weight)  # fmt: skip
+                          kge_weight=kge_weight, memo=memo)  # fmt: skip
     m = rank_triples(scorer, triples, filter_index=filt).metrics()
     keys = ("mrr", "hits_at_1", "hits_at_3", "hits_at_10")
     out: dict[str, Any] = {k: float(m[k]) for k in keys}
@@ -286,17 +308,21 @@ def train_on_splits(
     known = np.concatenate([splits.all_triples(), *([] if graph is None else [graph])])
     weight, mixture = 0.0, None
     if companion is not None and len(splits.valid):
+        walks: dict = {}  # each weight tried re-ranks the same walks
         weight, valid_mrr = choose_weight(lambda w: evaluate_link_prediction(
-            reasoner, splits.valid, known=known, beam=beam, kge=companion.model, kge_weight=w
+            reasoner, splits.valid, known=known, beam=beam, kge=companion.model, kge_weight=w,
+            memo=walks,
         )["mrr"])  # fmt: skip
         mixture = {"kge_weight": weight, "valid_mrr": valid_mrr, "companion": companion.report}
     metrics: dict[str, Any] = {"split": split, "triples": len(triples)}
     if len(triples):
         mixed = {"kge": companion.model, "kge_weight": weight} if weight else {}
+        walks = {}  # the walk alone re-ranks the mixture's walks
         metrics.update(evaluate_link_prediction(reasoner, triples, known=known, beam=beam,
-                                                **mixed))  # fmt: skip
+                                                memo=walks, **mixed))  # fmt: skip
         if weight:
-            metrics["walk"] = evaluate_link_prediction(reasoner, triples, known=known, beam=beam)
+            metrics["walk"] = evaluate_link_prediction(reasoner, triples, known=known, beam=beam,
+                                                       memo=walks)  # fmt: skip
     if mixture is not None:
         metrics["mixture"] = mixture
     metrics.update(
