@@ -8,14 +8,21 @@ the first hop of every multi-hop question. Signals that need no QA data fix that
 * **alignment** — each hop of the chain must be asked for by its own part of the question:
   every hop takes the word window (one or two content words, the topic's mention left
   out) its relation reads most like, no two hops the same window, and each hop costs
-  ``hop_cost``. A hop earns its place only where the question names it;
+  ``hop_cost``. A hop earns its place only where the question names it. A relation
+  that reads as a verb aligns by the better of its two voices ("who *wrote* X" names
+  the hop X -written by-> person as well as "what did X write" names its inverse): the
+  graph decides which way a hop walks, since from the topic it leads one way only.
+  Where it leads both ways (a person "influenced by" people, "influenced" others), and
+  for a relation named by a noun ("country" / "is the country of", which names its
+  answers), each hop aligns by its own reading;
 * **the chain's phrasing** — the encoder's similarity of the question (topic masked) to
   the chain read as a noun phrase, last hop first ("directed by of starred actors NE"),
   which captures what the word windows miss ("what kind of" reads like "genre");
 * **shared relations** — a relation followed by its own inverse ("films that share
   actors with X") reuses one window, so it is only credible where the question says so
-  with the English words of sharing ("same", "share", "also", "co-" ...); elsewhere such
-  a loop is penalized;
+  with the English words of sharing ("same", "share", "also", "co-" ...): then one such
+  loop is credited and its return hop, said by those words, pays no hop cost; elsewhere,
+  and for a second loop in the same chain, a loop is penalized;
 * **the expected answer type** — a question asking for a time ("when", "what year") is
   answered by years or dates; one naming a class of the graph ("which *cities* are in
   X") by a chain whose answers are of that class (:mod:`kgagent.pipeline.kinds`), and a
@@ -46,29 +53,16 @@ from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
 
 __all__ = ["SHARING_WORDS", "ChainRanker", "TextVectors", "asks_kind", "asks_time",
-           "fits_answer_type"]  # fmt: skip
+           "fits_answer_type", "says_sharing"]  # fmt: skip
 
 #: English words that say two things share a neighbour ("films that share actors with
-#: X", "the same director as", "co-starred", "also wrote")
-SHARING_WORDS = frozenset(
-    [
-        "same",
-        "share",
-        "shares",
-        "shared",
-        "sharing",
-        "also",
-        "co",
-        "other",
-        "others",
-        "together",
-        "too",
-        "both",
-        "common",
-        "fellow",
-        "another",
-    ]
-)
+#: X", "the same director as", "co-starred", "also wrote", "another film by")
+SHARING_WORDS = frozenset(["same", "share", "shares", "shared", "sharing", "also", "co",
+                           "together", "both", "common", "fellow", "another"])  # fmt: skip
+#: words that say it only after a question word or an article ("*what else* did",
+#: "*the other* films"): elsewhere they open idioms ("X's *other* half" is X's spouse)
+OTHER_WORDS = frozenset(["other", "others", "else"])
+_OPENERS = frozenset(["what", "which", "who", "whom", "the", "any", "some"])
 #: phrases that ask for a time ("when was X released", "what year is X from"): the
 #: expected answer type, matched against what a chain's answers are (years, dates)
 TIME_QUESTIONS = (("when",), ("what", "year"), ("which", "year"), ("what", "date"),
@@ -77,6 +71,7 @@ TIME_QUESTIONS = (("when",), ("what", "year"), ("which", "year"), ("what", "date
 #: of* music"): the expected answer is a category
 KIND_WORDS = frozenset(["kind", "kinds", "type", "types", "sort", "sorts", "category",
                         "categories"])  # fmt: skip
+_WHICH = frozenset(["what", "which"])  # before a kind word, they ask for a kind
 _NEUTRAL_SPREAD = 10.0  # things per value at which a relation reads neither way
 _YEAR = re.compile(r"^-?\d{4}$")  # a year as an answer's label (or a gYear's lexical form)
 _DATE = re.compile(r"^-?\d{4}-\d{2}(-\d{2})?([T ].*)?$")  # a date or dateTime
@@ -94,8 +89,9 @@ class ChainRanker:
         lexical: weight of the stem overlap of a window and a relation beside the cosine.
         hop_cost: what each hop must earn in alignment.
         chain_weight: weight of the chain phrasing's similarity to the question.
-        shared_weight: credit (with sharing words) or penalty (without) per hop that
-            walks back the relation it just walked.
+        shared_weight: credit for one hop that walks back the relation it just walked
+            where the question has sharing words (which also spare that hop its
+            ``hop_cost``), and the penalty for every other such hop.
         time_weight: where the question asks for a time ("when", "what year"), credit to
             a chain whose answers are years or dates, and the same penalty to one whose
             answers are not (the expected answer type, read from the answers' values).
@@ -143,6 +139,12 @@ class ChainRanker:
         self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
         for text, vec in zip(relation_texts, vectors, strict=True):
             self._rel.setdefault(text, (vec, content_stems(text)))
+        half = len(relation_texts) // 2  # forward texts, then the inverse ones
+        self._other: dict[str, str] = {}  # a verb's reading -> its other voice
+        for fwd, inv in zip(relation_texts[:half], relation_texts[half:], strict=True):
+            if _voiced(fwd, inv):
+                self._other.setdefault(fwd, inv)
+                self._other.setdefault(inv, fwd)
         self._vectors = TextVectors(encoder, max_items=_CACHE_MAX)  # windows, phrasings
 
     def rank(
@@ -198,25 +200,39 @@ class ChainRanker:
     def _scores(self, question, qvec, windows, vecs, pool: Sequence[Candidate]) -> np.ndarray:
         """(n,) retrieval's score plus alignment, phrasing and shared-relation terms."""
         toks = words(question)
-        sharing = bool(SHARING_WORDS & set(toks))
+        sharing = says_sharing(toks)
         timed_question = asks_time(toks)
         kind_question = self.spread is not None and self.kind_weight and asks_kind(toks)
         spans = [(s, e) for s, e, _ in windows]
         wvec = np.stack([vecs[w] for _, _, w in windows]) if windows else None  # (W, d)
         wstems = [content_stems(w) for _, _, w in windows]
+        # hops the graph walks both ways from the same place ("influenced by" between
+        # people): there the question's voice says which way, so they align by their own
+        seen: dict[tuple, set[bool]] = {}
+        for c in pool:
+            for key, inverse in zip(_hop_keys(c), c.inverse, strict=True):
+                seen.setdefault(key, set()).add(inverse)
+        both = {key for key, ways in seen.items() if len(ways) == 2}
         out = np.empty(len(pool), dtype=np.float64)
         for i, c in enumerate(pool):
             k = c.hops
             align = 0.0
             if wvec is not None and k:
-                sims = np.stack([self._hop_sims(t, wvec, wstems) for t in c.relation_labels])
+                sims = np.stack([self._hop_sims(t, wvec, wstems, either=key not in both)
+                                 for t, key in zip(c.relation_labels, _hop_keys(c),
+                                                   strict=True)])  # fmt: skip
                 align = _best_alignment(sims, spans)  # sims: (k, W)
             loops = sum(
                 1
                 for h in range(k - 1)
                 if c.relations[h] == c.relations[h + 1] and c.inverse[h] != c.inverse[h + 1]
             )
-            shared = self.shared_weight * loops * (1.0 if sharing else -1.0)
+            # sharing words license one loop ("films that share actors with X"): credited,
+            # and its return hop, said by those words, pays no hop cost; any other loop
+            # ("the directors of the films the director of X also directed") costs
+            licensed = 1 if sharing and loops else 0
+            shared = (self.shared_weight * (licensed - (loops - licensed))
+                      + self.hop_cost * licensed)  # fmt: skip
             phrase = float(vecs[_phrase(c)] @ qvec) if k else 0.0
             timed = 0.0
             if timed_question and c.answers:
@@ -250,8 +266,18 @@ class ChainRanker:
         spread = self.spread(c.relations[-1], c.inverse[-1])
         return float(np.clip(np.log10(max(spread, 1e-3) / _NEUTRAL_SPREAD), -1.0, 1.0))
 
-    def _hop_sims(self, text: str, wvec: np.ndarray, wstems: list[set[str]]) -> np.ndarray:
-        """(W,) how much each window reads like one hop's relation."""
+    def _hop_sims(
+        self, text: str, wvec: np.ndarray, wstems: list[set[str]], *, either: bool = True
+    ) -> np.ndarray:
+        """(W,) how much each window reads like one hop's relation (``either``: by the
+        better of its two voices)."""
+        own = self._one_way(text, wvec, wstems)
+        other = self._other.get(text) if either else None
+        if other is None or other == text:
+            return own
+        return np.maximum(own, self._one_way(other, wvec, wstems))
+
+    def _one_way(self, text: str, wvec: np.ndarray, wstems: list[set[str]]) -> np.ndarray:
         found = self._rel.get(text)  # every relation's phrasing, unless a view adds one
         vec, stems = found if found is not None else (None, content_stems(text))
         dense = wvec @ vec if vec is not None else np.zeros(len(wvec), dtype=np.float32)
@@ -261,6 +287,13 @@ class ChainRanker:
         return dense + self.lexical * overlap
 
 
+def says_sharing(toks: Sequence[str]) -> bool:
+    """Whether a question's words say two things share a neighbour ("films that share
+    actors with X", "what else did the director of X direct")."""
+    return any(w in SHARING_WORDS or (w in OTHER_WORDS and before in _OPENERS)
+               for before, w in itertools.pairwise(["", *toks]))  # fmt: skip
+
+
 def asks_time(toks: Sequence[str]) -> bool:
     """Whether a question's words ask for a time ("when", "what year")."""
     return any(tuple(toks[i : i + len(p)]) == p for p in TIME_QUESTIONS
@@ -268,8 +301,11 @@ def asks_time(toks: Sequence[str]) -> bool:
 
 
 def asks_kind(toks: Sequence[str]) -> bool:
-    """Whether a question's words ask for a kind ("what kind of film is X")."""
-    return any(w in KIND_WORDS and nxt == "of" for w, nxt in itertools.pairwise(toks))
+    """Whether a question's words ask for a kind: "what *kind of* film is X", "*which
+    types* are the films by X"."""
+    padded = ["", *toks, ""]
+    return any(padded[i] in KIND_WORDS and (padded[i + 1] == "of" or padded[i - 1] in _WHICH)
+               for i in range(1, len(padded) - 1))  # fmt: skip
 
 
 def fits_answer_type(question: str, c: Candidate) -> bool:
@@ -326,6 +362,22 @@ class TextVectors:
             self._cache.update({t: out[t] for t in cached if t in out})
         out.update(known)
         return out
+
+
+def _voiced(forward_text: str, inverse_text: str) -> bool:
+    """Whether a relation reads as a verb, whose voice a question may turn ("directed by" /
+    "directed", "starred actors" / "X starred in"), not as a noun that names its answers
+    ("country" / "is the country of"). The verbalizer turns a verb's inverse into the
+    active voice ("wrote"), a noun's into "is (one of) the ... of", and a relation it
+    cannot turn into "is the object of ..." or "did the ... of"; a reading that opens
+    with a participle ("starred", "located") is a verb's, whatever the inverse says."""
+    fwd, inv = forward_text.lower().split(), inverse_text.lower().split()
+    return bool(inv) and (inv[0] not in ("is", "did") or (bool(fwd) and fwd[0].endswith("ed")))
+
+
+def _hop_keys(c: Candidate) -> list[tuple]:
+    """Per hop, where it leaves from and what it walks, its direction left out."""
+    return [(c.topic, c.relations[:h], c.inverse[:h], c.relations[h]) for h in range(c.hops)]
 
 
 def _phrase(c: Candidate) -> str:

@@ -37,7 +37,7 @@ from functools import partial
 
 import numpy as np
 
-from kgagent.pipeline.ranker import SHARING_WORDS
+from kgagent.pipeline.ranker import says_sharing
 from kgagent.pipeline.relevance import RelationRelevance
 from kgagent.programs.align import WindowAligner
 from kgagent.programs.bases import RANK_STEP, Base, BaseChains
@@ -179,7 +179,7 @@ class ProgramProposer:
             for c in q.evidence.candidates[:TOP_READINGS]  # "X's films", then a filter
             for k in range(1, c.hops + 1)
         }
-        sharing = bool(SHARING_WORDS & set(words(q.text)))
+        sharing = says_sharing(words(q.text))
 
         def plain(c) -> bool:  # one relation to the entity, or "the same <r> as" it
             hops = getattr(c, "hops", ())
@@ -376,7 +376,7 @@ class ProgramProposer:
         reading every word, those that ask for the path too)."""
         if q.windows is None:
             q.windows = self.aligner.sims(q.words)
-        sharing = bool(SHARING_WORDS & set(words(q.text)))
+        sharing = says_sharing(words(q.text))
         out = []
         for ks, passed in self.paths.reaching(base.answers, other.node):
             hops = tuple(self.paths.hops[k] for k in ks)

@@ -115,3 +115,67 @@ def test_a_question_asking_for_a_kind_prefers_a_chain_that_reaches_a_category():
     # a ranker given no spreads reads no kinds
     plain = ChainRanker(enc, texts, enc.encode(texts))
     assert best(plain, "what kind of film is Tom", [by_genre, by_director]) is by_director
+
+
+def test_a_relation_aligns_by_either_reading_the_graph_decides_the_direction():
+    """ "who wrote Tom" names the hop Tom -written by-> person by its other reading
+    ("wrote"): the one hop that answers it beats a detour whose second hop walks the
+    reading the verb matches word for word."""
+    written, directed = "http://ex/written_by", "http://ex/directed_by"
+    texts = ["written by", "directed by", "wrote", "directed"]  # forward, then inverse
+    enc = HashingEncoder()
+    ranker = ChainRanker(enc, texts, enc.encode(texts))
+    label = {(written, False): "written by", (directed, False): "directed by",
+             (written, True): "wrote", (directed, True): "directed"}  # fmt: skip
+
+    def walk(*hops):
+        return Candidate(topic="http://ex/tom", topic_label="Tom",
+                         relations=tuple(r for r, _ in hops), inverse=tuple(i for _, i in hops),
+                         relation_labels=tuple(label[h] for h in hops),
+                         answers=(("http://ex/a", "A"),), total=1, support=((),))  # fmt: skip
+
+    one, detour = walk((written, False)), walk((directed, False), (written, True))
+    assert best(ranker, "who wrote Tom", [detour, one]) is one
+    assert best(ranker, "what did the director of Tom write", [one, detour]) is detour
+
+
+def test_sharing_words_license_one_loop_said_once():
+    """ "who starred together with Tom": the sharing word says the way back, so the loop
+    beats the films Tom starred in though the relation is named once; a second loop is
+    never licensed."""
+    double = cand((STARRED, True), (STARRED, False), (STARRED, True))
+    ranker = ChainRanker(HashingEncoder(), TEXTS, HashingEncoder().encode(TEXTS))
+    assert best(ranker, "who starred together with Tom", [ONE, LOOP]) is LOOP
+    assert best(ranker, "which actors starred in the same films as Tom", [double, LOOP]) is LOOP
+    assert best(ranker, "who starred with Tom", [ONE, LOOP]) is ONE
+
+
+def test_a_kind_word_after_what_or_which_asks_for_a_kind():
+    from kgagent.pipeline.ranker import asks_kind
+
+    assert asks_kind(["what", "types", "are", "the", "films", "by", "tom"])
+    assert asks_kind(["which", "kind", "is", "tom"])
+    assert not asks_kind(["who", "is", "that", "type"]) and not asks_kind([])
+
+
+def test_where_the_graph_walks_a_relation_both_ways_the_voice_decides():
+    """Between people, a relation read "taught by" / "mentored" (a template's two
+    voices) leaves a person both ways, so the graph does not say which way "who was
+    mentored by Tom" walks: there each hop aligns by its own reading, though retrieval
+    prefers the other. (A noun's readings, "country" / "is the country of", never take
+    each other's: tests/pipeline/test_kinds.py.)"""
+    infl = "http://ex/taught_by"
+    texts = ["taught by", "mentored"]
+    enc = HashingEncoder()
+    ranker = ChainRanker(enc, texts, enc.encode(texts))
+    label = {(infl, False): "taught by", (infl, True): "mentored"}
+
+    def walk(*hops, score=1.0):
+        return Candidate(topic="http://ex/tom", topic_label="Tom",
+                         relations=tuple(r for r, _ in hops), inverse=tuple(i for _, i in hops),
+                         relation_labels=tuple(label[h] for h in hops),
+                         answers=(("http://ex/a", "A"),), total=1, support=((),),
+                         score=score)  # fmt: skip
+
+    by, of = walk((infl, False), score=1.8), walk((infl, True), score=1.0)
+    assert best(ranker, "who was mentored by Tom", [by, of]) is of
