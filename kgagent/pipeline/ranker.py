@@ -121,7 +121,7 @@ class ChainRanker:
         kinds: AnswerKinds | None = None,
         type_weight: float = 0.3,
         spread: Callable[[str, bool], float] | None = None,
-        kind_weight: float = 0.3,
+        kind_weight: float = 0.5,
         window: int = 2,
     ) -> None:
         self.encoder = encoder

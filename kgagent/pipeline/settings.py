@@ -38,7 +38,7 @@ class RetrievalWeights:
     chain_weight: float = 1.0  # the ranker's weight of a chain phrasing's similarity
     shared_weight: float = 0.4  # the ranker's credit (or penalty) for a shared relation
     type_weight: float = 0.3  # the ranker's credit (or penalty) for the answers' class
-    kind_weight: float = 0.3  # the same for a category where a question asks for a kind
+    kind_weight: float = 0.5  # the same for a category where a question asks for a kind
     max_paths: int = 30
     topic_answers: bool = False  # a chain may end on its own topic entity (PathQuestion)
     max_anchors: int = 2  # topic entities (distinct mentions) candidates start from
