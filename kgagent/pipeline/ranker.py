@@ -56,13 +56,11 @@ __all__ = ["SHARING_WORDS", "ChainRanker", "TextVectors", "asks_kind", "asks_tim
            "fits_answer_type", "says_sharing"]  # fmt: skip
 
 #: English words that say two things share a neighbour ("films that share actors with
-#: X", "the same director as", "co-starred", "also wrote", "another film by")
+#: X", "the same director as", "co-starred", "also wrote"). Not "other", "else" or
+#: "another": they leave out what was named ("what else did X write" asks for X's other
+#: films, not for X's co-writers) and open idioms ("X's other half" is X's spouse)
 SHARING_WORDS = frozenset(["same", "share", "shares", "shared", "sharing", "also", "co",
-                           "together", "both", "common", "fellow", "another"])  # fmt: skip
-#: words that say it only after a question word or an article ("*what else* did",
-#: "*the other* films"): elsewhere they open idioms ("X's *other* half" is X's spouse)
-OTHER_WORDS = frozenset(["other", "others", "else"])
-_OPENERS = frozenset(["what", "which", "who", "whom", "the", "any", "some"])
+                           "together", "both", "common", "fellow"])  # fmt: skip
 #: phrases that ask for a time ("when was X released", "what year is X from"): the
 #: expected answer type, matched against what a chain's answers are (years, dates)
 TIME_QUESTIONS = (("when",), ("what", "year"), ("which", "year"), ("what", "date"),
@@ -289,9 +287,8 @@ class ChainRanker:
 
 def says_sharing(toks: Sequence[str]) -> bool:
     """Whether a question's words say two things share a neighbour ("films that share
-    actors with X", "what else did the director of X direct")."""
-    return any(w in SHARING_WORDS or (w in OTHER_WORDS and before in _OPENERS)
-               for before, w in itertools.pairwise(["", *toks]))  # fmt: skip
+    actors with X", "who starred together with X")."""
+    return not SHARING_WORDS.isdisjoint(toks)
 
 
 def asks_time(toks: Sequence[str]) -> bool:

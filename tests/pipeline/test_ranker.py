@@ -148,6 +148,8 @@ def test_sharing_words_license_one_loop_said_once():
     assert best(ranker, "who starred together with Tom", [ONE, LOOP]) is LOOP
     assert best(ranker, "which actors starred in the same films as Tom", [double, LOOP]) is LOOP
     assert best(ranker, "who starred with Tom", [ONE, LOOP]) is ONE
+    # "else" leaves out what was named: Tom's other films, not his co-stars
+    assert best(ranker, "what else did Tom star in", [LOOP, ONE]) is ONE
 
 
 def test_a_kind_word_after_what_or_which_asks_for_a_kind():
