@@ -206,9 +206,10 @@ class ChainRanker:
         wstems = [content_stems(w) for _, _, w in windows]
         # hops the graph walks both ways from the same place ("influenced by" between
         # people): there the question's voice says which way, so they align by their own
+        keys = [_hop_keys(c) for c in pool]
         seen: dict[tuple, set[bool]] = {}
-        for c in pool:
-            for key, inverse in zip(_hop_keys(c), c.inverse, strict=True):
+        for c, hop_keys in zip(pool, keys, strict=True):
+            for key, inverse in zip(hop_keys, c.inverse, strict=True):
                 seen.setdefault(key, set()).add(inverse)
         both = {key for key, ways in seen.items() if len(ways) == 2}
         out = np.empty(len(pool), dtype=np.float64)
@@ -217,7 +218,7 @@ class ChainRanker:
             align = 0.0
             if wvec is not None and k:
                 sims = np.stack([self._hop_sims(t, wvec, wstems, either=key not in both)
-                                 for t, key in zip(c.relation_labels, _hop_keys(c),
+                                 for t, key in zip(c.relation_labels, keys[i],
                                                    strict=True)])  # fmt: skip
                 align = _best_alignment(sims, spans)  # sims: (k, W)
             loops = sum(
