@@ -5,8 +5,12 @@ A question often names the kind of its answers ("which *cities* are in X", "what
 entity is. A chain whose answers are of the named kind is the likelier reading; one whose
 answers are of another kind the graph also offers is the unlikelier ("what is the country
 of citizenship of X" is not answered by the cities of that country). The chain ranker
-(:class:`~kgagent.pipeline.ranker.ChainRanker`) weighs this; a graph without rdf:type
-has no kinds, and nothing changes.
+(:class:`~kgagent.pipeline.ranker.ChainRanker`) weighs this.
+
+Where the answers have no class (a graph without rdf:type), their roles still say who
+is a person: a thing the graph names as some film's "director" (the object of "directed
+by") or "starred actor" is one, so "who is the director that directed X" is answered by
+people, not by the director's films. Other untyped answers have no kind.
 """
 
 from __future__ import annotations
@@ -74,6 +78,17 @@ def names_kind(phrase: Sequence[str], class_words: frozenset[str] | set[str]) ->
 
 
 _NONE = Kind(frozenset(), False)
+_PEOPLE = Kind(frozenset(), True)  # untyped answers that the graph's roles call people
+
+
+def _names_person(text: str) -> bool:
+    """Whether a relation read forwards names its object as a person: by the agent of a
+    passive verb ("directed by": the director) or by a noun ("starred actors", "spouse")."""
+    from kgagent.synth import english as en
+    from kgagent.synth.forms import hop_forms
+
+    forms = hop_forms(text, inverse=False, kind="thing", multi=False)
+    return en.is_person_noun(forms.role) or en.is_person_noun(forms.noun)
 
 
 class AnswerKinds:
@@ -91,19 +106,26 @@ class AnswerKinds:
         key = f"<{RDF.type}>"
         terms = list(graph.relation_terms)
         self.action = terms.index(key) if key in terms else None  # forward rdf:type
+        texts = list(getattr(graph, "relation_texts", None) or [])[: len(terms)]
+        # (R,) whether a relation's objects are people by its reading ("directed by")
+        self._person_role = np.array([_names_person(t) for t in texts], dtype=bool)
         self._nodes: dict[int, tuple[int, ...]] = {}  # node -> its class nodes
         self._classes: dict[int, tuple[frozenset[str], bool]] = {}  # class node -> stems
+        self._roles: dict[int, bool] = {}  # untyped node -> whether a role names a person
         self._lock = threading.Lock()
 
     def of(self, answers: Sequence[tuple[str, str]]) -> Kind:
         """The kind of a chain's answers ((IRI or literal, label) pairs): empty where
-        none of the first ``sample`` has a class (literals, an untyped graph)."""
-        if self.action is None:
-            return _NONE
-        nodes = (self.graph.node(a) for a, _ in answers[: self.sample])
-        classes = {c for n in nodes if n is not None for c in self._classes_of(int(n))}
+        none of the first ``sample`` has a class (literals, an untyped graph) and most
+        are not people by their roles."""
+        nodes = [int(n) for n in (self.graph.node(a) for a, _ in answers[: self.sample])
+                 if n is not None]  # fmt: skip
+        classes = set()
+        if self.action is not None:
+            classes = {c for n in nodes for c in self._classes_of(n)}
         if not classes:
-            return _NONE
+            people = sum(self._role_person(n) for n in nodes)
+            return _PEOPLE if nodes and 2 * people > len(nodes) else _NONE
         found: set[str] = set()
         people = False
         for c in classes:
@@ -121,6 +143,22 @@ class AnswerKinds:
                 if len(self._nodes) > _CACHE_MAX:
                     self._nodes.clear()
                 self._nodes[node] = found
+        return found
+
+    def _role_person(self, node: int) -> bool:
+        """Whether an untyped node is the object of a relation that names a person."""
+        found = self._roles.get(node)
+        if found is None:
+            found = False
+            if self._person_role.any():
+                R = len(self._person_role)
+                rels, _ = self.graph.out_edges(np.array([node], dtype=np.int64))
+                into = rels[(rels >= R) & (rels < 2 * R)] - R  # relations it is the object of
+                found = bool(self._person_role[into].any())
+            with self._lock:
+                if len(self._roles) > _CACHE_MAX:
+                    self._roles.clear()
+                self._roles[node] = found
         return found
 
     def _class(self, node: int) -> tuple[frozenset[str], bool]:

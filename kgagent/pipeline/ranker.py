@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, names_kind
+from kgagent.synth.english import is_person_noun
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
 
@@ -69,6 +70,7 @@ TIME_QUESTIONS = (("when",), ("what", "year"), ("which", "year"), ("what", "date
 #: of* music"): the expected answer is a category
 KIND_WORDS = frozenset(["kind", "kinds", "type", "types", "sort", "sorts", "category",
                         "categories"])  # fmt: skip
+_LEAD = frozenset(["is", "are", "was", "were", "the", "a", "an"])  # before an answer's noun
 _WHICH = frozenset(["what", "which"])  # before a kind word, they ask for a kind
 _NEUTRAL_SPREAD = 10.0  # things per value at which a relation reads neither way
 _YEAR = re.compile(r"^-?\d{4}$")  # a year as an answer's label (or a gYear's lexical form)
@@ -251,13 +253,18 @@ class ChainRanker:
         kinds = [self.kinds.of(c.answers) for c in pool]
         phrase, who = answer_phrase(words(masked))
         named = names_kind(phrase, set().union(*(k.words for k in kinds)))
+        # "which actors", "what is the director of": a person noun heads the phrase (not
+        # in "what did the director of X direct", whose answer is the verb's object)
+        head = next((w for w in phrase if w not in _LEAD), None)
+        who = who or (not named and is_person_noun(head))
         who = who and any(k.people for k in kinds)
         if not (named or who):
             return out
         for i, k in enumerate(kinds):
-            if k:
-                fits = bool(k.words & named) if named else k.people
-                out[i] = self.type_weight if fits else -self.type_weight
+            if named and k:
+                out[i] = self.type_weight if k.words & named else -self.type_weight
+            elif not named and (k or k.people):  # untyped people have no class words
+                out[i] = self.type_weight if k.people else -self.type_weight
         return out
 
     def _category(self, c: Candidate) -> float:

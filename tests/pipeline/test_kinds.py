@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,56 @@ def test_an_untyped_graph_has_no_kinds():
     view = FakeView()
     view.relation_terms = [f"<{E}located_in>"]
     assert not AnswerKinds(view).of(answers("paris"))
+
+
+class RoleView:
+    """An untyped graph: films 0, 1 (directed by person 2, of genre 3); relations 0
+    "directed by", 1 "has genre" (actions 2, 3 their inverses)."""
+
+    num_relations = 2
+    relation_terms = (f"<{E}directed_by>", f"<{E}has_genre>")
+    relation_texts = ("directed by", "has genre", "directed", "is the genre of")
+
+    def __init__(self) -> None:
+        self.edges = {0: [(0, 2), (1, 3)], 1: [(0, 2)], 2: [(2, 0), (2, 1)], 3: [(3, 0)]}
+
+    def node(self, iri: str) -> int | None:
+        names = ["heat", "ronin", "mann", "crime"]
+        return names.index(iri[len(E) :]) if iri.startswith(E) else None
+
+    def out_edges(self, nodes: np.ndarray, scope=None) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [e for n in nodes.tolist() for e in self.edges.get(n, [])]
+        rels = [r for r, _ in pairs]
+        return np.array(rels, dtype=np.int64), np.array([t for _, t in pairs], dtype=np.int64)
+
+
+def test_untyped_answers_are_people_where_a_relation_names_them_so():
+    """The object of "directed by" is a director, a person; a genre is not one, and a
+    film (the object of nothing) has no kind. None of them has class words."""
+    kinds = AnswerKinds(RoleView())
+    mann = kinds.of(answers("mann"))
+    assert mann.people and not mann.words
+    assert not kinds.of(answers("crime")).people
+    assert not kinds.of(answers("heat", "ronin")).people
+    assert not kinds.of((("1995", "1995"),)).people  # a literal: no node, no role
+    assert kinds.of(answers("mann", "heat", "ronin")).people is False  # most are not
+
+
+def test_who_asks_for_the_people_an_untyped_graph_names_by_their_roles():
+    """ "who is the director that directed X" names the director twice; the loop X ->
+    director -> the director's films reads as well as the one hop, but its answers are
+    films, and "who" (or "which person") asks for people."""
+    enc = HashingEncoder()
+    texts = RoleView.relation_texts
+    ranker = ChainRanker(enc, texts, enc.encode(texts), kinds=AnswerKinds(RoleView()))
+
+    def chain(names, score):
+        return dataclasses.replace(cand("directed by", names, score), inverse=(False,))
+
+    director, films = chain(("mann",), 1.0), chain(("heat", "ronin"), 1.2)
+    for q in ("who is the director that directed France", "which person directed France"):
+        assert best(ranker, q, [films, director]) is director
+    assert best(ranker, "what did the director of France direct", [films, director]) is films
 
 
 def test_a_class_is_named_by_its_noun_or_its_plural_not_by_another_form():
