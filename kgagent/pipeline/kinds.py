@@ -23,7 +23,7 @@ from rdflib.namespace import RDF
 
 from kgagent.text import STOP_WORDS, words
 
-__all__ = ["WHO", "AnswerKinds", "Kind", "answer_phrase", "names_kind"]
+__all__ = ["WHO", "AnswerKinds", "Kind", "answer_phrase", "asked_nouns", "names_kind"]
 
 _CACHE_MAX = 200_000  # nodes whose classes are kept
 
@@ -47,6 +47,8 @@ _ASKING = frozenset({"what", "which", "how", "name", "list"})
 #: words that ask for a person
 WHO = frozenset({"who", "whom", "whose", "whoever"})
 _REACH = 3  # words after the asking word that may name the answer's kind
+_LEAD = frozenset({"is", "are", "was", "were", "the", "a", "an"})  # before the asked noun
+_PLACE = frozenset({"where", "whence", "whither"})  # ask for a place, not a person
 
 
 def answer_phrase(question_words: Sequence[str]) -> tuple[list[str], bool]:
@@ -64,6 +66,34 @@ def answer_phrase(question_words: Sequence[str]) -> tuple[list[str], bool]:
         if w in _ASKING:
             return list(question_words[i + 1 : i + 1 + _REACH]), False
     return list(question_words[:_REACH]), False
+
+
+def asked_nouns(question_words: Sequence[str]) -> list[str]:
+    """The words that name what a question asks for: right after its asking word
+    ("which *other starred actors* does", "what is the *director* of"), or opening it
+    ("the *sex* of X's heir", "show me the *starred actor* of"); "where" asks for a place.
+    Empty where "who" comes first and where the asking word is a verb's object ("what
+    did NE write")."""
+    rest = list(question_words)
+    for i, w in enumerate(question_words):
+        if w in WHO:
+            return []
+        if w in _PLACE:
+            return [w]
+        if w in _ASKING:
+            rest = rest[i + 1 :]
+            break
+    else:
+        if len(rest) > 1 and rest[1] == "me":  # "show me", "tell me", "give me"
+            rest = rest[2:]
+    while rest and rest[0] in _LEAD:
+        rest.pop(0)
+    group: list[str] = []
+    for x in rest:
+        if x in STOP_WORDS or x == "ne":  # "ne": the topic's mention, masked
+            break
+        group.append(x)
+    return group
 
 
 def names_kind(phrase: Sequence[str], class_words: frozenset[str] | set[str]) -> set[str]:

@@ -26,11 +26,14 @@ the first hop of every multi-hop question. Signals that need no QA data fix that
 * **the expected answer type** — a question asking for a time ("when", "what year") is
   answered by years or dates; one naming a class of the graph ("which *cities* are in
   X") by a chain whose answers are of that class (:mod:`kgagent.pipeline.kinds`), and a
-  "who" question by people, where the graph says what kind each answer is. A question
-  asking for a kind ("what *kind of* film is X", "what *sort of* music") is answered by a
-  category: a value many things share, read from the graph as the last relation's
-  spread (:func:`kgagent.pipeline.graph.relation_spread`: film -genre-> gathers hundreds
-  of films per genre, film -director-> about two).
+  "who" question ("which actors", "what is the director of") by people, where the graph
+  says what kind each answer is: by its classes, or in an untyped graph by the roles it
+  gives them (the object of "directed by" is a director). A question asking for another
+  noun ("which *films* are about X", "*where*", "the *genre* of X") is not answered by
+  people. A question asking for a kind ("what *kind of* film is X", "what *sort of*
+  music") is answered by a category: a value many things share, read from the graph as
+  the last relation's spread (:func:`kgagent.pipeline.graph.relation_spread`: film
+  -genre-> gathers hundreds of films per genre, film -director-> about two).
 
 The ranker adds these to retrieval's score of each candidate and re-ranks; the reader then
 weighs the ranked candidates (its LLM score is the third signal the issue names).
@@ -48,7 +51,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, names_kind
+from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, asked_nouns, names_kind
 from kgagent.synth.english import is_person_noun
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
@@ -70,7 +73,7 @@ TIME_QUESTIONS = (("when",), ("what", "year"), ("which", "year"), ("what", "date
 #: of* music"): the expected answer is a category
 KIND_WORDS = frozenset(["kind", "kinds", "type", "types", "sort", "sorts", "category",
                         "categories"])  # fmt: skip
-_LEAD = frozenset(["is", "are", "was", "were", "the", "a", "an"])  # before an answer's noun
+_NOT_A_KIND = frozenset(["name", "names"])  # "what is the name of X's wife" asks for her
 _WHICH = frozenset(["what", "which"])  # before a kind word, they ask for a kind
 _NEUTRAL_SPREAD = 10.0  # things per value at which a relation reads neither way
 _YEAR = re.compile(r"^-?\d{4}$")  # a year as an answer's label (or a gYear's lexical form)
@@ -253,12 +256,14 @@ class ChainRanker:
         kinds = [self.kinds.of(c.answers) for c in pool]
         phrase, who = answer_phrase(words(masked))
         named = names_kind(phrase, set().union(*(k.words for k in kinds)))
-        # "which actors", "what is the director of": a person noun heads the phrase (not
-        # in "what did the director of X direct", whose answer is the verb's object)
-        head = next((w for w in phrase if w not in _LEAD), None)
-        who = who or (not named and is_person_noun(head))
-        who = who and any(k.people for k in kinds)
+        # "which actors", "what is the director of": a person noun is asked for; "which
+        # films are about X", "what year": another noun is, and people are not the answer
+        asked = asked_nouns(words(masked))
+        person = any(is_person_noun(w) for w in asked)
+        who = (who or (not named and person)) and any(k.people for k in kinds)
         if not (named or who):
+            if asked and not person and _NOT_A_KIND.isdisjoint(asked):
+                out[[k.people for k in kinds]] = -self.type_weight
             return out
         for i, k in enumerate(kinds):
             if named and k:

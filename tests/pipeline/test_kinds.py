@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kgagent.agents import Agent
-from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, names_kind
+from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, asked_nouns, names_kind
 from kgagent.pipeline.ranker import ChainRanker
 from kgagent.retrieval.encoder import HashingEncoder
 from kgagent.text import words
@@ -114,6 +114,36 @@ def test_who_asks_for_the_people_an_untyped_graph_names_by_their_roles():
     for q in ("who is the director that directed France", "which person directed France"):
         assert best(ranker, q, [films, director]) is director
     assert best(ranker, "what did the director of France direct", [films, director]) is films
+
+
+def test_a_question_that_asks_for_another_noun_is_not_answered_by_people():
+    """ "which films are about X": the loop through X's people reads as well as the
+    films, but films are asked for; so for "where", and a noun phrase's head ("the
+    genre of X")."""
+    enc = HashingEncoder()
+    texts = RoleView.relation_texts
+    ranker = ChainRanker(enc, texts, enc.encode(texts), kinds=AnswerKinds(RoleView()))
+    people = dataclasses.replace(cand("directed by", ("mann",), 1.2), inverse=(False,))
+    films = dataclasses.replace(cand("directed by", ("heat", "ronin"), 1.0), inverse=(False,))
+    for q in ("which films are about France", "where was France made", "the genre of France",
+              "show me the films of France"):  # fmt: skip
+        assert best(ranker, q, [people, films]) is films, q
+    # the name of a person is the person; a verb's object says nothing of its kind
+    for q in ("what is the name of the director of France", "what did France make"):
+        assert best(ranker, q, [people, films]) is people, q
+
+
+def test_the_asked_nouns_follow_the_asking_word_or_open_the_question():
+    def asked(q):
+        return asked_nouns(words(q))
+
+    assert asked("which other starred actors does NE have") == ["other", "starred", "actors"]
+    assert asked("what is the director of NE") == ["director"]
+    assert asked("what did NE write") == []  # a verb's object
+    assert asked("who directed NE") == []
+    assert asked("the sex of NE's heir") == ["sex"]
+    assert asked("tell me the starred actors of NE") == ["starred", "actors"]
+    assert asked("where did NE's son die") == ["where"]
 
 
 def test_a_class_is_named_by_its_noun_or_its_plural_not_by_another_form():
