@@ -15,6 +15,7 @@ people, not by the director's films. Other untyped answers have no kind.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 
@@ -48,7 +49,10 @@ _ASKING = frozenset({"what", "which", "how", "name", "list"})
 WHO = frozenset({"who", "whom", "whose", "whoever"})
 _REACH = 3  # words after the asking word that may name the answer's kind
 _LEAD = frozenset({"is", "are", "was", "were", "the", "a", "an"})  # before the asked noun
-_PLACE = frozenset({"where", "whence", "whither"})  # ask for a place, not a person
+_PLACE = frozenset({"where", "whence", "whither"})
+_OWNS = frozenset(
+    {"ne", "s"}
+)  # the topic's mention (masked), and the possessive "'s"  # ask for a place, not a person
 
 
 def answer_phrase(question_words: Sequence[str]) -> tuple[list[str], bool]:
@@ -88,12 +92,15 @@ def asked_nouns(question_words: Sequence[str]) -> list[str]:
             rest = rest[2:]
     while rest and rest[0] in _LEAD:
         rest.pop(0)
+    if rest[:2] == ["ne", "s"]:  # "ne": the topic's mention, masked
+        rest = rest[2:]
     group: list[str] = []
-    for x in rest:
-        if x in STOP_WORDS or x == "ne":  # "ne": the topic's mention, masked
-            break
-        group.append(x)
-    return group
+    while True:  # "what is NE's child's nation": the last thing possessed
+        group = list(itertools.takewhile(lambda x: x not in STOP_WORDS and x not in _OWNS, rest))
+        rest = rest[len(group) :]
+        if not (group and rest[:1] == ["s"]):
+            return group
+        rest = rest[1:]
 
 
 def names_kind(phrase: Sequence[str], class_words: frozenset[str] | set[str]) -> set[str]:

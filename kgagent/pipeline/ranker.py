@@ -101,7 +101,8 @@ class ChainRanker:
         kinds: the classes of a chain's answers (None: the graph's classes are not read).
         type_weight: where the question names a class some candidate's answers are of
             (or asks "who" and some candidate reaches people), credit to a chain whose
-            answers are of it, and the same penalty to one whose answers are of another.
+            answers are of it, and the same penalty to one whose answers are of another;
+            where it asks for something else ("which films"), twice this off people.
         spread: ``(relation IRI, inverse) -> things per value`` of a hop in the graph
             (None: not read).
         kind_weight: where the question asks for a kind, up to this credit to a chain
@@ -263,7 +264,9 @@ class ChainRanker:
         who = (who or (not named and person)) and any(k.people for k in kinds)
         if not (named or who):
             if asked and not person and _NOT_A_KIND.isdisjoint(asked):
-                out[[k.people for k in kinds]] = -self.type_weight
+                # the swing a typed "who" question makes between people and other
+                # things, all of it on the people: the others keep their scores
+                out[[k.people for k in kinds]] = -2 * self.type_weight
             return out
         for i, k in enumerate(kinds):
             if named and k:

@@ -205,6 +205,8 @@ def read_cues(question: str) -> Cues:
     yes_no = words[0] if words and words[0] in AUXILIARIES else None
     if yes_no and words[1:2] == ["you"]:  # "can you name ...": a request, not a yes / no
         yes_no = None
+    if yes_no and any(w == "or" and words[i + 1 : i + 2] != ["not"] for i, w in enumerate(words)):
+        yes_no = None  # "is X's heir a man or a woman": it asks which, not whether
     count, count_span = _count(tokens)
     numbers, taken = _numbers(tokens, text)
     return Cues(

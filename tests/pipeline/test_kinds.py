@@ -144,6 +144,9 @@ def test_the_asked_nouns_follow_the_asking_word_or_open_the_question():
     assert asked("the sex of NE's heir") == ["sex"]
     assert asked("tell me the starred actors of NE") == ["starred", "actors"]
     assert asked("where did NE's son die") == ["where"]
+    assert asked("what is the NE 's child 's nation") == ["nation"]
+    assert asked("the sex of NE's heir") == ["sex"]
+    assert asked("what is NE's father") == ["father"]
 
 
 def test_a_class_is_named_by_its_noun_or_its_plural_not_by_another_form():

@@ -262,6 +262,12 @@ def test_cues_read_ranges_decades_adverbs_and_comparatives():
     assert c.order is None  # "more than" and "before" compare numbers, they order nothing
 
 
+def test_a_question_offering_alternatives_asks_which_not_whether():
+    assert read_cues("Is Kim's heir a man or a woman?").yes_no is None
+    assert read_cues("Was Heat a comedy or not?").yes_no == "was"
+    assert read_cues("Did Kim direct Heat?").yes_no == "did"
+
+
 def test_cues_inside_a_mention_are_dropped():
     q = "How many people starred in The Last Emperor before 1990?"
     c = read_cues(q).outside([(q.index("The Last"), q.index(" before"))])
