@@ -3,7 +3,11 @@
 synthesis -> path policy -> reader, each part kept only where it measurably helps:
 
 1. questions are synthesized from the graph (:mod:`kgagent.synth`) and split into a
-   training and a held-out validation part;
+   training and a held-out validation part; the validation part is asked in wordings
+   (template frames) the training part never uses (:func:`split_by_wording`), as a
+   user's questions are: judged on the wordings it trained on, the LLM reader won every
+   validation (0.937 against 0.907 without it on MetaQA's graph) yet lost to the ranker
+   on real 2- and 3-hop questions;
 2. the path policy trains on the training part; on the validation part, answered
    without the LLM, it must beat the zero-shot chain ranker it would overrule by more
    than chance (:func:`clearly_better`), or it is kept on disk but marked unused
@@ -144,22 +148,21 @@ def train_agent(
     """
     from kgagent.llm.finetune import LoRAConfig
     from kgagent.policy import PolicyConfig
-    from kgagent.synth import synthesize
+    from kgagent.synth import synthesize_items
 
     if agent.ws is None:
         raise KGAgentError("training saves the policy and the adapter: give the agent a workspace")
     report = TrainReport()
     t0 = time.perf_counter()
     agent.use_policy(None)
-    items = synthesize(agent, n=questions, seed=seed, multi_hop=multi_hop)
+    items = synthesize_items(agent, n=questions, seed=seed, multi_hop=multi_hop)
     if len(items) < 10:
         raise KGAgentError(
             f"only {len(items)} questions could be synthesized from this graph: too few to train"
         )
-    random.Random(seed).shuffle(items)
-    n_valid = max(5, int(len(items) * valid_share))
-    valid = [(it.question, it.answers) for it in items[:n_valid]]
-    train = [(it.question, it.answers) for it in items[n_valid:]]
+    held, kept = split_by_wording(items, valid_share, seed=seed)
+    valid = [(it.question, it.answers) for it in held]
+    train = [(it.question, it.answers) for it in kept]
     report.questions = {
         "train": len(train),
         "valid": len(valid),
@@ -227,6 +230,31 @@ def train_agent(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
+
+
+def split_by_wording(items, share: float, *, seed: int = 0) -> tuple[list, list]:
+    """(validation, training) synthesized items: whole wordings (the outer frame of each
+    item's template: "which X is Y in", "name the X of Y", "the X of Y") are held out, in
+    a seeded order, until at least ``share`` of the items are (at least 5), skipping a
+    wording that would hold out more than twice that; one wording at least stays for
+    training. Where no wording fits, the split is at random."""
+    groups: dict[str, list] = {}
+    for it in items:
+        groups.setdefault(it.template.split(":", 1)[0], []).append(it)
+    want = max(5, math.ceil(len(items) * share))
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)
+    held: list = []
+    for frame in order:
+        if len(held) >= want or len(groups) == 1:
+            break
+        if len(held) + len(groups[frame]) <= 2 * want:
+            held += groups.pop(frame)
+    if len(held) < want:  # wordings too few or too big to hold out
+        shuffled = list(items)
+        random.Random(seed).shuffle(shuffled)
+        return shuffled[:want], shuffled[want:]
+    return held, [it for g in groups.values() for it in g]
 
 
 def reader_examples(retriever, typed, pairs, *, batch_size: int = 64) -> list:

@@ -15,6 +15,7 @@ from kgagent.agents.training import (
     clearly_better,
     mark_policy,
     policy_in_use,
+    split_by_wording,
 )
 from kgagent.cli import app
 from kgagent.config import AgentConfig, LLMConfig, RetrievalConfig
@@ -105,3 +106,25 @@ def test_a_trained_part_replaces_the_zero_shot_one_only_when_clearly_better():
     assert not clearly_better(*pair(0, 0))  # a tie stays with the zero-shot part
     assert clearly_better(*pair(15, 3))  # p = 0.004
     assert not clearly_better(*pair(15, 3), alpha=0.001)
+
+
+def test_validation_questions_are_worded_as_no_training_question_is():
+    """Whole wordings are held out: the reader's weight is chosen on phrasings it never
+    trained on, as a user's are; a wording bigger than twice the share stays in training."""
+    from kgagent.synth import SynthItem
+
+    def item(frame, i):
+        return SynthItem(f"q{frame}{i}", ("a",), "t", "T", ("r",), (False,), f"{frame}:noun")
+
+    sizes = {"big": 60, "cmd": 12, "np": 10, "q.role": 9, "q.share": 9}
+    items = [item(f, i) for f, n in sizes.items() for i in range(n)]
+    valid, train = split_by_wording(items, 0.15, seed=0)
+    held = {it.template.split(":")[0] for it in valid}
+    assert held and held.isdisjoint(it.template.split(":")[0] for it in train)
+    assert "big" not in held  # 60 > 2 x 15
+    assert 15 <= len(valid) <= 30 and len(valid) + len(train) == len(items)
+    assert split_by_wording(items, 0.15, seed=0) == (valid, train)  # seeded
+    # one wording: a random split
+    one = [item("cmd", i) for i in range(40)]
+    valid, train = split_by_wording(one, 0.15, seed=1)
+    assert len(valid) == 6 and len(train) == 34
