@@ -49,10 +49,8 @@ _ASKING = frozenset({"what", "which", "how", "name", "list"})
 WHO = frozenset({"who", "whom", "whose", "whoever"})
 _REACH = 3  # words after the asking word that may name the answer's kind
 _LEAD = frozenset({"is", "are", "was", "were", "the", "a", "an"})  # before the asked noun
-_PLACE = frozenset({"where", "whence", "whither"})
-_OWNS = frozenset(
-    {"ne", "s"}
-)  # the topic's mention (masked), and the possessive "'s"  # ask for a place, not a person
+_PLACE = frozenset({"where", "whence", "whither"})  # ask for a place, not a person
+_OWNS = frozenset({"ne", "s"})  # the topic's mention (masked), and the possessive "'s"
 
 
 def answer_phrase(question_words: Sequence[str]) -> tuple[list[str], bool]:
@@ -94,7 +92,6 @@ def asked_nouns(question_words: Sequence[str]) -> list[str]:
         rest.pop(0)
     if rest[:2] == ["ne", "s"]:  # "ne": the topic's mention, masked
         rest = rest[2:]
-    group: list[str] = []
     while True:  # "what is NE's child's nation": the last thing possessed
         group = list(itertools.takewhile(lambda x: x not in STOP_WORDS and x not in _OWNS, rest))
         rest = rest[len(group) :]
