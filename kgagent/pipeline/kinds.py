@@ -74,9 +74,10 @@ def asked_nouns(question_words: Sequence[str]) -> list[str]:
     """The words that name what a question asks for: right after its asking word
     ("which *other starred actors* does", "what is the *director* of"), or opening it
     ("the *sex* of X's heir", "show me the *starred actor* of"); "where" asks for a place.
-    Empty where "who" comes first and where the asking word is a verb's object ("what
-    did NE write")."""
-    rest = list(question_words)
+    Empty where "who" comes first, and where the asking word is a verb's object ("which
+    did NE write"); "what" there still asks for a thing, not a person: ``["what"]``
+    ("what did NE write")."""
+    rest, asked = list(question_words), None
     for i, w in enumerate(question_words):
         if w in WHO:
             return []
@@ -84,6 +85,7 @@ def asked_nouns(question_words: Sequence[str]) -> list[str]:
             return [w]
         if w in _ASKING:
             rest = rest[i + 1 :]
+            asked = w
             break
     else:
         if len(rest) > 1 and rest[1] == "me":  # "show me", "tell me", "give me"
@@ -96,7 +98,7 @@ def asked_nouns(question_words: Sequence[str]) -> list[str]:
         group = list(itertools.takewhile(lambda x: x not in STOP_WORDS and x not in _OWNS, rest))
         rest = rest[len(group) :]
         if not (group and rest[:1] == ["s"]):
-            return group
+            return group or (["what"] if asked == "what" else [])
         rest = rest[1:]
 
 
