@@ -19,7 +19,7 @@ import numpy as np
 from kgagent.errors import QAFormatError
 from kgagent.text import normalize_answer
 
-__all__ = ["QAFormatError", "QAItem", "evaluate", "read_qa"]
+__all__ = ["QAFormatError", "QAItem", "evaluate", "hits_at_1", "read_qa"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,16 @@ def read_qa(path: str | Path) -> list[QAItem]:
             else:  # MetaQA
                 out.append(QAItem(q, tuple(a for a in fields[1].split("|") if a), n))
     return out
+
+
+def hits_at_1(predictions: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> np.ndarray:
+    """(n,) bool: whether each question's first ranked answer is a gold one (matched as
+    :func:`evaluate` matches), for tests per question such as a sign test."""
+    return np.array(
+        [bool(pred) and normalize_answer(pred[0]) in {normalize_answer(a) for a in ans}
+         for pred, ans in zip(predictions, gold, strict=True)],
+        dtype=bool,
+    )  # fmt: skip
 
 
 def evaluate(

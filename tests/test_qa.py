@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kgagent.qa import QAFormatError, evaluate, read_qa
+from kgagent.qa import QAFormatError, evaluate, hits_at_1, read_qa
 
 
 def test_every_format(tmp_path):
@@ -51,3 +51,10 @@ def test_metrics():
     assert r["f1"] == pytest.approx((2 * 0.5 * 1 / 1.5) / 3)
     assert r["abstention_rate"] == pytest.approx(1 / 3)
     assert r["latency_p50_ms"] == 20
+
+
+def test_hits_at_1_per_question_matches_evaluate():
+    pred = [["  Paris "], ["Lyon", "Paris"], []]
+    gold = [["paris"], ["Paris"], ["Paris"]]
+    assert hits_at_1(pred, gold).tolist() == [True, False, False]
+    assert hits_at_1(pred, gold).mean() == evaluate(pred, gold)["hits_at_1"]

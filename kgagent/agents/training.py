@@ -285,18 +285,16 @@ def retrieval_hits(agent: Agent, pairs, *, batch_size: int = 64) -> np.ndarray:
     (Hits@1), read without the LLM (the best candidate by the policy's prior, else the
     ranker's score). ``agent`` may be a :class:`~kgagent.team.Team` (its ``evidence``)."""
     from kgagent.llm.reader import Reader
-    from kgagent.text import normalize_answer
+    from kgagent.qa import hits_at_1
 
     reader = Reader(None)
     evidence = agent.evidence if hasattr(agent, "evidence") else agent.retriever.evidence
-    right = []
+    labels = []
     for b in range(0, len(pairs), batch_size):
-        chunk = pairs[b : b + batch_size]
-        answers = reader.read(evidence([q for q, _ in chunk]))
-        for a, (_, gold) in zip(answers, chunk, strict=True):  # as qa.evaluate's Hits@1
-            golds = {normalize_answer(g) for g in gold}
-            right.append(bool(a.labels) and normalize_answer(a.labels[0]) in golds)
-    return np.array(right, dtype=bool)
+        labels += [
+            a.labels for a in reader.read(evidence([q for q, _ in pairs[b : b + batch_size]]))
+        ]
+    return hits_at_1(labels, [gold for _, gold in pairs])
 
 
 def clearly_better(new: np.ndarray, old: np.ndarray, *, alpha: float = 0.05) -> bool:
@@ -325,20 +323,19 @@ def calibrate_reader(agent: Agent, pairs, *, batch_size: int = 64) -> dict[str, 
     validation by 16 questions to 8 (weight 2), and read real questions 12 points worse
     than the ranker alone."""
     from kgagent.llm.reader import Reader, answer, candidate_logits
-    from kgagent.text import normalize_answer
+    from kgagent.qa import hits_at_1
 
     evidences = []
     for b in range(0, len(pairs), batch_size):
         evidences += agent.retriever.evidence([q for q, _ in pairs[b : b + batch_size]])
     logits = candidate_logits(agent.llm, evidences)
-    golds = [{normalize_answer(g) for g in a} for _, a in pairs]
+    gold = [a for _, a in pairs]
     right: dict[float | None, np.ndarray] = {}  # weight -> (n,) Hits@1 per question
     for w in READER_WEIGHTS:
         reader = Reader(None) if w is None else Reader(agent.llm, prior_weight=w, policy_weight=w)
         choices = reader.choose(evidences, None if w is None else logits)
         labels = [answer(ev, ch).labels for ev, ch in zip(evidences, choices, strict=True)]
-        right[w] = np.array([bool(x) and normalize_answer(x[0]) in g
-                             for x, g in zip(labels, golds, strict=True)], dtype=bool)  # fmt: skip
+        right[w] = hits_at_1(labels, gold)
     hits = {"none" if w is None else str(w): round(float(r.mean()), 4) for w, r in right.items()}
     chosen, best = choose_reader_weight(right)
     doc = {"use_llm": chosen is not None, "weight": chosen, "best_weight": best,

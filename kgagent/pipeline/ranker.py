@@ -255,11 +255,12 @@ class ChainRanker:
         if self.kinds is None or not self.type_weight:
             return out
         kinds = [self.kinds.of(c.answers) for c in pool]
-        phrase, who = answer_phrase(words(masked))
+        toks = words(masked)
+        phrase, who = answer_phrase(toks)
         named = names_kind(phrase, set().union(*(k.words for k in kinds)))
         # "which actors", "what is the director of": a person noun is asked for; "which
         # films are about X", "what year": another noun is, and people are not the answer
-        asked = asked_nouns(words(masked))
+        asked = asked_nouns(toks)
         person = any(is_person_noun(w) for w in asked)
         who = (who or (not named and person)) and any(k.people for k in kinds)
         if not (named or who):
