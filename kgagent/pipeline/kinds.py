@@ -10,7 +10,8 @@ of citizenship of X" is not answered by the cities of that country). The chain r
 Where the answers have no class (a graph without rdf:type), their roles still say who
 is a person: a thing the graph names as some film's "director" (the object of "directed
 by") or "starred actor" is one, so "who is the director that directed X" is answered by
-people, not by the director's films. Other untyped answers have no kind.
+people, not by the director's films. Other untyped answers have no kind, but where
+some chain reaches people so named, a "who" question counts them as no people.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 from rdflib.namespace import RDF
 
+from kgagent.synth.english import is_person_noun
 from kgagent.text import STOP_WORDS, words
 
-__all__ = ["WHO", "AnswerKinds", "Kind", "answer_phrase", "asked_nouns", "names_kind"]
+__all__ = ["WHO", "AnswerKinds", "Kind", "answer_phrase", "asked_nouns", "asks_who", "names_kind"]
 
 _CACHE_MAX = 200_000  # nodes whose classes are kept
 
@@ -51,6 +53,28 @@ _REACH = 3  # words after the asking word that may name the answer's kind
 _LEAD = frozenset({"is", "are", "was", "were", "the", "a", "an"})  # before the asked noun
 _PLACE = frozenset({"where", "whence", "whither"})  # ask for a place, not a person
 _OWNS = frozenset({"ne", "s"})  # the topic's mention (masked), and the possessive "'s"
+_ENDS_GROUP = STOP_WORDS | _OWNS | WHO  # what ends the noun group asked for
+#: words a relative "who" follows ("everything *whose* actors", "those who"); a person
+#: noun does too ("the *person* who wrote X")
+_ANTECEDENTS = frozenset({"everything", "anything", "something", "everyone", "anyone",
+                          "someone", "everybody", "anybody", "somebody", "those", "one",
+                          "ones", "thing", "things"})  # fmt: skip
+
+
+def asks_who(question_words: Sequence[str], i: int) -> bool:
+    """Whether the "who" word at ``i`` asks for a person, not opens a relative clause
+    about one ("the person *who* wrote X", "everything *whose* actors include X"):
+    "whose" asks only where it opens the question, "who" and "whom" unless they follow
+    a person noun or a pronoun like "everything"."""
+    w = question_words[i]
+    if w not in WHO:
+        return False
+    if i == 0:
+        return True
+    if w == "whose":
+        return False
+    before = question_words[i - 1]
+    return before not in _ANTECEDENTS and not is_person_noun(before)
 
 
 def answer_phrase(question_words: Sequence[str]) -> tuple[list[str], bool]:
@@ -63,7 +87,7 @@ def answer_phrase(question_words: Sequence[str]) -> tuple[list[str], bool]:
     born", "what is the *country* of X"), the first three where there is none ("*films*
     directed by X"), and empty after "who", which asks for a person."""
     for i, w in enumerate(question_words):
-        if w in WHO:
+        if asks_who(question_words, i):
             return [], True
         if w in _ASKING:
             return list(question_words[i + 1 : i + 1 + _REACH]), False
@@ -79,7 +103,7 @@ def asked_nouns(question_words: Sequence[str]) -> list[str]:
     ("what did NE write")."""
     rest, asked = list(question_words), None
     for i, w in enumerate(question_words):
-        if w in WHO:
+        if asks_who(question_words, i):
             return []
         if w in _PLACE:
             return [w]
@@ -95,7 +119,7 @@ def asked_nouns(question_words: Sequence[str]) -> list[str]:
     if rest[:2] == ["ne", "s"]:  # "ne": the topic's mention, masked
         rest = rest[2:]
     while True:  # "what is NE's child's nation": the last thing possessed
-        group = list(itertools.takewhile(lambda x: x not in STOP_WORDS and x not in _OWNS, rest))
+        group = list(itertools.takewhile(lambda x: x not in _ENDS_GROUP, rest))
         rest = rest[len(group) :]
         if not (group and rest[:1] == ["s"]):
             return group or (["what"] if asked == "what" else [])
@@ -200,8 +224,6 @@ class AnswerKinds:
     def _class(self, node: int) -> tuple[frozenset[str], bool]:
         found = self._classes.get(node)
         if found is None:
-            from kgagent.synth.english import is_person_noun
-
             label = self.graph.entity_label(node)
             found = (frozenset(words(label)) - STOP_WORDS, is_person_noun(label))
             with self._lock:

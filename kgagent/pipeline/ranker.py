@@ -8,10 +8,14 @@ the first hop of every multi-hop question. Signals that need no QA data fix that
 * **alignment** — each hop of the chain must be asked for by its own part of the question:
   every hop takes the word window (one or two content words, the topic's mention left
   out) its relation reads most like, no two hops the same window, and each hop costs
-  ``hop_cost``. A hop earns its place only where the question names it. A relation
-  that reads as a verb aligns by the better of its two voices ("who *wrote* X" names
-  the hop X -written by-> person as well as "what did X write" names its inverse): the
-  graph decides which way a hop walks, since from the topic it leads one way only.
+  ``hop_cost``. A hop earns its place only where the question names it. English says a
+  chain outwards from its topic ("the actors (3) in the films directed by (2) the
+  director of (1) X"), so hops on the same side of the topic take windows in that order
+  or pay ``order_penalty``: the same relations in another order ("the directors of the
+  films the director of X starred in") read alike word by word. A relation that reads
+  as a verb aligns by the better of its two voices ("who *wrote* X" names the hop X
+  -written by-> person as well as "what did X write" names its inverse): the graph
+  decides which way a hop walks, since from the topic it leads one way only.
   Where it leads both ways (a person "influenced by" people, "influenced" others), and
   for a relation named by a noun ("country" / "is the country of", which names its
   answers), each hop aligns by its own reading;
@@ -44,7 +48,6 @@ of bench/_scale_graph.py) and checked on another (seed 0, bench/scale.py).
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -80,6 +83,7 @@ _YEAR = re.compile(r"^-?\d{4}$")  # a year as an answer's label (or a gYear's le
 _DATE = re.compile(r"^-?\d{4}-\d{2}(-\d{2})?([T ].*)?$")  # a date or dateTime
 _YEARS = (1000, 2100)  # a four-digit number in this range may be a year
 _CACHE_MAX = 100_000  # windows and chain phrasings kept encoded
+_MAX_ASSIGNMENTS = 1_000_000  # window assignments an alignment weighs at most
 
 
 class ChainRanker:
@@ -101,7 +105,8 @@ class ChainRanker:
         kinds: the classes of a chain's answers (None: the graph's classes are not read).
         type_weight: where the question names a class some candidate's answers are of
             (or asks "who" and some candidate reaches people), credit to a chain whose
-            answers are of it, and the same penalty to one whose answers are of another;
+            answers are of it, and the same penalty to one whose answers are of another
+            (for "who": are no people, classed or not);
             where it asks for something else ("which films"), twice this off people.
         spread: ``(relation IRI, inverse) -> things per value`` of a hop in the graph
             (None: not read).
@@ -109,6 +114,9 @@ class ChainRanker:
             whose last hop gathers many things per value (a category), and up to the
             same penalty to one that gathers few: ``log10(spread / 10)``, clipped to ±1.
         window: longest word window a hop aligns to.
+        order_penalty: what a hop pays for taking a window farther from the topic than a
+            later hop's on the same side of it (English says a chain outwards from its
+            topic).
     """
 
     def __init__(
@@ -127,6 +135,7 @@ class ChainRanker:
         spread: Callable[[str, bool], float] | None = None,
         kind_weight: float = 0.5,
         window: int = 2,
+        order_penalty: float = 0.6,
     ) -> None:
         self.encoder = encoder
         self.lexical = float(lexical)
@@ -139,6 +148,7 @@ class ChainRanker:
         self.spread = spread
         self.kind_weight = float(kind_weight)
         self.window = int(window)
+        self.order_penalty = float(order_penalty)
         vectors = np.asarray(relation_vectors, dtype=np.float32)  # (2R, d)
         self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
         for text, vec in zip(relation_texts, vectors, strict=True):
@@ -162,35 +172,41 @@ class ChainRanker:
         ``spans[i]``: the topic mention's character span in ``questions[i]`` (None: no
         topic), left out of the windows and masked in the question's phrasing.
         """
-        masked, wins = [], []
+        masked, wins, pivots = [], [], []
         for q, span in zip(questions, spans, strict=True):
             if span is not None and 0 <= span[0] < span[1] <= len(q):
+                pivot = len(words(q[: span[0]]))  # the topic sits before this word
                 masked.append(strip_hints(f"{q[: span[0]]}NE{q[span[1] :]}"))
-                wins.append(self._windows(f"{q[: span[0]]} , {q[span[1] :]}"))
+                wins.append(self._windows(f"{q[: span[0]]} , {q[span[1] :]}", pivot))
             else:
+                pivot = None
                 masked.append(strip_hints(q))
                 wins.append(self._windows(q))
+            pivots.append(pivot)
         vecs = self._encode(masked, [w for ws in wins for _, _, w in ws], pools)
         out = []
-        for q, m, ws, pool in zip(questions, masked, wins, pools, strict=True):
+        for q, m, ws, pivot, pool in zip(questions, masked, wins, pivots, pools, strict=True):
             if not pool:
                 out.append(np.zeros(0))
                 continue
-            scores = self._scores(q, vecs[m], ws, vecs, pool)
+            scores = self._scores(q, vecs[m], ws, vecs, pool, pivot)
             out.append(scores + self._kind_fit(m, pool))
         return out
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _windows(self, text: str) -> list[tuple[int, int, str]]:
+    def _windows(self, text: str, pivot: int | None = None) -> list[tuple[int, int, str]]:
         """(first word, end word, text) of every window of 1..``window`` words that
-        starts and ends on a content word."""
+        starts and ends on a content word (and does not reach across the topic, which
+        sits before word ``pivot``)."""
         toks = words(text)
         out = []
         for n in range(1, self.window + 1):
             for i in range(len(toks) - n + 1):
                 w = toks[i : i + n]
                 if w[0] in STOP_WORDS or w[-1] in STOP_WORDS or w[0] == "ne":
+                    continue
+                if pivot is not None and i < pivot < i + n:
                     continue
                 out.append((i, i + n, " ".join(w)))
         return out
@@ -201,13 +217,15 @@ class ChainRanker:
         cached = {_phrase(c) for pool in pools for c in pool} | set(windows)
         return self._vectors.encode(cached, fresh=masked)
 
-    def _scores(self, question, qvec, windows, vecs, pool: Sequence[Candidate]) -> np.ndarray:
+    def _scores(
+        self, question, qvec, windows, vecs, pool: Sequence[Candidate], pivot: int | None = None
+    ) -> np.ndarray:
         """(n,) retrieval's score plus alignment, phrasing and shared-relation terms."""
         toks = words(question)
         sharing = says_sharing(toks)
         timed_question = asks_time(toks)
         kind_question = self.spread is not None and self.kind_weight and asks_kind(toks)
-        spans = [(s, e) for s, e, _ in windows]
+        pairs = _pair_costs([(s, e) for s, e, _ in windows], pivot, self.order_penalty)
         wvec = np.stack([vecs[w] for _, _, w in windows]) if windows else None  # (W, d)
         wstems = [content_stems(w) for _, _, w in windows]
         # hops the graph walks both ways from the same place ("influenced by" between
@@ -226,7 +244,7 @@ class ChainRanker:
                 sims = np.stack([self._hop_sims(t, wvec, wstems, either=key not in both)
                                  for t, key in zip(c.relation_labels, keys[i],
                                                    strict=True)])  # fmt: skip
-                align = _best_alignment(sims, spans)  # sims: (k, W)
+                align = _best_alignment(sims, pairs)  # sims: (k, W)
             loops = sum(
                 1
                 for h in range(k - 1)
@@ -272,7 +290,7 @@ class ChainRanker:
         for i, k in enumerate(kinds):
             if named and k:
                 out[i] = self.type_weight if k.words & named else -self.type_weight
-            elif not named and (k or k.people):  # untyped people have no class words
+            elif not named:  # untyped people have no class words
                 out[i] = self.type_weight if k.people else -self.type_weight
         return out
 
@@ -399,21 +417,46 @@ def _phrase(c: Candidate) -> str:
     return " of ".join(reversed(c.relation_labels)) + " NE"
 
 
-def _best_alignment(sims: np.ndarray, spans: Sequence[tuple[int, int]]) -> float:
-    """Σ over hops of the similarity of the window each hop takes, no two hops sharing
-    words: hops choose greedily in every order (k <= 3 hops: at most 6 orders)."""
-    k = sims.shape[0]
-    order = np.argsort(-sims, axis=1)  # (k, W)
-    best = -np.inf
-    for perm in itertools.permutations(range(k)):
-        used: list[tuple[int, int]] = []
-        total = 0.0
-        for h in perm:
-            for j in order[h].tolist():
-                a, b = spans[j]
-                if all(b <= x or a >= y for x, y in used):
-                    used.append((a, b))
-                    total += float(sims[h, j])
-                    break
-        best = max(best, total)
-    return best
+def _pair_costs(
+    spans: Sequence[tuple[int, int]], pivot: int | None, order_penalty: float
+) -> np.ndarray:
+    """(W + 1, W + 1) what it costs that an earlier hop takes window i and a later hop
+    window j (index W: no window): -inf where they share words, ``order_penalty`` where
+    both lie on the same side of the topic (before word ``pivot``) and the earlier hop's
+    is the farther one. English says a chain outwards from its topic: "the actors (3) in
+    the films directed by (2) the director of (1) X", "X's (1) spouse's (2) nationality"."""
+    W = len(spans)
+    out = np.zeros((W + 1, W + 1), dtype=np.float64)
+    if not W:
+        return out
+    a = np.array([s for s, _ in spans])
+    b = np.array([e for _, e in spans])
+    out[:W, :W] = np.where((a[:, None] < b[None, :]) & (a[None, :] < b[:, None]), -np.inf, 0.0)
+    if pivot is not None and order_penalty:
+        left = b <= pivot  # (W,) windows before the topic; the others lie after it
+        dist = np.where(left, pivot - b, a - pivot)  # (W,) words between window and topic
+        same = left[:, None] == left[None, :]
+        out[:W, :W] -= np.where(same & (dist[:, None] > dist[None, :]), order_penalty, 0.0)
+    return out
+
+
+def _best_alignment(sims: np.ndarray, pairs: np.ndarray) -> float:
+    """The best Σ over hops of the similarity of the window each hop takes (or none),
+    no two hops sharing words, less what ``pairs`` charges each pair of hops for their
+    order (:func:`_pair_costs`). Exhaustive over each hop's best windows: all of them
+    for chains of up to 3 hops, fewer for longer ones (at most ~10^6 assignments)."""
+    k, W = sims.shape
+    keep = max(1, min(W, int(_MAX_ASSIGNMENTS ** (1 / k)) - 1))  # windows per hop
+    options = []  # per hop, (m + 1,) window indices, the last W: no window
+    for h in range(k):
+        best = np.argsort(-sims[h], kind="stable")[:keep]
+        options.append(np.append(best, W))
+    total = np.zeros(())
+    for h in range(k):
+        gain = np.append(sims[h], 0.0)[options[h]]  # (m + 1,)
+        total = total[..., None] + gain  # one axis per hop so far
+        for g in range(h):  # what the pair (g, h) costs, broadcast on their two axes
+            shape = [1] * (h + 1)
+            shape[g], shape[h] = len(options[g]), len(options[h])
+            total = total + pairs[np.ix_(options[g], options[h])].reshape(shape)
+    return float(total.max())

@@ -113,6 +113,9 @@ def test_who_asks_for_the_people_an_untyped_graph_names_by_their_roles():
     director, films = chain(("mann",), 1.0), chain(("heat", "ronin"), 1.2)
     for q in ("who is the director that directed France", "which person directed France"):
         assert best(ranker, q, [films, director]) is director
+    # where the graph names people by their roles, answers it does not name so are no
+    # people: they lose what people gain
+    assert best(ranker, "who directed France", [chain(("heat",), 1.5), director]) is director
     assert best(ranker, "what did the director of France direct", [films, director]) is films
 
 
@@ -148,6 +151,26 @@ def test_the_asked_nouns_follow_the_asking_word_or_open_the_question():
     assert asked("what is the NE 's child 's nation") == ["nation"]
     assert asked("the sex of NE's heir") == ["sex"]
     assert asked("what is NE's father") == ["father"]
+    # a relative "who" / "whose" ends the group and asks for no one
+    assert asked("tell me everything whose starred actors include NE") == ["everything"]
+
+
+def test_who_asks_for_a_person_where_it_does_not_open_a_relative_clause():
+    from kgagent.pipeline.kinds import asks_who
+
+    def who(q):
+        toks = words(q)
+        return [asks_who(toks, i) for i, w in enumerate(toks) if w in ("who", "whom", "whose")]
+
+    assert who("who directed NE") == [True]
+    assert who("NE was directed by whom") == [True]
+    assert who("tell me who directed NE") == [True]
+    assert who("the films written by the writer of NE starred who") == [True]
+    assert who("whose films did NE star in") == [True]
+    assert who("which films did the person who wrote NE direct") == [False]
+    assert who("the genre of everything whose starred actors include NE") == [False]
+    assert who("what did those who wrote NE direct") == [False]
+    assert answer_phrase(words("the genres of everything whose director is NE"))[1] is False
 
 
 def test_a_class_is_named_by_its_noun_or_its_plural_not_by_another_form():

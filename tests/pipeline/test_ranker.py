@@ -181,3 +181,40 @@ def test_where_the_graph_walks_a_relation_both_ways_the_voice_decides():
 
     by, of = walk((infl, False), score=1.8), walk((infl, True), score=1.0)
     assert best(ranker, "who was mentored by Tom", [by, of]) is of
+
+
+def test_a_chain_is_said_outwards_from_its_topic():
+    """The same two relations in either order align equally well word by word; English
+    says the first hop nearest the topic ("who directed the films starring Tom": Tom's
+    films, then their directors), so the order decides."""
+    enc = HashingEncoder()
+    ranker = ChainRanker(enc, TEXTS, enc.encode(TEXTS))
+    directors_of_his_films = cand((STARRED, True), (DIRECTED, False))
+    actors_of_his_films = cand((DIRECTED, True), (STARRED, False))
+    pool = [directors_of_his_films, actors_of_his_films]
+    q = "who directed the films starring Tom"
+    assert best(ranker, q, pool) is directors_of_his_films
+    assert best(ranker, q, pool[::-1]) is directors_of_his_films
+    q = "who starred in the films directed by Tom"
+    assert best(ranker, q, pool) is actors_of_his_films
+    assert best(ranker, q, pool[::-1]) is actors_of_his_films
+
+
+def test_an_alignment_weighs_every_assignment_of_windows_to_hops():
+    from kgagent.pipeline.ranker import _best_alignment, _pair_costs
+
+    # windows: words [0, 1) and [1, 2) before the topic (word 3), [4, 5) after it
+    spans = [(0, 1), (1, 2), (4, 5)]
+    pairs = _pair_costs(spans, 3, order_penalty=1.0)
+    assert pairs[0, 1] == -1.0 and pairs[1, 0] == 0.0  # the first hop nearer the topic
+    assert pairs[0, 2] == 0.0 and pairs[2, 0] == 0.0  # other sides: any order
+    assert pairs[3].tolist() == [0.0] * 4  # index 3: no window
+    sims = np.array([[0.9, 0.8, 0.0], [0.9, 0.1, 0.0]])  # (k=2, W=3)
+    # both hops want word 0; the first then takes word 1 (nearer the topic) and pays
+    # nothing, where greedy order would have paid the penalty or left a hop out
+    assert _best_alignment(sims, pairs) == pytest.approx(1.7)
+    overlapping = _pair_costs([(0, 2), (1, 2)], None, order_penalty=1.0)
+    assert np.isneginf(overlapping[0, 1]) and np.isneginf(overlapping[1, 0])
+    assert _best_alignment(np.array([[0.5, 0.4], [0.6, 0.3]]), overlapping) == pytest.approx(0.6)
+    long = np.full((5, 3), 0.1)  # longer chains weigh each hop's best windows
+    assert _best_alignment(long, _pair_costs(spans, 3, order_penalty=1.0)) == pytest.approx(0.3)
