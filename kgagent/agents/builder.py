@@ -111,6 +111,8 @@ def build_pipeline(*, linker, encoder, graph, relevance_texts, relevance_vectors
             type_weight=w.type_weight,
             spread=spread,
             kind_weight=w.kind_weight,
+            order_penalty=w.order_penalty,
+            retrieval_weight=w.ranker_retrieval,
         )
         if w.zero_shot
         else None

@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, asked_nouns, names_kind
+from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, asked_nouns, asks_who, names_kind
 from kgagent.synth.english import is_person_noun
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
@@ -113,7 +113,10 @@ class ChainRanker:
         kind_weight: where the question asks for a kind, up to this credit to a chain
             whose last hop gathers many things per value (a category), and up to the
             same penalty to one that gathers few: ``log10(spread / 10)``, clipped to ±1.
-        window: longest word window a hop aligns to.
+        window: longest word window a hop aligns to (inner words may be function words:
+            "country of citizenship").
+        retrieval_weight: weight of retrieval's own score of a chain, which already
+            charges each extra hop (:func:`~kgagent.pipeline.proposers.chain_score`).
         order_penalty: what a hop pays for taking a window farther from the topic than a
             later hop's on the same side of it (English says a chain outwards from its
             topic).
@@ -134,8 +137,9 @@ class ChainRanker:
         type_weight: float = 0.3,
         spread: Callable[[str, bool], float] | None = None,
         kind_weight: float = 0.5,
-        window: int = 2,
+        window: int = 3,
         order_penalty: float = 0.6,
+        retrieval_weight: float = 0.25,
     ) -> None:
         self.encoder = encoder
         self.lexical = float(lexical)
@@ -149,6 +153,7 @@ class ChainRanker:
         self.kind_weight = float(kind_weight)
         self.window = int(window)
         self.order_penalty = float(order_penalty)
+        self.retrieval_weight = float(retrieval_weight)
         vectors = np.asarray(relation_vectors, dtype=np.float32)  # (2R, d)
         self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
         for text, vec in zip(relation_texts, vectors, strict=True):
@@ -261,8 +266,8 @@ class ChainRanker:
             if timed_question and c.answers:
                 timed = self.time_weight * (1.0 if _times(c) else -1.0)
             kind = self.kind_weight * self._category(c) if kind_question and k else 0.0
-            out[i] = (c.score + align - self.hop_cost * k + self.chain_weight * phrase + shared
-                      + timed + kind)  # fmt: skip
+            out[i] = (self.retrieval_weight * c.score + align - self.hop_cost * k
+                      + self.chain_weight * phrase + shared + timed + kind)  # fmt: skip
         return out
 
     def _kind_fit(self, masked: str, pool: Sequence[Candidate]) -> np.ndarray:
@@ -287,11 +292,17 @@ class ChainRanker:
                 # things, all of it on the people: the others keep their scores
                 out[[k.people for k in kinds]] = -2 * self.type_weight
             return out
-        for i, k in enumerate(kinds):
+        said = _after_who(toks)
+        for i, (k, c) in enumerate(zip(kinds, pool, strict=True)):
             if named and k:
                 out[i] = self.type_weight if k.words & named else -self.type_weight
-            elif not named:  # untyped people have no class words
-                out[i] = self.type_weight if k.people else -self.type_weight
+            elif not named and k.people:  # untyped people have no class words
+                out[i] = self.type_weight
+            elif not named and not (k and content_stems(c.relation_labels[-1]) & said):
+                # no people: but "who published X" says the relation whose answers these
+                # are right after "who", and where the graph classes them (publishers,
+                # organizations) those answer it, people or not
+                out[i] = -self.type_weight
         return out
 
     def _category(self, c: Candidate) -> float:
@@ -345,6 +356,15 @@ def fits_answer_type(question: str, c: Candidate) -> bool:
     asking for a time ("when was X released") is not answered by people or genres. Any
     chain fits a question that names no expected type."""
     return not (c.answers and asks_time(words(question)) and not _times(c))
+
+
+def _after_who(toks: Sequence[str]) -> set[str]:
+    """The stem of the first content word after an asking "who" ("who *published* X")."""
+    for i in range(len(toks)):
+        if asks_who(toks, i):
+            rest = [t for t in toks[i + 1 :] if t not in STOP_WORDS and t != "ne"]
+            return content_stems(rest[0]) if rest else set()
+    return set()
 
 
 def _times(c: Candidate) -> bool:

@@ -39,6 +39,8 @@ class RetrievalWeights:
     shared_weight: float = 0.4  # the ranker's credit (or penalty) for a shared relation
     type_weight: float = 0.3  # the ranker's credit (or penalty) for the answers' class
     kind_weight: float = 0.5  # the same for a category where a question asks for a kind
+    order_penalty: float = 0.6  # the ranker's charge for hops said out of order
+    ranker_retrieval: float = 0.25  # the ranker's weight of retrieval's score of a chain
     max_paths: int = 30
     topic_answers: bool = False  # a chain may end on its own topic entity (PathQuestion)
     max_anchors: int = 2  # topic entities (distinct mentions) candidates start from

@@ -233,6 +233,17 @@ def test_the_ranker_prefers_answers_of_the_class_the_question_names(ranker):
     assert best(ranker, "which cities are in France", [firms, cities]) is firms
 
 
+def test_who_followed_by_the_relation_itself_takes_its_classed_answers_people_or_not():
+    """ "who published X": the graph's publishers answer it, though they are
+    organizations; a person reached by another relation does not win on being one."""
+    enc = HashingEncoder()
+    texts = ["publisher", "author"]
+    ranker = ChainRanker(enc, texts, enc.encode(texts), kinds=AnswerKinds(FakeView()))
+    firm, person = cand("publisher", ("acme",), score=1.0), cand("author", ("ann",), score=1.0)
+    assert best(ranker, "who published France", [person, firm]) is firm
+    assert best(ranker, "who wrote France", [firm, person]) is person
+
+
 TTL = """@prefix ex: <http://ex/> .
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
 ex:City rdfs:label "city" . ex:Country rdfs:label "country" . ex:Company rdfs:label "company" .

@@ -218,3 +218,28 @@ def test_an_alignment_weighs_every_assignment_of_windows_to_hops():
     assert _best_alignment(np.array([[0.5, 0.4], [0.6, 0.3]]), overlapping) == pytest.approx(0.6)
     long = np.full((5, 3), 0.1)  # longer chains weigh each hop's best windows
     assert _best_alignment(long, _pair_costs(spans, 3, order_penalty=1.0)) == pytest.approx(0.3)
+
+
+def test_a_window_may_hold_a_function_word_inside_a_relation_name():
+    """ "country of citizenship" is one relation said in three words: one hop takes them
+    all, so the one hop gains on a detour that splits the words between two hops."""
+    enc = HashingEncoder()
+    texts = ["country of citizenship", "is the country of", "is the country of citizenship of",
+             "country"]  # fmt: skip
+
+    def walk(*labels):
+        return Candidate(topic="http://ex/tom", topic_label="Tom",
+                         relations=tuple(f"http://ex/{t[:4]}" for t in labels),
+                         inverse=tuple(t.startswith("is ") for t in labels),
+                         relation_labels=labels, answers=(("http://ex/a", "A"),), total=1,
+                         support=((),))  # fmt: skip
+
+    one, two = walk("country of citizenship"), walk("country of citizenship", "is the country of")
+    q = "what is the country of citizenship of Tom"
+    lead = {}
+    for window in (2, 3):
+        ranker = ChainRanker(enc, texts, enc.encode(texts), window=window)
+        [scores] = ranker.rank([q], [(q.index("Tom"), len(q))], [[one, two]])
+        lead[window] = scores[0] - scores[1]
+    assert "country of citizenship" in [w for _, _, w in ranker._windows(q)]
+    assert lead[3] > lead[2] + 0.1
