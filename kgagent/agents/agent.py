@@ -24,6 +24,7 @@ from kgagent.agents.builder import (
     build_retriever,
     policy_proposer,
     qa_pairs,
+    reads_with_llm,
     saved_policy,
 )
 from kgagent.agents.training import reader_examples
@@ -68,6 +69,7 @@ class Agent:
         self._programs: tuple[Any, Any] | None = None  # (graph, its ProgramReader)
         self._retriever = None
         self._llm: Any = None
+        self._llm_given = False  # set through the ``llm`` property, not built from config
         self._lock = threading.RLock()
 
     @classmethod
@@ -427,13 +429,16 @@ class Agent:
     def llm(self, value) -> None:
         with self._lock:
             self._llm = value if value is not None else False
+            self._llm_given = True
 
     @property
     def has_llm(self) -> bool:
-        """Whether the reader scores options with an LLM (configured or set), without
-        loading it."""
+        """Whether the reader scores options with an LLM (set, or configured and chosen:
+        :func:`~kgagent.agents.builder.reads_with_llm`), without loading it."""
         with self._lock:
-            return bool(self._llm) or (self._llm is None and self.config.llm.backend != "none")
+            if self._llm_given and not self._llm:
+                return False
+            return reads_with_llm(self.config, self.adapter_dir, given=self._llm_given)
 
     def reload(self) -> None:
         """Forgets the built pipeline and LLM: the next question rebuilds them from the
@@ -441,11 +446,13 @@ class Agent:
         with self._lock:
             self._retriever = None
             self._llm = None
+            self._llm_given = False
 
     def reload_llm(self) -> None:
         """Forgets the loaded LLM: the next question builds it again (a new adapter)."""
         with self._lock:
             self._llm = None
+            self._llm_given = False
 
     def ask(self, question: str) -> Answer:
         """Answers one question from the graph, citing the facts used (or abstains).
@@ -498,7 +505,8 @@ class Agent:
         return self._read(self._reader(len(evidences)), list(evidences))
 
     def _reader(self, n: int):
-        return build_reader(self.config, self.adapter_dir, lambda: self.llm if n else None)
+        return build_reader(self.config, self.adapter_dir, lambda: self.llm if n else None,
+                            given=self._llm_given)  # fmt: skip
 
     def _ask_checked(self, questions: list[str]) -> list[Answer]:
         t0 = time.perf_counter()

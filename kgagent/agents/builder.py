@@ -14,7 +14,7 @@ from kgagent.config import AgentConfig, RetrievalConfig
 from kgagent.errors import KGAgentError
 
 __all__ = ["build_llm", "build_reader", "build_retriever", "policy_proposer", "qa_pairs",
-           "reader_settings", "retrieval_weights", "saved_policy"]  # fmt: skip
+           "reader_settings", "reads_with_llm", "retrieval_weights", "saved_policy"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,32 @@ def reader_settings(config: AgentConfig) -> dict[str, Any]:
     }
 
 
-def build_reader(config: AgentConfig, adapter_dir: Path | None, llm):
+def reads_with_llm(config: AgentConfig, adapter_dir: Path | None, *, given: bool = False) -> bool:
+    """Whether the LLM reads questions: as training chose where it did
+    (:data:`~kgagent.agents.training.READER_FILE` beside the adapter); else one the caller
+    set itself (``given``), or the configured one, but not the shipped base model alone
+    (``llm.base_model_reads``: measured, it lowers Hits@1)."""
+    from kgagent.agents.training import reader_calibration
+    from kgagent.llm.models import DEFAULT_LLM
+
+    chosen = reader_calibration(adapter_dir)
+    if chosen:
+        return bool(chosen.get("use_llm", True))
+    cfg = config.llm
+    if given:
+        return True
+    if cfg.backend == "none":
+        return False
+    shipped_base = (adapter_dir is None and cfg.backend == "transformers"
+                    and cfg.model.lower() == DEFAULT_LLM)  # fmt: skip
+    return cfg.base_model_reads or not shipped_base
+
+
+def build_reader(config: AgentConfig, adapter_dir: Path | None, llm, *, given: bool = False):
     """The chain reader as training chose it (:data:`~kgagent.agents.training.READER_FILE`
-    beside the adapter: its weight against retrieval, or no LLM at all); ``llm()`` gives
-    the LLM, called only where one is used."""
+    beside the adapter: its weight against retrieval, or no LLM at all; see
+    :func:`reads_with_llm`); ``llm()`` gives the LLM, called only where one is used.
+    ``given``: the caller set that LLM itself."""
     from kgagent.agents.training import reader_calibration
     from kgagent.llm.reader import Reader
 
@@ -69,7 +91,8 @@ def build_reader(config: AgentConfig, adapter_dir: Path | None, llm):
     chosen = reader_calibration(adapter_dir)
     if chosen.get("weight") is not None:
         settings.update(prior_weight=chosen["weight"], policy_weight=chosen["weight"])
-    return Reader(llm() if chosen.get("use_llm", True) else None, **settings)
+    use = reads_with_llm(config, adapter_dir, given=given)
+    return Reader(llm() if use else None, **settings)
 
 
 def policy_proposer(reasoner, config: AgentConfig, *, linked: float | None = None):

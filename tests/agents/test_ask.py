@@ -216,3 +216,48 @@ def test_a_decisive_policy_answers_without_the_llm(agent):
     agent.llm.calls = 0
     assert not any(a.abstained for a in agent.ask_batch(qs))
     assert agent.llm.calls == 0
+
+
+def test_the_shipped_base_model_reads_only_where_asked_or_trained(tmp_path):
+    """An index-only agent on the shipped base model reads without it (measured: it
+    lowers Hits@1); another model, an adapter, training's choice or ``base_model_reads``
+    say otherwise, and an LLM the caller sets reads."""
+    from kgagent.agents.builder import reads_with_llm
+    from kgagent.agents.training import READER_FILE
+
+    def cfg(**llm):
+        return AgentConfig(llm=LLMConfig(**llm))
+
+    assert not reads_with_llm(cfg(), None)
+    assert reads_with_llm(cfg(base_model_reads=True), None)
+    assert reads_with_llm(cfg(model=str(tmp_path / "my-model")), None)
+    assert not reads_with_llm(cfg(backend="none"), None)
+    assert reads_with_llm(cfg(), None, given=True)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    assert reads_with_llm(cfg(), adapter)  # fine-tuned, no choice recorded
+    (adapter / READER_FILE).write_text(json.dumps({"use_llm": False, "weight": None}))
+    assert not reads_with_llm(cfg(), adapter, given=True)  # training said no
+
+
+def test_an_index_only_agent_reads_without_the_base_model(tmp_path, data_dir, monkeypatch):
+    root = init_workspace(
+        tmp_path / "ws", config=AgentConfig(retrieval=RetrievalConfig(encoder="hashing"))
+    )
+    with open_kg(root) as kg:
+        kg.load_triples(data_dir / "tiny_kb.txt")
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the base model was loaded")
+
+    monkeypatch.setattr("kgagent.agents.agent.build_llm", no_load)
+    with Agent.open(root) as a:
+        a.index()
+        assert not a.has_llm
+        assert a.ask("who directed [Titanic]").labels == ["James Cameron"]
+        a.llm = OverlapLM()
+        assert a.has_llm
+        a.ask("who directed [Titanic]")
+        assert a.llm.calls > 0
+        a.llm = None
+        assert not a.has_llm
