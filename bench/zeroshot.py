@@ -14,7 +14,10 @@ reuses) DIR/untrained, copies it to DIR/trained and runs ``Agent.train`` there
 (``kgagent train``: synthesis -> policy -> reader), then evaluates every system on the
 same questions:
 
-- ``untrained``: the indexed agent, ``ask_batch``;
+- ``untrained``: the indexed agent, ``ask_batch`` (the zero-shot ranker reads: an
+  index-only agent does not load the shipped base model);
+- ``base_llm``: the same agent with the shipped base model reading, as it did before
+  ``llm.base_model_reads`` (the evidence for that default);
 - ``kaping``: KAPING (Baek et al. 2023) with our parts, MiniLM top-10 verbalized facts of
   the linked entities -> SmolLM2-135M-Instruct generating the answer (``bench/_kaping.py``);
 - ``trained``: the agent after ``kgagent train``;
@@ -46,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, SHARED, machine, peak_rss_mib, update_doc_section, write_results
 from qa_metaqa import KAPING as KAPING_GPT35
 
-SYSTEMS = ("untrained", "ranker", "kaping", "trained", "supervised")
+SYSTEMS = ("untrained", "base_llm", "kaping", "trained", "supervised")
 DATASETS = {
     "metaqa": {"name": "MetaQA", "kb": "metaqa/kb.txt", "sep": "|", "hops": (1, 2, 3)},
     "pathquestion": {
@@ -63,8 +66,8 @@ TARGETS = {
     "untrained (done when)": (0.85, 0.50, 0.35),
 }
 LABELS = {
-    "untrained": "untrained agent (init, load, index)",
-    "ranker": "untrained agent, read without the LLM (the zero-shot ranker alone)",
+    "untrained": "untrained agent (init, load, index: the zero-shot ranker reads)",
+    "base_llm": "untrained agent with the shipped base model reading (`llm.base_model_reads`)",
     "kaping": "KAPING recipe: MiniLM top-{k} facts -> SmolLM2-135M",
     "kaping_contains": "KAPING recipe, lenient (a gold answer anywhere in the generation)",
     "trained": "trained on synthesized questions (`kgagent train`)",
@@ -159,18 +162,20 @@ def _latency(lat: list[float]) -> dict:
     }
 
 
-def eval_agent(ws: Path, questions: dict, *, latency_n: int, llm: bool = True) -> dict:
+def eval_agent(ws: Path, questions: dict, *, latency_n: int, base_llm: bool = False) -> dict:
     """Hits@1 / F1 / abstention per hop from ``ask_batch`` (batches of 32), and the
     latency of single ``ask`` calls on the first ``latency_n`` questions of each hop
-    (``llm=False``: the reader picks by the ranking alone)."""
+    (``base_llm``: the configured LLM reads even where the agent would not load it, an
+    index-only agent's shipped base model)."""
     from kgagent.agents import Agent
+    from kgagent.agents.builder import build_llm
     from kgagent.qa import evaluate
 
     out: dict = {"workspace": str(ws), "hops": {}}
     every: list[float] = []
     with Agent.open(ws, read_only=True) as agent:
-        if not llm:
-            agent.llm = None
+        if base_llm:
+            agent.llm = build_llm(agent.config.llm, agent.adapter_dir)
         agent.retrieve("warm up")
         for hop, pairs in questions["hops"].items():
             qs, gold = [q for q, _ in pairs], [a for _, a in pairs]
@@ -241,7 +246,7 @@ def _brief(m: dict) -> str:
 def training_seconds(system: str, ws: Path | None) -> float | None:
     """The system's training time: ``runs/train.json`` (``Agent.train``) for the trained
     workspace, ``build_report.json`` (policy + reader) for a bench/qa_metaqa.py build."""
-    if system in ("untrained", "ranker", "kaping"):
+    if system in ("untrained", "base_llm", "kaping"):
         return 0.0
     report = _read_json(ws / "runs" / "train.json") if ws else None
     if report is not None:
@@ -258,7 +263,7 @@ def evaluate_systems(args, ws: Path, trained: Path | None, supervised: Path | No
     """Every requested system on the same questions; the results document."""
     split = args.split or (supervised / "qa_split.json" if supervised else None)
     questions = load_questions(args.dataset, args.data, split=split, limit=args.limit)
-    wss = {"untrained": ws, "ranker": ws, "kaping": ws, "trained": trained,
+    wss = {"untrained": ws, "base_llm": ws, "kaping": ws, "trained": trained,
            "supervised": supervised}  # fmt: skip
     results: dict = {
         "dataset": args.dataset,
@@ -281,7 +286,9 @@ def evaluate_systems(args, ws: Path, trained: Path | None, supervised: Path | No
         res = (
             eval_kaping(ws, questions, args)
             if name == "kaping"
-            else eval_agent(wss[name], questions, latency_n=args.latency_n, llm=name != "ranker")
+            else eval_agent(
+                wss[name], questions, latency_n=args.latency_n, base_llm=name == "base_llm"
+            )
         )
         res["per_hop"] = results["questions"]["per_hop"]
         res["eval_seconds"] = time.perf_counter() - t
@@ -304,7 +311,8 @@ def save(results: dict, *, dry_run: bool) -> None:
     # the same sample: a system measured on fewer questions (its first N per hop) stays,
     # and its row says how many
     if old and old.get("questions", {}).get("source") == results["questions"]["source"]:
-        results["systems"] = {**old.get("systems", {}), **results["systems"]}
+        kept = {k: v for k, v in old.get("systems", {}).items() if k in SYSTEMS}
+        results["systems"] = {**kept, **results["systems"]}
         results["build"] = results["build"] or old.get("build")
         results["train"] = results["train"] or old.get("train")
     write_results(name, results)

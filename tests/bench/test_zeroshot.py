@@ -232,7 +232,7 @@ def test_render_metaqa_and_pathquestion():
     mq, pq = text.split("### PathQuestion PQ-2H")
     assert "| system | 1-hop | 2-hop | 3-hop | F1 | abstain | training | p50 ms |" in mq
     assert (
-        "| untrained agent (init, load, index) | 0.500 | 0.500 | 0.500 "
+        "| untrained agent (init, load, index: the zero-shot ranker reads) | 0.500 | 0.500 | 0.500 "
         "| 0.500 | 0.100 | none | 12 |" in mq
     )
     assert "| KAPING recipe: MiniLM top-10 facts -> SmolLM2-135M | 0.250 | 0.250 | 0.250 |" in mq
