@@ -6,9 +6,10 @@ chains are relevant on average, so the shorter one wins, and an untrained agent 
 the first hop of every multi-hop question. Signals that need no QA data fix that:
 
 * **alignment** — each hop of the chain must be asked for by its own part of the question:
-  every hop takes the word window (one or two content words, the topic's mention left
-  out) its relation reads most like, no two hops the same window, and each hop costs
-  ``hop_cost``. A hop earns its place only where the question names it. English says a
+  every hop takes the word window (one to three words that start and end on content
+  words, the topic's mention left out) its relation reads most like, or none, no two
+  hops the same words, and each hop costs ``hop_cost``. A hop earns its place only where
+  the question names it. English says a
   chain outwards from its topic ("the actors (3) in the films directed by (2) the
   director of (1) X"), so hops on the same side of the topic take windows in that order
   or pay ``order_penalty``: the same relations in another order ("the directors of the
