@@ -9,11 +9,11 @@ the first hop of every multi-hop question. Signals that need no QA data fix that
   every hop takes the word window (one to three words that start and end on content
   words, the topic's mention left out) its relation reads most like, or none, no two
   hops the same words, and each hop costs ``hop_cost``. A hop earns its place only where
-  the question names it. English says a
-  chain outwards from its topic ("the actors (3) in the films directed by (2) the
-  director of (1) X"), so hops on the same side of the topic take windows in that order
-  or pay ``order_penalty``: the same relations in another order ("the directors of the
-  films the director of X starred in") read alike word by word. A relation that reads
+  the question names it. English says a chain outwards from its topic ("the actors (3)
+  in the films directed by (2) the director of (1) X"), so hops on the same side of the
+  topic take windows in that order or pay ``order_penalty``: the same relations in
+  another order ("the directors of the films the director of X starred in") read alike
+  word by word. A relation that reads
   as a verb aligns by the better of its two voices ("who *wrote* X" names the hop X
   -written by-> person as well as "what did X write" names its inverse): the graph
   decides which way a hop walks, since from the topic it leads one way only.
