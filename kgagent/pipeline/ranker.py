@@ -73,6 +73,8 @@ SHARING_WORDS = frozenset(["same", "share", "shares", "shared", "sharing", "also
 #: expected answer type, matched against what a chain's answers are (years, dates)
 TIME_QUESTIONS = (("when",), ("what", "year"), ("which", "year"), ("what", "date"),
                   ("which", "date"), ("what", "time"))  # fmt: skip
+#: nouns that, asked for, ask for a time ("the release *years* of X's films")
+TIME_NOUNS = frozenset(["year", "years", "date", "dates"])
 #: English nouns that, before "of", ask for a kind ("what *kind of* film", "which *types
 #: of* music"): the expected answer is a category
 KIND_WORDS = frozenset(["kind", "kinds", "type", "types", "sort", "sorts", "category",
@@ -339,9 +341,11 @@ def says_sharing(toks: Sequence[str]) -> bool:
 
 
 def asks_time(toks: Sequence[str]) -> bool:
-    """Whether a question's words ask for a time ("when", "what year")."""
-    return any(tuple(toks[i : i + len(p)]) == p for p in TIME_QUESTIONS
+    """Whether a question's words ask for a time: "when", "what year", or a year or date
+    as the noun asked for ("what were the release *years* of", "in which *years*")."""
+    said = any(tuple(toks[i : i + len(p)]) == p for p in TIME_QUESTIONS
                for i in range(len(toks)))  # fmt: skip
+    return said or not TIME_NOUNS.isdisjoint(asked_nouns(toks))
 
 
 def asks_kind(toks: Sequence[str]) -> bool:

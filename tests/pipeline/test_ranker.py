@@ -243,3 +243,14 @@ def test_a_window_may_hold_a_function_word_inside_a_relation_name():
         lead[window] = scores[0] - scores[1]
     assert "country of citizenship" in [w for _, _, w in ranker._windows(q)]
     assert lead[3] > lead[2] + 0.1
+
+
+def test_a_year_or_date_asked_for_asks_for_a_time():
+    from kgagent.pipeline.ranker import asks_time
+    from kgagent.text import words
+
+    assert asks_time(words("what were the release years of the films NE wrote"))
+    assert asks_time(words("the films directed by NE were released in which years"))
+    assert asks_time(words("what year was NE released")) and asks_time(words("when was NE made"))
+    assert not asks_time(words("which films came out the same year as NE"))
+    assert not asks_time(words("who directed NE"))
