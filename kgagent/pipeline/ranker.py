@@ -301,7 +301,7 @@ class ChainRanker:
                 out[i] = self.type_weight if k.words & named else -self.type_weight
             elif not named and k.people:  # untyped people have no class words
                 out[i] = self.type_weight
-            elif not named and not (k and content_stems(c.relation_labels[-1]) & said):
+            elif not named and not (k and c.hops and content_stems(c.relation_labels[-1]) & said):
                 # no people: but "who published X" says the relation whose answers these
                 # are right after "who", and where the graph classes them (publishers,
                 # organizations) those answer it, people or not

@@ -242,6 +242,9 @@ def test_who_followed_by_the_relation_itself_takes_its_classed_answers_people_or
     firm, person = cand("publisher", ("acme",), score=1.0), cand("author", ("ann",), score=1.0)
     assert best(ranker, "who published France", [person, firm]) is firm
     assert best(ranker, "who wrote France", [firm, person]) is person
+    # a candidate of no hop (the topic itself, classed) is weighed like any other
+    topic = dataclasses.replace(firm, relations=(), inverse=(), relation_labels=(), score=0.0)
+    assert best(ranker, "who published France", [topic, person, firm]) is firm
 
 
 TTL = """@prefix ex: <http://ex/> .
