@@ -64,9 +64,13 @@ def reads_with_llm(config: AgentConfig, adapter_dir: Path | None, *, given: bool
     set itself (``given``), or the configured one, but not the shipped base model alone
     (``llm.base_model_reads``: measured, it lowers Hits@1)."""
     from kgagent.agents.training import reader_calibration
+
+    return _reads(config, adapter_dir, reader_calibration(adapter_dir), given)
+
+
+def _reads(config: AgentConfig, adapter_dir: Path | None, chosen: dict, given: bool) -> bool:
     from kgagent.llm.models import DEFAULT_LLM
 
-    chosen = reader_calibration(adapter_dir)
     if chosen:
         return bool(chosen.get("use_llm", True))
     cfg = config.llm
@@ -88,10 +92,10 @@ def build_reader(config: AgentConfig, adapter_dir: Path | None, llm, *, given: b
     from kgagent.llm.reader import Reader
 
     settings = reader_settings(config)
-    chosen = reader_calibration(adapter_dir)
+    chosen = reader_calibration(adapter_dir)  # read once per reader
     if chosen.get("weight") is not None:
         settings.update(prior_weight=chosen["weight"], policy_weight=chosen["weight"])
-    use = reads_with_llm(config, adapter_dir, given=given)
+    use = _reads(config, adapter_dir, chosen, given)
     return Reader(llm() if use else None, **settings)
 
 
