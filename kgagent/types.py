@@ -115,6 +115,7 @@ class Candidate:
         support: per answer, the facts that reach it (one path).
         score: retrieval's relevance of the chain to the question.
         prior: the path policy's log-probability of the chain, if the policy proposed it.
+        link: how surely the question names the topic (its linking score, in [0, 1]).
     """
 
     topic: str
@@ -127,6 +128,7 @@ class Candidate:
     support: tuple[tuple[Fact, ...], ...]
     score: float = 0.0
     prior: float | None = None
+    link: float = 0.0
 
     @property
     def hops(self) -> int:

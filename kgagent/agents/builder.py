@@ -140,6 +140,8 @@ def build_pipeline(*, linker, encoder, graph, relevance_texts, relevance_vectors
             kind_weight=w.kind_weight,
             order_penalty=w.order_penalty,
             retrieval_weight=w.ranker_retrieval,
+            # the link keeps the weight retrieval gives it (``linked``) in full
+            link_weight=w.linked * (1.0 - w.ranker_retrieval),
         )
         if w.zero_shot
         else None

@@ -164,6 +164,7 @@ class CandidateBuilder:
                     support=tuple(() for _ in r.walks),  # filled by _with_facts
                     score=p.score,
                     prior=p.prior,
+                    link=p.anchor.link,
                 )
             )
             walks.append(list(r.walks.values()))

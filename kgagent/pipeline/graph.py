@@ -339,6 +339,7 @@ def one_hop_candidates(
                 total=len(members),
                 support=tuple((f,) for f in found),
                 score=linked * link + float(rel_score[action]),
+                link=link,
             )
         )
     return out

@@ -120,6 +120,10 @@ class ChainRanker:
             "country of citizenship").
         retrieval_weight: weight of retrieval's own score of a chain, which already
             charges each extra hop (:func:`~kgagent.pipeline.proposers.chain_score`).
+        link_weight: weight of how surely the question names the chain's topic (its
+            linking score), beside the part of it retrieval's score carries: scaling
+            retrieval down must not also silence the link ("which *words* describe
+            Maid in Manhattan" names the film "The Words" only by a common word).
         order_penalty: what a hop pays for taking a window farther from the topic than a
             later hop's on the same side of it (English says a chain outwards from its
             topic).
@@ -143,6 +147,7 @@ class ChainRanker:
         window: int = 3,
         order_penalty: float = 0.6,
         retrieval_weight: float = 0.25,
+        link_weight: float = 0.375,
     ) -> None:
         self.encoder = encoder
         self.lexical = float(lexical)
@@ -157,6 +162,7 @@ class ChainRanker:
         self.window = int(window)
         self.order_penalty = float(order_penalty)
         self.retrieval_weight = float(retrieval_weight)
+        self.link_weight = float(link_weight)
         vectors = np.asarray(relation_vectors, dtype=np.float32)  # (2R, d)
         self._rel: dict[str, tuple[np.ndarray, set[str]]] = {}
         for text, vec in zip(relation_texts, vectors, strict=True):
@@ -269,7 +275,8 @@ class ChainRanker:
             if timed_question and c.answers:
                 timed = self.time_weight * (1.0 if _times(c) else -1.0)
             kind = self.kind_weight * self._category(c) if kind_question and k else 0.0
-            out[i] = (self.retrieval_weight * c.score + align - self.hop_cost * k
+            out[i] = (self.retrieval_weight * c.score + self.link_weight * c.link
+                      + align - self.hop_cost * k
                       + self.chain_weight * phrase + shared + timed + kind)  # fmt: skip
         return out
 

@@ -67,6 +67,21 @@ def test_retrieval_score_still_counts_and_empty_pools_are_fine(ranker):
     assert len(out[0]) == 1 and len(out[1]) == 0
 
 
+def test_a_surer_link_keeps_its_weight_beside_retrieval():
+    """Retrieval's score weighs a quarter in the ranker; the link it carries must not
+    shrink with it: "which *words* describe Tom" may name a film called "The Words",
+    but by a common word, and a chain from it loses to the same chain from Tom."""
+    import dataclasses
+
+    enc = HashingEncoder()
+    sure = dataclasses.replace(ONE, score=0.5, link=1.0)
+    vague = dataclasses.replace(ONE, topic="http://ex/words", score=0.7, link=0.6)
+    q = "which films starred Tom"
+    for weight, winner in ((0.375, sure), (0.0, vague)):
+        ranker = ChainRanker(enc, TEXTS, enc.encode(TEXTS), link_weight=weight)
+        assert best(ranker, q, [vague, sure]) is winner
+
+
 def test_windows_and_phrasings_are_cached_between_batches(ranker):
     best(ranker, "who directed the films Tom starred in", [ONE, TWO])
     n = len(ranker._vectors)
