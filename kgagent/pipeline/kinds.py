@@ -11,7 +11,10 @@ Where the answers have no class (a graph without rdf:type), their roles still sa
 is a person: a thing the graph names as some film's "director" (the object of "directed
 by") or "starred actor" is one, so "who is the director that directed X" is answered by
 people, not by the director's films. Other untyped answers have no kind, but where
-some chain reaches people so named, a "who" question counts them as no people.
+some chain reaches people so named, a "who" question counts them as no people. The
+role itself tells people apart where the question names it ("who is the *screenwriter*
+of": :func:`asked_roles`, matched to a relation's :func:`person_role` by
+:func:`role_matches`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from rdflib.namespace import RDF
 from kgagent.synth.english import is_person_noun
 from kgagent.text import STOP_WORDS, words
 
-__all__ = ["WHO", "AnswerKinds", "Kind", "answer_phrase", "asked_nouns", "asks_who", "names_kind"]
+__all__ = ["WHO", "AnswerKinds", "Kind", "answer_phrase", "asked_nouns", "asked_roles", "asks_who",
+           "names_kind", "person_role", "role_matches"]  # fmt: skip
 
 _CACHE_MAX = 200_000  # nodes whose classes are kept
 
@@ -51,6 +55,7 @@ _ASKING = frozenset({"what", "which", "how", "name", "list"})
 WHO = frozenset({"who", "whom", "whose", "whoever"})
 _REACH = 3  # words after the asking word that may name the answer's kind
 _LEAD = frozenset({"is", "are", "was", "were", "the", "a", "an"})  # before the asked noun
+_COPULA = frozenset({"is", "are", "was", "were"})
 _PLACE = frozenset({"where", "whence", "whither"})  # ask for a place, not a person
 _OWNS = frozenset({"ne", "s"})  # the topic's mention (masked), and the possessive "'s"
 _ENDS_GROUP = STOP_WORDS | _OWNS | WHO  # what ends the noun group asked for
@@ -126,6 +131,37 @@ def asked_nouns(question_words: Sequence[str]) -> list[str]:
         rest = rest[1:]
 
 
+def asked_roles(question_words: Sequence[str]) -> list[str]:
+    """The person nouns that say which people a question asks for: in the noun group it
+    asks for ("which *actors*", "what is the *director* of"), else the first within a few
+    words of an opening "who" and its copula ("who is listed as *screenwriter* of", "who
+    was the *director* of"); empty where none does ("who directed X")."""
+    found = [w for w in asked_nouns(question_words) if is_person_noun(w)]
+    if found:
+        return found
+    for i in range(len(question_words)):
+        if asks_who(question_words, i):
+            if question_words[i + 1 : i + 2] and question_words[i + 1] in _COPULA:
+                after = list(question_words[i + 2 : i + 3 + _REACH])
+                if after[:2] == ["ne", "s"]:  # "who is NE's director"
+                    after = after[2:]
+                said = itertools.takewhile(lambda x: x not in _OWNS, after)
+                return [w for w in said if is_person_noun(w)][:1]
+            break
+    return []
+
+
+def role_matches(asked: str, role: str) -> bool:
+    """Whether an asked person noun names a role: the same head noun, singular or plural,
+    or one a compound ends with ("screenwriter": "writer"; "actors": "starred actor")."""
+    from kgagent.synth.english import singular
+
+    a = singular(asked.lower())
+    parts = singular(role.lower()).split()
+    head = parts[-1] if parts else ""
+    return bool(head) and (a == head or (len(head) > 3 and a.endswith(head)))
+
+
 def names_kind(phrase: Sequence[str], class_words: frozenset[str] | set[str]) -> set[str]:
     """The class words a phrase names as nouns: the word itself or its plural ("city",
     "cities"; "movie", "movies"), never another form ("filmed" does not name films)."""
@@ -141,14 +177,17 @@ _NONE = Kind(frozenset(), False)
 _PEOPLE = Kind(frozenset(), True)  # untyped answers that the graph's roles call people
 
 
-def _names_person(text: str) -> bool:
-    """Whether a relation read forwards names its object as a person: by the agent of a
-    passive verb ("directed by": the director) or by a noun ("starred actors", "spouse")."""
-    from kgagent.synth import english as en
+def person_role(text: str) -> str | None:
+    """The person a relation read forwards names its object as: the agent of a passive
+    verb ("directed by": "director") or a noun ("starred actors", "spouse"); None where
+    its object is named as no person ("has genre", "directed", "is the genre of")."""
     from kgagent.synth.forms import hop_forms
 
     forms = hop_forms(text, inverse=False, kind="thing", multi=False)
-    return en.is_person_noun(forms.role) or en.is_person_noun(forms.noun)
+    for noun in (forms.role, forms.noun):
+        if is_person_noun(noun):
+            return noun
+    return None
 
 
 class AnswerKinds:
@@ -168,7 +207,7 @@ class AnswerKinds:
         self.action = terms.index(key) if key in terms else None  # forward rdf:type
         texts = list(getattr(graph, "relation_texts", None) or [])[: len(terms)]
         # (R,) whether a relation's objects are people by its reading ("directed by")
-        self._person_role = np.array([_names_person(t) for t in texts], dtype=bool)
+        self._person_role = np.array([person_role(t) is not None for t in texts], dtype=bool)
         self._nodes: dict[int, tuple[int, ...]] = {}  # node -> its class nodes
         self._classes: dict[int, tuple[frozenset[str], bool]] = {}  # class node -> stems
         self._roles: dict[int, bool] = {}  # untyped node -> whether a role names a person

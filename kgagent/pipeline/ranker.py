@@ -33,7 +33,10 @@ the first hop of every multi-hop question. Signals that need no QA data fix that
   X") by a chain whose answers are of that class (:mod:`kgagent.pipeline.kinds`), and a
   "who" question ("which actors", "what is the director of") by people, where the graph
   says what kind each answer is: by its classes, or in an untyped graph by the roles it
-  gives them (the object of "directed by" is a director). A question asking for another
+  gives them (the object of "directed by" is a director). Where the question names the
+  people's role ("who is listed as *screenwriter* of", "which *actors*"), the people a
+  last hop names by another role ("starred actors" for a screenwriter) are the wrong
+  ones: both are people, and only the role tells them apart. A question asking for another
   noun ("which *films* are about X", "*where*", "the *genre* of X") is not answered by
   people. A question asking for a kind ("what *kind of* film is X", "what *sort of*
   music") is answered by a category: a value many things share, read from the graph as
@@ -55,7 +58,16 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from kgagent.pipeline.kinds import AnswerKinds, answer_phrase, asked_nouns, asks_who, names_kind
+from kgagent.pipeline.kinds import (
+    AnswerKinds,
+    answer_phrase,
+    asked_nouns,
+    asked_roles,
+    asks_who,
+    names_kind,
+    person_role,
+    role_matches,
+)
 from kgagent.synth.english import is_person_noun
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
@@ -109,7 +121,8 @@ class ChainRanker:
         type_weight: where the question names a class some candidate's answers are of
             (or asks "who" and some candidate reaches people), credit to a chain whose
             answers are of it, and the same penalty to one whose answers are of another
-            (for "who": are no people, classed or not);
+            (for "who": are no people, classed or not, or people whose last hop names
+            them by another role than the question does);
             where it asks for something else ("which films"), twice this off people.
         spread: ``(relation IRI, inverse) -> things per value`` of a hop in the graph
             (None: not read).
@@ -174,6 +187,8 @@ class ChainRanker:
                 self._other.setdefault(fwd, inv)
                 self._other.setdefault(inv, fwd)
         self._vectors = TextVectors(encoder, max_items=_CACHE_MAX)  # windows, phrasings
+        # a relation's reading -> the person it names its object as ("written by": writer)
+        self._roles = {t: person_role(t) for t in self._rel}
 
     def rank(
         self,
@@ -303,9 +318,12 @@ class ChainRanker:
                 out[[k.people for k in kinds]] = -2 * self.type_weight
             return out
         said = _after_who(toks)
+        fills = self._fills(pool, asked_roles(toks))
         for i, (k, c) in enumerate(zip(kinds, pool, strict=True)):
             if named and k:
                 out[i] = self.type_weight if k.words & named else -self.type_weight
+            elif not named and fills[i] is False:  # people, but not the ones named
+                out[i] = -self.type_weight
             elif not named and k.people:  # untyped people have no class words
                 out[i] = self.type_weight
             elif not named and not (k and c.hops and content_stems(c.relation_labels[-1]) & said):
@@ -314,6 +332,22 @@ class ChainRanker:
                 # organizations) those answer it, people or not
                 out[i] = -self.type_weight
         return out
+
+    def _fills(self, pool: Sequence[Candidate], roles: Sequence[str]) -> list[bool | None]:
+        """Per candidate, whether its answers fill the role a question names its people
+        by ("who is the *screenwriter* of": the last hop names its answers "writer"):
+        None where the question names no role some candidate fills, or the last hop
+        names its answers as no person."""
+        out: list[bool | None] = [None] * len(pool)
+        if not roles:
+            return out
+        for i, c in enumerate(pool):
+            if c.hops:
+                text = c.relation_labels[-1]
+                role = self._roles[text] if text in self._roles else person_role(text)
+                if role is not None:
+                    out[i] = any(role_matches(a, role) for a in roles)
+        return out if any(out) else [None] * len(pool)
 
     def _category(self, c: Candidate) -> float:
         """In [-1, 1], how much the chain's last hop gathers many things per value."""

@@ -119,6 +119,54 @@ def test_who_asks_for_the_people_an_untyped_graph_names_by_their_roles():
     assert best(ranker, "what did the director of France direct", [films, director]) is films
 
 
+class CrewView(RoleView):
+    """An untyped graph: film 0 directed by person 1, written by person 2; relations 0
+    "directed by", 1 "written by" (actions 2, 3 their inverses)."""
+
+    relation_terms = (f"<{E}directed_by>", f"<{E}written_by>")
+    relation_texts = ("directed by", "written by", "directed", "wrote")
+
+    def __init__(self) -> None:
+        self.edges = {0: [(0, 1), (1, 2)], 1: [(2, 0)], 2: [(3, 0)]}
+
+    def node(self, iri: str) -> int | None:
+        names = ["heat", "mann", "roth"]
+        return names.index(iri[len(E) :]) if iri.startswith(E) else None
+
+
+def test_the_role_a_question_names_tells_people_apart():
+    """ "who is listed as screenwriter of X": the director and the writer are both
+    people, and the words align no better with one; the role the question names is the
+    writer's ("written by" names its object a writer), so the director loses."""
+    from kgagent.pipeline.kinds import asked_roles, person_role, role_matches
+
+    assert person_role("written by") == "writer" and person_role("starred actors")
+    assert person_role("has genre") is None and person_role("directed") is None
+    assert role_matches("screenwriter", "writer") and role_matches("actors", "starred actor")
+    assert not role_matches("director", "writer") and not role_matches("person", "writer")
+
+    def roles(q):
+        return asked_roles(words(q))
+
+    assert roles("who is listed as screenwriter of NE") == ["screenwriter"]
+    assert roles("who was the director of NE") == ["director"]
+    assert roles("which actors starred in NE") == ["actors"]
+    assert roles("who directed NE") == [] and roles("who starred in films NE wrote") == []
+    assert roles("who is NE's director") == ["director"]
+    assert roles("who is NE married to, the actor") == []  # the topic ends the reach
+
+    enc = HashingEncoder()
+    texts = CrewView.relation_texts
+    ranker = ChainRanker(enc, texts, enc.encode(texts), kinds=AnswerKinds(CrewView()))
+
+    def chain(label, names, score):
+        return dataclasses.replace(cand(label, names, score), inverse=(False,))
+
+    director, writer = chain("directed by", ("mann",), 1.2), chain("written by", ("roth",), 1.0)
+    assert best(ranker, "who is listed as screenwriter of France", [director, writer]) is writer
+    assert best(ranker, "which person was involved in France", [director, writer]) is director
+
+
 def test_a_question_that_asks_for_another_noun_is_not_answered_by_people():
     """ "which films are about X": the loop through X's people reads as well as the
     films, but films are asked for; so for "where", and a noun phrase's head ("the
