@@ -53,8 +53,7 @@ of bench/_scale_graph.py) and checked on another (seed 0, bench/scale.py).
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -68,11 +67,12 @@ from kgagent.pipeline.kinds import (
     person_role,
     role_matches,
 )
+from kgagent.pipeline.vectors import TextVectors
 from kgagent.synth.english import is_person_noun
 from kgagent.text import STOP_WORDS, content_stems, strip_hints, words
 from kgagent.types import Candidate
 
-__all__ = ["SHARING_WORDS", "ChainRanker", "TextVectors", "asks_kind", "asks_time",
+__all__ = ["SHARING_WORDS", "ChainRanker", "asks_kind", "asks_time",
            "fits_answer_type", "says_sharing"]  # fmt: skip
 
 #: English words that say two things share a neighbour ("films that share actors with
@@ -136,7 +136,9 @@ class ChainRanker:
         link_weight: weight of how surely the question names the chain's topic (its
             linking score), beside the part of it retrieval's score carries: scaling
             retrieval down must not also silence the link ("which *words* describe
-            Maid in Manhattan" names the film "The Words" only by a common word).
+            Maid in Manhattan" names the film "The Words" only by a common word). The
+            default keeps retrieval's link weight 0.5 whole beside ``retrieval_weight``
+            0.25: 0.5 x 0.75.
         order_penalty: what a hop pays for taking a window farther from the topic than a
             later hop's on the same side of it (English says a chain outwards from its
             topic).
@@ -344,7 +346,9 @@ class ChainRanker:
         for i, c in enumerate(pool):
             if c.hops:
                 text = c.relation_labels[-1]
-                role = self._roles[text] if text in self._roles else person_role(text)
+                if text not in self._roles:  # a reading a view adds
+                    self._roles[text] = person_role(text)
+                role = self._roles[text]
                 if role is not None:
                     out[i] = any(role_matches(a, role) for a in roles)
         return out if any(out) else [None] * len(pool)
@@ -422,44 +426,6 @@ def _times(c: Candidate) -> bool:
         if not (_YEAR.match(text) and _YEARS[0] <= abs(int(text)) <= _YEARS[1]):
             return False
     return True
-
-
-class TextVectors:
-    """Encoder vectors of short texts that repeat across questions (word windows, chain
-    phrasings), kept between calls; thread-safe. Shared by the chain ranker and the
-    program proposer's aligner (:mod:`kgagent.programs.align`).
-
-    Args:
-        encoder: sentence encoder (unit vectors).
-        max_items: the cache is emptied when it grows past this many texts.
-    """
-
-    def __init__(self, encoder, *, max_items: int) -> None:
-        self.encoder = encoder
-        self.max_items = int(max_items)
-        self._cache: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        """How many texts are kept."""
-        return len(self._cache)
-
-    def encode(self, cached: Iterable[str], fresh: Sequence[str] = ()) -> dict[str, np.ndarray]:
-        """text -> (d,) vector of every ``cached`` and ``fresh`` text, in one encoder call
-        for those not known; only ``cached`` texts are kept (``fresh`` ones, such as whole
-        questions, rarely repeat)."""
-        cached = set(cached)
-        with self._lock:
-            known = {t: self._cache[t] for t in cached if t in self._cache}
-        texts = list(dict.fromkeys([*fresh, *(t for t in cached if t not in known)]))
-        vecs = np.asarray(self.encoder.encode(texts), dtype=np.float32) if texts else []
-        out = dict(zip(texts, vecs, strict=True))
-        with self._lock:
-            if len(self._cache) > self.max_items:
-                self._cache.clear()
-            self._cache.update({t: out[t] for t in cached if t in out})
-        out.update(known)
-        return out
 
 
 def _voiced(forward_text: str, inverse_text: str) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kgagent.pipeline.ranker import TextVectors
+from kgagent.pipeline.vectors import TextVectors
 from kgagent.text import STOP_WORDS, content_stems
 
 __all__ = ["WindowAligner"]
