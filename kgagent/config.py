@@ -137,6 +137,11 @@ class LLMConfig(_Strict):
     prior_weight: float = Field(
         1.0, ge=0, description="weight of retrieval's option ranking beside the LLM's"
     )
+    same_hops: bool = Field(
+        True,
+        description="the LLM chooses among the chains as long as retrieval's best (the "
+        "ranker aligns the question's words to hops; a small LLM does not count them)",
+    )
     base_model_reads: bool = Field(
         False,
         description="the shipped base model (smollm2) reads questions where no adapter is "

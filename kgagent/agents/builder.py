@@ -55,6 +55,7 @@ def reader_settings(config: AgentConfig) -> dict[str, Any]:
         "prior_weight": config.llm.prior_weight,
         "policy_weight": config.policy.prior_weight,
         "decisive": config.policy.decisive,
+        "same_hops": config.llm.same_hops,
     }
 
 

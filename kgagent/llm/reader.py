@@ -51,6 +51,13 @@ class Reader:
             least this share of the prior, the prior answers and the LLM is not asked (a
             cascade: the LLM reads only the questions the policy is unsure of). None:
             always ask.
+        same_hops: where retrieval's ranking is the prior, the LLM chooses only among
+            the options as many hops long as retrieval's best. A 135M LLM judges which
+            relations a question names, but not how many: the ranker's alignment of the
+            question's words to hops does. Measured with self-trained readers, it
+            keeps the LLM from answering a chain's first hop ("the hometown of X's
+            spouse" answered by the spouse): PathQuestion 0.658 -> 0.737 at weight 2,
+            MetaQA 3-hop 0.762 -> 0.838 at weight 2 and 0.800 -> 0.844 at 4.
     """
 
     def __init__(
@@ -61,12 +68,14 @@ class Reader:
         prior_weight: float = 1.0,
         policy_weight: float = 3.0,
         decisive: float | None = None,
+        same_hops: bool = True,
     ) -> None:
         self.llm = llm
         self.min_confidence = float(min_confidence)
         self.prior_weight = float(prior_weight)
         self.policy_weight = float(policy_weight)
         self.decisive = None if decisive is None else float(decisive)
+        self.same_hops = bool(same_hops)
 
     def choose(
         self, evidences: Sequence[Evidence], logits: Sequence[np.ndarray] | None = None
@@ -103,6 +112,8 @@ class Reader:
                 weight = self.policy_weight if cands[0].prior is not None else self.prior_weight
                 if weight:
                     row = row + weight * _prior(cands, n)
+                    if self.same_hops and cands[0].prior is None:
+                        row = _same_hops(row, cands)
                 p = np.exp(row - np.max(row))
                 p /= p.sum()  # renormalized over the options this question has
                 best = int(np.argmax(p))
@@ -143,6 +154,14 @@ def _by_retrieval(candidates: Sequence[Candidate]) -> Choice:
     p /= p.sum()
     best = int(np.argmax(p))
     return Choice(best, float(p[best]), (0.0, *(float(x) for x in p)))
+
+
+def _same_hops(row: np.ndarray, candidates: Sequence[Candidate]) -> np.ndarray:
+    """(1 + n,) scores with the options of another length than retrieval's best out."""
+    options = candidates[: len(row) - 1]
+    hops = options[int(np.argmax([c.score for c in options]))].hops
+    keep = np.array([True] + [c.hops == hops for c in options])
+    return np.where(keep, row, -np.inf)
 
 
 def _prior(candidates: Sequence[Candidate], n: int) -> np.ndarray:

@@ -91,6 +91,7 @@ class LocalMember:
                 "policy_weight": cfg.policy.prior_weight,
                 "prior_weight": cfg.llm.prior_weight,
                 "min_confidence": cfg.llm.min_confidence,
+                "same_hops": cfg.llm.same_hops,
                 "beam": cfg.policy.beam,
                 "options": cfg.policy.options,
                 "min_share": cfg.policy.min_share,

@@ -46,8 +46,8 @@ __all__ = ["Team"]
 #: reader and walk settings a team takes from its lead member unless given; and how
 #: ``ask_batch`` takes questions (``batch_chunk``, ``max_question_chars``: the lead's
 #: ``qa`` section where it tells them, else these defaults)
-SETTINGS = ("decisive", "policy_weight", "prior_weight", "min_confidence", "beam", "options",
-            "min_share", "batch_chunk", "max_question_chars", "programs",
+SETTINGS = ("decisive", "policy_weight", "prior_weight", "min_confidence", "same_hops",
+            "beam", "options", "min_share", "batch_chunk", "max_question_chars", "programs",
             "programs_llm")  # fmt: skip
 _QA_DEFAULTS = {"batch_chunk": 64, "max_question_chars": MAX_QUESTION_CHARS}
 
@@ -262,6 +262,7 @@ class Team:
             prior_weight=s["prior_weight"],
             policy_weight=s["policy_weight"],
             decisive=s["decisive"],
+            same_hops=s["same_hops"],
         )
 
     def answer(self, evidences: Sequence[Evidence]) -> list[Answer]:
