@@ -147,8 +147,8 @@ class LLMConfig(_Strict):
         description="the shipped base model (smollm2) reads questions where no adapter is "
         "fine-tuned and training chose nothing; off by default: on MetaQA (300 held-out "
         "questions per hop) it lowered an index-only agent's Hits@1 at every hop "
-        "(0.863 / 0.937 / 0.867 without it, 0.843 / 0.933 / 0.843 with it; PQ-2H 0.758 "
-        "and 0.768; bench/zeroshot.py) and made ask 7 to 11x slower. Any other model, and "
+        "(0.863 / 0.937 / 0.867 without it, 0.860 / 0.933 / 0.840 with it; PQ-2H 0.758 "
+        "and 0.753; bench/zeroshot.py) and made ask 9 to 13x slower. Any other model, and "
         "an adapter, read as configured",
     )
 
