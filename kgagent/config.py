@@ -148,7 +148,7 @@ class LLMConfig(_Strict):
         "fine-tuned and training chose nothing; off by default: on MetaQA (300 held-out "
         "questions per hop) it lowered an index-only agent's Hits@1 at every hop "
         "(0.863 / 0.937 / 0.867 without it, 0.860 / 0.933 / 0.840 with it; PQ-2H 0.758 "
-        "and 0.753; bench/zeroshot.py) and made ask 9 to 13x slower. Any other model, and "
+        "and 0.753; bench/zeroshot.py) and made ask 9 to 12x slower. Any other model, and "
         "an adapter, read as configured",
     )
 
