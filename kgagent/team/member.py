@@ -62,7 +62,7 @@ class LocalMember:
     def describe(self) -> MemberInfo:
         import dataclasses
 
-        from kgagent.agents.builder import retrieval_weights
+        from kgagent.agents.builder import reader_settings, retrieval_weights
         from kgagent.transfer.exchange import vocabulary_of
 
         agent = self.agent
@@ -87,11 +87,7 @@ class LocalMember:
             same_as=same_as,
             settings={
                 "weights": dataclasses.asdict(retrieval_weights(cfg.retrieval)),
-                "decisive": cfg.policy.decisive,
-                "policy_weight": cfg.policy.prior_weight,
-                "prior_weight": cfg.llm.prior_weight,
-                "min_confidence": cfg.llm.min_confidence,
-                "same_hops": cfg.llm.same_hops,
+                **reader_settings(cfg),  # the configured reader settings, one source
                 "beam": cfg.policy.beam,
                 "options": cfg.policy.options,
                 "min_share": cfg.policy.min_share,
